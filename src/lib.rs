@@ -5,5 +5,13 @@
 //! ```
 //! See ARCHITECTURE.md for the map of the code and its invariants.
 
+pub mod app;
+pub mod cli;
+pub mod input_error;
+pub mod metrics;
+pub mod model;
+pub mod placement;
 pub mod report;
+pub mod sim;
+pub mod topology;
 pub mod units;

@@ -1,1 +1,14 @@
-fn main() {}
+//! The `meshsim` binary: parse arguments, run the command, print `error: …` and pick the
+//! exit code (2 for bad input, 1 for other failures).
+
+use clap::Parser;
+
+fn main() {
+    let cli = meshsim::cli::Cli::parse();
+    if let Err(e) = meshsim::cli::run(cli) {
+        for line in e.to_string().lines() {
+            eprintln!("error: {line}");
+        }
+        std::process::exit(e.exit_code());
+    }
+}

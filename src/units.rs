@@ -13,9 +13,11 @@ pub fn parse_duration_ns(text: &str) -> Result<u64, String> {
         "ms" => 1e6,
         "s" => 1e9,
         "min" => 60e9,
-        "" => return Err(format!(
+        "" => {
+            return Err(format!(
             "duration `{text}` has no unit: append one of ns, us, ms, s, min (e.g. \"{text}ms\")"
-        )),
+        ))
+        }
         other => {
             return Err(format!(
                 "unknown duration unit `{other}` in `{text}`: use ns, us, ms, s or min"

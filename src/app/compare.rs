@@ -1,0 +1,123 @@
+//! `meshsim compare` and `meshsim run`: simulate placements of one topology side by side and
+//! write `summary.csv`, `instances.csv`, `edges.csv` and `run.json`.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::{load_inputs, resolve_seed, run_placement, AppError, Inputs, Overrides, PlacementRun};
+use crate::metrics::{add_baseline, PlacementSummary};
+use crate::placement::Placement;
+use crate::report::csv_out;
+use crate::report::outdir::StagedDir;
+
+/// What a comparison produced.
+pub struct Comparison {
+    pub inputs: Inputs,
+    pub seed: u64,
+    pub seed_was_picked: bool,
+    pub runs: Vec<PlacementRun>,
+    pub rows: Vec<PlacementSummary>,
+}
+
+/// Simulate each placement with the same seed (common random numbers: differences between
+/// rows come from the placements, not the draw).
+pub fn compare(
+    path: &Path,
+    placements: &[Placement],
+    o: &Overrides,
+) -> Result<Comparison, AppError> {
+    let inputs = load_inputs(path, o)?;
+    let (seed, picked) = resolve_seed(&inputs.topology);
+    let runs: Vec<PlacementRun> = placements
+        .par_iter()
+        .map(|&p| run_placement(&inputs, p, seed, Vec::new(), None))
+        .collect::<Result<_, _>>()?;
+    let mut rows: Vec<PlacementSummary> = runs.iter().map(|r| r.summary.summary.clone()).collect();
+    add_baseline(&mut rows);
+    Ok(Comparison {
+        inputs,
+        seed,
+        seed_was_picked: picked,
+        runs,
+        rows,
+    })
+}
+
+/// Write a comparison's files into `out` (whole or not at all).
+pub fn write(c: &Comparison, out: &Path, command: &str) -> Result<PathBuf, AppError> {
+    let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
+    let staged = StagedDir::create(out).map_err(io)?;
+    csv_out::write_summary(&staged.file("summary.csv"), &c.rows).map_err(AppError::Output)?;
+    let instances: Vec<(String, _)> = c
+        .runs
+        .iter()
+        .map(|r| {
+            (
+                r.summary.summary.placement.to_string(),
+                r.summary.proxies.clone(),
+            )
+        })
+        .collect();
+    csv_out::write_instances(&staged.file("instances.csv"), &instances)
+        .map_err(AppError::Output)?;
+    let edges: Vec<(String, _)> = c
+        .runs
+        .iter()
+        .map(|r| {
+            (
+                r.summary.summary.placement.to_string(),
+                r.summary.edges.clone(),
+            )
+        })
+        .collect();
+    csv_out::write_edges(&staged.file("edges.csv"), &edges).map_err(AppError::Output)?;
+    let record = run_record(
+        &c.inputs,
+        c.seed,
+        &c.rows.iter().map(|r| r.placement).collect::<Vec<_>>(),
+        command,
+    );
+    std::fs::write(staged.file("run.json"), record).map_err(io)?;
+    staged.commit().map_err(io)
+}
+
+/// `run.json`: everything needed to repeat the run: version, seed, the resolved settings and
+/// the exact text of the topology and cost model files.
+pub fn run_record(inputs: &Inputs, seed: u64, placements: &[Placement], command: &str) -> String {
+    let t = &inputs.topology;
+    let models: Vec<serde_json::Value> = inputs
+        .models
+        .by_kind
+        .iter()
+        .map(|(k, m)| {
+            serde_json::json!({
+                "kind": k.as_str(),
+                "name": m.name,
+                "path": m.source.display().to_string(),
+                "text": std::fs::read_to_string(&m.source).unwrap_or_default(),
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "meshsim_version": env!("CARGO_PKG_VERSION"),
+        "command": command,
+        "topology": {
+            "name": t.name,
+            "path": t.source.display().to_string(),
+            "text": inputs.topology_text,
+        },
+        "resolved": {
+            "seed": seed,
+            "duration_ns": t.simulation.duration_ns,
+            "warmup_ns": t.simulation.warmup_ns,
+            "total_rate_rps": t.total_rate_rps(),
+            "placements": placements.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            "pods": t.pods.iter().map(|p| serde_json::json!({"pod": p.name, "node": t.nodes[p.node].name})).collect::<Vec<_>>(),
+        },
+        "models": models,
+    });
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    s.push('\n');
+    s
+}

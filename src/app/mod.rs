@@ -1,0 +1,221 @@
+//! Entry points: each command wires the layers together (load → place → simulate →
+//! summarise → export) and holds no model logic.
+
+pub mod compare;
+
+use std::path::{Path, PathBuf};
+
+use crate::input_error::{InputError, InputErrors};
+use crate::metrics::{summarize, RunSummary};
+use crate::model::CostModels;
+use crate::placement::{Deployment, Placement};
+use crate::sim::{simulate, Fault, Plan, RunOutput, SimError, SimOptions};
+use crate::topology::{self, Topology};
+use crate::units;
+
+/// Why a command failed; the binary maps it to an exit code (2 for bad input).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Input(#[from] InputErrors),
+    #[error("{0}")]
+    Sim(#[from] SimError),
+    #[error("{0}")]
+    Output(String),
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::Input(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// An error in a command-line value (not in a file).
+    pub fn arg(flag: &str, message: impl Into<String>) -> AppError {
+        AppError::Input(InputErrors(vec![InputError {
+            path: PathBuf::from(flag),
+            line: 0,
+            col: 0,
+            message: message.into(),
+        }]))
+    }
+}
+
+/// A topology with its cost models and the text they were read from.
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    pub topology: Topology,
+    pub models: CostModels,
+    pub topology_text: String,
+}
+
+/// Command-line overrides of a topology's settings.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub rate: Option<String>,
+    pub duration: Option<String>,
+    pub warmup: Option<String>,
+    pub seed: Option<u64>,
+}
+
+/// Load a topology and every cost model it names, then apply overrides.
+pub fn load_inputs(path: &Path, o: &Overrides) -> Result<Inputs, AppError> {
+    let topology_text = std::fs::read_to_string(path).map_err(|e| {
+        InputErrors(vec![InputError {
+            path: path.to_path_buf(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read topology file: {e}"),
+        }])
+    })?;
+    let mut topology = topology::parse(path, &topology_text)?;
+    let models = CostModels::load(&topology.mesh.models)?;
+    if let Some(r) = &o.rate {
+        let rps = units::parse_rate_rps(r)
+            .or_else(|_| r.parse::<f64>().map_err(|_| format!("`{r}` is not a rate")))
+            .map_err(|e| AppError::arg("--rps", e))?;
+        if !(rps > 0.0 && rps.is_finite()) {
+            return Err(AppError::arg(
+                "--rps",
+                format!("{rps} must be more than zero"),
+            ));
+        }
+        topology.set_total_rate(rps);
+    }
+    if let Some(d) = &o.duration {
+        topology.simulation.duration_ns =
+            units::parse_duration_ns(d).map_err(|e| AppError::arg("--duration", e))?;
+    }
+    if let Some(w) = &o.warmup {
+        topology.simulation.warmup_ns =
+            units::parse_duration_ns(w).map_err(|e| AppError::arg("--warmup", e))?;
+    } else if o.duration.is_some()
+        && topology.simulation.warmup_ns >= topology.simulation.duration_ns
+    {
+        topology.simulation.warmup_ns = topology.simulation.duration_ns / 10;
+    }
+    if topology.simulation.duration_ns == 0
+        || topology.simulation.warmup_ns >= topology.simulation.duration_ns
+    {
+        return Err(AppError::arg(
+            "--duration",
+            "the duration must be longer than the warm-up",
+        ));
+    }
+    if let Some(s) = o.seed {
+        topology.simulation.seed = Some(s);
+    }
+    Ok(Inputs {
+        topology,
+        models,
+        topology_text,
+    })
+}
+
+/// Check that every proxy kind a placement deploys has a cost model.
+pub fn check_models(inputs: &Inputs, d: &Deployment) -> Result<(), AppError> {
+    let mut errors = Vec::new();
+    for kind in crate::topology::ProxyKind::ALL {
+        if d.proxies.iter().any(|p| p.kind == kind) && inputs.models.get(kind).is_none() {
+            let field = match kind {
+                crate::topology::ProxyKind::Sidecar => "mesh.sidecar_model",
+                crate::topology::ProxyKind::NodeProxy => "mesh.node_proxy_model",
+                crate::topology::ProxyKind::Ztunnel => "mesh.ztunnel_model",
+                crate::topology::ProxyKind::Waypoint => "mesh.waypoint_model",
+            };
+            let line = inputs
+                .topology_text
+                .lines()
+                .position(|l| l.trim_start().starts_with("[mesh]"))
+                .map(|i| i + 1)
+                .unwrap_or(0);
+            errors.push(InputError {
+                path: inputs.topology.source.clone(),
+                line,
+                col: if line > 0 { 1 } else { 0 },
+                message: format!(
+                    "{field}: placement `{}` deploys {} proxies but [mesh] names no {field}",
+                    d.placement,
+                    kind.as_str()
+                ),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Input(InputErrors(errors)))
+    }
+}
+
+/// The seed of a run: the one given, or one picked now and reported.
+pub fn resolve_seed(t: &Topology) -> (u64, bool) {
+    match t.simulation.seed {
+        Some(s) => (s, false),
+        None => {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(std::process::id() as u64);
+            (h.finish() % 1_000_000_000, true)
+        }
+    }
+}
+
+/// One simulated placement: its summary, raw output, and wall time of the engine.
+pub struct PlacementRun {
+    pub summary: RunSummary,
+    pub output: RunOutput,
+    pub plan: Plan,
+    pub deployment: Deployment,
+    pub wall_s: f64,
+}
+
+impl PlacementRun {
+    pub fn events_per_s(&self) -> f64 {
+        if self.wall_s > 0.0 {
+            self.output.events as f64 / self.wall_s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Place, simulate and summarise one placement.
+pub fn run_placement(
+    inputs: &Inputs,
+    placement: Placement,
+    seed: u64,
+    faults: Vec<Fault>,
+    slo_ns: Option<u64>,
+) -> Result<PlacementRun, AppError> {
+    let t = &inputs.topology;
+    let deployment = Deployment::new(t, placement);
+    check_models(inputs, &deployment)?;
+    let plan = Plan::new(t, &deployment, &inputs.models);
+    let mut opts = SimOptions::new(seed);
+    opts.faults = faults;
+    opts.slo_ns = slo_ns;
+    // Wall time is measured out here, around the engine, and only reported on the terminal.
+    let started = std::time::Instant::now();
+    let output = simulate(&plan, &opts)?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let summary = summarize(t, &deployment, &inputs.models, &plan, &output);
+    Ok(PlacementRun {
+        summary,
+        output,
+        plan,
+        deployment,
+        wall_s,
+    })
+}
+
+/// Default output folder of a command.
+pub fn default_out(t: &Topology, suffix: Option<&str>) -> PathBuf {
+    let name = match suffix {
+        Some(s) => format!("{}-{s}", t.name),
+        None => t.name.clone(),
+    };
+    Path::new("outputs").join(name)
+}

@@ -1,0 +1,246 @@
+//! From a run's raw counters to what users read: per proxy instance CPU and memory, per
+//! edge latency, and one summary row per placement. The engine only counts; all maths of
+//! summaries lives here.
+
+use std::collections::BTreeSet;
+
+use hdrhistogram::Histogram;
+
+use crate::model::CostModels;
+use crate::placement::{Deployment, Placement};
+use crate::sim::plan::{Plan, StationKind};
+use crate::sim::RunOutput;
+use crate::topology::Topology;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// One proxy instance over the measurement window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProxySummary {
+    pub name: String,
+    pub kind: &'static str,
+    pub node: String,
+    pub cpu_millicores: f64,
+    pub mem_mib: f64,
+    pub passes_per_s: f64,
+    pub inflight_mean: f64,
+    pub connections_mean: f64,
+    pub endpoints: u32,
+    pub queue_max: u32,
+    pub rejected: u64,
+}
+
+/// One edge (a load or a call) over the measurement window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgeSummary {
+    pub name: String,
+    pub calls: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub latency_p50_ms: f64,
+    pub latency_p90_ms: f64,
+    pub latency_p99_ms: f64,
+    pub latency_mean_ms: f64,
+}
+
+/// One placement's row of the comparison.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlacementSummary {
+    pub placement: Placement,
+    pub proxies: usize,
+    pub passes_per_request: f64,
+    pub l7_passes_per_request: f64,
+    pub dp_cpu_millicores: f64,
+    pub dp_mem_mib: f64,
+    pub app_cpu_millicores: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p90_ms: f64,
+    pub latency_p99_ms: f64,
+    pub latency_mean_ms: f64,
+    /// Latency added over the `none` placement of the same comparison, if it ran.
+    pub added_p50_ms: Option<f64>,
+    pub added_p90_ms: Option<f64>,
+    pub added_p99_ms: Option<f64>,
+    pub requests_sent: u64,
+    pub requests_succeeded: u64,
+    pub requests_failed: u64,
+    pub error_rate: f64,
+    pub offered_rps: f64,
+    pub achieved_rps: f64,
+    pub events: u64,
+    pub seed: u64,
+}
+
+/// Everything reported about one run of one placement.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub summary: PlacementSummary,
+    pub proxies: Vec<ProxySummary>,
+    pub edges: Vec<EdgeSummary>,
+}
+
+pub fn ms(ns: f64) -> f64 {
+    ns / 1e6
+}
+
+fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
+    if h.is_empty() {
+        0.0
+    } else {
+        ms(h.value_at_quantile(q) as f64)
+    }
+}
+
+/// Summarise a run.
+pub fn summarize(
+    t: &Topology,
+    d: &Deployment,
+    models: &CostModels,
+    plan: &Plan,
+    out: &RunOutput,
+) -> RunSummary {
+    let window_ns = (t.simulation.duration_ns - t.simulation.warmup_ns) as f64;
+    let window_s = window_ns / 1e9;
+    let pooled = pooled_connections(plan);
+    let mut proxies = Vec::with_capacity(d.proxies.len());
+    let mut app_cpu = 0.0;
+    for (s, spec) in plan.stations.iter().enumerate() {
+        let st = &out.stations[s];
+        match spec.kind {
+            StationKind::Pod(_) => app_cpu += st.cpu_ns / window_ns * 1000.0,
+            StationKind::Proxy(p) => {
+                let inst = &d.proxies[p];
+                let model = models.get(inst.kind);
+                let inflight_mean = st.inflight_ns / window_ns;
+                let connections_mean = pooled[p] as f64 + st.new_conn_ns / window_ns;
+                let mut cpu = st.cpu_ns / window_ns * 1000.0
+                    + model.map(|m| m.cpu_idle_millicores).unwrap_or(0.0);
+                if let Some(limit) = model.and_then(|m| m.cpu_limit_millicores) {
+                    cpu = cpu.min(limit);
+                }
+                let mem = model
+                    .map(|m| m.memory_bytes(inst.endpoints as f64, connections_mean, inflight_mean))
+                    .unwrap_or(0.0)
+                    / MIB;
+                proxies.push(ProxySummary {
+                    name: inst.name.clone(),
+                    kind: inst.kind.as_str(),
+                    node: t.nodes[inst.node].name.clone(),
+                    cpu_millicores: cpu,
+                    mem_mib: mem,
+                    passes_per_s: st.passes as f64 / window_s,
+                    inflight_mean,
+                    connections_mean,
+                    endpoints: inst.endpoints,
+                    queue_max: st.queue_max,
+                    rejected: st.rejected,
+                });
+            }
+        }
+    }
+    let edges = plan
+        .edges
+        .iter()
+        .zip(&out.edges)
+        .map(|(e, s)| EdgeSummary {
+            name: e.name.clone(),
+            calls: s.calls,
+            failed: s.failed,
+            retried: s.retried,
+            latency_p50_ms: quantile_ms(&s.latency_ns, 0.5),
+            latency_p90_ms: quantile_ms(&s.latency_ns, 0.9),
+            latency_p99_ms: quantile_ms(&s.latency_ns, 0.99),
+            latency_mean_ms: if s.latency_ns.is_empty() {
+                0.0
+            } else {
+                ms(s.latency_ns.mean())
+            },
+        })
+        .collect();
+    let passes = d.pass_counts(t);
+    let h = &out.latency_ns;
+    let done = out.measured_succeeded + out.measured_failed;
+    let summary = PlacementSummary {
+        placement: d.placement,
+        proxies: d.proxies.len(),
+        passes_per_request: passes.total,
+        l7_passes_per_request: passes.l7,
+        dp_cpu_millicores: proxies.iter().map(|p| p.cpu_millicores).sum::<f64>() + 0.0,
+        dp_mem_mib: proxies.iter().map(|p| p.mem_mib).sum::<f64>() + 0.0,
+        app_cpu_millicores: app_cpu,
+        latency_p50_ms: quantile_ms(h, 0.5),
+        latency_p90_ms: quantile_ms(h, 0.9),
+        latency_p99_ms: quantile_ms(h, 0.99),
+        latency_mean_ms: if h.is_empty() { 0.0 } else { ms(h.mean()) },
+        added_p50_ms: None,
+        added_p90_ms: None,
+        added_p99_ms: None,
+        requests_sent: out.measured_sent,
+        requests_succeeded: out.measured_succeeded,
+        requests_failed: out.measured_failed,
+        error_rate: if done > 0 {
+            out.measured_failed as f64 / done as f64
+        } else {
+            0.0
+        },
+        offered_rps: t.total_rate_rps(),
+        achieved_rps: out.measured_succeeded as f64 / window_s,
+        events: out.events,
+        seed: out.seed,
+    };
+    RunSummary {
+        summary,
+        proxies,
+        edges,
+    }
+}
+
+/// Fill in the latency each placement adds over `none`, when `none` is among the rows.
+pub fn add_baseline(rows: &mut [PlacementSummary]) {
+    let Some(base) = rows
+        .iter()
+        .find(|r| r.placement == Placement::None)
+        .cloned()
+    else {
+        return;
+    };
+    for r in rows {
+        r.added_p50_ms = Some(r.latency_p50_ms - base.latency_p50_ms);
+        r.added_p90_ms = Some(r.latency_p90_ms - base.latency_p90_ms);
+        r.added_p99_ms = Some(r.latency_p99_ms - base.latency_p99_ms);
+    }
+}
+
+/// Pooled connections each proxy keeps open: one to each distinct peer it forwards to or
+/// receives from on edges that reuse connections.
+fn pooled_connections(plan: &Plan) -> Vec<usize> {
+    let offset = plan.proxy_station_offset;
+    let proxies = plan.stations.len() - offset;
+    let mut peers: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); proxies];
+    for e in &plan.edges {
+        if e.per_request_connection {
+            continue;
+        }
+        let paths = e.src_pods.len() * e.dst_pods.len() * e.waypoints as usize;
+        for (k, path) in plan.paths[e.path_offset as usize..e.path_offset as usize + paths]
+            .iter()
+            .enumerate()
+        {
+            let src = e.src_pods[k / (e.dst_pods.len() * e.waypoints as usize)];
+            let (first, len, _) = *path;
+            let stations: Vec<u32> = src
+                .map(|p| p as u32)
+                .into_iter()
+                .chain((first..first + len).map(|i| plan.steps[i as usize].station))
+                .collect();
+            for w in stations.windows(2) {
+                for (a, b) in [(w[0], w[1]), (w[1], w[0])] {
+                    if a as usize >= offset && a != b {
+                        peers[a as usize - offset].insert(b);
+                    }
+                }
+            }
+        }
+    }
+    peers.iter().map(|p| p.len()).collect()
+}

@@ -1,0 +1,525 @@
+//! Placement: where the proxies of a data plane are, and which of them each call passes.
+//! Pure: a topology and a placement in, proxy instances and paths out; no time involved.
+//!
+//! A call from pod `a` to pod `b` takes the source side of `a`'s namespace placement and
+//! the destination side of `b`'s (so mixed meshes work):
+//!
+//! | placement | source side            | destination side                          |
+//! |-----------|------------------------|-------------------------------------------|
+//! | none      | —                      | —                                         |
+//! | sidecar   | a's sidecar (L7)       | b's sidecar (L7)                          |
+//! | per-node  | node proxy of a (L4/L7)| node proxy of b (L4/L7, `mesh.per_node_l7`)|
+//! | ambient   | ztunnel of a's node (L4)| waypoint of b, if any (L7), then ztunnel of b's node (L4) |
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::topology::{
+    ConnectionReuse, NodeId, PerNodeL7, PodId, ProxyKind, SidecarScope, Topology, WaypointScope,
+};
+
+/// How a mesh places its proxies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Placement {
+    /// No mesh: the baseline every other placement is compared with.
+    None,
+    /// One proxy in every pod (Istio legacy, Linkerd).
+    Sidecar,
+    /// One shared proxy per node (Cilium-style).
+    PerNode,
+    /// Istio ambient: an L4 ztunnel per node plus L7 waypoints per namespace or service.
+    Ambient,
+}
+
+impl Placement {
+    pub const ALL: [Placement; 4] = [
+        Placement::None,
+        Placement::Sidecar,
+        Placement::PerNode,
+        Placement::Ambient,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Placement::None => "none",
+            Placement::Sidecar => "sidecar",
+            Placement::PerNode => "per-node",
+            Placement::Ambient => "ambient",
+        }
+    }
+}
+
+impl fmt::Display for Placement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Placement {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Placement::None),
+            "sidecar" => Ok(Placement::Sidecar),
+            "per-node" => Ok(Placement::PerNode),
+            "ambient" => Ok(Placement::Ambient),
+            other => Err(format!(
+                "unknown placement `{other}`: expected none, sidecar, per-node or ambient"
+            )),
+        }
+    }
+}
+
+/// The protocol layer at which a proxy handles a pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Layer {
+    L4,
+    L7,
+}
+
+pub type ProxyId = usize;
+
+/// One running proxy: a sidecar, a node proxy, a ztunnel or a waypoint replica.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProxyInstance {
+    pub name: String,
+    pub kind: ProxyKind,
+    pub node: NodeId,
+    /// The pod a sidecar lives in.
+    pub pod: Option<PodId>,
+    /// Endpoints of configuration the proxy holds (drives its memory).
+    pub endpoints: u32,
+    /// Workload identities (service accounts) whose traffic or keys it holds.
+    pub identities: Vec<usize>,
+    /// Pods whose traffic it carries (for blast radius).
+    pub serves_pods: Vec<PodId>,
+}
+
+/// Where one step of a call goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    Proxy { proxy: ProxyId, layer: Layer },
+    Pod(PodId),
+}
+
+/// One step of a call: the one-way network delay to reach it, then the stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub delay_ns: u64,
+    pub stop: Stop,
+}
+
+/// The ordered steps of a call; the last is always the callee pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Path {
+    pub steps: Vec<Step>,
+}
+
+impl Path {
+    /// Network delay the response travels back (the same links in reverse).
+    pub fn return_delay_ns(&self) -> u64 {
+        self.steps.iter().map(|s| s.delay_ns).sum()
+    }
+
+    pub fn passes(&self) -> impl Iterator<Item = (ProxyId, Layer)> + '_ {
+        self.steps.iter().filter_map(|s| match s.stop {
+            Stop::Proxy { proxy, layer } => Some((proxy, layer)),
+            Stop::Pod(_) => None,
+        })
+    }
+}
+
+/// A placement applied to a topology.
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    pub placement: Placement,
+    /// Effective placement of each namespace.
+    pub namespace_placement: Vec<Placement>,
+    pub proxies: Vec<ProxyInstance>,
+    sidecar_of_pod: Vec<Option<ProxyId>>,
+    node_proxy_of_node: Vec<Option<ProxyId>>,
+    ztunnel_of_node: Vec<Option<ProxyId>>,
+    /// Waypoint replicas in front of each service (empty: none).
+    waypoints_of_service: Vec<Vec<ProxyId>>,
+}
+
+/// Expected passes per end-user request, by kind of proxy and layer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PassCounts {
+    pub total: f64,
+    pub l7: f64,
+    pub l4: f64,
+    pub new_connection: f64,
+    /// (kind, passes) for each proxy kind present.
+    pub by_kind: Vec<(ProxyKind, f64)>,
+}
+
+impl Deployment {
+    /// Place the proxies of `placement` (used by namespaces that inherit) on `topology`.
+    pub fn new(topology: &Topology, placement: Placement) -> Deployment {
+        let t = topology;
+        let namespace_placement: Vec<Placement> = t
+            .namespaces
+            .iter()
+            .map(|n| n.placement.unwrap_or(placement))
+            .collect();
+        let pod_placement = |p: PodId| namespace_placement[t.services[t.pods[p].service].namespace];
+        let uses = |pl: Placement| namespace_placement.contains(&pl);
+        let mut proxies = Vec::new();
+        let mut sidecar_of_pod = vec![None; t.pods.len()];
+        let mut node_proxy_of_node = vec![None; t.nodes.len()];
+        let mut ztunnel_of_node = vec![None; t.nodes.len()];
+        let mut waypoints_of_service = vec![Vec::new(); t.services.len()];
+        let total_pods = t.pods.len() as u32;
+
+        for (pid, pod) in t.pods.iter().enumerate() {
+            if pod_placement(pid) == Placement::Sidecar {
+                let s = &t.services[pod.service];
+                let endpoints = match t.mesh.sidecar_scope {
+                    SidecarScope::Mesh => total_pods,
+                    SidecarScope::Namespace => {
+                        let mut visible: BTreeSet<usize> = t
+                            .services
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, x)| x.namespace == s.namespace)
+                            .map(|(i, _)| i)
+                            .collect();
+                        visible.extend(s.calls.iter().map(|&c| t.calls[c].to));
+                        visible
+                            .iter()
+                            .map(|&v| t.services[v].pods.len() as u32)
+                            .sum()
+                    }
+                };
+                sidecar_of_pod[pid] = Some(proxies.len());
+                proxies.push(ProxyInstance {
+                    name: format!("sidecar/{}", pod.name),
+                    kind: ProxyKind::Sidecar,
+                    node: pod.node,
+                    pod: Some(pid),
+                    endpoints,
+                    identities: vec![pod.service],
+                    serves_pods: vec![pid],
+                });
+            }
+        }
+        // Node-level proxies run as DaemonSets: on every node once any namespace uses them.
+        for (kind, pl, table) in [
+            (
+                ProxyKind::NodeProxy,
+                Placement::PerNode,
+                &mut node_proxy_of_node,
+            ),
+            (ProxyKind::Ztunnel, Placement::Ambient, &mut ztunnel_of_node),
+        ] {
+            if !uses(pl) {
+                continue;
+            }
+            for (nid, node) in t.nodes.iter().enumerate() {
+                let local: Vec<PodId> = (0..t.pods.len())
+                    .filter(|&p| t.pods[p].node == nid && pod_placement(p) == pl)
+                    .collect();
+                let identities: BTreeSet<usize> =
+                    local.iter().map(|&p| t.pods[p].service).collect();
+                let endpoints = if kind == ProxyKind::Ztunnel {
+                    local.len() as u32
+                } else {
+                    total_pods
+                };
+                table[nid] = Some(proxies.len());
+                proxies.push(ProxyInstance {
+                    name: format!("{}/{}", kind.as_str(), node.name),
+                    kind,
+                    node: nid,
+                    pod: None,
+                    endpoints,
+                    identities: identities.into_iter().collect(),
+                    serves_pods: local,
+                });
+            }
+        }
+        // Waypoints: replicas spread over the nodes with the fewest pods.
+        let mut node_load: Vec<usize> = (0..t.nodes.len())
+            .map(|n| t.pods.iter().filter(|p| p.node == n).count())
+            .collect();
+        for (nsid, ns) in t.namespaces.iter().enumerate() {
+            let (Placement::Ambient, Some(wp)) = (namespace_placement[nsid], ns.waypoint) else {
+                continue;
+            };
+            let groups: Vec<(String, Vec<usize>)> = match wp.scope {
+                WaypointScope::Namespace => vec![(
+                    ns.name.clone(),
+                    (0..t.services.len())
+                        .filter(|&s| t.services[s].namespace == nsid)
+                        .collect(),
+                )],
+                WaypointScope::Service => (0..t.services.len())
+                    .filter(|&s| t.services[s].namespace == nsid)
+                    .map(|s| (format!("{}/{}", ns.name, t.services[s].name), vec![s]))
+                    .collect(),
+            };
+            for (group, services) in groups {
+                let served: Vec<PodId> = services
+                    .iter()
+                    .flat_map(|&s| t.services[s].pods.iter().copied())
+                    .collect();
+                let mut ids = Vec::new();
+                for r in 0..wp.replicas {
+                    let node = (0..t.nodes.len())
+                        .min_by_key(|&n| (node_load[n], n))
+                        .unwrap_or(0);
+                    node_load[node] += 1;
+                    ids.push(proxies.len());
+                    proxies.push(ProxyInstance {
+                        name: format!("waypoint/{group}-{}", r + 1),
+                        kind: ProxyKind::Waypoint,
+                        node,
+                        pod: None,
+                        endpoints: served.len() as u32,
+                        identities: services.clone(),
+                        serves_pods: served.clone(),
+                    });
+                }
+                for &s in &services {
+                    waypoints_of_service[s] = ids.clone();
+                }
+            }
+        }
+        Deployment {
+            placement,
+            namespace_placement,
+            proxies,
+            sidecar_of_pod,
+            node_proxy_of_node,
+            ztunnel_of_node,
+            waypoints_of_service,
+        }
+    }
+
+    /// Waypoint replicas in front of a service (none outside ambient, or without a waypoint).
+    pub fn waypoints(&self, service: usize) -> &[ProxyId] {
+        &self.waypoints_of_service[service]
+    }
+
+    /// The steps of a call from `src` (None: from outside the cluster, arriving at the
+    /// callee's node) to pod `dst`, through waypoint replica `waypoint` (taken modulo the count).
+    pub fn path(&self, t: &Topology, src: Option<PodId>, dst: PodId, waypoint: usize) -> Path {
+        let mut steps = Vec::with_capacity(5);
+        let dst_node = t.pods[dst].node;
+        let l7_ok = t.services[t.pods[dst].service].protocol.is_l7();
+        let layer = |want_l7: bool| {
+            if want_l7 && l7_ok {
+                Layer::L7
+            } else {
+                Layer::L4
+            }
+        };
+        // `here` is the node we are at; the first hop from outside costs nothing (ingress is out of scope).
+        let mut here: Option<NodeId> = src.map(|s| t.pods[s].node);
+        let mut go = |steps: &mut Vec<Step>, node: NodeId, local: bool, stop: Stop| {
+            // A hop to a proxy in the same pod or on the same node that intercepts it is folded
+            // into that proxy's fixed latency; other hops pay the network.
+            let delay_ns = match here {
+                Some(h) if !(local && h == node) => t.network.latency_ns(&t.nodes, h, node),
+                _ => 0,
+            };
+            here = Some(node);
+            steps.push(Step { delay_ns, stop });
+        };
+        if let Some(s) = src {
+            let src_node = t.pods[s].node;
+            match self.namespace_placement[t.services[t.pods[s].service].namespace] {
+                Placement::None => {}
+                Placement::Sidecar => go(
+                    &mut steps,
+                    src_node,
+                    true,
+                    Stop::Proxy {
+                        proxy: self.sidecar_of_pod[s].expect("sidecar placed"),
+                        layer: layer(true),
+                    },
+                ),
+                Placement::PerNode => {
+                    let l7 = matches!(t.mesh.per_node_l7, PerNodeL7::Source | PerNodeL7::Both);
+                    go(
+                        &mut steps,
+                        src_node,
+                        true,
+                        Stop::Proxy {
+                            proxy: self.node_proxy_of_node[src_node].expect("node proxy placed"),
+                            layer: layer(l7),
+                        },
+                    )
+                }
+                Placement::Ambient => go(
+                    &mut steps,
+                    src_node,
+                    true,
+                    Stop::Proxy {
+                        proxy: self.ztunnel_of_node[src_node].expect("ztunnel placed"),
+                        layer: Layer::L4,
+                    },
+                ),
+            }
+        }
+        match self.namespace_placement[t.services[t.pods[dst].service].namespace] {
+            Placement::None => {}
+            Placement::Sidecar => {
+                // The inbound sidecar is reached over the network; the app behind it is local.
+                go(
+                    &mut steps,
+                    dst_node,
+                    false,
+                    Stop::Proxy {
+                        proxy: self.sidecar_of_pod[dst].expect("sidecar placed"),
+                        layer: layer(true),
+                    },
+                )
+            }
+            Placement::PerNode => {
+                let l7 = matches!(t.mesh.per_node_l7, PerNodeL7::Destination | PerNodeL7::Both);
+                go(
+                    &mut steps,
+                    dst_node,
+                    false,
+                    Stop::Proxy {
+                        proxy: self.node_proxy_of_node[dst_node].expect("node proxy placed"),
+                        layer: layer(l7),
+                    },
+                )
+            }
+            Placement::Ambient => {
+                let wps = self.waypoints(t.pods[dst].service);
+                if !wps.is_empty() {
+                    let w = wps[waypoint % wps.len()];
+                    go(
+                        &mut steps,
+                        self.proxies[w].node,
+                        false,
+                        Stop::Proxy {
+                            proxy: w,
+                            layer: layer(true),
+                        },
+                    );
+                }
+                go(
+                    &mut steps,
+                    dst_node,
+                    false,
+                    Stop::Proxy {
+                        proxy: self.ztunnel_of_node[dst_node].expect("ztunnel placed"),
+                        layer: Layer::L4,
+                    },
+                );
+            }
+        }
+        let last_is_local_proxy = matches!(
+            steps.last(),
+            Some(Step {
+                stop: Stop::Proxy { .. },
+                ..
+            })
+        );
+        go(&mut steps, dst_node, last_is_local_proxy, Stop::Pod(dst));
+        Path { steps }
+    }
+
+    /// Mean number of calls per end-user request over each call edge and each load, from the
+    /// call graph: visits(s) = Σ loads into s + Σ calls into s of visits(caller) × count × probability.
+    pub fn calls_per_request(t: &Topology) -> (Vec<f64>, Vec<f64>) {
+        let total: f64 = t.total_rate_rps();
+        let mut visits = vec![0.0; t.services.len()];
+        let load_share: Vec<f64> = t
+            .loads
+            .iter()
+            .map(|l| {
+                if total > 0.0 {
+                    l.rate_rps / total
+                } else {
+                    1.0 / t.loads.len() as f64
+                }
+            })
+            .collect();
+        for (l, share) in t.loads.iter().zip(&load_share) {
+            visits[l.to] += share;
+        }
+        let order = petgraph::algo::toposort(&t.call_graph, None).unwrap_or_default();
+        let mut per_call = vec![0.0; t.calls.len()];
+        for n in order {
+            let s = t.call_graph[n];
+            for &c in &t.services[s].calls {
+                let call = &t.calls[c];
+                let k = visits[s] * call.count as f64 * call.probability;
+                per_call[c] = k;
+                visits[call.to] += k;
+            }
+        }
+        (per_call, load_share)
+    }
+
+    /// Expected passes per end-user request, averaging over replicas (uniform load balancing).
+    pub fn pass_counts(&self, t: &Topology) -> PassCounts {
+        let (per_call, per_load) = Self::calls_per_request(t);
+        let mut counts = PassCounts::default();
+        let mut by_kind: Vec<(ProxyKind, f64)> = ProxyKind::ALL.iter().map(|&k| (k, 0.0)).collect();
+        let mut add = |from_pods: &[Option<PodId>], to: usize, weight: f64, per_request: bool| {
+            if weight == 0.0 {
+                return;
+            }
+            let dst_pods = &t.services[to].pods;
+            let nw = self.waypoints(to).len().max(1);
+            let n = (from_pods.len() * dst_pods.len() * nw) as f64;
+            for &s in from_pods {
+                for &d in dst_pods {
+                    for w in 0..nw {
+                        for (p, layer) in self.path(t, s, d, w).passes() {
+                            let x = weight / n;
+                            counts.total += x;
+                            match layer {
+                                Layer::L7 => counts.l7 += x,
+                                Layer::L4 => counts.l4 += x,
+                            }
+                            if per_request {
+                                counts.new_connection += x;
+                            }
+                            if let Some(e) =
+                                by_kind.iter_mut().find(|(k, _)| *k == self.proxies[p].kind)
+                            {
+                                e.1 += x;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        for (l, load) in t.loads.iter().enumerate() {
+            let from: Vec<Option<PodId>> = match load.from {
+                Some(s) => t.services[s].pods.iter().map(|&p| Some(p)).collect(),
+                None => vec![None],
+            };
+            add(
+                &from,
+                load.to,
+                per_load[l],
+                load.connection == ConnectionReuse::PerRequest,
+            );
+        }
+        for (c, call) in t.calls.iter().enumerate() {
+            let from: Vec<Option<PodId>> = t.services[call.from]
+                .pods
+                .iter()
+                .map(|&p| Some(p))
+                .collect();
+            add(
+                &from,
+                call.to,
+                per_call[c],
+                call.connection == ConnectionReuse::PerRequest,
+            );
+        }
+        counts.by_kind = by_kind.into_iter().filter(|(_, x)| *x > 0.0).collect();
+        counts
+    }
+}

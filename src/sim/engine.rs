@@ -1,0 +1,750 @@
+//! The event engine: a time-ordered queue of events driving calls through stations.
+//!
+//! Ordering contract: events are processed by (time, insertion sequence), so two events at
+//! the same nanosecond run in the order they were scheduled; with one seeded RNG drawn in
+//! event order, the same plan and seed give the same run. The engine does no I/O and never
+//! reads the wall clock. Every loop is bounded: `max_events` stops a run that would not end.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use hdrhistogram::Histogram;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp, LogNormal};
+
+use super::plan::{Plan, StationKind};
+use crate::topology::{CallMode, ServiceTime};
+
+const NONE: u32 = u32::MAX;
+/// Highest latency a histogram records (1 hour, in ns); longer ones are clamped.
+pub const HIST_MAX_NS: u64 = 3_600_000_000_000;
+
+/// A scheduled change to some stations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fault {
+    pub stations: Vec<u32>,
+    pub start_ns: u64,
+    /// When the stations come back (restart done); `None`: never within the run.
+    pub end_ns: Option<u64>,
+    pub effect: FaultEffect,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FaultEffect {
+    /// Crashed: calls in service or queued fail, new ones are refused.
+    Down,
+    /// Squeezed: at most `servers` workers, each pass `time_mult` times slower (a CPU limit).
+    Slow { servers: u32, time_mult: f64 },
+}
+
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    pub seed: u64,
+    pub faults: Vec<Fault>,
+    /// Width of a timeline bucket.
+    pub bucket_ns: u64,
+    /// A latency target: requests slower than this count as SLO misses in the timeline.
+    pub slo_ns: Option<u64>,
+}
+
+impl SimOptions {
+    pub fn new(seed: u64) -> Self {
+        SimOptions {
+            seed,
+            faults: Vec::new(),
+            bucket_ns: 1_000_000_000,
+            slo_ns: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    #[error("the run reached its event limit ({0} events) at t={1} ns: raise simulation.max_events or shorten the duration")]
+    EventLimit(u64, u64),
+}
+
+/// Counters of one station over the measurement window (requests started after warm-up).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StationStats {
+    /// CPU consumed, ns.
+    pub cpu_ns: f64,
+    /// Passes served.
+    pub passes: u64,
+    /// Sum over measured calls of the time they were held open through this station, ns.
+    pub inflight_ns: f64,
+    /// The same, over calls that opened a new connection.
+    pub new_conn_ns: f64,
+    pub queue_max: u32,
+    pub rejected: u64,
+}
+
+/// Counts and latency of one edge (measured calls).
+#[derive(Clone, Debug)]
+pub struct EdgeStats {
+    pub calls: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub latency_ns: Histogram<u64>,
+}
+
+/// One slice of the timeline, by request start time.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    pub sent: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub slo_missed: u64,
+    pub latency_ns: Histogram<u64>,
+}
+
+/// Everything one run produced; summaries are computed by `metrics`.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    pub seed: u64,
+    pub events: u64,
+    pub end_ns: u64,
+    /// End-user requests sent, over the whole run.
+    pub sent: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub in_flight: u64,
+    /// The same, for requests started in the measurement window.
+    pub measured_sent: u64,
+    pub measured_succeeded: u64,
+    pub measured_failed: u64,
+    /// End-to-end latency of measured successful requests.
+    pub latency_ns: Histogram<u64>,
+    pub stations: Vec<StationStats>,
+    pub edges: Vec<EdgeStats>,
+    pub timeline: Vec<Bucket>,
+    pub bucket_ns: u64,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIST_MAX_NS, 3).expect("static histogram bounds are valid")
+}
+
+#[derive(Clone, Copy, Default)]
+struct CallState {
+    gen: u32,
+    edge: u32,
+    path: u32,
+    step: u32,
+    src_i: u32,
+    dst_j: u32,
+    parent: u32,
+    request: u32,
+    attempt: u32,
+    cursor: u32,
+    outstanding: u32,
+    epoch: u32,
+    start_ns: u64,
+    failed: bool,
+    abandoned: bool,
+    measured: bool,
+}
+
+#[derive(Clone, Copy)]
+struct RequestState {
+    start_ns: u64,
+    measured: bool,
+}
+
+struct Station {
+    busy: u32,
+    servers: u32,
+    time_mult: f64,
+    up: bool,
+    epoch: u32,
+    queue: VecDeque<u32>,
+}
+
+const EV_ARRIVAL: u64 = 0;
+const EV_REACH: u64 = 1;
+const EV_DONE: u64 = 2;
+const EV_RESPONSE: u64 = 3;
+const EV_TIMEOUT: u64 = 4;
+const EV_FAULT_START: u64 = 5;
+const EV_FAULT_END: u64 = 6;
+
+#[inline]
+fn pack(kind: u64, id: u32, gen: u32) -> u64 {
+    (kind << 56) | ((gen as u64 & 0xff_ffff) << 32) | id as u64
+}
+
+struct Engine<'a> {
+    plan: &'a Plan,
+    opts: &'a SimOptions,
+    now: u64,
+    seq: u64,
+    heap: BinaryHeap<Reverse<(u64, u64, u64)>>,
+    rng: ChaCha8Rng,
+    stations: Vec<Station>,
+    calls: Vec<CallState>,
+    free_calls: Vec<u32>,
+    requests: Vec<RequestState>,
+    free_requests: Vec<u32>,
+    rr_source: Vec<u32>,
+    window_end: u64,
+    out: RunOutput,
+    samplers: Vec<Option<Sampler>>,
+}
+
+#[derive(Clone, Copy)]
+enum Sampler {
+    Constant(f64),
+    Exp(Exp<f64>),
+    LogNormal(LogNormal<f64>),
+}
+
+impl Sampler {
+    fn new(st: ServiceTime) -> Sampler {
+        match st {
+            ServiceTime::Constant { mean_ns } => Sampler::Constant(mean_ns as f64),
+            ServiceTime::Exponential { mean_ns } if mean_ns > 0 => {
+                Sampler::Exp(Exp::new(1.0 / mean_ns as f64).expect("positive rate"))
+            }
+            ServiceTime::Exponential { .. } => Sampler::Constant(0.0),
+            ServiceTime::LogNormal { mean_ns, cv } if mean_ns > 0 => {
+                let sigma2 = (1.0 + cv * cv).ln();
+                let mu = (mean_ns as f64).ln() - sigma2 / 2.0;
+                Sampler::LogNormal(
+                    LogNormal::new(mu, sigma2.sqrt()).expect("finite lognormal parameters"),
+                )
+            }
+            ServiceTime::LogNormal { .. } => Sampler::Constant(0.0),
+        }
+    }
+
+    fn sample(&self, rng: &mut ChaCha8Rng) -> f64 {
+        match self {
+            Sampler::Constant(x) => *x,
+            Sampler::Exp(d) => d.sample(rng),
+            Sampler::LogNormal(d) => d.sample(rng),
+        }
+    }
+}
+
+/// Run a plan to the end of its duration, then drain what is in flight (for at most one
+/// more duration, and at least 60 s of simulated time).
+pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
+    let stations = plan
+        .stations
+        .iter()
+        .map(|s| Station {
+            busy: 0,
+            servers: s.servers,
+            time_mult: s.time_mult,
+            up: true,
+            epoch: 0,
+            queue: VecDeque::new(),
+        })
+        .collect();
+    let buckets = (plan.duration_ns.div_ceil(opts.bucket_ns.max(1))) as usize;
+    let mut e = Engine {
+        plan,
+        opts,
+        now: 0,
+        seq: 0,
+        heap: BinaryHeap::with_capacity(1024),
+        rng: ChaCha8Rng::seed_from_u64(opts.seed),
+        stations,
+        calls: Vec::with_capacity(1024),
+        free_calls: Vec::new(),
+        requests: Vec::with_capacity(1024),
+        free_requests: Vec::new(),
+        rr_source: vec![0; plan.load_count],
+        window_end: plan.duration_ns,
+        samplers: plan
+            .stations
+            .iter()
+            .map(|s| s.service_time.map(Sampler::new))
+            .collect(),
+        out: RunOutput {
+            seed: opts.seed,
+            events: 0,
+            end_ns: 0,
+            sent: 0,
+            succeeded: 0,
+            failed: 0,
+            in_flight: 0,
+            measured_sent: 0,
+            measured_succeeded: 0,
+            measured_failed: 0,
+            latency_ns: histogram(),
+            stations: vec![StationStats::default(); plan.stations.len()],
+            edges: plan
+                .edges
+                .iter()
+                .map(|_| EdgeStats {
+                    calls: 0,
+                    failed: 0,
+                    retried: 0,
+                    latency_ns: histogram(),
+                })
+                .collect(),
+            timeline: (0..buckets)
+                .map(|_| Bucket {
+                    sent: 0,
+                    succeeded: 0,
+                    failed: 0,
+                    slo_missed: 0,
+                    latency_ns: Histogram::new_with_bounds(1, HIST_MAX_NS, 2)
+                        .expect("static bounds"),
+                })
+                .collect(),
+            bucket_ns: opts.bucket_ns.max(1),
+        },
+    };
+    for l in 0..plan.load_count {
+        if plan.load_rates_rps[l] > 0.0 {
+            let first = e.interarrival(l);
+            e.schedule(first, pack(EV_ARRIVAL, l as u32, 0));
+        }
+    }
+    for (i, f) in opts.faults.iter().enumerate() {
+        e.schedule(f.start_ns, pack(EV_FAULT_START, i as u32, 0));
+        if let Some(end) = f.end_ns {
+            e.schedule(end.max(f.start_ns), pack(EV_FAULT_END, i as u32, 0));
+        }
+    }
+    let horizon = plan
+        .duration_ns
+        .saturating_add(plan.duration_ns.max(60_000_000_000));
+    while let Some(Reverse((t, _, payload))) = e.heap.pop() {
+        if t > horizon {
+            break;
+        }
+        e.now = t;
+        e.out.events += 1;
+        if e.out.events > plan.max_events {
+            return Err(SimError::EventLimit(plan.max_events, t));
+        }
+        let kind = payload >> 56;
+        let id = (payload & 0xffff_ffff) as u32;
+        let gen = ((payload >> 32) & 0xff_ffff) as u32;
+        match kind {
+            EV_ARRIVAL => e.on_arrival(id as usize),
+            EV_REACH => e.on_reach(id),
+            EV_DONE => e.on_done(id),
+            EV_RESPONSE => e.on_response(id),
+            EV_TIMEOUT => e.on_timeout(id, gen),
+            EV_FAULT_START => e.on_fault(id as usize, true),
+            EV_FAULT_END => e.on_fault(id as usize, false),
+            _ => unreachable!("event kinds are the constants above"),
+        }
+    }
+    e.out.end_ns = e.now;
+    e.out.in_flight = e.out.sent - e.out.succeeded - e.out.failed;
+    Ok(e.out)
+}
+
+impl Engine<'_> {
+    #[inline]
+    fn schedule(&mut self, at: u64, payload: u64) {
+        self.seq += 1;
+        self.heap.push(Reverse((at, self.seq, payload)));
+    }
+
+    fn interarrival(&mut self, l: usize) -> u64 {
+        let mean_ns = 1e9 / self.plan.load_rates_rps[l];
+        let x = if self.plan.load_poisson[l] {
+            -mean_ns * (1.0 - self.rng.gen::<f64>()).ln()
+        } else {
+            mean_ns
+        };
+        (x.round() as u64).max(1)
+    }
+
+    fn on_arrival(&mut self, l: usize) {
+        let next = self.now + self.interarrival(l);
+        if next < self.plan.duration_ns {
+            self.schedule(next, pack(EV_ARRIVAL, l as u32, 0));
+        }
+        let measured = self.now >= self.plan.warmup_ns;
+        let req = RequestState {
+            start_ns: self.now,
+            measured,
+        };
+        let rid = match self.free_requests.pop() {
+            Some(r) => {
+                self.requests[r as usize] = req;
+                r
+            }
+            None => {
+                self.requests.push(req);
+                (self.requests.len() - 1) as u32
+            }
+        };
+        self.out.sent += 1;
+        if measured {
+            self.out.measured_sent += 1;
+        }
+        let b = self.bucket(self.now);
+        if let Some(b) = b {
+            self.out.timeline[b].sent += 1;
+        }
+        let edge = &self.plan.edges[l];
+        let src_i = self.rr_source[l] % edge.src_pods.len() as u32;
+        self.rr_source[l] = self.rr_source[l].wrapping_add(1);
+        self.start_call(l as u32, src_i, NONE, rid, 0, None);
+    }
+
+    fn bucket(&self, t: u64) -> Option<usize> {
+        let b = (t / self.out.bucket_ns) as usize;
+        (b < self.out.timeline.len()).then_some(b)
+    }
+
+    fn start_call(
+        &mut self,
+        edge: u32,
+        src_i: u32,
+        parent: u32,
+        request: u32,
+        attempt: u32,
+        dst_j: Option<u32>,
+    ) {
+        let ep = &self.plan.edges[edge as usize];
+        let n_dst = ep.dst_pods.len() as u32;
+        let dst_j = dst_j.unwrap_or_else(|| {
+            if n_dst == 1 {
+                0
+            } else {
+                self.rng.gen_range(0..n_dst)
+            }
+        });
+        let w = if ep.waypoints == 1 {
+            0
+        } else {
+            self.rng.gen_range(0..ep.waypoints)
+        };
+        let path = self
+            .plan
+            .path_index(edge as usize, src_i as usize, dst_j as usize, w as usize)
+            as u32;
+        let timeout = ep.timeout_ns;
+        let id = match self.free_calls.pop() {
+            Some(c) => c,
+            None => {
+                self.calls.push(CallState::default());
+                (self.calls.len() - 1) as u32
+            }
+        };
+        let gen = self.calls[id as usize].gen.wrapping_add(1);
+        self.calls[id as usize] = CallState {
+            gen,
+            edge,
+            path,
+            step: 0,
+            src_i,
+            dst_j,
+            parent,
+            request,
+            attempt,
+            cursor: 0,
+            outstanding: 0,
+            epoch: 0,
+            start_ns: self.now,
+            failed: false,
+            abandoned: false,
+            measured: self.now >= self.plan.warmup_ns && self.now < self.window_end,
+        };
+        if let Some(t) = timeout {
+            self.schedule(self.now + t, pack(EV_TIMEOUT, id, gen));
+        }
+        let (first, _, _) = self.plan.paths[path as usize];
+        let delay = self.plan.steps[first as usize].delay_ns;
+        self.schedule(self.now + delay, pack(EV_REACH, id, 0));
+    }
+
+    fn on_reach(&mut self, c: u32) {
+        let call = self.calls[c as usize];
+        let step = self.plan.steps[(self.plan.paths[call.path as usize].0 + call.step) as usize];
+        let s = step.station as usize;
+        if !self.stations[s].up {
+            self.fail_call(c);
+            return;
+        }
+        if self.stations[s].busy < self.stations[s].servers {
+            self.start_service(c, s);
+        } else if self.stations[s].queue.len() >= self.plan.queue_limit as usize {
+            if call.measured {
+                self.out.stations[s].rejected += 1;
+            }
+            self.fail_call(c);
+        } else {
+            self.stations[s].queue.push_back(c);
+            let q = self.stations[s].queue.len() as u32;
+            let st = &mut self.out.stations[s];
+            st.queue_max = st.queue_max.max(q);
+        }
+    }
+
+    fn start_service(&mut self, c: u32, s: usize) {
+        self.stations[s].busy += 1;
+        let call = self.calls[c as usize];
+        let step = self.plan.steps[(self.plan.paths[call.path as usize].0 + call.step) as usize];
+        let work = match &self.samplers[s] {
+            Some(sampler) => sampler.sample(&mut self.rng),
+            None => step.work_ns as f64,
+        };
+        let wall = (work * self.stations[s].time_mult).round() as u64;
+        if self.now >= self.plan.warmup_ns && self.now < self.window_end {
+            let st = &mut self.out.stations[s];
+            st.cpu_ns += work * self.plan.stations[s].cpu_mult;
+            st.passes += 1;
+        }
+        self.calls[c as usize].epoch = self.stations[s].epoch;
+        self.schedule(self.now + wall, pack(EV_DONE, c, 0));
+    }
+
+    fn on_done(&mut self, c: u32) {
+        let call = self.calls[c as usize];
+        let (first, len, _) = self.plan.paths[call.path as usize];
+        let step = self.plan.steps[(first + call.step) as usize];
+        let s = step.station as usize;
+        if self.stations[s].epoch != call.epoch {
+            // The station crashed while serving this call; its worker is already gone.
+            self.fail_call(c);
+            return;
+        }
+        self.stations[s].busy -= 1;
+        self.start_queued(s);
+        if call.step + 1 == len {
+            self.next_group(c);
+        } else {
+            let next = self.plan.steps[(first + call.step + 1) as usize];
+            self.calls[c as usize].step += 1;
+            self.schedule(
+                self.now + step.fixed_ns + next.delay_ns,
+                pack(EV_REACH, c, 0),
+            );
+        }
+    }
+
+    fn start_queued(&mut self, s: usize) {
+        while self.stations[s].up && self.stations[s].busy < self.stations[s].servers {
+            match self.stations[s].queue.pop_front() {
+                Some(next) => self.start_service(next, s),
+                None => break,
+            }
+        }
+    }
+
+    /// Issue the next group of downstream calls of a call being served at its pod (parallel
+    /// neighbours together, a sequential call alone), or respond when none are left.
+    fn next_group(&mut self, c: u32) {
+        let call = self.calls[c as usize];
+        let (first, len, _) = self.plan.paths[call.path as usize];
+        let pod = self.plan.steps[(first + len - 1) as usize].station as usize;
+        let out = &self.plan.pod_calls[pod];
+        let src_i = self.plan.pod_index[pod];
+        let mut cursor = call.cursor as usize;
+        while cursor < out.len() {
+            let start = cursor;
+            if self.plan.edges[out[cursor] as usize].mode == CallMode::Sequential {
+                cursor += 1;
+            } else {
+                while cursor < out.len()
+                    && self.plan.edges[out[cursor] as usize].mode == CallMode::Parallel
+                {
+                    cursor += 1;
+                }
+            }
+            let mut issued = 0;
+            for &edge in &out[start..cursor] {
+                let ep = &self.plan.edges[edge as usize];
+                for _ in 0..ep.count {
+                    if ep.probability >= 1.0 || self.rng.gen::<f64>() < ep.probability {
+                        issued += 1;
+                        self.calls[c as usize].outstanding += 1;
+                        self.start_call(edge, src_i, c, call.request, 0, None);
+                    }
+                }
+            }
+            if issued > 0 {
+                self.calls[c as usize].cursor = cursor as u32;
+                return;
+            }
+        }
+        self.calls[c as usize].cursor = cursor as u32;
+        let ret = self.plan.paths[call.path as usize].2;
+        self.schedule(self.now + ret, pack(EV_RESPONSE, c, 0));
+    }
+
+    /// The call failed where it is now: the error travels back over the links crossed so far.
+    fn fail_call(&mut self, c: u32) {
+        let call = &mut self.calls[c as usize];
+        call.failed = true;
+        let (first, _, _) = self.plan.paths[call.path as usize];
+        let back: u64 = (0..=call.step)
+            .map(|i| self.plan.steps[(first + i) as usize].delay_ns)
+            .sum();
+        self.schedule(self.now + back, pack(EV_RESPONSE, c, 0));
+    }
+
+    fn on_response(&mut self, c: u32) {
+        let call = self.calls[c as usize];
+        let ep = &self.plan.edges[call.edge as usize];
+        if call.measured {
+            let held = (self.now - call.start_ns) as f64;
+            let (first, len, _) = self.plan.paths[call.path as usize];
+            for i in first..first + len.min(call.step + 1) {
+                let s = self.plan.steps[i as usize].station as usize;
+                if s >= self.plan.proxy_station_offset {
+                    let st = &mut self.out.stations[s];
+                    st.inflight_ns += held;
+                    if ep.per_request_connection {
+                        st.new_conn_ns += held;
+                    }
+                }
+            }
+        }
+        if call.abandoned {
+            self.free_call(c);
+            return;
+        }
+        if call.measured {
+            let es = &mut self.out.edges[call.edge as usize];
+            es.calls += 1;
+            if call.failed {
+                es.failed += 1;
+            } else {
+                es.latency_ns
+                    .saturating_record((self.now - call.start_ns).max(1));
+            }
+        }
+        self.free_call(c);
+        self.finish_attempt(call, call.failed);
+    }
+
+    fn on_timeout(&mut self, c: u32, gen: u32) {
+        let call = self.calls[c as usize];
+        if call.gen & 0xff_ffff != gen || call.abandoned {
+            return;
+        }
+        self.calls[c as usize].abandoned = true;
+        if call.measured {
+            let es = &mut self.out.edges[call.edge as usize];
+            es.calls += 1;
+            es.failed += 1;
+        }
+        self.finish_attempt(call, true);
+    }
+
+    /// An attempt ended (its state may already be freed): retry it elsewhere or report up.
+    fn finish_attempt(&mut self, call: CallState, failed: bool) {
+        let ep = &self.plan.edges[call.edge as usize];
+        if failed && call.attempt < ep.retries {
+            let n = ep.dst_pods.len() as u32;
+            if call.measured {
+                self.out.edges[call.edge as usize].retried += 1;
+            }
+            self.start_call(
+                call.edge,
+                call.src_i,
+                call.parent,
+                call.request,
+                call.attempt + 1,
+                Some((call.dst_j + 1) % n),
+            );
+            return;
+        }
+        if call.parent == NONE {
+            self.finish_request(call.request, failed);
+            return;
+        }
+        let p = call.parent as usize;
+        self.calls[p].outstanding -= 1;
+        self.calls[p].failed |= failed;
+        if self.calls[p].outstanding == 0 {
+            if self.calls[p].failed {
+                let ret = self.plan.paths[self.calls[p].path as usize].2;
+                self.schedule(self.now + ret, pack(EV_RESPONSE, p as u32, 0));
+            } else {
+                self.next_group(p as u32);
+            }
+        }
+    }
+
+    fn free_call(&mut self, c: u32) {
+        // A new generation makes pending timeouts of the old call stale.
+        let g = self.calls[c as usize].gen.wrapping_add(1);
+        self.calls[c as usize].gen = g;
+        self.free_calls.push(c);
+    }
+
+    fn finish_request(&mut self, r: u32, failed: bool) {
+        let req = self.requests[r as usize];
+        self.free_requests.push(r);
+        let latency = (self.now - req.start_ns).max(1);
+        if failed {
+            self.out.failed += 1;
+        } else {
+            self.out.succeeded += 1;
+        }
+        if req.measured {
+            if failed {
+                self.out.measured_failed += 1;
+            } else {
+                self.out.measured_succeeded += 1;
+                self.out.latency_ns.saturating_record(latency);
+            }
+        }
+        if let Some(b) = self.bucket(req.start_ns) {
+            let slo = self.opts.slo_ns;
+            let bucket = &mut self.out.timeline[b];
+            if failed {
+                bucket.failed += 1;
+                bucket.slo_missed += 1;
+            } else {
+                bucket.succeeded += 1;
+                bucket.latency_ns.saturating_record(latency);
+                if slo.is_some_and(|s| latency > s) {
+                    bucket.slo_missed += 1;
+                }
+            }
+        }
+    }
+
+    fn on_fault(&mut self, f: usize, start: bool) {
+        let fault = &self.opts.faults[f];
+        for &s in &fault.stations {
+            let s = s as usize;
+            match (fault.effect, start) {
+                (FaultEffect::Down, true) => {
+                    let st = &mut self.stations[s];
+                    st.up = false;
+                    st.epoch = st.epoch.wrapping_add(1);
+                    st.busy = 0;
+                    let queued: Vec<u32> = st.queue.drain(..).collect();
+                    for c in queued {
+                        self.fail_call(c);
+                    }
+                }
+                (FaultEffect::Down, false) => {
+                    self.stations[s].up = true;
+                }
+                (FaultEffect::Slow { servers, time_mult }, true) => {
+                    let st = &mut self.stations[s];
+                    st.servers = servers.max(1);
+                    st.time_mult = self.plan.stations[s].time_mult * time_mult;
+                }
+                (FaultEffect::Slow { .. }, false) => {
+                    let st = &mut self.stations[s];
+                    st.servers = self.plan.stations[s].servers;
+                    st.time_mult = self.plan.stations[s].time_mult;
+                    self.start_queued(s);
+                }
+            }
+        }
+    }
+}
+
+/// Station kind helper for reports.
+pub fn is_proxy(plan: &Plan, station: usize) -> bool {
+    matches!(plan.stations[station].kind, StationKind::Proxy(_))
+}

@@ -1,0 +1,259 @@
+//! The engine's compiled input: stations (pods and proxies) and every path a call can take,
+//! flattened into vectors indexed by integers so the event loop does no lookups by name and
+//! no allocation per call. Built from a topology, a deployment and the cost models.
+
+use crate::model::CostModels;
+use crate::placement::{Deployment, Stop};
+use crate::topology::{CallMode, ConnectionReuse, PodId, ServiceTime, Topology};
+
+/// What a station is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StationKind {
+    Pod(PodId),
+    Proxy(usize),
+}
+
+/// A queueing station: `servers` workers in front of a FIFO queue.
+#[derive(Clone, Debug)]
+pub struct StationSpec {
+    pub kind: StationKind,
+    pub servers: u32,
+    /// Wall-clock ns per ns of reference work (1/speed, times throttling under a CPU limit).
+    pub time_mult: f64,
+    /// CPU ns consumed per ns of reference work (1/speed).
+    pub cpu_mult: f64,
+    /// Service time of an application pod; `None` for proxies (their work is on the step).
+    pub service_time: Option<ServiceTime>,
+}
+
+/// One step of a flattened path.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanStep {
+    pub delay_ns: u64,
+    pub station: u32,
+    /// Reference CPU ns of a proxy pass (0 for the callee pod, whose time is sampled).
+    pub work_ns: u64,
+    /// Delay added after the pass that holds no worker.
+    pub fixed_ns: u64,
+}
+
+/// One edge: a load (end-user requests) or a call between services.
+#[derive(Clone, Debug)]
+pub struct EdgePlan {
+    pub name: String,
+    pub src_pods: Vec<Option<PodId>>,
+    pub dst_pods: Vec<PodId>,
+    pub waypoints: u32,
+    pub path_offset: u32,
+    pub count: u32,
+    pub probability: f64,
+    pub mode: CallMode,
+    pub per_request_connection: bool,
+    pub timeout_ns: Option<u64>,
+    pub retries: u32,
+}
+
+/// Everything the engine needs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub stations: Vec<StationSpec>,
+    pub steps: Vec<PlanStep>,
+    /// (first step, number of steps, return delay) of each path.
+    pub paths: Vec<(u32, u32, u64)>,
+    /// Loads first (index = load id), then calls (index = loads + call id).
+    pub edges: Vec<EdgePlan>,
+    pub load_count: usize,
+    pub load_rates_rps: Vec<f64>,
+    pub load_poisson: Vec<bool>,
+    /// Outgoing edges of each pod's service, in file order.
+    pub pod_calls: Vec<Vec<u32>>,
+    /// Index of each pod within its service's pod list.
+    pub pod_index: Vec<u32>,
+    pub proxy_station_offset: usize,
+    pub duration_ns: u64,
+    pub warmup_ns: u64,
+    pub max_events: u64,
+    pub queue_limit: u32,
+}
+
+impl Plan {
+    /// Compile. Proxies whose kind has no cost model cost nothing; callers check models first.
+    pub fn new(t: &Topology, d: &Deployment, models: &CostModels) -> Plan {
+        let mut stations = Vec::with_capacity(t.pods.len() + d.proxies.len());
+        for (pid, pod) in t.pods.iter().enumerate() {
+            let s = &t.services[pod.service];
+            let speed = t.nodes[pod.node].speed;
+            stations.push(StationSpec {
+                kind: StationKind::Pod(pid),
+                servers: s.concurrency,
+                time_mult: 1.0 / speed,
+                cpu_mult: 1.0 / speed,
+                service_time: Some(s.service_time),
+            });
+        }
+        let proxy_station_offset = stations.len();
+        for (x, p) in d.proxies.iter().enumerate() {
+            let speed = t.nodes[p.node].speed;
+            let (servers, throttle) = models
+                .get(p.kind)
+                .map(|m| m.effective_workers())
+                .unwrap_or((1, 1.0));
+            stations.push(StationSpec {
+                kind: StationKind::Proxy(x),
+                servers,
+                time_mult: throttle / speed,
+                cpu_mult: 1.0 / speed,
+                service_time: None,
+            });
+        }
+
+        let mut steps = Vec::new();
+        let mut paths = Vec::new();
+        let mut edges = Vec::new();
+        let mut add_edge = |name: String,
+                            src_pods: Vec<Option<PodId>>,
+                            to: usize,
+                            count,
+                            probability,
+                            mode,
+                            reuse: ConnectionReuse,
+                            timeout_ns,
+                            retries| {
+            let dst_pods = t.services[to].pods.clone();
+            let waypoints = d.waypoints(to).len().max(1) as u32;
+            let path_offset = paths.len() as u32;
+            let payload = t.services[to].request_bytes + t.services[to].response_bytes;
+            let per_request = reuse == ConnectionReuse::PerRequest;
+            for &s in &src_pods {
+                for &dp in &dst_pods {
+                    for w in 0..waypoints {
+                        let path = d.path(t, s, dp, w as usize);
+                        let first = steps.len() as u32;
+                        for st in &path.steps {
+                            let (station, work_ns, fixed_ns) = match st.stop {
+                                Stop::Pod(p) => (p, 0, 0),
+                                Stop::Proxy { proxy, layer } => {
+                                    let m = models.get(d.proxies[proxy].kind);
+                                    (
+                                        proxy_station_offset + proxy,
+                                        m.map(|m| m.pass_cpu_ns(layer, payload, per_request))
+                                            .unwrap_or(0),
+                                        m.map(|m| m.latency_fixed_ns).unwrap_or(0),
+                                    )
+                                }
+                            };
+                            steps.push(PlanStep {
+                                delay_ns: st.delay_ns,
+                                station: station as u32,
+                                work_ns,
+                                fixed_ns,
+                            });
+                        }
+                        paths.push((first, path.steps.len() as u32, path.return_delay_ns()));
+                    }
+                }
+            }
+            edges.push(EdgePlan {
+                name,
+                src_pods,
+                dst_pods,
+                waypoints,
+                path_offset,
+                count,
+                probability,
+                mode,
+                per_request_connection: per_request,
+                timeout_ns,
+                retries,
+            });
+        };
+        for l in &t.loads {
+            let (name, src) = match l.from {
+                Some(s) => (
+                    format!("{} -> {}", t.services[s].name, t.services[l.to].name),
+                    t.services[s].pods.iter().map(|&p| Some(p)).collect(),
+                ),
+                None => (
+                    format!("(outside) -> {}", t.services[l.to].name),
+                    vec![None],
+                ),
+            };
+            add_edge(
+                name,
+                src,
+                l.to,
+                1,
+                1.0,
+                CallMode::Parallel,
+                l.connection,
+                l.timeout_ns,
+                l.retries,
+            );
+        }
+        for c in &t.calls {
+            let src = t.services[c.from].pods.iter().map(|&p| Some(p)).collect();
+            add_edge(
+                format!("{} -> {}", t.services[c.from].name, t.services[c.to].name),
+                src,
+                c.to,
+                c.count,
+                c.probability,
+                c.mode,
+                c.connection,
+                c.timeout_ns,
+                c.retries,
+            );
+        }
+        let load_count = t.loads.len();
+        let pod_calls = t
+            .pods
+            .iter()
+            .map(|p| {
+                t.services[p.service]
+                    .calls
+                    .iter()
+                    .map(|&c| (load_count + c) as u32)
+                    .collect()
+            })
+            .collect();
+        let pod_index = t
+            .pods
+            .iter()
+            .enumerate()
+            .map(|(pid, p)| {
+                t.services[p.service]
+                    .pods
+                    .iter()
+                    .position(|&x| x == pid)
+                    .unwrap_or(0) as u32
+            })
+            .collect();
+        Plan {
+            stations,
+            steps,
+            paths,
+            edges,
+            load_count,
+            load_rates_rps: t.loads.iter().map(|l| l.rate_rps).collect(),
+            load_poisson: t
+                .loads
+                .iter()
+                .map(|l| l.arrival == crate::topology::Arrival::Poisson)
+                .collect(),
+            pod_calls,
+            pod_index,
+            proxy_station_offset,
+            duration_ns: t.simulation.duration_ns,
+            warmup_ns: t.simulation.warmup_ns,
+            max_events: t.simulation.max_events,
+            queue_limit: t.simulation.queue_limit,
+        }
+    }
+
+    /// Index of the path for edge `e`, source replica `i`, destination replica `j`, waypoint `w`.
+    #[inline]
+    pub fn path_index(&self, e: usize, i: usize, j: usize, w: usize) -> usize {
+        let edge = &self.edges[e];
+        edge.path_offset as usize + (i * edge.dst_pods.len() + j) * edge.waypoints as usize + w
+    }
+}

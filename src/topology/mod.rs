@@ -1,0 +1,351 @@
+//! The validated topology: clusters, zones and nodes; the network between them; namespaces
+//! with their placement; services, their pods and the call graph; the load. Ids are indices
+//! into the vectors here; units are in every name. Built only by [`load`], which reports
+//! every problem in the file at once.
+
+mod input;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use petgraph::graph::DiGraph;
+
+use crate::input_error::{InputError, InputErrors};
+use crate::placement::Placement;
+
+pub use validate::parse;
+
+pub type NodeId = usize;
+pub type NamespaceId = usize;
+pub type ServiceId = usize;
+pub type CallId = usize;
+pub type PodId = usize;
+
+/// A validated topology. Invariant: every id points into its vector; the call graph is acyclic;
+/// every service has at least one pod, each on a node that has room for it.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    pub name: String,
+    pub description: String,
+    /// The file it was read from.
+    pub source: PathBuf,
+    pub simulation: SimulationConfig,
+    pub mesh: MeshConfig,
+    pub network: Network,
+    pub nodes: Vec<Node>,
+    pub namespaces: Vec<Namespace>,
+    pub services: Vec<Service>,
+    pub calls: Vec<Call>,
+    pub loads: Vec<Load>,
+    pub pods: Vec<Pod>,
+    /// Services as nodes, calls as edges (weights are the ids).
+    pub call_graph: DiGraph<ServiceId, CallId>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimulationConfig {
+    pub duration_ns: u64,
+    pub warmup_ns: u64,
+    pub seed: Option<u64>,
+    /// A run that would process more events than this stops with an error instead of hanging.
+    pub max_events: u64,
+    /// Requests waiting for a worker at one station beyond this are rejected (HTTP 503).
+    pub queue_limit: u32,
+}
+
+/// Which proxy a cost model file describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProxyKind {
+    Sidecar,
+    NodeProxy,
+    Ztunnel,
+    Waypoint,
+}
+
+impl ProxyKind {
+    pub const ALL: [ProxyKind; 4] = [
+        ProxyKind::Sidecar,
+        ProxyKind::NodeProxy,
+        ProxyKind::Ztunnel,
+        ProxyKind::Waypoint,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyKind::Sidecar => "sidecar",
+            ProxyKind::NodeProxy => "node-proxy",
+            ProxyKind::Ztunnel => "ztunnel",
+            ProxyKind::Waypoint => "waypoint",
+        }
+    }
+}
+
+/// Where a per-node proxy does its L7 work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PerNodeL7 {
+    Source,
+    Destination,
+    Both,
+    None,
+}
+
+/// What configuration a sidecar holds: every endpoint of the mesh, or its namespace's only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SidecarScope {
+    Mesh,
+    Namespace,
+}
+
+#[derive(Clone, Debug)]
+pub struct MeshConfig {
+    /// Cost model file of each proxy kind, resolved against the topology file's folder.
+    pub models: Vec<(ProxyKind, PathBuf)>,
+    pub per_node_l7: PerNodeL7,
+    pub sidecar_scope: SidecarScope,
+}
+
+impl MeshConfig {
+    pub fn model_path(&self, kind: ProxyKind) -> Option<&Path> {
+        self.models
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, p)| p.as_path())
+    }
+}
+
+/// One-way network latency between pods, by locality, with overrides between named places.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    pub same_node_ns: u64,
+    pub same_zone_ns: u64,
+    pub cross_zone_ns: u64,
+    pub cross_cluster_ns: u64,
+    pub overrides: Vec<LatencyOverride>,
+}
+
+/// A place a latency override names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    Cluster(String),
+    Zone(String),
+    Node(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatencyOverride {
+    pub a: Place,
+    pub b: Place,
+    pub latency_ns: u64,
+}
+
+impl Network {
+    /// One-way latency between pods on nodes `a` and `b`. The most specific override wins
+    /// (node over zone over cluster); otherwise the locality class gives it.
+    pub fn latency_ns(&self, nodes: &[Node], a: NodeId, b: NodeId) -> u64 {
+        let (na, nb) = (&nodes[a], &nodes[b]);
+        let matches = |p: &Place, n: &Node| match p {
+            Place::Cluster(c) => *c == n.cluster,
+            Place::Zone(z) => *z == n.zone,
+            Place::Node(x) => *x == n.name,
+        };
+        let rank = |p: &Place| match p {
+            Place::Node(_) => 3,
+            Place::Zone(_) => 2,
+            Place::Cluster(_) => 1,
+        };
+        let mut best: Option<(u32, u64)> = None;
+        for o in &self.overrides {
+            if (matches(&o.a, na) && matches(&o.b, nb)) || (matches(&o.a, nb) && matches(&o.b, na))
+            {
+                let r = rank(&o.a) + rank(&o.b);
+                if best.is_none_or(|(br, _)| r > br) {
+                    best = Some((r, o.latency_ns));
+                }
+            }
+        }
+        if let Some((_, ns)) = best {
+            return ns;
+        }
+        if a == b {
+            self.same_node_ns
+        } else if na.cluster != nb.cluster {
+            self.cross_cluster_ns
+        } else if na.zone != nb.zone {
+            self.cross_zone_ns
+        } else {
+            self.same_zone_ns
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub name: String,
+    pub cluster: String,
+    pub zone: String,
+    pub vcpu: f64,
+    pub memory_bytes: u64,
+    /// CPU speed relative to the machine the cost models were fitted on (1.0 = the same).
+    pub speed: f64,
+    pub max_pods: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaypointScope {
+    Namespace,
+    Service,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaypointSpec {
+    pub scope: WaypointScope,
+    pub replicas: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Namespace {
+    pub name: String,
+    /// `None`: the run's placement decides (so `compare` varies it); `Some`: fixed (mixed meshes).
+    pub placement: Option<Placement>,
+    /// The waypoint serving this namespace when it runs in ambient mode; none means L4 only.
+    pub waypoint: Option<WaypointSpec>,
+}
+
+/// Service time of one request in an application pod, at node speed 1.0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ServiceTime {
+    Constant { mean_ns: u64 },
+    Exponential { mean_ns: u64 },
+    LogNormal { mean_ns: u64, cv: f64 },
+}
+
+impl ServiceTime {
+    pub fn mean_ns(&self) -> u64 {
+        match *self {
+            ServiceTime::Constant { mean_ns }
+            | ServiceTime::Exponential { mean_ns }
+            | ServiceTime::LogNormal { mean_ns, .. } => mean_ns,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    Http2,
+    Grpc,
+    Tcp,
+}
+
+impl Protocol {
+    /// Whether an L7 proxy can parse it; plain TCP only ever gets L4 treatment.
+    pub fn is_l7(self) -> bool {
+        !matches!(self, Protocol::Tcp)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub namespace: NamespaceId,
+    pub replicas: u32,
+    pub service_time: ServiceTime,
+    /// Requests a pod works on at once; more wait in its queue.
+    pub concurrency: u32,
+    pub protocol: Protocol,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub cpu_request_millicores: f64,
+    pub memory_request_bytes: u64,
+    /// Outgoing calls, in the order the file gives them.
+    pub calls: Vec<CallId>,
+    pub pods: Vec<PodId>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallMode {
+    /// Issued together with the neighbouring parallel calls; all are awaited.
+    Parallel,
+    /// Issued after everything before it completes.
+    Sequential,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionReuse {
+    Pooled,
+    PerRequest,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub from: ServiceId,
+    pub to: ServiceId,
+    pub count: u32,
+    pub probability: f64,
+    pub mode: CallMode,
+    pub connection: ConnectionReuse,
+    pub timeout_ns: Option<u64>,
+    pub retries: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    Poisson,
+    Constant,
+}
+
+/// Open-loop load at an entry service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Load {
+    pub to: ServiceId,
+    pub rate_rps: f64,
+    /// A service whose pods send the requests (a meshed load generator); `None`: from outside.
+    pub from: Option<ServiceId>,
+    pub arrival: Arrival,
+    pub connection: ConnectionReuse,
+    pub timeout_ns: Option<u64>,
+    pub retries: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pod {
+    pub name: String,
+    pub service: ServiceId,
+    pub node: NodeId,
+}
+
+impl Topology {
+    pub fn service_by_name(&self, name: &str) -> Option<ServiceId> {
+        self.services.iter().position(|s| s.name == name)
+    }
+
+    /// Set the rate of every load, keeping their proportions: `total_rps` is their sum.
+    pub fn set_total_rate(&mut self, total_rps: f64) {
+        let sum: f64 = self.loads.iter().map(|l| l.rate_rps).sum();
+        let n = self.loads.len().max(1) as f64;
+        for l in &mut self.loads {
+            l.rate_rps = if sum > 0.0 {
+                l.rate_rps / sum * total_rps
+            } else {
+                total_rps / n
+            };
+        }
+    }
+
+    pub fn total_rate_rps(&self) -> f64 {
+        self.loads.iter().map(|l| l.rate_rps).sum()
+    }
+}
+
+/// Read and validate a topology file.
+pub fn load(path: &Path) -> Result<Topology, InputErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputErrors(vec![InputError {
+            path: path.to_path_buf(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read topology file: {e}"),
+        }])
+    })?;
+    parse(path, &text)
+}
