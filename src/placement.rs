@@ -265,22 +265,44 @@ impl Deployment {
                     .iter()
                     .flat_map(|&s| t.services[s].pods.iter().copied())
                     .collect();
+                // A waypoint deployment runs in every cluster where the pods it serves run
+                // (as multi-cluster Istio deploys it), so traffic never detours to another region.
+                let mut clusters: Vec<&str> = served
+                    .iter()
+                    .map(|&p| t.nodes[t.pods[p].node].cluster.as_str())
+                    .collect();
+                clusters.sort();
+                clusters.dedup();
+                let multi = clusters.len() > 1;
                 let mut ids = Vec::new();
-                for r in 0..wp.replicas {
-                    let node = (0..t.nodes.len())
-                        .min_by_key(|&n| (node_load[n], n))
-                        .unwrap_or(0);
-                    node_load[node] += 1;
-                    ids.push(proxies.len());
-                    proxies.push(ProxyInstance {
-                        name: format!("waypoint/{group}-{}", r + 1),
-                        kind: ProxyKind::Waypoint,
-                        node,
-                        pod: None,
-                        endpoints: served.len() as u32,
-                        identities: services.clone(),
-                        serves_pods: served.clone(),
-                    });
+                for cluster in clusters {
+                    let local: Vec<PodId> = served
+                        .iter()
+                        .copied()
+                        .filter(|&p| t.nodes[t.pods[p].node].cluster == cluster)
+                        .collect();
+                    for r in 0..wp.replicas {
+                        let node = (0..t.nodes.len())
+                            .filter(|&n| t.nodes[n].cluster == cluster)
+                            .min_by_key(|&n| (node_load[n], n))
+                            .unwrap_or(0);
+                        node_load[node] += 1;
+                        ids.push(proxies.len());
+                        let name = if multi {
+                            format!("waypoint/{group}@{cluster}-{}", r + 1)
+                        } else {
+                            format!("waypoint/{group}-{}", r + 1)
+                        };
+                        proxies.push(ProxyInstance {
+                            name,
+                            kind: ProxyKind::Waypoint,
+                            node,
+                            pod: None,
+                            endpoints: local.len() as u32,
+                            identities: services.clone(),
+                            serves_pods: local.clone(),
+                        });
+                    }
                 }
                 for &s in &services {
                     waypoints_of_service[s] = ids.clone();
@@ -391,7 +413,13 @@ impl Deployment {
                 )
             }
             Placement::Ambient => {
-                let wps = self.waypoints(t.pods[dst].service);
+                let cluster = &t.nodes[dst_node].cluster;
+                let wps: Vec<ProxyId> = self
+                    .waypoints(t.pods[dst].service)
+                    .iter()
+                    .copied()
+                    .filter(|&w| t.nodes[self.proxies[w].node].cluster == *cluster)
+                    .collect();
                 if !wps.is_empty() {
                     let w = wps[waypoint % wps.len()];
                     go(

@@ -79,6 +79,9 @@ pub struct StationStats {
     pub new_conn_ns: f64,
     pub queue_max: u32,
     pub rejected: u64,
+    /// Time integral of the calls present (in service or queued), ns: its mean over the
+    /// window is the station's L in Little's law.
+    pub occupancy_ns: f64,
 }
 
 /// Counts and latency of one edge (measured calls).
@@ -160,6 +163,9 @@ struct Station {
     up: bool,
     epoch: u32,
     queue: VecDeque<u32>,
+    /// Calls present and when that count last changed, for the occupancy integral.
+    present: u32,
+    since_ns: u64,
 }
 
 const EV_ARRIVAL: u64 = 0;
@@ -241,6 +247,8 @@ pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
             up: true,
             epoch: 0,
             queue: VecDeque::new(),
+            present: 0,
+            since_ns: 0,
         })
         .collect();
     let buckets = (plan.duration_ns.div_ceil(opts.bucket_ns.max(1))) as usize;
@@ -347,6 +355,20 @@ impl Engine<'_> {
     fn schedule(&mut self, at: u64, payload: u64) {
         self.seq += 1;
         self.heap.push(Reverse((at, self.seq, payload)));
+    }
+
+    /// Change the count of calls present at a station, integrating the old count over the
+    /// part of the elapsed time that lies in the measurement window.
+    #[inline]
+    fn occupancy(&mut self, s: usize, delta: i32) {
+        let st = &mut self.stations[s];
+        let from = st.since_ns.max(self.plan.warmup_ns);
+        let to = self.now.min(self.window_end);
+        if to > from && st.present > 0 {
+            self.out.stations[s].occupancy_ns += st.present as f64 * (to - from) as f64;
+        }
+        st.since_ns = self.now;
+        st.present = (st.present as i64 + delta as i64).max(0) as u32;
     }
 
     fn interarrival(&mut self, l: usize) -> u64 {
@@ -469,6 +491,7 @@ impl Engine<'_> {
             return;
         }
         if self.stations[s].busy < self.stations[s].servers {
+            self.occupancy(s, 1);
             self.start_service(c, s);
         } else if self.stations[s].queue.len() >= self.plan.queue_limit as usize {
             if call.measured {
@@ -476,6 +499,7 @@ impl Engine<'_> {
             }
             self.fail_call(c);
         } else {
+            self.occupancy(s, 1);
             self.stations[s].queue.push_back(c);
             let q = self.stations[s].queue.len() as u32;
             let st = &mut self.out.stations[s];
@@ -512,6 +536,7 @@ impl Engine<'_> {
             return;
         }
         self.stations[s].busy -= 1;
+        self.occupancy(s, -1);
         self.start_queued(s);
         if call.step + 1 == len {
             self.next_group(c);
@@ -716,6 +741,8 @@ impl Engine<'_> {
             let s = s as usize;
             match (fault.effect, start) {
                 (FaultEffect::Down, true) => {
+                    let present = self.stations[s].present as i32;
+                    self.occupancy(s, -present);
                     let st = &mut self.stations[s];
                     st.up = false;
                     st.epoch = st.epoch.wrapping_add(1);

@@ -1,0 +1,9 @@
+//! The simulator's spine, end to end: queueing cases with known answers, placement counts,
+//! determinism, bad input, golden outputs and invariants.
+
+mod cli;
+mod common;
+mod golden;
+mod placement;
+mod properties;
+mod queueing;
