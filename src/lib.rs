@@ -5,5 +5,6 @@
 //! ```
 //! See ARCHITECTURE.md for the map of the code and its invariants.
 
+pub mod calibration;
 pub mod report;
 pub mod units;
