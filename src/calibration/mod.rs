@@ -18,12 +18,19 @@
 
 pub mod fit;
 pub mod gsd;
+pub mod gsd_report;
+pub mod series;
 pub mod steady;
 
 use std::path::PathBuf;
 
 pub use fit::{fit_polynomial, round_rate_to_10, PolyFit};
 pub use gsd::{read_gsd_dir, GsdRun};
+pub use gsd_report::{print_table, write_gsd_outputs};
+pub use series::{
+    calibrate_gsd, GsdCalibration, KeptPoint, LoadLevel, Metric, SeriesMetric, SteadyPoint,
+    DEFAULT_DEGREE,
+};
 pub use steady::{pooled_mean, steady_samples, PooledMean};
 
 /// Everything that can go wrong while calibrating. Messages are lowercase and name the file.
