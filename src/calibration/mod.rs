@@ -16,6 +16,7 @@
 //! **Invariant:** outputs are deterministic: runs, levels and series are sorted, maps are
 //! `BTreeMap`s, and the same input gives the same bytes.
 
+pub mod derive;
 pub mod fit;
 pub mod gsd;
 pub mod gsd_report;
@@ -24,6 +25,7 @@ pub mod steady;
 
 use std::path::PathBuf;
 
+pub use derive::{derive_pass_costs, PassCosts, PlacementInputs};
 pub use fit::{fit_polynomial, round_rate_to_10, PolyFit};
 pub use gsd::{read_gsd_dir, GsdRun};
 pub use gsd_report::{print_table, write_gsd_outputs};
