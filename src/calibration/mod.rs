@@ -20,6 +20,8 @@ pub mod derive;
 pub mod fit;
 pub mod gsd;
 pub mod gsd_report;
+pub mod istio_bench;
+pub mod istio_report;
 pub mod series;
 pub mod steady;
 
@@ -29,6 +31,11 @@ pub use derive::{derive_pass_costs, PassCosts, PlacementInputs};
 pub use fit::{fit_polynomial, round_rate_to_10, PolyFit};
 pub use gsd::{read_gsd_dir, GsdRun};
 pub use gsd_report::{print_table, write_gsd_outputs};
+pub use istio_bench::{
+    calibrate_istio_benchmark, parse_label, read_istio_benchmark, AddedLatency, IstioCalibration,
+    IstioFit, IstioRow, SidecarMode, SidecarProxy, DEFAULT_ISTIO_DEGREE,
+};
+pub use istio_report::{print_istio_table, write_istio_outputs};
 pub use series::{
     calibrate_gsd, GsdCalibration, KeptPoint, LoadLevel, Metric, SeriesMetric, SteadyPoint,
     DEFAULT_DEGREE,
