@@ -23,6 +23,7 @@ pub mod gsd_report;
 pub mod istio_bench;
 pub mod istio_report;
 pub mod series;
+pub mod sources;
 pub mod steady;
 
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ pub use series::{
     calibrate_gsd, GsdCalibration, KeptPoint, LoadLevel, Metric, SeriesMetric, SteadyPoint,
     DEFAULT_DEGREE,
 };
+pub use sources::{read_published_figures, PublishedFigure};
 pub use steady::{pooled_mean, steady_samples, PooledMean};
 
 /// Everything that can go wrong while calibrating. Messages are lowercase and name the file.
