@@ -41,10 +41,9 @@ name = "app"
 waypoint = {{ replicas = {waypoints} }}
 "#
     );
-    for s in 0..services {
+    for (s, r) in replicas.iter().enumerate().take(services) {
         t += &format!(
-            "[[service]]\nname = \"s{s}\"\nnamespace = \"app\"\nreplicas = {}\nservice_time = {{ dist = \"exponential\", mean = \"1ms\" }}\n",
-            replicas[s]
+            "[[service]]\nname = \"s{s}\"\nnamespace = \"app\"\nreplicas = {r}\nservice_time = {{ dist = \"exponential\", mean = \"1ms\" }}\n"
         );
         // Each service calls the next one or two (a DAG by construction).
         for d in [s + 1, s + 2] {

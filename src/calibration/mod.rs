@@ -1,0 +1,133 @@
+//! Calibration: turn published raw measurements of real proxies into the numbers the cost
+//! model needs (idle CPU, CPU per pass, base memory), with the fit quality that goes with them.
+//!
+//! ```text
+//! gsd-v1 dir ─► gsd (runs) ─► steady (publisher's method) ─► fit (polynomial) ─► series ─► derive
+//! istio benchmark.csv ─► istio_bench (rows, linear fits, added latency)
+//! ```
+//!
+//! Two public data sets are understood: the Great Sidecar Debate V1 measurements (Linkerd
+//! sidecars and Istio ambient under Faces, format "gsd-v1", see [`gsd`]) and the example result
+//! file of Istio's benchmark harness (see [`istio_bench`]). Published figures from docs and
+//! blogs are listed in `calibration/sources.csv` (see [`sources`]).
+//!
+//! **Invariant:** nothing here panics on bad input; every problem in a file is returned as a
+//! [`CalibrationError`] naming the file and, where there is one, the line.
+//! **Invariant:** outputs are deterministic: runs, levels and series are sorted, maps are
+//! `BTreeMap`s, and the same input gives the same bytes.
+
+pub mod derive;
+pub mod fit;
+pub mod gsd;
+pub mod gsd_report;
+pub mod istio_bench;
+pub mod istio_report;
+pub mod series;
+pub mod sources;
+pub mod steady;
+
+use std::path::PathBuf;
+
+pub use derive::{derive_pass_costs, PassCosts, PlacementInputs};
+pub use fit::{fit_polynomial, round_rate_to_10, PolyFit};
+pub use gsd::{read_gsd_dir, GsdRun};
+pub use gsd_report::{print_table, write_gsd_outputs};
+pub use istio_bench::{
+    calibrate_istio_benchmark, parse_label, read_istio_benchmark, AddedLatency, IstioCalibration,
+    IstioFit, IstioRow, SidecarMode, SidecarProxy, DEFAULT_ISTIO_DEGREE,
+};
+pub use istio_report::{print_istio_table, write_istio_outputs};
+pub use series::{
+    calibrate_gsd, GsdCalibration, KeptPoint, LoadLevel, Metric, SeriesMetric, SteadyPoint,
+    DEFAULT_DEGREE,
+};
+pub use sources::{read_published_figures, PublishedFigure};
+pub use steady::{pooled_mean, steady_samples, PooledMean};
+
+/// Everything that can go wrong while calibrating. Messages are lowercase and name the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrationError {
+    /// A file or folder could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A problem at a known line of an input file (lines count from 1, the header is line 1).
+    #[error("{}:{line}: {message}", path.display())]
+    Parse {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    /// A problem with a whole file or folder (missing companion file, no data, bad name).
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    /// A fit could not be computed (too few distinct rates, singular system).
+    #[error("fit: {0}")]
+    Fit(String),
+    /// Arguments given by the caller are out of range.
+    #[error("{0}")]
+    Input(String),
+    /// A chart could not be drawn.
+    #[error("{}: cannot draw chart: {message}", path.display())]
+    Plot { path: PathBuf, message: String },
+}
+
+impl CalibrationError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CalibrationError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn parse(path: impl Into<PathBuf>, line: u64, message: impl Into<String>) -> Self {
+        CalibrationError::Parse {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        CalibrationError::Invalid {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Place a csv crate error at its file and line.
+    pub(crate) fn csv(path: impl Into<PathBuf>, err: csv::Error) -> Self {
+        let path = path.into();
+        let line = err.position().map(|p| p.line());
+        match (err.kind(), line) {
+            (csv::ErrorKind::Io(_), _) => {
+                let message = err.to_string();
+                CalibrationError::invalid(path, message)
+            }
+            (_, Some(line)) => CalibrationError::parse(path, line, csv_message(&err)),
+            (_, None) => CalibrationError::invalid(path, csv_message(&err)),
+        }
+    }
+}
+
+fn csv_message(err: &csv::Error) -> String {
+    match err.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("row has {len} fields but the header has {expected_len}"),
+        csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
+        _ => err.to_string(),
+    }
+}
+
+/// Where the shared data folder is for tests: `$MESHSIM_SHARED`, else `../shared` beside the crate.
+#[cfg(test)]
+pub(crate) fn shared_dir_for_tests() -> PathBuf {
+    match std::env::var_os("MESHSIM_SHARED") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+    }
+}

@@ -1,0 +1,197 @@
+//! Calibration against the public measurements in the shared data folder
+//! (`$MESHSIM_SHARED`, else `../shared` beside the crate); skipped when it is absent.
+
+use std::path::PathBuf;
+
+use meshsim::calibration::{
+    calibrate_gsd, calibrate_istio_benchmark, derive_pass_costs, print_istio_table, print_table,
+    write_gsd_outputs, write_istio_outputs, GsdCalibration, Metric, PlacementInputs, SidecarMode,
+    SidecarProxy, DEFAULT_DEGREE, DEFAULT_ISTIO_DEGREE,
+};
+
+fn shared_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("MESHSIM_SHARED") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+    };
+    if dir.join("data").is_dir() {
+        Some(dir)
+    } else {
+        println!(
+            "skipped: shared data not found at {} (set MESHSIM_SHARED)",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn check_gsd(mesh: &str) -> Option<GsdCalibration> {
+    let shared = shared_dir()?;
+    let cal = calibrate_gsd(&shared.join("data/gsd-v1").join(mesh), DEFAULT_DEGREE).unwrap();
+    println!("{}", print_table(&cal));
+    assert_eq!(cal.dataset, mesh);
+    let targets: Vec<u32> = cal.levels.iter().map(|l| l.target_rps).collect();
+    assert_eq!(targets, vec![60, 120, 240, 600, 1200]);
+    for level in &cal.levels {
+        assert_eq!(level.runs.len(), 5, "{mesh} {} rps", level.target_rps);
+        let target = f64::from(level.target_rps);
+        assert!(
+            (level.achieved_rps_mean - target).abs() <= 0.05 * target,
+            "{mesh}: achieved {} at target {target}",
+            level.achieved_rps_mean
+        );
+    }
+    let cpu = cal.get("data-plane", Metric::Cpu).unwrap();
+    assert_eq!(cpu.steady.len(), 5);
+    for pair in cpu.steady.windows(2) {
+        assert!(
+            pair[1].value > pair[0].value,
+            "{mesh}: data-plane CPU {} at {} rps is not above {} at {} rps",
+            pair[1].value,
+            pair[1].target_rps,
+            pair[0].value,
+            pair[0].target_rps
+        );
+    }
+    let fit = cpu.fit.as_ref().unwrap();
+    assert!(fit.r2 > 0.9, "{mesh}: data-plane CPU fit R² {}", fit.r2);
+    assert!(cal.get("data-plane", Metric::Mem).is_some());
+    Some(cal)
+}
+
+mod gsd_linkerd {
+    use super::*;
+
+    #[test]
+    fn five_levels_rising_cpu_and_a_good_fit() {
+        let Some(cal) = check_gsd("linkerd") else {
+            return;
+        };
+        // per-workload sidecar groups; control-plane proxies are not series
+        for series in ["face mesh", "smiley mesh", "color mesh", "wrk2 mesh"] {
+            assert!(cal.get(series, Metric::Cpu).is_some(), "{series}");
+        }
+        assert!(cal.series.iter().all(|s| !s.series.starts_with("linkerd-")));
+        // 27 sidecars; face→smiley, face→color and wrk2→face: 6 passes per request;
+        // a new gRPC connection face→color per request, seen by two proxies.
+        let costs = derive_pass_costs(
+            &cal,
+            "data-plane",
+            PlacementInputs {
+                instances: 27,
+                passes_per_request: 6.0,
+                new_connections_per_request: 2.0,
+            },
+        )
+        .unwrap();
+        println!("{costs:#?}");
+        assert!(costs.cpu_per_pass_us > 0.0);
+    }
+}
+
+mod gsd_ambient {
+    use super::*;
+
+    #[test]
+    fn five_levels_rising_cpu_and_a_good_fit() {
+        let Some(cal) = check_gsd("ambient") else {
+            return;
+        };
+        for series in ["ztunnel mesh", "waypoint mesh"] {
+            assert!(cal.get(series, Metric::Cpu).is_some(), "{series}");
+        }
+        assert!(cal.get("istiod mesh", Metric::Cpu).is_none());
+        let names: Vec<&str> = cal.series.iter().map(|s| s.series.as_str()).collect();
+        assert_eq!(names[0], "data-plane");
+        for series in ["ztunnel mesh", "waypoint mesh"] {
+            let inputs = if series == "ztunnel mesh" {
+                PlacementInputs {
+                    instances: 3,
+                    passes_per_request: 6.0,
+                    new_connections_per_request: 2.0,
+                }
+            } else {
+                PlacementInputs {
+                    instances: 3,
+                    passes_per_request: 3.0,
+                    new_connections_per_request: 1.0,
+                }
+            };
+            let costs = derive_pass_costs(&cal, series, inputs).unwrap();
+            println!("{costs:#?}");
+        }
+    }
+}
+
+mod outputs {
+    use super::*;
+
+    #[test]
+    fn gsd_outputs_are_written_and_deterministic() {
+        let Some(shared) = shared_dir() else { return };
+        let cal = calibrate_gsd(&shared.join("data/gsd-v1/ambient"), DEFAULT_DEGREE).unwrap();
+        let base = std::env::temp_dir().join(format!("meshsim-calib-out-{}", std::process::id()));
+        let (a, b) = (base.join("a"), base.join("b"));
+        let files = write_gsd_outputs(&cal, &a).unwrap();
+        write_gsd_outputs(&cal, &b).unwrap();
+        for name in [
+            "steady-state.csv",
+            "fits.csv",
+            "ambient-data-plane-cpu.png",
+            "ambient-ztunnel-mesh-mem.svg",
+        ] {
+            assert!(files.contains(&a.join(name)), "{name} in {files:?}");
+        }
+        for name in ["steady-state.csv", "fits.csv"] {
+            let first = std::fs::read(a.join(name)).unwrap();
+            assert_eq!(first, std::fs::read(b.join(name)).unwrap(), "{name}");
+        }
+        let fits = std::fs::read_to_string(a.join("fits.csv")).unwrap();
+        assert!(
+            fits.starts_with("series,metric,unit,degree,c0,c1,c2,r2\n"),
+            "{fits}"
+        );
+        let _ = std::fs::remove_dir_all(&base);
+    }
+}
+
+mod istio_benchmark {
+    use super::*;
+
+    #[test]
+    fn per_sidecar_lines_and_added_latency() {
+        let Some(shared) = shared_dir() else { return };
+        let path = shared.join("data/istio-benchmark/benchmark.csv");
+        let cal = calibrate_istio_benchmark(&path, DEFAULT_ISTIO_DEGREE).unwrap();
+        println!("{}", print_istio_table(&cal));
+        assert_eq!(cal.rows.len(), 82);
+        let modes: std::collections::BTreeSet<&str> =
+            cal.rows.iter().map(|r| r.telemetry_mode.as_str()).collect();
+        for mode in [
+            "none_mtls",
+            "v2-stats-nullvm",
+            "v2-stats-wasm",
+            "v2-sd-full-nullvm",
+            "v2-sd-nologging-nullvm",
+        ] {
+            assert!(modes.contains(mode), "{mode}");
+        }
+        let stats_cpu = cal
+            .fits
+            .iter()
+            .find(|f| {
+                f.telemetry_mode == "v2-stats-nullvm"
+                    && f.sidecar_mode == SidecarMode::Both
+                    && f.proxy == SidecarProxy::PerSidecar
+                    && f.metric == Metric::Cpu
+            })
+            .unwrap();
+        assert!(stats_cpu.fit.coefficients[1] > 0.0);
+        assert!(cal.added_latency.iter().all(|a| a.added_p50_us > 0.0));
+        let out = std::env::temp_dir().join(format!("meshsim-istio-out-{}", std::process::id()));
+        let files = write_istio_outputs(&cal, &out).unwrap();
+        assert!(files.contains(&out.join("istio-rows.csv")));
+        assert!(files.contains(&out.join("istio-fits.csv")));
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
