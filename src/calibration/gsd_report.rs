@@ -111,7 +111,7 @@ fn fit_rows(calibration: &GsdCalibration) -> Vec<Vec<String>> {
                 }));
                 row.push(fit.r2.to_string());
             }
-            None => row.extend(std::iter::repeat(String::new()).take(degree + 2)),
+            None => row.extend(std::iter::repeat_n(String::new(), degree + 2)),
         }
         rows.push(row);
     }
