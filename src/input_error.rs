@@ -18,14 +18,7 @@ impl fmt::Display for InputError {
         if self.line == 0 {
             write!(f, "{}: {}", self.path.display(), self.message)
         } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.path.display(),
-                self.line,
-                self.col,
-                self.message
-            )
+            write!(f, "{}:{}:{}: {}", self.path.display(), self.line, self.col, self.message)
         }
     }
 }
@@ -55,22 +48,13 @@ pub struct ErrorSink<'a> {
 
 impl<'a> ErrorSink<'a> {
     pub fn new(path: &'a Path, text: &'a str) -> Self {
-        ErrorSink {
-            path,
-            text,
-            errors: Vec::new(),
-        }
+        ErrorSink { path, text, errors: Vec::new() }
     }
 
     /// Record a problem at a byte span (`0..0` when the place is the whole file).
     pub fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
         let (line, col) = line_col(self.text, span.start);
-        self.errors.push(InputError {
-            path: self.path.to_path_buf(),
-            line,
-            col,
-            message: message.into(),
-        });
+        self.errors.push(InputError { path: self.path.to_path_buf(), line, col, message: message.into() });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -97,17 +81,9 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Turn a TOML parse error (syntax, unknown field, wrong type) into an input error.
 pub fn from_toml(path: &Path, text: &str, err: &toml::de::Error) -> InputError {
-    let (line, col) = err
-        .span()
-        .map(|s| line_col(text, s.start))
-        .unwrap_or((0, 0));
+    let (line, col) = err.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
     let message = err.message().trim().replace('\n', " ");
-    InputError {
-        path: path.to_path_buf(),
-        line,
-        col,
-        message,
-    }
+    InputError { path: path.to_path_buf(), line, col, message }
 }
 
 #[cfg(test)]

@@ -92,13 +92,7 @@ fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
 }
 
 /// Summarise a run.
-pub fn summarize(
-    t: &Topology,
-    d: &Deployment,
-    models: &CostModels,
-    plan: &Plan,
-    out: &RunOutput,
-) -> RunSummary {
+pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan, out: &RunOutput) -> RunSummary {
     let window_ns = (t.simulation.duration_ns - t.simulation.warmup_ns) as f64;
     let window_s = window_ns / 1e9;
     let pooled = pooled_connections(plan);
@@ -113,15 +107,11 @@ pub fn summarize(
                 let model = models.get(inst.kind);
                 let inflight_mean = st.inflight_ns / window_ns;
                 let connections_mean = pooled[p] as f64 + st.new_conn_ns / window_ns;
-                let mut cpu = st.cpu_ns / window_ns * 1000.0
-                    + model.map(|m| m.cpu_idle_millicores).unwrap_or(0.0);
+                let mut cpu = st.cpu_ns / window_ns * 1000.0 + model.map(|m| m.cpu_idle_millicores).unwrap_or(0.0);
                 if let Some(limit) = model.and_then(|m| m.cpu_limit_millicores) {
                     cpu = cpu.min(limit);
                 }
-                let mem = model
-                    .map(|m| m.memory_bytes(inst.endpoints as f64, connections_mean, inflight_mean))
-                    .unwrap_or(0.0)
-                    / MIB;
+                let mem = model.map(|m| m.memory_bytes(inst.endpoints as f64, connections_mean, inflight_mean)).unwrap_or(0.0) / MIB;
                 proxies.push(ProxySummary {
                     name: inst.name.clone(),
                     kind: inst.kind.as_str(),
@@ -150,11 +140,7 @@ pub fn summarize(
             latency_p50_ms: quantile_ms(&s.latency_ns, 0.5),
             latency_p90_ms: quantile_ms(&s.latency_ns, 0.9),
             latency_p99_ms: quantile_ms(&s.latency_ns, 0.99),
-            latency_mean_ms: if s.latency_ns.is_empty() {
-                0.0
-            } else {
-                ms(s.latency_ns.mean())
-            },
+            latency_mean_ms: if s.latency_ns.is_empty() { 0.0 } else { ms(s.latency_ns.mean()) },
         })
         .collect();
     let passes = d.pass_counts(t);
@@ -178,30 +164,18 @@ pub fn summarize(
         requests_sent: out.measured_sent,
         requests_succeeded: out.measured_succeeded,
         requests_failed: out.measured_failed,
-        error_rate: if done > 0 {
-            out.measured_failed as f64 / done as f64
-        } else {
-            0.0
-        },
+        error_rate: if done > 0 { out.measured_failed as f64 / done as f64 } else { 0.0 },
         offered_rps: t.total_rate_rps(),
         achieved_rps: out.measured_succeeded as f64 / window_s,
         events: out.events,
         seed: out.seed,
     };
-    RunSummary {
-        summary,
-        proxies,
-        edges,
-    }
+    RunSummary { summary, proxies, edges }
 }
 
 /// Fill in the latency each placement adds over `none`, when `none` is among the rows.
 pub fn add_baseline(rows: &mut [PlacementSummary]) {
-    let Some(base) = rows
-        .iter()
-        .find(|r| r.placement == Placement::None)
-        .cloned()
-    else {
+    let Some(base) = rows.iter().find(|r| r.placement == Placement::None).cloned() else {
         return;
     };
     for r in rows {
@@ -222,17 +196,11 @@ fn pooled_connections(plan: &Plan) -> Vec<usize> {
             continue;
         }
         let paths = e.src_pods.len() * e.dst_pods.len() * e.waypoints as usize;
-        for (k, path) in plan.paths[e.path_offset as usize..e.path_offset as usize + paths]
-            .iter()
-            .enumerate()
-        {
+        for (k, path) in plan.paths[e.path_offset as usize..e.path_offset as usize + paths].iter().enumerate() {
             let src = e.src_pods[k / (e.dst_pods.len() * e.waypoints as usize)];
             let (first, len, _) = *path;
-            let stations: Vec<u32> = src
-                .map(|p| p as u32)
-                .into_iter()
-                .chain((first..first + len).map(|i| plan.steps[i as usize].station))
-                .collect();
+            let stations: Vec<u32> =
+                src.map(|p| p as u32).into_iter().chain((first..first + len).map(|i| plan.steps[i as usize].station)).collect();
             for w in stations.windows(2) {
                 for (a, b) in [(w[0], w[1]), (w[1], w[0])] {
                     if a as usize >= offset && a != b {

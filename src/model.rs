@@ -56,12 +56,7 @@ impl CostModel {
         };
         let per_kib = self.cpu_per_kib_ns as u128 * payload_bytes as u128 / 1024;
         let conn = if new_connection {
-            self.cpu_new_connection_ns
-                + if self.tls_per_new_connection {
-                    self.cpu_tls_handshake_ns
-                } else {
-                    0
-                }
+            self.cpu_new_connection_ns + if self.tls_per_new_connection { self.cpu_tls_handshake_ns } else { 0 }
         } else {
             0
         };
@@ -140,28 +135,19 @@ struct MemoryInput {
 /// Read a cost model file.
 pub fn load(path: &Path) -> Result<CostModel, InputErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        InputErrors(vec![InputError {
-            path: path.to_path_buf(),
-            line: 0,
-            col: 0,
-            message: format!("cannot read cost model file: {e}"),
-        }])
+        InputErrors(vec![InputError { path: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read cost model file: {e}") }])
     })?;
     parse(path, &text)
 }
 
 /// Parse cost model text read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
-    let f: ModelFile =
-        toml::from_str(text).map_err(|e| InputErrors(vec![from_toml(path, text, &e)]))?;
+    let f: ModelFile = toml::from_str(text).map_err(|e| InputErrors(vec![from_toml(path, text, &e)]))?;
     let mut sink = ErrorSink::new(path, text);
     if *f.version.get_ref() != SUPPORTED_VERSION {
         sink.at(
             f.version.span(),
-            format!(
-                "version: {} is not supported: this meshsim reads version {SUPPORTED_VERSION}",
-                f.version.get_ref()
-            ),
+            format!("version: {} is not supported: this meshsim reads version {SUPPORTED_VERSION}", f.version.get_ref()),
         );
     }
     let kind = match f.kind.get_ref().as_str() {
@@ -176,10 +162,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
     };
     let workers = *f.workers.get_ref();
     if !(1..=4096).contains(&workers) {
-        sink.at(
-            f.workers.span(),
-            format!("workers: {workers} must be between 1 and 4096"),
-        );
+        sink.at(f.workers.span(), format!("workers: {workers} must be between 1 and 4096"));
     }
     let mut dur = |field: &str, s: &Spanned<String>| {
         units::parse_duration_ns(s.get_ref()).unwrap_or_else(|e| {
@@ -216,18 +199,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
         sink.at(l.span(), "cpu.limit: must be more than zero");
     }
     sink.finish()?;
-    let provenance = f
-        .provenance
-        .into_iter()
-        .map(|(k, v)| {
-            (
-                k,
-                v.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string()),
-            )
-        })
-        .collect();
+    let provenance = f.provenance.into_iter().map(|(k, v)| (k, v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))).collect();
     Ok(CostModel {
         name: f.name,
         kind,
@@ -268,11 +240,7 @@ impl CostModels {
                     path: path.clone(),
                     line: 0,
                     col: 0,
-                    message: format!(
-                        "kind: this model is for `{}` but the topology uses it for `{}`",
-                        m.kind.as_str(),
-                        kind.as_str()
-                    ),
+                    message: format!("kind: this model is for `{}` but the topology uses it for `{}`", m.kind.as_str(), kind.as_str()),
                 }),
                 Ok(m) => {
                     by_kind.insert(*kind, m);

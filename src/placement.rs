@@ -15,9 +15,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::topology::{
-    ConnectionReuse, NodeId, PerNodeL7, PodId, ProxyKind, SidecarScope, Topology, WaypointScope,
-};
+use crate::topology::{ConnectionReuse, NodeId, PerNodeL7, PodId, ProxyKind, SidecarScope, Topology, WaypointScope};
 
 /// How a mesh places its proxies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,12 +31,7 @@ pub enum Placement {
 }
 
 impl Placement {
-    pub const ALL: [Placement; 4] = [
-        Placement::None,
-        Placement::Sidecar,
-        Placement::PerNode,
-        Placement::Ambient,
-    ];
+    pub const ALL: [Placement; 4] = [Placement::None, Placement::Sidecar, Placement::PerNode, Placement::Ambient];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -64,9 +57,7 @@ impl FromStr for Placement {
             "sidecar" => Ok(Placement::Sidecar),
             "per-node" => Ok(Placement::PerNode),
             "ambient" => Ok(Placement::Ambient),
-            other => Err(format!(
-                "unknown placement `{other}`: expected none, sidecar, per-node or ambient"
-            )),
+            other => Err(format!("unknown placement `{other}`: expected none, sidecar, per-node or ambient")),
         }
     }
 }
@@ -153,17 +144,23 @@ pub struct PassCounts {
     pub new_connection: f64,
     /// (kind, passes) for each proxy kind present.
     pub by_kind: Vec<(ProxyKind, f64)>,
+    /// (kind, passes on edges that open a new connection per request) for each kind present.
+    pub by_kind_new_connection: Vec<(ProxyKind, f64)>,
+}
+
+impl PassCounts {
+    /// Passes per end-user request through proxies of one kind: (all, new-connection ones).
+    pub fn of_kind(&self, kind: ProxyKind) -> (f64, f64) {
+        let find = |v: &[(ProxyKind, f64)]| v.iter().find(|(k, _)| *k == kind).map(|x| x.1).unwrap_or(0.0);
+        (find(&self.by_kind), find(&self.by_kind_new_connection))
+    }
 }
 
 impl Deployment {
     /// Place the proxies of `placement` (used by namespaces that inherit) on `topology`.
     pub fn new(topology: &Topology, placement: Placement) -> Deployment {
         let t = topology;
-        let namespace_placement: Vec<Placement> = t
-            .namespaces
-            .iter()
-            .map(|n| n.placement.unwrap_or(placement))
-            .collect();
+        let namespace_placement: Vec<Placement> = t.namespaces.iter().map(|n| n.placement.unwrap_or(placement)).collect();
         let pod_placement = |p: PodId| namespace_placement[t.services[t.pods[p].service].namespace];
         let uses = |pl: Placement| namespace_placement.contains(&pl);
         let mut proxies = Vec::new();
@@ -179,18 +176,10 @@ impl Deployment {
                 let endpoints = match t.mesh.sidecar_scope {
                     SidecarScope::Mesh => total_pods,
                     SidecarScope::Namespace => {
-                        let mut visible: BTreeSet<usize> = t
-                            .services
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, x)| x.namespace == s.namespace)
-                            .map(|(i, _)| i)
-                            .collect();
+                        let mut visible: BTreeSet<usize> =
+                            t.services.iter().enumerate().filter(|(_, x)| x.namespace == s.namespace).map(|(i, _)| i).collect();
                         visible.extend(s.calls.iter().map(|&c| t.calls[c].to));
-                        visible
-                            .iter()
-                            .map(|&v| t.services[v].pods.len() as u32)
-                            .sum()
+                        visible.iter().map(|&v| t.services[v].pods.len() as u32).sum()
                     }
                 };
                 sidecar_of_pod[pid] = Some(proxies.len());
@@ -207,27 +196,16 @@ impl Deployment {
         }
         // Node-level proxies run as DaemonSets: on every node once any namespace uses them.
         for (kind, pl, table) in [
-            (
-                ProxyKind::NodeProxy,
-                Placement::PerNode,
-                &mut node_proxy_of_node,
-            ),
+            (ProxyKind::NodeProxy, Placement::PerNode, &mut node_proxy_of_node),
             (ProxyKind::Ztunnel, Placement::Ambient, &mut ztunnel_of_node),
         ] {
             if !uses(pl) {
                 continue;
             }
             for (nid, node) in t.nodes.iter().enumerate() {
-                let local: Vec<PodId> = (0..t.pods.len())
-                    .filter(|&p| t.pods[p].node == nid && pod_placement(p) == pl)
-                    .collect();
-                let identities: BTreeSet<usize> =
-                    local.iter().map(|&p| t.pods[p].service).collect();
-                let endpoints = if kind == ProxyKind::Ztunnel {
-                    local.len() as u32
-                } else {
-                    total_pods
-                };
+                let local: Vec<PodId> = (0..t.pods.len()).filter(|&p| t.pods[p].node == nid && pod_placement(p) == pl).collect();
+                let identities: BTreeSet<usize> = local.iter().map(|&p| t.pods[p].service).collect();
+                let endpoints = if kind == ProxyKind::Ztunnel { local.len() as u32 } else { total_pods };
                 table[nid] = Some(proxies.len());
                 proxies.push(ProxyInstance {
                     name: format!("{}/{}", kind.as_str(), node.name),
@@ -241,58 +219,38 @@ impl Deployment {
             }
         }
         // Waypoints: replicas spread over the nodes with the fewest pods.
-        let mut node_load: Vec<usize> = (0..t.nodes.len())
-            .map(|n| t.pods.iter().filter(|p| p.node == n).count())
-            .collect();
+        let mut node_load: Vec<usize> = (0..t.nodes.len()).map(|n| t.pods.iter().filter(|p| p.node == n).count()).collect();
         for (nsid, ns) in t.namespaces.iter().enumerate() {
             let (Placement::Ambient, Some(wp)) = (namespace_placement[nsid], ns.waypoint) else {
                 continue;
             };
             let groups: Vec<(String, Vec<usize>)> = match wp.scope {
-                WaypointScope::Namespace => vec![(
-                    ns.name.clone(),
-                    (0..t.services.len())
-                        .filter(|&s| t.services[s].namespace == nsid)
-                        .collect(),
-                )],
+                WaypointScope::Namespace => {
+                    vec![(ns.name.clone(), (0..t.services.len()).filter(|&s| t.services[s].namespace == nsid).collect())]
+                }
                 WaypointScope::Service => (0..t.services.len())
                     .filter(|&s| t.services[s].namespace == nsid)
                     .map(|s| (format!("{}/{}", ns.name, t.services[s].name), vec![s]))
                     .collect(),
             };
             for (group, services) in groups {
-                let served: Vec<PodId> = services
-                    .iter()
-                    .flat_map(|&s| t.services[s].pods.iter().copied())
-                    .collect();
+                let served: Vec<PodId> = services.iter().flat_map(|&s| t.services[s].pods.iter().copied()).collect();
                 // A waypoint deployment runs in every cluster where the pods it serves run
                 // (as multi-cluster Istio deploys it), so traffic never detours to another region.
-                let mut clusters: Vec<&str> = served
-                    .iter()
-                    .map(|&p| t.nodes[t.pods[p].node].cluster.as_str())
-                    .collect();
+                let mut clusters: Vec<&str> = served.iter().map(|&p| t.nodes[t.pods[p].node].cluster.as_str()).collect();
                 clusters.sort();
                 clusters.dedup();
                 let multi = clusters.len() > 1;
                 let mut ids = Vec::new();
                 for cluster in clusters {
-                    let local: Vec<PodId> = served
-                        .iter()
-                        .copied()
-                        .filter(|&p| t.nodes[t.pods[p].node].cluster == cluster)
-                        .collect();
+                    let local: Vec<PodId> = served.iter().copied().filter(|&p| t.nodes[t.pods[p].node].cluster == cluster).collect();
                     for r in 0..wp.replicas {
-                        let node = (0..t.nodes.len())
-                            .filter(|&n| t.nodes[n].cluster == cluster)
-                            .min_by_key(|&n| (node_load[n], n))
-                            .unwrap_or(0);
+                        let node =
+                            (0..t.nodes.len()).filter(|&n| t.nodes[n].cluster == cluster).min_by_key(|&n| (node_load[n], n)).unwrap_or(0);
                         node_load[node] += 1;
                         ids.push(proxies.len());
-                        let name = if multi {
-                            format!("waypoint/{group}@{cluster}-{}", r + 1)
-                        } else {
-                            format!("waypoint/{group}-{}", r + 1)
-                        };
+                        let name =
+                            if multi { format!("waypoint/{group}@{cluster}-{}", r + 1) } else { format!("waypoint/{group}-{}", r + 1) };
                         proxies.push(ProxyInstance {
                             name,
                             kind: ProxyKind::Waypoint,
@@ -309,15 +267,7 @@ impl Deployment {
                 }
             }
         }
-        Deployment {
-            placement,
-            namespace_placement,
-            proxies,
-            sidecar_of_pod,
-            node_proxy_of_node,
-            ztunnel_of_node,
-            waypoints_of_service,
-        }
+        Deployment { placement, namespace_placement, proxies, sidecar_of_pod, node_proxy_of_node, ztunnel_of_node, waypoints_of_service }
     }
 
     /// Waypoint replicas in front of a service (none outside ambient, or without a waypoint).
@@ -358,10 +308,7 @@ impl Deployment {
                     &mut steps,
                     src_node,
                     true,
-                    Stop::Proxy {
-                        proxy: self.sidecar_of_pod[s].expect("sidecar placed"),
-                        layer: layer(true),
-                    },
+                    Stop::Proxy { proxy: self.sidecar_of_pod[s].expect("sidecar placed"), layer: layer(true) },
                 ),
                 Placement::PerNode => {
                     let l7 = matches!(t.mesh.per_node_l7, PerNodeL7::Source | PerNodeL7::Both);
@@ -369,20 +316,14 @@ impl Deployment {
                         &mut steps,
                         src_node,
                         true,
-                        Stop::Proxy {
-                            proxy: self.node_proxy_of_node[src_node].expect("node proxy placed"),
-                            layer: layer(l7),
-                        },
+                        Stop::Proxy { proxy: self.node_proxy_of_node[src_node].expect("node proxy placed"), layer: layer(l7) },
                     )
                 }
                 Placement::Ambient => go(
                     &mut steps,
                     src_node,
                     true,
-                    Stop::Proxy {
-                        proxy: self.ztunnel_of_node[src_node].expect("ztunnel placed"),
-                        layer: Layer::L4,
-                    },
+                    Stop::Proxy { proxy: self.ztunnel_of_node[src_node].expect("ztunnel placed"), layer: Layer::L4 },
                 ),
             }
         }
@@ -394,10 +335,7 @@ impl Deployment {
                     &mut steps,
                     dst_node,
                     false,
-                    Stop::Proxy {
-                        proxy: self.sidecar_of_pod[dst].expect("sidecar placed"),
-                        layer: layer(true),
-                    },
+                    Stop::Proxy { proxy: self.sidecar_of_pod[dst].expect("sidecar placed"), layer: layer(true) },
                 )
             }
             Placement::PerNode => {
@@ -406,10 +344,7 @@ impl Deployment {
                     &mut steps,
                     dst_node,
                     false,
-                    Stop::Proxy {
-                        proxy: self.node_proxy_of_node[dst_node].expect("node proxy placed"),
-                        layer: layer(l7),
-                    },
+                    Stop::Proxy { proxy: self.node_proxy_of_node[dst_node].expect("node proxy placed"), layer: layer(l7) },
                 )
             }
             Placement::Ambient => {
@@ -422,34 +357,17 @@ impl Deployment {
                     .collect();
                 if !wps.is_empty() {
                     let w = wps[waypoint % wps.len()];
-                    go(
-                        &mut steps,
-                        self.proxies[w].node,
-                        false,
-                        Stop::Proxy {
-                            proxy: w,
-                            layer: layer(true),
-                        },
-                    );
+                    go(&mut steps, self.proxies[w].node, false, Stop::Proxy { proxy: w, layer: layer(true) });
                 }
                 go(
                     &mut steps,
                     dst_node,
                     false,
-                    Stop::Proxy {
-                        proxy: self.ztunnel_of_node[dst_node].expect("ztunnel placed"),
-                        layer: Layer::L4,
-                    },
+                    Stop::Proxy { proxy: self.ztunnel_of_node[dst_node].expect("ztunnel placed"), layer: Layer::L4 },
                 );
             }
         }
-        let last_is_local_proxy = matches!(
-            steps.last(),
-            Some(Step {
-                stop: Stop::Proxy { .. },
-                ..
-            })
-        );
+        let last_is_local_proxy = matches!(steps.last(), Some(Step { stop: Stop::Proxy { .. }, .. }));
         go(&mut steps, dst_node, last_is_local_proxy, Stop::Pod(dst));
         Path { steps }
     }
@@ -459,17 +377,8 @@ impl Deployment {
     pub fn calls_per_request(t: &Topology) -> (Vec<f64>, Vec<f64>) {
         let total: f64 = t.total_rate_rps();
         let mut visits = vec![0.0; t.services.len()];
-        let load_share: Vec<f64> = t
-            .loads
-            .iter()
-            .map(|l| {
-                if total > 0.0 {
-                    l.rate_rps / total
-                } else {
-                    1.0 / t.loads.len() as f64
-                }
-            })
-            .collect();
+        let load_share: Vec<f64> =
+            t.loads.iter().map(|l| if total > 0.0 { l.rate_rps / total } else { 1.0 / t.loads.len() as f64 }).collect();
         for (l, share) in t.loads.iter().zip(&load_share) {
             visits[l.to] += share;
         }
@@ -492,6 +401,7 @@ impl Deployment {
         let (per_call, per_load) = Self::calls_per_request(t);
         let mut counts = PassCounts::default();
         let mut by_kind: Vec<(ProxyKind, f64)> = ProxyKind::ALL.iter().map(|&k| (k, 0.0)).collect();
+        let mut by_kind_new: Vec<(ProxyKind, f64)> = by_kind.clone();
         let mut add = |from_pods: &[Option<PodId>], to: usize, weight: f64, per_request: bool| {
             if weight == 0.0 {
                 return;
@@ -511,10 +421,11 @@ impl Deployment {
                             }
                             if per_request {
                                 counts.new_connection += x;
+                                if let Some(e) = by_kind_new.iter_mut().find(|(k, _)| *k == self.proxies[p].kind) {
+                                    e.1 += x;
+                                }
                             }
-                            if let Some(e) =
-                                by_kind.iter_mut().find(|(k, _)| *k == self.proxies[p].kind)
-                            {
+                            if let Some(e) = by_kind.iter_mut().find(|(k, _)| *k == self.proxies[p].kind) {
                                 e.1 += x;
                             }
                         }
@@ -527,27 +438,14 @@ impl Deployment {
                 Some(s) => t.services[s].pods.iter().map(|&p| Some(p)).collect(),
                 None => vec![None],
             };
-            add(
-                &from,
-                load.to,
-                per_load[l],
-                load.connection == ConnectionReuse::PerRequest,
-            );
+            add(&from, load.to, per_load[l], load.connection == ConnectionReuse::PerRequest);
         }
         for (c, call) in t.calls.iter().enumerate() {
-            let from: Vec<Option<PodId>> = t.services[call.from]
-                .pods
-                .iter()
-                .map(|&p| Some(p))
-                .collect();
-            add(
-                &from,
-                call.to,
-                per_call[c],
-                call.connection == ConnectionReuse::PerRequest,
-            );
+            let from: Vec<Option<PodId>> = t.services[call.from].pods.iter().map(|&p| Some(p)).collect();
+            add(&from, call.to, per_call[c], call.connection == ConnectionReuse::PerRequest);
         }
         counts.by_kind = by_kind.into_iter().filter(|(_, x)| *x > 0.0).collect();
+        counts.by_kind_new_connection = by_kind_new.into_iter().filter(|(_, x)| *x > 0.0).collect();
         counts
     }
 }

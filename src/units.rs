@@ -13,16 +13,8 @@ pub fn parse_duration_ns(text: &str) -> Result<u64, String> {
         "ms" => 1e6,
         "s" => 1e9,
         "min" => 60e9,
-        "" => {
-            return Err(format!(
-            "duration `{text}` has no unit: append one of ns, us, ms, s, min (e.g. \"{text}ms\")"
-        ))
-        }
-        other => {
-            return Err(format!(
-                "unknown duration unit `{other}` in `{text}`: use ns, us, ms, s or min"
-            ))
-        }
+        "" => return Err(format!("duration `{text}` has no unit: append one of ns, us, ms, s, min (e.g. \"{text}ms\")")),
+        other => return Err(format!("unknown duration unit `{other}` in `{text}`: use ns, us, ms, s or min")),
     };
     to_integer(value * scale, text)
 }
@@ -39,16 +31,8 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "Ki" | "KiB" => 1024.0,
         "Mi" | "MiB" => 1024.0 * 1024.0,
         "Gi" | "GiB" => 1024.0 * 1024.0 * 1024.0,
-        "" => {
-            return Err(format!(
-                "size `{text}` has no unit: append one of B, KiB, MiB, GiB, KB, MB, GB"
-            ))
-        }
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}` in `{text}`: use B, KiB, MiB, GiB, KB, MB or GB"
-            ))
-        }
+        "" => return Err(format!("size `{text}` has no unit: append one of B, KiB, MiB, GiB, KB, MB, GB")),
+        other => return Err(format!("unknown size unit `{other}` in `{text}`: use B, KiB, MiB, GiB, KB, MB or GB")),
     };
     to_integer(value * scale, text)
 }
@@ -58,9 +42,7 @@ pub fn parse_rate_rps(text: &str) -> Result<f64, String> {
     let (value, unit) = split_number(text)?;
     match unit {
         "rps" | "/s" => Ok(value),
-        "" => Err(format!(
-            "rate `{text}` has no unit: write it as \"{text}rps\""
-        )),
+        "" => Err(format!("rate `{text}` has no unit: write it as \"{text}rps\"")),
         other => Err(format!("unknown rate unit `{other}` in `{text}`: use rps")),
     }
 }
@@ -71,9 +53,7 @@ pub fn parse_millicores(text: &str) -> Result<f64, String> {
     match unit {
         "m" => Ok(value),
         "" | "cores" => Ok(value * 1000.0),
-        other => Err(format!(
-            "unknown CPU unit `{other}` in `{text}`: use \"300m\" (millicores) or \"2\" (cores)"
-        )),
+        other => Err(format!("unknown CPU unit `{other}` in `{text}`: use \"300m\" (millicores) or \"2\" (cores)")),
     }
 }
 
@@ -85,16 +65,8 @@ pub fn parse_bits_per_s(text: &str) -> Result<f64, String> {
         "Kbps" => 1e3,
         "Mbps" => 1e6,
         "Gbps" => 1e9,
-        "" => {
-            return Err(format!(
-                "bandwidth `{text}` has no unit: append bps, Kbps, Mbps or Gbps"
-            ))
-        }
-        other => {
-            return Err(format!(
-                "unknown bandwidth unit `{other}` in `{text}`: use bps, Kbps, Mbps or Gbps"
-            ))
-        }
+        "" => return Err(format!("bandwidth `{text}` has no unit: append bps, Kbps, Mbps or Gbps")),
+        other => return Err(format!("unknown bandwidth unit `{other}` in `{text}`: use bps, Kbps, Mbps or Gbps")),
     };
     Ok(value * scale)
 }
@@ -123,9 +95,7 @@ fn split_number(text: &str) -> Result<(f64, &str), String> {
                 || c == '.'
                 || c == '_'
                 || ((c == '-' || c == '+') && i == 0)
-                || ((c == 'e' || c == 'E')
-                    && i > 0
-                    && t[i + 1..].starts_with(|d: char| d.is_ascii_digit())))
+                || ((c == 'e' || c == 'E') && i > 0 && t[i + 1..].starts_with(|d: char| d.is_ascii_digit())))
         })
         .map(|(i, _)| i)
         .unwrap_or(t.len());
@@ -133,16 +103,12 @@ fn split_number(text: &str) -> Result<(f64, &str), String> {
     if number.is_empty() {
         return Err(format!("`{text}` does not start with a number"));
     }
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number with a unit"))?;
+    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a number with a unit"))?;
     if !value.is_finite() {
         return Err(format!("`{text}` is not finite"));
     }
     if value < 0.0 {
-        return Err(format!(
-            "`{text}` is negative: quantities must be zero or more"
-        ));
+        return Err(format!("`{text}` is negative: quantities must be zero or more"));
     }
     Ok((value, t[end..].trim()))
 }
@@ -166,9 +132,7 @@ mod tests {
         assert_eq!(parse_duration_ns(" 2 min"), Ok(120_000_000_000));
         assert!(parse_duration_ns("250").unwrap_err().contains("no unit"));
         assert!(parse_duration_ns("-1ms").unwrap_err().contains("negative"));
-        assert!(parse_duration_ns("3 furlongs")
-            .unwrap_err()
-            .contains("unknown duration unit"));
+        assert!(parse_duration_ns("3 furlongs").unwrap_err().contains("unknown duration unit"));
     }
 
     #[test]

@@ -4,9 +4,8 @@
 use std::path::PathBuf;
 
 use meshsim::calibration::{
-    calibrate_gsd, calibrate_istio_benchmark, derive_pass_costs, print_istio_table, print_table,
-    write_gsd_outputs, write_istio_outputs, GsdCalibration, Metric, PlacementInputs, SidecarMode,
-    SidecarProxy, DEFAULT_DEGREE, DEFAULT_ISTIO_DEGREE,
+    calibrate_gsd, calibrate_istio_benchmark, derive_pass_costs, print_istio_table, print_table, write_gsd_outputs, write_istio_outputs,
+    GsdCalibration, Metric, PlacementInputs, SidecarMode, SidecarProxy, DEFAULT_DEGREE, DEFAULT_ISTIO_DEGREE,
 };
 
 fn shared_dir() -> Option<PathBuf> {
@@ -17,10 +16,7 @@ fn shared_dir() -> Option<PathBuf> {
     if dir.join("data").is_dir() {
         Some(dir)
     } else {
-        println!(
-            "skipped: shared data not found at {} (set MESHSIM_SHARED)",
-            dir.display()
-        );
+        println!("skipped: shared data not found at {} (set MESHSIM_SHARED)", dir.display());
         None
     }
 }
@@ -77,11 +73,7 @@ mod gsd_linkerd {
         let costs = derive_pass_costs(
             &cal,
             "data-plane",
-            PlacementInputs {
-                instances: 27,
-                passes_per_request: 6.0,
-                new_connections_per_request: 2.0,
-            },
+            PlacementInputs { instances: 27, passes_per_request: 6.0, new_connections_per_request: 2.0 },
         )
         .unwrap();
         println!("{costs:#?}");
@@ -105,17 +97,9 @@ mod gsd_ambient {
         assert_eq!(names[0], "data-plane");
         for series in ["ztunnel mesh", "waypoint mesh"] {
             let inputs = if series == "ztunnel mesh" {
-                PlacementInputs {
-                    instances: 3,
-                    passes_per_request: 6.0,
-                    new_connections_per_request: 2.0,
-                }
+                PlacementInputs { instances: 3, passes_per_request: 6.0, new_connections_per_request: 2.0 }
             } else {
-                PlacementInputs {
-                    instances: 3,
-                    passes_per_request: 3.0,
-                    new_connections_per_request: 1.0,
-                }
+                PlacementInputs { instances: 3, passes_per_request: 3.0, new_connections_per_request: 1.0 }
             };
             let costs = derive_pass_costs(&cal, series, inputs).unwrap();
             println!("{costs:#?}");
@@ -134,12 +118,7 @@ mod outputs {
         let (a, b) = (base.join("a"), base.join("b"));
         let files = write_gsd_outputs(&cal, &a).unwrap();
         write_gsd_outputs(&cal, &b).unwrap();
-        for name in [
-            "steady-state.csv",
-            "fits.csv",
-            "ambient-data-plane-cpu.png",
-            "ambient-ztunnel-mesh-mem.svg",
-        ] {
+        for name in ["steady-state.csv", "fits.csv", "ambient-data-plane-cpu.png", "ambient-ztunnel-mesh-mem.svg"] {
             assert!(files.contains(&a.join(name)), "{name} in {files:?}");
         }
         for name in ["steady-state.csv", "fits.csv"] {
@@ -147,10 +126,7 @@ mod outputs {
             assert_eq!(first, std::fs::read(b.join(name)).unwrap(), "{name}");
         }
         let fits = std::fs::read_to_string(a.join("fits.csv")).unwrap();
-        assert!(
-            fits.starts_with("series,metric,unit,degree,c0,c1,c2,r2\n"),
-            "{fits}"
-        );
+        assert!(fits.starts_with("series,metric,unit,degree,c0,c1,c2,r2\n"), "{fits}");
         let _ = std::fs::remove_dir_all(&base);
     }
 }
@@ -165,15 +141,8 @@ mod istio_benchmark {
         let cal = calibrate_istio_benchmark(&path, DEFAULT_ISTIO_DEGREE).unwrap();
         println!("{}", print_istio_table(&cal));
         assert_eq!(cal.rows.len(), 82);
-        let modes: std::collections::BTreeSet<&str> =
-            cal.rows.iter().map(|r| r.telemetry_mode.as_str()).collect();
-        for mode in [
-            "none_mtls",
-            "v2-stats-nullvm",
-            "v2-stats-wasm",
-            "v2-sd-full-nullvm",
-            "v2-sd-nologging-nullvm",
-        ] {
+        let modes: std::collections::BTreeSet<&str> = cal.rows.iter().map(|r| r.telemetry_mode.as_str()).collect();
+        for mode in ["none_mtls", "v2-stats-nullvm", "v2-stats-wasm", "v2-sd-full-nullvm", "v2-sd-nologging-nullvm"] {
             assert!(modes.contains(mode), "{mode}");
         }
         let stats_cpu = cal

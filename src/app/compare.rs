@@ -22,26 +22,14 @@ pub struct Comparison {
 
 /// Simulate each placement with the same seed (common random numbers: differences between
 /// rows come from the placements, not the draw).
-pub fn compare(
-    path: &Path,
-    placements: &[Placement],
-    o: &Overrides,
-) -> Result<Comparison, AppError> {
+pub fn compare(path: &Path, placements: &[Placement], o: &Overrides) -> Result<Comparison, AppError> {
     let inputs = load_inputs(path, o)?;
     let (seed, picked) = resolve_seed(&inputs.topology);
-    let runs: Vec<PlacementRun> = placements
-        .par_iter()
-        .map(|&p| run_placement(&inputs, p, seed, Vec::new(), None))
-        .collect::<Result<_, _>>()?;
+    let runs: Vec<PlacementRun> =
+        placements.par_iter().map(|&p| run_placement(&inputs, p, seed, Vec::new(), None)).collect::<Result<_, _>>()?;
     let mut rows: Vec<PlacementSummary> = runs.iter().map(|r| r.summary.summary.clone()).collect();
     add_baseline(&mut rows);
-    Ok(Comparison {
-        inputs,
-        seed,
-        seed_was_picked: picked,
-        runs,
-        rows,
-    })
+    Ok(Comparison { inputs, seed, seed_was_picked: picked, runs, rows })
 }
 
 /// Write a comparison's files into `out` (whole or not at all).
@@ -49,35 +37,11 @@ pub fn write(c: &Comparison, out: &Path, command: &str) -> Result<PathBuf, AppEr
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
     let staged = StagedDir::create(out).map_err(io)?;
     csv_out::write_summary(&staged.file("summary.csv"), &c.rows).map_err(AppError::Output)?;
-    let instances: Vec<(String, _)> = c
-        .runs
-        .iter()
-        .map(|r| {
-            (
-                r.summary.summary.placement.to_string(),
-                r.summary.proxies.clone(),
-            )
-        })
-        .collect();
-    csv_out::write_instances(&staged.file("instances.csv"), &instances)
-        .map_err(AppError::Output)?;
-    let edges: Vec<(String, _)> = c
-        .runs
-        .iter()
-        .map(|r| {
-            (
-                r.summary.summary.placement.to_string(),
-                r.summary.edges.clone(),
-            )
-        })
-        .collect();
+    let instances: Vec<(String, _)> = c.runs.iter().map(|r| (r.summary.summary.placement.to_string(), r.summary.proxies.clone())).collect();
+    csv_out::write_instances(&staged.file("instances.csv"), &instances).map_err(AppError::Output)?;
+    let edges: Vec<(String, _)> = c.runs.iter().map(|r| (r.summary.summary.placement.to_string(), r.summary.edges.clone())).collect();
     csv_out::write_edges(&staged.file("edges.csv"), &edges).map_err(AppError::Output)?;
-    let record = run_record(
-        &c.inputs,
-        c.seed,
-        &c.rows.iter().map(|r| r.placement).collect::<Vec<_>>(),
-        command,
-    );
+    let record = run_record(&c.inputs, c.seed, &c.rows.iter().map(|r| r.placement).collect::<Vec<_>>(), command);
     std::fs::write(staged.file("run.json"), record).map_err(io)?;
     staged.commit().map_err(io)
 }

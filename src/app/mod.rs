@@ -1,7 +1,9 @@
 //! Entry points: each command wires the layers together (load → place → simulate →
 //! summarise → export) and holds no model logic.
 
+pub mod calibrate;
 pub mod compare;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 
@@ -34,12 +36,7 @@ impl AppError {
 
     /// An error in a command-line value (not in a file).
     pub fn arg(flag: &str, message: impl Into<String>) -> AppError {
-        AppError::Input(InputErrors(vec![InputError {
-            path: PathBuf::from(flag),
-            line: 0,
-            col: 0,
-            message: message.into(),
-        }]))
+        AppError::Input(InputErrors(vec![InputError { path: PathBuf::from(flag), line: 0, col: 0, message: message.into() }]))
     }
 }
 
@@ -63,12 +60,7 @@ pub struct Overrides {
 /// Load a topology and every cost model it names, then apply overrides.
 pub fn load_inputs(path: &Path, o: &Overrides) -> Result<Inputs, AppError> {
     let topology_text = std::fs::read_to_string(path).map_err(|e| {
-        InputErrors(vec![InputError {
-            path: path.to_path_buf(),
-            line: 0,
-            col: 0,
-            message: format!("cannot read topology file: {e}"),
-        }])
+        InputErrors(vec![InputError { path: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read topology file: {e}") }])
     })?;
     let mut topology = topology::parse(path, &topology_text)?;
     let models = CostModels::load(&topology.mesh.models)?;
@@ -77,41 +69,25 @@ pub fn load_inputs(path: &Path, o: &Overrides) -> Result<Inputs, AppError> {
             .or_else(|_| r.parse::<f64>().map_err(|_| format!("`{r}` is not a rate")))
             .map_err(|e| AppError::arg("--rps", e))?;
         if !(rps > 0.0 && rps.is_finite()) {
-            return Err(AppError::arg(
-                "--rps",
-                format!("{rps} must be more than zero"),
-            ));
+            return Err(AppError::arg("--rps", format!("{rps} must be more than zero")));
         }
         topology.set_total_rate(rps);
     }
     if let Some(d) = &o.duration {
-        topology.simulation.duration_ns =
-            units::parse_duration_ns(d).map_err(|e| AppError::arg("--duration", e))?;
+        topology.simulation.duration_ns = units::parse_duration_ns(d).map_err(|e| AppError::arg("--duration", e))?;
     }
     if let Some(w) = &o.warmup {
-        topology.simulation.warmup_ns =
-            units::parse_duration_ns(w).map_err(|e| AppError::arg("--warmup", e))?;
-    } else if o.duration.is_some()
-        && topology.simulation.warmup_ns >= topology.simulation.duration_ns
-    {
+        topology.simulation.warmup_ns = units::parse_duration_ns(w).map_err(|e| AppError::arg("--warmup", e))?;
+    } else if o.duration.is_some() && topology.simulation.warmup_ns >= topology.simulation.duration_ns {
         topology.simulation.warmup_ns = topology.simulation.duration_ns / 10;
     }
-    if topology.simulation.duration_ns == 0
-        || topology.simulation.warmup_ns >= topology.simulation.duration_ns
-    {
-        return Err(AppError::arg(
-            "--duration",
-            "the duration must be longer than the warm-up",
-        ));
+    if topology.simulation.duration_ns == 0 || topology.simulation.warmup_ns >= topology.simulation.duration_ns {
+        return Err(AppError::arg("--duration", "the duration must be longer than the warm-up"));
     }
     if let Some(s) = o.seed {
         topology.simulation.seed = Some(s);
     }
-    Ok(Inputs {
-        topology,
-        models,
-        topology_text,
-    })
+    Ok(Inputs { topology, models, topology_text })
 }
 
 /// Check that every proxy kind a placement deploys has a cost model.
@@ -125,21 +101,12 @@ pub fn check_models(inputs: &Inputs, d: &Deployment) -> Result<(), AppError> {
                 crate::topology::ProxyKind::Ztunnel => "mesh.ztunnel_model",
                 crate::topology::ProxyKind::Waypoint => "mesh.waypoint_model",
             };
-            let line = inputs
-                .topology_text
-                .lines()
-                .position(|l| l.trim_start().starts_with("[mesh]"))
-                .map(|i| i + 1)
-                .unwrap_or(0);
+            let line = inputs.topology_text.lines().position(|l| l.trim_start().starts_with("[mesh]")).map(|i| i + 1).unwrap_or(0);
             errors.push(InputError {
                 path: inputs.topology.source.clone(),
                 line,
                 col: if line > 0 { 1 } else { 0 },
-                message: format!(
-                    "{field}: placement `{}` deploys {} proxies but [mesh] names no {field}",
-                    d.placement,
-                    kind.as_str()
-                ),
+                message: format!("{field}: placement `{}` deploys {} proxies but [mesh] names no {field}", d.placement, kind.as_str()),
             });
         }
     }
@@ -202,13 +169,7 @@ pub fn run_placement(
     let output = simulate(&plan, &opts)?;
     let wall_s = started.elapsed().as_secs_f64();
     let summary = summarize(t, &deployment, &inputs.models, &plan, &output);
-    Ok(PlacementRun {
-        summary,
-        output,
-        plan,
-        deployment,
-        wall_s,
-    })
+    Ok(PlacementRun { summary, output, plan, deployment, wall_s })
 }
 
 /// Default output folder of a command.

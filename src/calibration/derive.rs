@@ -56,38 +56,23 @@ impl PassCosts {
 }
 
 /// Derive per-pass parameters for `series` (e.g. `data-plane`) of a gsd calibration.
-pub fn derive_pass_costs(
-    calibration: &GsdCalibration,
-    series: &str,
-    inputs: PlacementInputs,
-) -> Result<PassCosts, CalibrationError> {
+pub fn derive_pass_costs(calibration: &GsdCalibration, series: &str, inputs: PlacementInputs) -> Result<PassCosts, CalibrationError> {
     if inputs.instances == 0 {
-        return Err(CalibrationError::Input(
-            "instances must be at least 1".to_string(),
-        ));
+        return Err(CalibrationError::Input("instances must be at least 1".to_string()));
     }
     if !(inputs.passes_per_request.is_finite() && inputs.passes_per_request > 0.0) {
-        return Err(CalibrationError::Input(format!(
-            "passes_per_request must be a positive number, got {}",
-            inputs.passes_per_request
-        )));
+        return Err(CalibrationError::Input(format!("passes_per_request must be a positive number, got {}", inputs.passes_per_request)));
     }
-    if !(inputs.new_connections_per_request.is_finite()
-        && inputs.new_connections_per_request >= 0.0)
-    {
+    if !(inputs.new_connections_per_request.is_finite() && inputs.new_connections_per_request >= 0.0) {
         return Err(CalibrationError::Input(format!(
             "new_connections_per_request must be zero or more, got {}",
             inputs.new_connections_per_request
         )));
     }
     let lookup = |metric: Metric| {
-        calibration.get(series, metric).ok_or_else(|| {
-            CalibrationError::Input(format!(
-                "series `{series}` has no {} data in {}",
-                metric.name(),
-                calibration.dataset
-            ))
-        })
+        calibration
+            .get(series, metric)
+            .ok_or_else(|| CalibrationError::Input(format!("series `{series}` has no {} data in {}", metric.name(), calibration.dataset)))
     };
     let cpu_fit = steady_line(lookup(Metric::Cpu)?)?;
     let mem_fit = steady_line(lookup(Metric::Mem)?)?;
@@ -111,14 +96,8 @@ pub fn derive_pass_costs(
 
 /// A line through the steady-state points (mean achieved rate of each level, value).
 fn steady_line(series: &SeriesMetric) -> Result<PolyFit, CalibrationError> {
-    let points: Vec<(f64, f64)> = series
-        .steady
-        .iter()
-        .map(|p| (p.achieved_rps, p.value))
-        .collect();
-    fit_polynomial(&points, 1).map_err(|e| {
-        CalibrationError::Fit(format!("{} {}: {e}", series.series, series.metric.name()))
-    })
+    let points: Vec<(f64, f64)> = series.steady.iter().map(|p| (p.achieved_rps, p.value)).collect();
+    fit_polynomial(&points, 1).map_err(|e| CalibrationError::Fit(format!("{} {}: {e}", series.series, series.metric.name())))
 }
 
 #[cfg(test)]
@@ -131,21 +110,9 @@ mod tests {
     fn series(metric: Metric, line: (f64, f64)) -> SeriesMetric {
         let steady = [60.0, 120.0, 600.0]
             .iter()
-            .map(|&x| SteadyPoint {
-                target_rps: x as u32,
-                achieved_rps: x,
-                value: line.0 + line.1 * x,
-                samples_kept: 10,
-            })
+            .map(|&x| SteadyPoint { target_rps: x as u32, achieved_rps: x, value: line.0 + line.1 * x, samples_kept: 10 })
             .collect();
-        SeriesMetric {
-            series: "data-plane".to_string(),
-            metric,
-            steady,
-            kept: Vec::new(),
-            fit: None,
-            fit_note: None,
-        }
+        SeriesMetric { series: "data-plane".to_string(), metric, steady, kept: Vec::new(), fit: None, fit_note: None }
     }
 
     fn calibration() -> GsdCalibration {
@@ -153,11 +120,7 @@ mod tests {
             dataset: "linkerd".to_string(),
             source_dir: PathBuf::from("linkerd"),
             degree: 2,
-            levels: vec![LoadLevel {
-                target_rps: 60,
-                runs: vec![1],
-                achieved_rps_mean: 60.0,
-            }],
+            levels: vec![LoadLevel { target_rps: 60, runs: vec![1], achieved_rps_mean: 60.0 }],
             series: vec![
                 // 27 proxies idling at 1 mC each; 0.6 mC per rps.
                 series(Metric::Cpu, (27.0, 0.6)),
@@ -169,30 +132,14 @@ mod tests {
 
     #[test]
     fn per_pass_costs_from_lines_through_steady_state() {
-        let inputs = PlacementInputs {
-            instances: 27,
-            passes_per_request: 6.0,
-            new_connections_per_request: 2.0,
-        };
+        let inputs = PlacementInputs { instances: 27, passes_per_request: 6.0, new_connections_per_request: 2.0 };
         let costs = derive_pass_costs(&calibration(), "data-plane", inputs).unwrap();
-        assert_relative_eq!(
-            costs.cpu_idle_millicores_per_instance,
-            1.0,
-            max_relative = 1e-9
-        );
+        assert_relative_eq!(costs.cpu_idle_millicores_per_instance, 1.0, max_relative = 1e-9);
         // 0.6 mC per rps = 600 µs per request, over 6 passes = 100 µs per pass
         assert_relative_eq!(costs.cpu_per_request_us, 600.0, max_relative = 1e-9);
         assert_relative_eq!(costs.cpu_per_pass_us, 100.0, max_relative = 1e-9);
-        assert_relative_eq!(
-            costs.new_connections_per_pass,
-            1.0 / 3.0,
-            max_relative = 1e-12
-        );
-        assert_relative_eq!(
-            costs.cpu_per_pass_without_handshakes_us(30.0),
-            90.0,
-            max_relative = 1e-9
-        );
+        assert_relative_eq!(costs.new_connections_per_pass, 1.0 / 3.0, max_relative = 1e-12);
+        assert_relative_eq!(costs.cpu_per_pass_without_handshakes_us(30.0), 90.0, max_relative = 1e-9);
         assert_relative_eq!(costs.mem_base_mib_per_instance, 10.0, max_relative = 1e-9);
         assert_relative_eq!(costs.mem_slope_mib_per_rps, 0.01, max_relative = 1e-9);
         assert_relative_eq!(costs.cpu_fit.r2, 1.0, max_relative = 1e-12);
@@ -200,33 +147,11 @@ mod tests {
 
     #[test]
     fn bad_inputs_and_unknown_series_are_errors() {
-        let ok = PlacementInputs {
-            instances: 3,
-            passes_per_request: 2.0,
-            new_connections_per_request: 0.0,
-        };
+        let ok = PlacementInputs { instances: 3, passes_per_request: 2.0, new_connections_per_request: 0.0 };
         let cal = calibration();
         assert!(derive_pass_costs(&cal, "ztunnel mesh", ok).is_err());
-        assert!(
-            derive_pass_costs(&cal, "data-plane", PlacementInputs { instances: 0, ..ok }).is_err()
-        );
-        assert!(derive_pass_costs(
-            &cal,
-            "data-plane",
-            PlacementInputs {
-                passes_per_request: 0.0,
-                ..ok
-            }
-        )
-        .is_err());
-        assert!(derive_pass_costs(
-            &cal,
-            "data-plane",
-            PlacementInputs {
-                new_connections_per_request: f64::NAN,
-                ..ok
-            }
-        )
-        .is_err());
+        assert!(derive_pass_costs(&cal, "data-plane", PlacementInputs { instances: 0, ..ok }).is_err());
+        assert!(derive_pass_costs(&cal, "data-plane", PlacementInputs { passes_per_request: 0.0, ..ok }).is_err());
+        assert!(derive_pass_costs(&cal, "data-plane", PlacementInputs { new_connections_per_request: f64::NAN, ..ok }).is_err());
     }
 }

@@ -23,10 +23,7 @@ impl PolyFit {
 
     /// Value of the polynomial at `x` (Horner).
     pub fn eval(&self, x: f64) -> f64 {
-        self.coefficients
-            .iter()
-            .rev()
-            .fold(0.0, |acc, c| acc * x + c)
+        self.coefficients.iter().rev().fold(0.0, |acc, c| acc * x + c)
     }
 }
 
@@ -40,9 +37,7 @@ pub fn round_rate_to_10(rate_rps: f64) -> f64 {
 /// Needs at least `degree + 1` distinct x values and only finite numbers.
 pub fn fit_polynomial(points: &[(f64, f64)], degree: usize) -> Result<PolyFit, CalibrationError> {
     if points.iter().any(|(x, y)| !x.is_finite() || !y.is_finite()) {
-        return Err(CalibrationError::Fit(
-            "points must be finite numbers".to_string(),
-        ));
+        return Err(CalibrationError::Fit("points must be finite numbers".to_string()));
     }
     let mut xs: Vec<f64> = points.iter().map(|p| p.0).collect();
     xs.sort_by(f64::total_cmp);
@@ -54,11 +49,7 @@ pub fn fit_polynomial(points: &[(f64, f64)], degree: usize) -> Result<PolyFit, C
             xs.len()
         )));
     }
-    let scale = points
-        .iter()
-        .map(|p| p.0.abs())
-        .fold(0.0f64, f64::max)
-        .max(f64::MIN_POSITIVE);
+    let scale = points.iter().map(|p| p.0.abs()).fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
     let n = degree + 1;
     // Normal equations A·d = b in the scaled variable t = x / scale.
     let mut a = vec![vec![0.0f64; n]; n];
@@ -74,16 +65,8 @@ pub fn fit_polynomial(points: &[(f64, f64)], degree: usize) -> Result<PolyFit, C
         }
     }
     let scaled = solve_gaussian(a, b)?;
-    let coefficients: Vec<f64> = scaled
-        .iter()
-        .enumerate()
-        .map(|(k, d)| d / scale.powi(k as i32))
-        .collect();
-    let fit = PolyFit {
-        coefficients,
-        r2: 0.0,
-        points: points.len(),
-    };
+    let coefficients: Vec<f64> = scaled.iter().enumerate().map(|(k, d)| d / scale.powi(k as i32)).collect();
+    let fit = PolyFit { coefficients, r2: 0.0, points: points.len() };
     let r2 = r_squared(points, |x| fit.eval(x));
     Ok(PolyFit { r2, ..fit })
 }
@@ -102,20 +85,11 @@ fn r_squared(points: &[(f64, f64)], model: impl Fn(f64) -> f64) -> f64 {
 /// Solve a square system by Gaussian elimination with partial pivoting.
 fn solve_gaussian(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Result<Vec<f64>, CalibrationError> {
     let n = b.len();
-    let norm = a
-        .iter()
-        .flatten()
-        .map(|v| v.abs())
-        .fold(0.0f64, f64::max)
-        .max(f64::MIN_POSITIVE);
+    let norm = a.iter().flatten().map(|v| v.abs()).fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
     for col in 0..n {
-        let pivot = (col..n)
-            .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
-            .unwrap_or(col);
+        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs())).unwrap_or(col);
         if a[pivot][col].abs() <= norm * 1e-14 {
-            return Err(CalibrationError::Fit(
-                "singular normal equations (x values too few or too close)".to_string(),
-            ));
+            return Err(CalibrationError::Fit("singular normal equations (x values too few or too close)".to_string()));
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
@@ -148,10 +122,8 @@ mod tests {
     #[test]
     fn exact_quadratic_is_recovered() {
         let truth = [12.5, 0.75, 3.0e-4];
-        let points: Vec<(f64, f64)> = [60.0, 120.0, 240.0, 600.0, 1200.0, 1200.0, 60.0]
-            .iter()
-            .map(|&x| (x, truth[0] + truth[1] * x + truth[2] * x * x))
-            .collect();
+        let points: Vec<(f64, f64)> =
+            [60.0, 120.0, 240.0, 600.0, 1200.0, 1200.0, 60.0].iter().map(|&x| (x, truth[0] + truth[1] * x + truth[2] * x * x)).collect();
         let fit = fit_polynomial(&points, 2).unwrap();
         assert_eq!(fit.degree(), 2);
         for (got, want) in fit.coefficients.iter().zip(truth) {

@@ -37,10 +37,7 @@ pub fn read_gsd_dir(dir: &Path) -> Result<Vec<GsdRun>, CalibrationError> {
     let mut names: Vec<String> = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| CalibrationError::io(dir, e))?;
-        let is_file = entry
-            .file_type()
-            .map_err(|e| CalibrationError::io(entry.path(), e))?
-            .is_file();
+        let is_file = entry.file_type().map_err(|e| CalibrationError::io(entry.path(), e))?.is_file();
         if is_file {
             names.push(entry.file_name().to_string_lossy().into_owned());
         }
@@ -53,10 +50,7 @@ pub fn read_gsd_dir(dir: &Path) -> Result<Vec<GsdRun>, CalibrationError> {
         let path = dir.join(name);
         if let Some(stem) = name.strip_suffix(METRICS_SUFFIX) {
             let key = parse_run_key(stem).ok_or_else(|| {
-                CalibrationError::invalid(
-                    &path,
-                    "metrics file name must be `{rps}-{run}-metrics.csv` with whole numbers",
-                )
+                CalibrationError::invalid(&path, "metrics file name must be `{rps}-{run}-metrics.csv` with whole numbers")
             })?;
             metrics.insert(key, path);
         } else if let Some(stem) = name.strip_suffix(".log") {
@@ -76,10 +70,7 @@ pub fn read_gsd_dir(dir: &Path) -> Result<Vec<GsdRun>, CalibrationError> {
     }
 
     if metrics.is_empty() {
-        return Err(CalibrationError::invalid(
-            dir,
-            "no `{rps}-{run}-metrics.csv` files: not a gsd-v1 folder",
-        ));
+        return Err(CalibrationError::invalid(dir, "no `{rps}-{run}-metrics.csv` files: not a gsd-v1 folder"));
     }
     for ((rps, run), (_, logs)) in &rates {
         if !metrics.contains_key(&(*rps, *run)) {
@@ -102,12 +93,7 @@ pub fn read_gsd_dir(dir: &Path) -> Result<Vec<GsdRun>, CalibrationError> {
             ));
         };
         let columns = read_metrics_csv(&path)?;
-        runs.push(GsdRun {
-            target_rps,
-            run,
-            achieved_rps: *achieved_rps,
-            columns,
-        });
+        runs.push(GsdRun { target_rps, run, achieved_rps: *achieved_rps, columns });
     }
     Ok(runs)
 }
@@ -128,14 +114,7 @@ fn read_log_rate(path: &Path) -> Result<Option<f64>, CalibrationError> {
             continue;
         };
         let value: f64 = rest.trim().parse().map_err(|_| {
-            CalibrationError::parse(
-                path,
-                line_no,
-                format!(
-                    "`{RATE_PREFIX}` is followed by `{}`, not a number",
-                    rest.trim()
-                ),
-            )
+            CalibrationError::parse(path, line_no, format!("`{RATE_PREFIX}` is followed by `{}`, not a number", rest.trim()))
         })?;
         if !value.is_finite() || value < 0.0 {
             return Err(CalibrationError::parse(
@@ -159,48 +138,25 @@ fn read_log_rate(path: &Path) -> Result<Option<f64>, CalibrationError> {
 /// Read a metrics file into columns (every column except `timestamp`).
 fn read_metrics_csv(path: &Path) -> Result<BTreeMap<String, Vec<Option<f64>>>, CalibrationError> {
     let file = fs::File::open(path).map_err(|e| CalibrationError::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(file);
-    let headers = reader
-        .headers()
-        .map_err(|e| CalibrationError::csv(path, e))?
-        .clone();
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+    let headers = reader.headers().map_err(|e| CalibrationError::csv(path, e))?.clone();
     if headers.get(0).map(str::trim) != Some("timestamp") {
-        return Err(CalibrationError::parse(
-            path,
-            1,
-            "the first column must be `timestamp`",
-        ));
+        return Err(CalibrationError::parse(path, 1, "the first column must be `timestamp`"));
     }
-    let names: Vec<String> = headers
-        .iter()
-        .skip(1)
-        .map(|h| h.trim().to_string())
-        .collect();
+    let names: Vec<String> = headers.iter().skip(1).map(|h| h.trim().to_string()).collect();
     let mut columns: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     for name in &names {
         if name.is_empty() {
-            return Err(CalibrationError::parse(
-                path,
-                1,
-                "a column has an empty name",
-            ));
+            return Err(CalibrationError::parse(path, 1, "a column has an empty name"));
         }
         if columns.insert(name.clone(), Vec::new()).is_some() {
-            return Err(CalibrationError::parse(
-                path,
-                1,
-                format!("column `{name}` appears twice"),
-            ));
+            return Err(CalibrationError::parse(path, 1, format!("column `{name}` appears twice")));
         }
     }
     let mut record = csv::StringRecord::new();
     let mut rows = 0usize;
     loop {
-        let more = reader
-            .read_record(&mut record)
-            .map_err(|e| CalibrationError::csv(path, e))?;
+        let more = reader.read_record(&mut record).map_err(|e| CalibrationError::csv(path, e))?;
         if !more {
             break;
         }
@@ -212,13 +168,7 @@ fn read_metrics_csv(path: &Path) -> Result<BTreeMap<String, Vec<Option<f64>>>, C
             } else {
                 match cell.parse::<f64>() {
                     Ok(v) if v.is_finite() => Some(v),
-                    _ => {
-                        return Err(CalibrationError::parse(
-                            path,
-                            line,
-                            format!("column `{name}`: `{cell}` is not a finite number"),
-                        ))
-                    }
+                    _ => return Err(CalibrationError::parse(path, line, format!("column `{name}`: `{cell}` is not a finite number"))),
                 }
             };
             if let Some(col) = columns.get_mut(name) {
@@ -228,10 +178,7 @@ fn read_metrics_csv(path: &Path) -> Result<BTreeMap<String, Vec<Option<f64>>>, C
         rows += 1;
     }
     if rows == 0 {
-        return Err(CalibrationError::invalid(
-            path,
-            "no sample rows after the header",
-        ));
+        return Err(CalibrationError::invalid(path, "no sample rows after the header"));
     }
     Ok(columns)
 }
@@ -254,21 +201,9 @@ mod tests {
     #[test]
     fn reads_runs_sums_logs_and_keeps_empty_cells_absent() {
         let dir = temp_dir("ok");
-        write(
-            &dir,
-            "60-1-metrics.csv",
-            "timestamp,data-plane CPU,data-plane mem\nt0,1000000,1048576\nt1,,2097152\n",
-        );
-        write(
-            &dir,
-            "60-1-wrk2-a.log",
-            "Running\nRequests/sec:     20.02\n",
-        );
-        write(
-            &dir,
-            "60-1-wrk2-b.log",
-            "  Requests/sec:   19.98\nTransfer/sec: 1KB\n",
-        );
+        write(&dir, "60-1-metrics.csv", "timestamp,data-plane CPU,data-plane mem\nt0,1000000,1048576\nt1,,2097152\n");
+        write(&dir, "60-1-wrk2-a.log", "Running\nRequests/sec:     20.02\n");
+        write(&dir, "60-1-wrk2-b.log", "  Requests/sec:   19.98\nTransfer/sec: 1KB\n");
         write(&dir, "60-1-wrk2-c.log", "no report here\n");
         write(&dir, "README.md", "ignored");
         let runs = read_gsd_dir(&dir).unwrap();
@@ -277,10 +212,7 @@ mod tests {
         assert_eq!((run.target_rps, run.run), (60, 1));
         approx::assert_relative_eq!(run.achieved_rps, 40.0, max_relative = 1e-12);
         assert_eq!(run.columns["data-plane CPU"], vec![Some(1e6), None]);
-        assert_eq!(
-            run.columns["data-plane mem"],
-            vec![Some(1048576.0), Some(2097152.0)]
-        );
+        assert_eq!(run.columns["data-plane mem"], vec![Some(1048576.0), Some(2097152.0)]);
         let _ = fs::remove_dir_all(&dir);
     }
 

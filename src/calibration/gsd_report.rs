@@ -17,10 +17,7 @@ const CURVE_POINTS: usize = 120;
 /// Write the calibration into `out_dir` (created if missing); returns the files written, sorted.
 ///
 /// The caller decides where `out_dir` is (for instance a staged output folder).
-pub fn write_gsd_outputs(
-    calibration: &GsdCalibration,
-    out_dir: &Path,
-) -> Result<Vec<PathBuf>, CalibrationError> {
+pub fn write_gsd_outputs(calibration: &GsdCalibration, out_dir: &Path) -> Result<Vec<PathBuf>, CalibrationError> {
     fs::create_dir_all(out_dir).map_err(|e| CalibrationError::io(out_dir, e))?;
     let mut written = Vec::new();
 
@@ -35,10 +32,7 @@ pub fn write_gsd_outputs(
     for series in &calibration.series {
         let stem = out_dir.join(chart_stem(&calibration.dataset, series));
         let chart = series_chart(&calibration.dataset, series);
-        write_chart(&stem, &chart).map_err(|message| CalibrationError::Plot {
-            path: stem.clone(),
-            message,
-        })?;
+        write_chart(&stem, &chart).map_err(|message| CalibrationError::Plot { path: stem.clone(), message })?;
         written.push(stem.with_extension("png"));
         written.push(stem.with_extension("svg"));
     }
@@ -49,26 +43,14 @@ pub fn write_gsd_outputs(
 fn write_csv(path: &Path, rows: &[Vec<String>]) -> Result<(), CalibrationError> {
     let mut writer = csv::Writer::from_path(path).map_err(|e| CalibrationError::csv(path, e))?;
     for row in rows {
-        writer
-            .write_record(row)
-            .map_err(|e| CalibrationError::csv(path, e))?;
+        writer.write_record(row).map_err(|e| CalibrationError::csv(path, e))?;
     }
     writer.flush().map_err(|e| CalibrationError::io(path, e))
 }
 
 /// `series,metric,unit,target_rps,achieved_rps,value,samples_kept`, header first.
 fn steady_state_rows(calibration: &GsdCalibration) -> Vec<Vec<String>> {
-    let mut rows = vec![[
-        "series",
-        "metric",
-        "unit",
-        "target_rps",
-        "achieved_rps",
-        "value",
-        "samples_kept",
-    ]
-    .map(String::from)
-    .to_vec()];
+    let mut rows = vec![["series", "metric", "unit", "target_rps", "achieved_rps", "value", "samples_kept"].map(String::from).to_vec()];
     for s in &calibration.series {
         for p in &s.steady {
             rows.push(vec![
@@ -89,26 +71,15 @@ fn steady_state_rows(calibration: &GsdCalibration) -> Vec<Vec<String>> {
 /// coefficient cells.
 fn fit_rows(calibration: &GsdCalibration) -> Vec<Vec<String>> {
     let degree = calibration.degree;
-    let mut header: Vec<String> = ["series", "metric", "unit", "degree"]
-        .map(String::from)
-        .to_vec();
+    let mut header: Vec<String> = ["series", "metric", "unit", "degree"].map(String::from).to_vec();
     header.extend((0..=degree).map(|k| format!("c{k}")));
     header.push("r2".to_string());
     let mut rows = vec![header];
     for s in &calibration.series {
-        let mut row = vec![
-            s.series.clone(),
-            s.metric.name().to_string(),
-            s.metric.unit().to_string(),
-            degree.to_string(),
-        ];
+        let mut row = vec![s.series.clone(), s.metric.name().to_string(), s.metric.unit().to_string(), degree.to_string()];
         match &s.fit {
             Some(fit) => {
-                row.extend((0..=degree).map(|k| {
-                    fit.coefficients
-                        .get(k)
-                        .map_or_else(String::new, f64::to_string)
-                }));
+                row.extend((0..=degree).map(|k| fit.coefficients.get(k).map_or_else(String::new, f64::to_string)));
                 row.push(fit.r2.to_string());
             }
             None => row.extend(std::iter::repeat_n(String::new(), degree + 2)),
@@ -120,25 +91,12 @@ fn fit_rows(calibration: &GsdCalibration) -> Vec<Vec<String>> {
 
 fn chart_stem(dataset: &str, series: &SeriesMetric) -> String {
     let raw = format!("{dataset}-{}-{}", series.series, series.metric.name());
-    raw.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }).collect()
 }
 
 /// Title as on the publisher's charts: "linkerd data-plane CPU (mC) vs achieved rps".
 pub fn chart_title(dataset: &str, series: &SeriesMetric) -> String {
-    format!(
-        "{dataset} {} {} ({}) vs achieved rps",
-        series.series,
-        series.metric.column_suffix(),
-        series.metric.unit()
-    )
+    format!("{dataset} {} {} ({}) vs achieved rps", series.series, series.metric.column_suffix(), series.metric.unit())
 }
 
 fn series_chart(dataset: &str, series: &SeriesMetric) -> Chart {
@@ -149,43 +107,25 @@ fn series_chart(dataset: &str, series: &SeriesMetric) -> Chart {
         color: 0,
     }];
     if let Some(fit) = &series.fit {
-        let (lo, hi) = series
-            .kept
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-                (lo.min(p.rate_rps), hi.max(p.rate_rps))
-            });
+        let (lo, hi) = series.kept.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.rate_rps), hi.max(p.rate_rps)));
         let points = (0..=CURVE_POINTS)
             .map(|i| {
                 let x = lo + (hi - lo) * i as f64 / CURVE_POINTS as f64;
                 (x, fit.eval(x))
             })
             .collect();
-        lines.push(Series {
-            name: format!("fit, degree {}, R² {:.3}", fit.degree(), fit.r2),
-            points,
-            mark: Mark::Line,
-            color: 0,
-        });
+        lines.push(Series { name: format!("fit, degree {}, R² {:.3}", fit.degree(), fit.r2), points, mark: Mark::Line, color: 0 });
     }
     lines.push(Series {
         name: "steady state per level".to_string(),
-        points: series
-            .steady
-            .iter()
-            .map(|p| (p.achieved_rps, p.value))
-            .collect(),
+        points: series.steady.iter().map(|p| (p.achieved_rps, p.value)).collect(),
         mark: Mark::Points,
         color: 1,
     });
     Chart {
         title: chart_title(dataset, series),
         x_label: "achieved rate (rps)".to_string(),
-        y_label: format!(
-            "{} ({})",
-            series.metric.column_suffix(),
-            series.metric.unit()
-        ),
+        y_label: format!("{} ({})", series.metric.column_suffix(), series.metric.unit()),
         series: lines,
     }
 }
@@ -198,11 +138,7 @@ pub fn print_table(calibration: &GsdCalibration) -> String {
         "{} ({} levels, {} runs; fit degree {})",
         calibration.dataset,
         calibration.levels.len(),
-        calibration
-            .levels
-            .iter()
-            .map(|l| l.runs.len())
-            .sum::<usize>(),
+        calibration.levels.iter().map(|l| l.runs.len()).sum::<usize>(),
         calibration.degree
     );
     let _ = write!(out, "{:<22} {:<4} {:<4}", "series", "met", "unit");
@@ -216,13 +152,7 @@ pub fn print_table(calibration: &GsdCalibration) -> String {
     }
     let _ = writeln!(out);
     for s in &calibration.series {
-        let _ = write!(
-            out,
-            "{:<22} {:<4} {:<4}",
-            s.series,
-            s.metric.name(),
-            s.metric.unit()
-        );
+        let _ = write!(out, "{:<22} {:<4} {:<4}", s.series, s.metric.name(), s.metric.unit());
         for level in &calibration.levels {
             match s.steady.iter().find(|p| p.target_rps == level.target_rps) {
                 Some(p) => {
@@ -235,20 +165,11 @@ pub fn print_table(calibration: &GsdCalibration) -> String {
         }
         match (&s.fit, &s.fit_note) {
             (Some(fit), _) => {
-                let coefficients: Vec<String> = fit
-                    .coefficients
-                    .iter()
-                    .map(|c| format!("{c:.6e}"))
-                    .collect();
+                let coefficients: Vec<String> = fit.coefficients.iter().map(|c| format!("{c:.6e}")).collect();
                 let _ = writeln!(out, "  {:>7.4}  {}", fit.r2, coefficients.join(", "));
             }
             (None, note) => {
-                let _ = writeln!(
-                    out,
-                    "  {:>7}  no fit: {}",
-                    "-",
-                    note.as_deref().unwrap_or("")
-                );
+                let _ = writeln!(out, "  {:>7}  no fit: {}", "-", note.as_deref().unwrap_or(""));
             }
         }
     }
@@ -263,58 +184,26 @@ mod tests {
 
     fn sample() -> GsdCalibration {
         let kept = vec![
-            KeptPoint {
-                target_rps: 60,
-                run: 1,
-                rate_rps: 60.0,
-                value: 10.0,
-            },
-            KeptPoint {
-                target_rps: 120,
-                run: 1,
-                rate_rps: 120.0,
-                value: 20.0,
-            },
+            KeptPoint { target_rps: 60, run: 1, rate_rps: 60.0, value: 10.0 },
+            KeptPoint { target_rps: 120, run: 1, rate_rps: 120.0, value: 20.0 },
         ];
         GsdCalibration {
             dataset: "linkerd".to_string(),
             source_dir: PathBuf::from("linkerd"),
             degree: 1,
             levels: vec![
-                LoadLevel {
-                    target_rps: 60,
-                    runs: vec![1],
-                    achieved_rps_mean: 60.2,
-                },
-                LoadLevel {
-                    target_rps: 120,
-                    runs: vec![1],
-                    achieved_rps_mean: 119.8,
-                },
+                LoadLevel { target_rps: 60, runs: vec![1], achieved_rps_mean: 60.2 },
+                LoadLevel { target_rps: 120, runs: vec![1], achieved_rps_mean: 119.8 },
             ],
             series: vec![SeriesMetric {
                 series: "data-plane".to_string(),
                 metric: Metric::Cpu,
                 steady: vec![
-                    SteadyPoint {
-                        target_rps: 60,
-                        achieved_rps: 60.2,
-                        value: 10.0,
-                        samples_kept: 1,
-                    },
-                    SteadyPoint {
-                        target_rps: 120,
-                        achieved_rps: 119.8,
-                        value: 20.0,
-                        samples_kept: 1,
-                    },
+                    SteadyPoint { target_rps: 60, achieved_rps: 60.2, value: 10.0, samples_kept: 1 },
+                    SteadyPoint { target_rps: 120, achieved_rps: 119.8, value: 20.0, samples_kept: 1 },
                 ],
                 kept,
-                fit: Some(PolyFit {
-                    coefficients: vec![0.0, 1.0 / 6.0],
-                    r2: 1.0,
-                    points: 2,
-                }),
+                fit: Some(PolyFit { coefficients: vec![0.0, 1.0 / 6.0], r2: 1.0, points: 2 }),
                 fit_note: None,
             }],
         }
@@ -324,10 +213,7 @@ mod tests {
     fn csv_rows_have_the_documented_columns() {
         let cal = sample();
         let steady = steady_state_rows(&cal);
-        assert_eq!(
-            steady[0].join(","),
-            "series,metric,unit,target_rps,achieved_rps,value,samples_kept"
-        );
+        assert_eq!(steady[0].join(","), "series,metric,unit,target_rps,achieved_rps,value,samples_kept");
         assert_eq!(steady[1].join(","), "data-plane,cpu,mC,60,60.2,10,1");
         let fits = fit_rows(&cal);
         assert_eq!(fits[0].join(","), "series,metric,unit,degree,c0,c1,r2");
@@ -337,14 +223,8 @@ mod tests {
     #[test]
     fn title_and_file_stem_follow_the_publisher() {
         let cal = sample();
-        assert_eq!(
-            chart_title(&cal.dataset, &cal.series[0]),
-            "linkerd data-plane CPU (mC) vs achieved rps"
-        );
-        assert_eq!(
-            chart_stem(&cal.dataset, &cal.series[0]),
-            "linkerd-data-plane-cpu"
-        );
+        assert_eq!(chart_title(&cal.dataset, &cal.series[0]), "linkerd data-plane CPU (mC) vs achieved rps");
+        assert_eq!(chart_stem(&cal.dataset, &cal.series[0]), "linkerd-data-plane-cpu");
         let table = print_table(&cal);
         assert!(table.contains("data-plane"), "{table}");
     }

@@ -48,11 +48,7 @@ impl SidecarMode {
     /// Sidecars on the request path in this mode.
     pub fn proxies(self) -> &'static [SidecarProxy] {
         match self {
-            SidecarMode::Both => &[
-                SidecarProxy::Client,
-                SidecarProxy::Server,
-                SidecarProxy::PerSidecar,
-            ],
+            SidecarMode::Both => &[SidecarProxy::Client, SidecarProxy::Server, SidecarProxy::PerSidecar],
             SidecarMode::Baseline => &[],
             SidecarMode::ServerOnly => &[SidecarProxy::Server],
             SidecarMode::ClientOnly => &[SidecarProxy::Client],
@@ -169,17 +165,14 @@ pub fn parse_label(label: &str) -> Result<(String, u32, u32, u32, String, Sideca
     if tokens.len() < 8 || tokens[1] != "qps" || tokens[3] != "c" {
         return Err(format!("label `{label}`: {shape}"));
     }
-    let number = |text: &str, what: &str| {
-        text.parse::<u32>()
-            .map_err(|_| format!("label `{label}`: {what} `{text}` is not a whole number"))
-    };
+    let number =
+        |text: &str, what: &str| text.parse::<u32>().map_err(|_| format!("label `{label}`: {what} `{text}` is not a whole number"));
     let qps = number(tokens[2], "qps")?;
     let conns = number(tokens[4], "connections")?;
     let payload = number(tokens[5], "payload")?;
     let last = tokens[tokens.len() - 1];
-    let mode = SidecarMode::parse(last).ok_or_else(|| {
-        format!("label `{label}`: unknown sidecar mode `{last}` (use both, baseline, serveronly or clientonly)")
-    })?;
+    let mode = SidecarMode::parse(last)
+        .ok_or_else(|| format!("label `{label}`: unknown sidecar mode `{last}` (use both, baseline, serveronly or clientonly)"))?;
     let telemetry = tokens[6..tokens.len() - 1].join("_");
     Ok((tokens[0].to_string(), qps, conns, payload, telemetry, mode))
 }
@@ -187,18 +180,10 @@ pub fn parse_label(label: &str) -> Result<(String, u32, u32, u32, String, Sideca
 /// Read and parse every row of a benchmark CSV.
 pub fn read_istio_benchmark(path: &Path) -> Result<Vec<IstioRow>, CalibrationError> {
     let file = fs::File::open(path).map_err(|e| CalibrationError::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(file);
-    let headers = reader
-        .headers()
-        .map_err(|e| CalibrationError::csv(path, e))?
-        .clone();
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+    let headers = reader.headers().map_err(|e| CalibrationError::csv(path, e))?.clone();
     let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| CalibrationError::parse(path, 1, format!("missing column `{name}`")))
+        headers.iter().position(|h| h.trim() == name).ok_or_else(|| CalibrationError::parse(path, 1, format!("missing column `{name}`")))
     };
     let labels = column("Labels")?;
     let actual_qps = column("ActualQPS")?;
@@ -219,14 +204,7 @@ pub fn read_istio_benchmark(path: &Path) -> Result<Vec<IstioRow>, CalibrationErr
             let text = cell(index);
             match text.parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(v),
-                _ => Err(CalibrationError::parse(
-                    path,
-                    line,
-                    format!(
-                        "column `{}`: `{text}` is not a finite number",
-                        &headers[index]
-                    ),
-                )),
+                _ => Err(CalibrationError::parse(path, line, format!("column `{}`: `{text}` is not a finite number", &headers[index]))),
             }
         };
         let (run_id, qps_target, conns, payload_bytes, telemetry_mode, sidecar_mode) =
@@ -253,51 +231,33 @@ pub fn read_istio_benchmark(path: &Path) -> Result<Vec<IstioRow>, CalibrationErr
         return Err(CalibrationError::invalid(path, "no rows after the header"));
     }
     rows.sort_by(|a, b| {
-        (
-            &a.telemetry_mode,
-            a.sidecar_mode,
-            a.qps_target,
-            a.conns,
-            a.payload_bytes,
-            &a.run_id,
-            a.line,
-        )
-            .cmp(&(
-                &b.telemetry_mode,
-                b.sidecar_mode,
-                b.qps_target,
-                b.conns,
-                b.payload_bytes,
-                &b.run_id,
-                b.line,
-            ))
+        (&a.telemetry_mode, a.sidecar_mode, a.qps_target, a.conns, a.payload_bytes, &a.run_id, a.line).cmp(&(
+            &b.telemetry_mode,
+            b.sidecar_mode,
+            b.qps_target,
+            b.conns,
+            b.payload_bytes,
+            &b.run_id,
+            b.line,
+        ))
     });
     Ok(rows)
 }
 
 /// Read a benchmark CSV, fit per-sidecar CPU and memory against the rate for every telemetry
 /// and sidecar mode with sidecars (polynomial of `degree`), and compute added latency.
-pub fn calibrate_istio_benchmark(
-    path: &Path,
-    degree: usize,
-) -> Result<IstioCalibration, CalibrationError> {
+pub fn calibrate_istio_benchmark(path: &Path, degree: usize) -> Result<IstioCalibration, CalibrationError> {
     let rows = read_istio_benchmark(path)?;
     let mut groups: BTreeMap<(String, SidecarMode), Vec<&IstioRow>> = BTreeMap::new();
     for row in &rows {
-        groups
-            .entry((row.telemetry_mode.clone(), row.sidecar_mode))
-            .or_default()
-            .push(row);
+        groups.entry((row.telemetry_mode.clone(), row.sidecar_mode)).or_default().push(row);
     }
     let mut fits = Vec::new();
     let mut notes = Vec::new();
     for ((telemetry_mode, sidecar_mode), group) in &groups {
         for &proxy in sidecar_mode.proxies() {
             for metric in Metric::ALL {
-                let points: Vec<(f64, f64)> = group
-                    .iter()
-                    .map(|r| (r.rate_rps, r.value(proxy, metric)))
-                    .collect();
+                let points: Vec<(f64, f64)> = group.iter().map(|r| (r.rate_rps, r.value(proxy, metric))).collect();
                 match fit_polynomial(&points, degree) {
                     Ok(fit) => fits.push(IstioFit {
                         telemetry_mode: telemetry_mode.clone(),
@@ -307,25 +267,13 @@ pub fn calibrate_istio_benchmark(
                         points,
                         fit,
                     }),
-                    Err(err) => notes.push(format!(
-                        "{telemetry_mode} {} {} {}: {err}",
-                        sidecar_mode.name(),
-                        proxy.name(),
-                        metric.name()
-                    )),
+                    Err(err) => notes.push(format!("{telemetry_mode} {} {} {}: {err}", sidecar_mode.name(), proxy.name(), metric.name())),
                 }
             }
         }
     }
     let added_latency = added_latency(&rows);
-    Ok(IstioCalibration {
-        source: path.to_path_buf(),
-        degree,
-        rows,
-        fits,
-        added_latency,
-        notes,
-    })
+    Ok(IstioCalibration { source: path.to_path_buf(), degree, rows, fits, added_latency, notes })
 }
 
 /// `both` minus `baseline`, matched on (qps, conns, payload); means over repeated rows.
@@ -337,16 +285,11 @@ fn added_latency(rows: &[IstioRow]) -> Vec<AddedLatency> {
         let key = (row.qps_target, row.conns, row.payload_bytes);
         match row.sidecar_mode {
             SidecarMode::Baseline => baseline.entry(key).or_default().push(row),
-            SidecarMode::Both => both
-                .entry((row.telemetry_mode.clone(), key))
-                .or_default()
-                .push(row),
+            SidecarMode::Both => both.entry((row.telemetry_mode.clone(), key)).or_default().push(row),
             SidecarMode::ServerOnly | SidecarMode::ClientOnly => {}
         }
     }
-    let mean = |rows: &[&IstioRow], f: fn(&IstioRow) -> f64| {
-        rows.iter().map(|r| f(r)).sum::<f64>() / rows.len() as f64
-    };
+    let mean = |rows: &[&IstioRow], f: fn(&IstioRow) -> f64| rows.iter().map(|r| f(r)).sum::<f64>() / rows.len() as f64;
     let mut out = Vec::new();
     for ((telemetry_mode, key), with) in both {
         let Some(without) = baseline.get(&key) else {
@@ -376,42 +319,19 @@ mod tests {
     fn labels_with_underscores_and_dashes_in_the_telemetry_mode() {
         let check = |label: &str, telemetry: &str, mode: SidecarMode, qps: u32, conns: u32| {
             let (run, q, c, payload, t, m) = parse_label(label).unwrap();
-            assert_eq!(
-                (q, c, payload, t.as_str(), m),
-                (qps, conns, 1024, telemetry, mode),
-                "{label}"
-            );
+            assert_eq!((q, c, payload, t.as_str(), m), (qps, conns, 1024, telemetry, mode), "{label}");
             assert_eq!(run.len(), 8);
         };
-        check(
-            "ff93ac4f_qps_10_c_16_1024_none_mtls_baseline",
-            "none_mtls",
-            SidecarMode::Baseline,
-            10,
-            16,
-        );
-        check(
-            "ecbc1c65_qps_1000_c_8_1024_v2-stats-nullvm_both",
-            "v2-stats-nullvm",
-            SidecarMode::Both,
-            1000,
-            8,
-        );
-        check(
-            "c980fd71_qps_3000_c_16_1024_v2-sd-full-nullvm_serveronly",
-            "v2-sd-full-nullvm",
-            SidecarMode::ServerOnly,
-            3000,
-            16,
-        );
+        check("ff93ac4f_qps_10_c_16_1024_none_mtls_baseline", "none_mtls", SidecarMode::Baseline, 10, 16);
+        check("ecbc1c65_qps_1000_c_8_1024_v2-stats-nullvm_both", "v2-stats-nullvm", SidecarMode::Both, 1000, 8);
+        check("c980fd71_qps_3000_c_16_1024_v2-sd-full-nullvm_serveronly", "v2-sd-full-nullvm", SidecarMode::ServerOnly, 3000, 16);
         assert!(parse_label("x_qps_10_c_16_1024_none_mtls_sideways").is_err());
         assert!(parse_label("x_qps_ten_c_16_1024_none_both").is_err());
         assert!(parse_label("garbage").is_err());
     }
 
     fn temp_file(name: &str, text: &str) -> PathBuf {
-        let path =
-            std::env::temp_dir().join(format!("meshsim-istio-{name}-{}.csv", std::process::id()));
+        let path = std::env::temp_dir().join(format!("meshsim-istio-{name}-{}.csv", std::process::id()));
         fs::write(&path, text).unwrap();
         path
     }
@@ -431,22 +351,10 @@ mod tests {
         let cal = calibrate_istio_benchmark(&path, 1).unwrap();
         let _ = fs::remove_file(&path);
         assert_eq!(cal.rows.len(), 4);
-        let per_sidecar_cpu = cal
-            .fits
-            .iter()
-            .find(|f| f.proxy == SidecarProxy::PerSidecar && f.metric == Metric::Cpu)
-            .unwrap();
+        let per_sidecar_cpu = cal.fits.iter().find(|f| f.proxy == SidecarProxy::PerSidecar && f.metric == Metric::Cpu).unwrap();
         // per sidecar: 40 mC at 100 rps, 220 mC at 1000 rps: 20 + 0.2·rps
-        approx::assert_relative_eq!(
-            per_sidecar_cpu.fit.coefficients[0],
-            20.0,
-            max_relative = 1e-9
-        );
-        approx::assert_relative_eq!(
-            per_sidecar_cpu.fit.coefficients[1],
-            0.2,
-            max_relative = 1e-9
-        );
+        approx::assert_relative_eq!(per_sidecar_cpu.fit.coefficients[0], 20.0, max_relative = 1e-9);
+        approx::assert_relative_eq!(per_sidecar_cpu.fit.coefficients[1], 0.2, max_relative = 1e-9);
         assert_eq!(cal.fits.len(), 6);
         // one match: 1000 rps; baseline p50 mean (300 + 340) / 2 = 320 → added 880
         assert_eq!(cal.added_latency.len(), 1);
@@ -459,8 +367,7 @@ mod tests {
 
     #[test]
     fn bad_row_names_file_and_line() {
-        let text =
-            format!("{HEADER}t,240,a_qps_100_c_16_1024_none_mtls_both,16,100,x,2,3,4,5,6,7\n");
+        let text = format!("{HEADER}t,240,a_qps_100_c_16_1024_none_mtls_both,16,100,x,2,3,4,5,6,7\n");
         let path = temp_file("bad", &text);
         let err = read_istio_benchmark(&path).unwrap_err().to_string();
         let _ = fs::remove_file(&path);

@@ -14,10 +14,7 @@ use super::series::Metric;
 use super::CalibrationError;
 
 /// Write the Istio calibration into `out_dir` (created if missing); returns the files written, sorted.
-pub fn write_istio_outputs(
-    calibration: &IstioCalibration,
-    out_dir: &Path,
-) -> Result<Vec<PathBuf>, CalibrationError> {
+pub fn write_istio_outputs(calibration: &IstioCalibration, out_dir: &Path) -> Result<Vec<PathBuf>, CalibrationError> {
     fs::create_dir_all(out_dir).map_err(|e| CalibrationError::io(out_dir, e))?;
     let mut written = Vec::new();
     for (name, rows) in [
@@ -31,12 +28,8 @@ pub fn write_istio_outputs(
     }
     for metric in Metric::ALL {
         let stem = out_dir.join(format!("istio-per-sidecar-{}", metric.name()));
-        write_chart(&stem, &per_sidecar_chart(calibration, metric)).map_err(|message| {
-            CalibrationError::Plot {
-                path: stem.clone(),
-                message,
-            }
-        })?;
+        write_chart(&stem, &per_sidecar_chart(calibration, metric))
+            .map_err(|message| CalibrationError::Plot { path: stem.clone(), message })?;
         written.push(stem.with_extension("png"));
         written.push(stem.with_extension("svg"));
     }
@@ -47,9 +40,7 @@ pub fn write_istio_outputs(
 fn write_csv(path: &Path, rows: &[Vec<String>]) -> Result<(), CalibrationError> {
     let mut writer = csv::Writer::from_path(path).map_err(|e| CalibrationError::csv(path, e))?;
     for row in rows {
-        writer
-            .write_record(row)
-            .map_err(|e| CalibrationError::csv(path, e))?;
+        writer.write_record(row).map_err(|e| CalibrationError::csv(path, e))?;
     }
     writer.flush().map_err(|e| CalibrationError::io(path, e))
 }
@@ -98,14 +89,7 @@ fn row_rows(calibration: &IstioCalibration) -> Vec<Vec<String>> {
 
 fn fit_rows(calibration: &IstioCalibration) -> Vec<Vec<String>> {
     let degree = calibration.degree;
-    let mut head = header(&[
-        "telemetry_mode",
-        "sidecar_mode",
-        "proxy",
-        "metric",
-        "unit",
-        "degree",
-    ]);
+    let mut head = header(&["telemetry_mode", "sidecar_mode", "proxy", "metric", "unit", "degree"]);
     head.extend((0..=degree).map(|k| format!("c{k}")));
     head.extend(["r2".to_string(), "points".to_string()]);
     let mut rows = vec![head];
@@ -118,12 +102,7 @@ fn fit_rows(calibration: &IstioCalibration) -> Vec<Vec<String>> {
             f.metric.unit().to_string(),
             degree.to_string(),
         ];
-        row.extend((0..=degree).map(|k| {
-            f.fit
-                .coefficients
-                .get(k)
-                .map_or_else(String::new, f64::to_string)
-        }));
+        row.extend((0..=degree).map(|k| f.fit.coefficients.get(k).map_or_else(String::new, f64::to_string)));
         row.push(f.fit.r2.to_string());
         row.push(f.fit.points.to_string());
         rows.push(row);
@@ -162,43 +141,23 @@ fn added_latency_rows(calibration: &IstioCalibration) -> Vec<Vec<String>> {
 /// Per-sidecar values of `both` tests against the rate, one colour per telemetry mode.
 fn per_sidecar_chart(calibration: &IstioCalibration, metric: Metric) -> Chart {
     let mut series = Vec::new();
-    let fits = calibration.fits.iter().filter(|f| {
-        f.sidecar_mode == SidecarMode::Both
-            && f.proxy == SidecarProxy::PerSidecar
-            && f.metric == metric
-    });
+    let fits = calibration
+        .fits
+        .iter()
+        .filter(|f| f.sidecar_mode == SidecarMode::Both && f.proxy == SidecarProxy::PerSidecar && f.metric == metric);
     for (color, f) in fits.enumerate() {
-        series.push(Series {
-            name: f.telemetry_mode.clone(),
-            points: f.points.clone(),
-            mark: Mark::Points,
-            color,
-        });
-        let (lo, hi) = f
-            .points
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-                (lo.min(p.0), hi.max(p.0))
-            });
+        series.push(Series { name: f.telemetry_mode.clone(), points: f.points.clone(), mark: Mark::Points, color });
+        let (lo, hi) = f.points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
         let curve = (0..=60)
             .map(|i| {
                 let x = lo + (hi - lo) * f64::from(i) / 60.0;
                 (x, f.fit.eval(x))
             })
             .collect();
-        series.push(Series {
-            name: format!("{} fit, R² {:.3}", f.telemetry_mode, f.fit.r2),
-            points: curve,
-            mark: Mark::Line,
-            color,
-        });
+        series.push(Series { name: format!("{} fit, R² {:.3}", f.telemetry_mode, f.fit.r2), points: curve, mark: Mark::Line, color });
     }
     Chart {
-        title: format!(
-            "istio per-sidecar {} ({}) vs achieved rps",
-            metric.column_suffix(),
-            metric.unit()
-        ),
+        title: format!("istio per-sidecar {} ({}) vs achieved rps", metric.column_suffix(), metric.unit()),
         x_label: "achieved rate (rps)".to_string(),
         y_label: format!("{} per sidecar ({})", metric.column_suffix(), metric.unit()),
         series,
@@ -209,17 +168,8 @@ fn per_sidecar_chart(calibration: &IstioCalibration, metric: Metric) -> Chart {
 /// 1000 rps (mean over connection counts).
 pub fn print_istio_table(calibration: &IstioCalibration) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "istio benchmark ({} rows; fit degree {})",
-        calibration.rows.len(),
-        calibration.degree
-    );
-    let _ = writeln!(
-        out,
-        "{:<24} {:<11} {:<4} {:>10} {:>12} {:>7} {:>7}",
-        "telemetry mode", "proxy", "met", "c0", "c1", "R²", "points"
-    );
+    let _ = writeln!(out, "istio benchmark ({} rows; fit degree {})", calibration.rows.len(), calibration.degree);
+    let _ = writeln!(out, "{:<24} {:<11} {:<4} {:>10} {:>12} {:>7} {:>7}", "telemetry mode", "proxy", "met", "c0", "c1", "R²", "points");
     for f in &calibration.fits {
         if f.sidecar_mode != SidecarMode::Both && f.proxy == SidecarProxy::PerSidecar {
             continue;
@@ -238,38 +188,15 @@ pub fn print_istio_table(calibration: &IstioCalibration) -> String {
         );
     }
     let mut at_1000: BTreeMap<&str, Vec<[f64; 3]>> = BTreeMap::new();
-    for a in calibration
-        .added_latency
-        .iter()
-        .filter(|a| a.qps_target == 1000)
-    {
-        at_1000.entry(a.telemetry_mode.as_str()).or_default().push([
-            a.added_p50_us,
-            a.added_p90_us,
-            a.added_p99_us,
-        ]);
+    for a in calibration.added_latency.iter().filter(|a| a.qps_target == 1000) {
+        at_1000.entry(a.telemetry_mode.as_str()).or_default().push([a.added_p50_us, a.added_p90_us, a.added_p99_us]);
     }
-    let _ = writeln!(
-        out,
-        "added latency at 1000 rps, two sidecars (mean over connection counts):"
-    );
-    let _ = writeln!(
-        out,
-        "{:<24} {:>6} {:>10} {:>10} {:>10}",
-        "telemetry mode", "cases", "p50 µs", "p90 µs", "p99 µs"
-    );
+    let _ = writeln!(out, "added latency at 1000 rps, two sidecars (mean over connection counts):");
+    let _ = writeln!(out, "{:<24} {:>6} {:>10} {:>10} {:>10}", "telemetry mode", "cases", "p50 µs", "p90 µs", "p99 µs");
     for (mode, cases) in at_1000 {
         let n = cases.len() as f64;
         let m = |i: usize| cases.iter().map(|c| c[i]).sum::<f64>() / n;
-        let _ = writeln!(
-            out,
-            "{:<24} {:>6} {:>10.0} {:>10.0} {:>10.0}",
-            mode,
-            cases.len(),
-            m(0),
-            m(1),
-            m(2)
-        );
+        let _ = writeln!(out, "{:<24} {:>6} {:>10.0} {:>10.0} {:>10.0}", mode, cases.len(), m(0), m(1), m(2));
     }
     for note in &calibration.notes {
         let _ = writeln!(out, "no fit: {note}");

@@ -33,14 +33,11 @@ pub use fit::{fit_polynomial, round_rate_to_10, PolyFit};
 pub use gsd::{read_gsd_dir, GsdRun};
 pub use gsd_report::{print_table, write_gsd_outputs};
 pub use istio_bench::{
-    calibrate_istio_benchmark, parse_label, read_istio_benchmark, AddedLatency, IstioCalibration,
-    IstioFit, IstioRow, SidecarMode, SidecarProxy, DEFAULT_ISTIO_DEGREE,
+    calibrate_istio_benchmark, parse_label, read_istio_benchmark, AddedLatency, IstioCalibration, IstioFit, IstioRow, SidecarMode,
+    SidecarProxy, DEFAULT_ISTIO_DEGREE,
 };
 pub use istio_report::{print_istio_table, write_istio_outputs};
-pub use series::{
-    calibrate_gsd, GsdCalibration, KeptPoint, LoadLevel, Metric, SeriesMetric, SteadyPoint,
-    DEFAULT_DEGREE,
-};
+pub use series::{calibrate_gsd, GsdCalibration, KeptPoint, LoadLevel, Metric, SeriesMetric, SteadyPoint, DEFAULT_DEGREE};
 pub use sources::{read_published_figures, PublishedFigure};
 pub use steady::{pooled_mean, steady_samples, PooledMean};
 
@@ -56,11 +53,7 @@ pub enum CalibrationError {
     },
     /// A problem at a known line of an input file (lines count from 1, the header is line 1).
     #[error("{}:{line}: {message}", path.display())]
-    Parse {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
+    Parse { path: PathBuf, line: u64, message: String },
     /// A problem with a whole file or folder (missing companion file, no data, bad name).
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
@@ -77,25 +70,15 @@ pub enum CalibrationError {
 
 impl CalibrationError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        CalibrationError::Io {
-            path: path.into(),
-            source,
-        }
+        CalibrationError::Io { path: path.into(), source }
     }
 
     pub(crate) fn parse(path: impl Into<PathBuf>, line: u64, message: impl Into<String>) -> Self {
-        CalibrationError::Parse {
-            path: path.into(),
-            line,
-            message: message.into(),
-        }
+        CalibrationError::Parse { path: path.into(), line, message: message.into() }
     }
 
     pub(crate) fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        CalibrationError::Invalid {
-            path: path.into(),
-            message: message.into(),
-        }
+        CalibrationError::Invalid { path: path.into(), message: message.into() }
     }
 
     /// Place a csv crate error at its file and line.
@@ -115,9 +98,7 @@ impl CalibrationError {
 
 fn csv_message(err: &csv::Error) -> String {
     match err.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!("row has {len} fields but the header has {expected_len}"),
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!("row has {len} fields but the header has {expected_len}"),
         csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
         _ => err.to_string(),
     }

@@ -20,12 +20,7 @@ use super::CalibrationError;
 pub const DEFAULT_DEGREE: usize = 2;
 
 /// Component columns that are control plane or gateways, never data-plane proxies.
-const NOT_DATA_PLANE_PREFIXES: &[&str] = &[
-    "linkerd-",
-    "istiod",
-    "istio-ingressgateway",
-    "istio-egressgateway",
-];
+const NOT_DATA_PLANE_PREFIXES: &[&str] = &["linkerd-", "istiod", "istio-ingressgateway", "istio-egressgateway"];
 
 /// The group column holding every data-plane proxy.
 pub const DATA_PLANE: &str = "data-plane";
@@ -136,9 +131,7 @@ pub struct GsdCalibration {
 impl GsdCalibration {
     /// Look up one series and metric.
     pub fn get(&self, series: &str, metric: Metric) -> Option<&SeriesMetric> {
-        self.series
-            .iter()
-            .find(|s| s.series == series && s.metric == metric)
+        self.series.iter().find(|s| s.series == series && s.metric == metric)
     }
 }
 
@@ -152,9 +145,7 @@ pub fn calibrate_gsd(dir: &Path, degree: usize) -> Result<GsdCalibration, Calibr
     for name in data_plane_series(&runs) {
         for metric in Metric::ALL {
             let column = format!("{name} {}", metric.column_suffix());
-            if let Some(calibrated) =
-                calibrate_column(&runs, &levels, &name, &column, metric, degree)
-            {
+            if let Some(calibrated) = calibrate_column(&runs, &levels, &name, &column, metric, degree) {
                 series.push(calibrated);
             }
         }
@@ -162,25 +153,15 @@ pub fn calibrate_gsd(dir: &Path, degree: usize) -> Result<GsdCalibration, Calibr
     if series.is_empty() {
         return Err(CalibrationError::invalid(
             dir,
-            format!(
-                "no `{DATA_PLANE} CPU`/`mem` or data-plane `<name> mesh` column has any sample"
-            ),
+            format!("no `{DATA_PLANE} CPU`/`mem` or data-plane `<name> mesh` column has any sample"),
         ));
     }
-    Ok(GsdCalibration {
-        dataset,
-        source_dir: dir.to_path_buf(),
-        degree,
-        levels,
-        series,
-    })
+    Ok(GsdCalibration { dataset, source_dir: dir.to_path_buf(), degree, levels, series })
 }
 
 fn dataset_name(dir: &Path) -> String {
     let named = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
-    named(dir)
-        .or_else(|| dir.canonicalize().ok().as_deref().and_then(named))
-        .unwrap_or_else(|| "gsd".to_string())
+    named(dir).or_else(|| dir.canonicalize().ok().as_deref().and_then(named)).unwrap_or_else(|| "gsd".to_string())
 }
 
 fn load_levels(runs: &[GsdRun]) -> Vec<LoadLevel> {
@@ -204,9 +185,7 @@ pub fn is_data_plane_series(base: &str) -> bool {
         return true;
     }
     match base.strip_suffix(" mesh") {
-        Some(component) if !component.is_empty() => !NOT_DATA_PLANE_PREFIXES
-            .iter()
-            .any(|prefix| component.starts_with(prefix)),
+        Some(component) if !component.is_empty() => !NOT_DATA_PLANE_PREFIXES.iter().any(|prefix| component.starts_with(prefix)),
         _ => false,
     }
 }
@@ -216,9 +195,7 @@ fn data_plane_series(runs: &[GsdRun]) -> Vec<String> {
     let mut bases: BTreeSet<String> = BTreeSet::new();
     for run in runs {
         for (column, values) in &run.columns {
-            let base = Metric::ALL
-                .iter()
-                .find_map(|m| column.strip_suffix(&format!(" {}", m.column_suffix())));
+            let base = Metric::ALL.iter().find_map(|m| column.strip_suffix(&format!(" {}", m.column_suffix())));
             if let Some(base) = base {
                 if is_data_plane_series(base) && values.iter().any(Option::is_some) {
                     bases.insert(base.to_string());
@@ -242,29 +219,12 @@ fn calibrate_column(
     let mut kept_by_level: BTreeMap<u32, Vec<Vec<f64>>> = BTreeMap::new();
     let mut kept = Vec::new();
     for run in runs {
-        let samples: Vec<f64> = run
-            .columns
-            .get(column)
-            .map(|values| {
-                values
-                    .iter()
-                    .flatten()
-                    .map(|&raw| metric.from_raw(raw))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let samples: Vec<f64> =
+            run.columns.get(column).map(|values| values.iter().flatten().map(|&raw| metric.from_raw(raw)).collect()).unwrap_or_default();
         let steady = steady_samples(&samples);
         let rate_rps = round_rate_to_10(run.achieved_rps);
-        kept.extend(steady.iter().map(|&value| KeptPoint {
-            target_rps: run.target_rps,
-            run: run.run,
-            rate_rps,
-            value,
-        }));
-        kept_by_level
-            .entry(run.target_rps)
-            .or_default()
-            .push(steady);
+        kept.extend(steady.iter().map(|&value| KeptPoint { target_rps: run.target_rps, run: run.run, rate_rps, value }));
+        kept_by_level.entry(run.target_rps).or_default().push(steady);
     }
     if kept.is_empty() {
         return None;
@@ -286,14 +246,7 @@ fn calibrate_column(
         Ok(fit) => (Some(fit), None),
         Err(err) => (None, Some(err.to_string())),
     };
-    Some(SeriesMetric {
-        series: series.to_string(),
-        metric,
-        steady,
-        kept,
-        fit,
-        fit_note,
-    })
+    Some(SeriesMetric { series: series.to_string(), metric, steady, kept, fit, fit_note })
 }
 
 #[cfg(test)]
@@ -302,24 +255,10 @@ mod tests {
 
     #[test]
     fn data_plane_series_are_recognised() {
-        for yes in [
-            "data-plane",
-            "face mesh",
-            "wrk2 mesh",
-            "ztunnel mesh",
-            "waypoint mesh",
-        ] {
+        for yes in ["data-plane", "face mesh", "wrk2 mesh", "ztunnel mesh", "waypoint mesh"] {
             assert!(is_data_plane_series(yes), "{yes}");
         }
-        for no in [
-            "mesh",
-            "control-plane",
-            "face app",
-            "linkerd-destination mesh",
-            "istiod mesh",
-            "istio-ingressgateway mesh",
-            "faces",
-        ] {
+        for no in ["mesh", "control-plane", "face app", "linkerd-destination mesh", "istiod mesh", "istio-ingressgateway mesh", "faces"] {
             assert!(!is_data_plane_series(no), "{no}");
         }
     }
@@ -335,45 +274,15 @@ mod tests {
         columns.insert("data-plane CPU".to_string(), cpu.to_vec());
         columns.insert("istiod mesh CPU".to_string(), cpu.to_vec());
         columns.insert("load mesh CPU".to_string(), vec![None; cpu.len()]);
-        GsdRun {
-            target_rps,
-            run,
-            achieved_rps,
-            columns,
-        }
+        GsdRun { target_rps, run, achieved_rps, columns }
     }
 
     #[test]
     fn levels_series_and_steady_points_from_runs() {
         let m = 1e6; // 1 mC in nanocores
         let runs = vec![
-            run(
-                60,
-                1,
-                59.0,
-                &[
-                    Some(0.0),
-                    Some(10.0 * m),
-                    Some(10.0 * m),
-                    None,
-                    Some(10.0 * m),
-                    Some(10.0 * m),
-                    Some(0.0),
-                ],
-            ),
-            run(
-                60,
-                2,
-                61.0,
-                &[
-                    Some(2.0 * m),
-                    Some(10.0 * m),
-                    Some(12.0 * m),
-                    Some(14.0 * m),
-                    Some(30.0 * m),
-                    Some(2.0 * m),
-                ],
-            ),
+            run(60, 1, 59.0, &[Some(0.0), Some(10.0 * m), Some(10.0 * m), None, Some(10.0 * m), Some(10.0 * m), Some(0.0)]),
+            run(60, 2, 61.0, &[Some(2.0 * m), Some(10.0 * m), Some(12.0 * m), Some(14.0 * m), Some(30.0 * m), Some(2.0 * m)]),
             run(120, 1, 121.0, &[Some(20.0 * m), Some(20.0 * m)]),
         ];
         let levels = load_levels(&runs);
@@ -381,15 +290,7 @@ mod tests {
         assert_eq!(levels[0].runs, vec![1, 2]);
         assert_eq!(levels[0].achieved_rps_mean, 60.0);
         assert_eq!(data_plane_series(&runs), vec!["data-plane".to_string()]);
-        let cal = calibrate_column(
-            &runs,
-            &levels,
-            "data-plane",
-            "data-plane CPU",
-            Metric::Cpu,
-            1,
-        )
-        .unwrap();
+        let cal = calibrate_column(&runs, &levels, "data-plane", "data-plane CPU", Metric::Cpu, 1).unwrap();
         // level 60: [10; 4] and [12, 14] pooled: 66 / 6 = 11
         assert_eq!(cal.steady[0].samples_kept, 6);
         approx::assert_relative_eq!(cal.steady[0].value, 11.0, max_relative = 1e-12);
@@ -398,15 +299,7 @@ mod tests {
         assert_eq!(cal.kept[0].rate_rps, 60.0);
         assert!(cal.fit.is_some());
         // one distinct rate cannot carry a line
-        let one = calibrate_column(
-            &runs[2..],
-            &levels[1..],
-            "data-plane",
-            "data-plane CPU",
-            Metric::Cpu,
-            1,
-        )
-        .unwrap();
+        let one = calibrate_column(&runs[2..], &levels[1..], "data-plane", "data-plane CPU", Metric::Cpu, 1).unwrap();
         assert!(one.fit.is_none() && one.fit_note.is_some());
     }
 }

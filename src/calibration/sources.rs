@@ -25,30 +25,15 @@ pub struct PublishedFigure {
 }
 
 /// Columns of `sources.csv`, in order.
-pub const SOURCES_COLUMNS: [&str; 7] = [
-    "section",
-    "component",
-    "metric",
-    "value",
-    "unit",
-    "conditions",
-    "source",
-];
+pub const SOURCES_COLUMNS: [&str; 7] = ["section", "component", "metric", "value", "unit", "conditions", "source"];
 
 /// Read a `sources.csv` file.
 pub fn read_published_figures(path: &Path) -> Result<Vec<PublishedFigure>, CalibrationError> {
     let file = fs::File::open(path).map_err(|e| CalibrationError::io(path, e))?;
     let mut reader = csv::Reader::from_reader(file);
-    let headers = reader
-        .headers()
-        .map_err(|e| CalibrationError::csv(path, e))?
-        .clone();
+    let headers = reader.headers().map_err(|e| CalibrationError::csv(path, e))?.clone();
     if headers.iter().ne(SOURCES_COLUMNS) {
-        return Err(CalibrationError::parse(
-            path,
-            1,
-            format!("header must be `{}`", SOURCES_COLUMNS.join(",")),
-        ));
+        return Err(CalibrationError::parse(path, 1, format!("header must be `{}`", SOURCES_COLUMNS.join(","))));
     }
     let mut figures = Vec::new();
     for record in reader.deserialize() {
@@ -97,10 +82,7 @@ mod tests {
         let shared = crate::calibration::shared_dir_for_tests();
         let md_path = shared.join("calibration-sources.md");
         let Ok(markdown) = fs::read_to_string(&md_path) else {
-            println!(
-                "skipped: shared data not found at {} (set MESHSIM_SHARED)",
-                shared.display()
-            );
+            println!("skipped: shared data not found at {} (set MESHSIM_SHARED)", shared.display());
             return;
         };
         let expected = table_rows_per_section(&markdown);
@@ -120,10 +102,7 @@ mod tests {
         assert!(!figures.is_empty());
         for f in &figures {
             assert!(("A"..="H").contains(&f.section.as_str()), "{f:?}");
-            assert!(
-                !f.component.is_empty() && !f.value.is_empty() && !f.source.is_empty(),
-                "{f:?}"
-            );
+            assert!(!f.component.is_empty() && !f.value.is_empty() && !f.source.is_empty(), "{f:?}");
         }
     }
 }

@@ -17,18 +17,11 @@ pub fn steady_samples(samples: &[f64]) -> Vec<f64> {
     let run_mean = mean(samples);
     let above: Vec<f64> = samples.iter().copied().filter(|&v| v > run_mean).collect();
     // "fewer than half": kept * 2 < total.
-    let stage1 = if above.len() * 2 < samples.len() {
-        samples.to_vec()
-    } else {
-        above
-    };
+    let stage1 = if above.len() * 2 < samples.len() { samples.to_vec() } else { above };
     let stage1_mean = mean(&stage1);
     let std_dev = population_std_dev(&stage1, stage1_mean);
     let tolerance = 1e-12 * stage1_mean.abs().max(std_dev).max(f64::MIN_POSITIVE);
-    stage1
-        .into_iter()
-        .filter(|&v| (v - stage1_mean).abs() <= std_dev + tolerance)
-        .collect()
+    stage1.into_iter().filter(|&v| (v - stage1_mean).abs() <= std_dev + tolerance).collect()
 }
 
 /// The mean of kept samples pooled over runs, and how many samples went into it.
@@ -45,10 +38,7 @@ pub fn pooled_mean(kept_per_run: &[Vec<f64>]) -> Option<PooledMean> {
         return None;
     }
     let sum: f64 = kept_per_run.iter().flatten().sum();
-    Some(PooledMean {
-        value: sum / samples_kept as f64,
-        samples_kept,
-    })
+    Some(PooledMean { value: sum / samples_kept as f64, samples_kept })
 }
 
 fn mean(values: &[f64]) -> f64 {
@@ -66,20 +56,13 @@ mod tests {
     use approx::assert_relative_eq;
 
     fn check(samples: &[f64], expected_kept: &[f64]) {
-        assert_eq!(
-            steady_samples(samples),
-            expected_kept,
-            "samples {samples:?}"
-        );
+        assert_eq!(steady_samples(samples), expected_kept, "samples {samples:?}");
     }
 
     #[test]
     fn ramp_and_drain_are_dropped_by_the_above_mean_rule() {
         // mean 40/6 = 6.67; above: the four 10s (4 of 6, not fewer than half); sd 0 keeps all.
-        check(
-            &[0.0, 10.0, 10.0, 10.0, 10.0, 0.0],
-            &[10.0, 10.0, 10.0, 10.0],
-        );
+        check(&[0.0, 10.0, 10.0, 10.0, 10.0, 0.0], &[10.0, 10.0, 10.0, 10.0]);
     }
 
     #[test]
@@ -93,10 +76,7 @@ mod tests {
     fn fewer_than_half_above_mean_keeps_all_before_the_std_dev_rule() {
         // mean 70/7 = 10; above: 12, 30 (2 of 7 < half) so all 7 stay;
         // sd = sqrt(608/7) = 9.32 around 10: 0, 0 (10 away) and 30 (20 away) are dropped.
-        check(
-            &[0.0, 8.0, 10.0, 12.0, 30.0, 10.0, 0.0],
-            &[8.0, 10.0, 12.0, 10.0],
-        );
+        check(&[0.0, 8.0, 10.0, 12.0, 30.0, 10.0, 0.0], &[8.0, 10.0, 12.0, 10.0]);
     }
 
     #[test]

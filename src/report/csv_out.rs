@@ -49,16 +49,8 @@ pub const SUMMARY_HEADER: [&str; 25] = [
 
 /// The cells of one summary row, in [`SUMMARY_HEADER`] order.
 pub fn summary_cells(r: &PlacementSummary) -> Vec<String> {
-    let per_k = if r.offered_rps > 0.0 {
-        r.dp_cpu_millicores / r.offered_rps * 1000.0
-    } else {
-        0.0
-    };
-    let per_proxy = if r.proxies > 0 {
-        r.dp_mem_mib / r.proxies as f64
-    } else {
-        0.0
-    };
+    let per_k = if r.offered_rps > 0.0 { r.dp_cpu_millicores / r.offered_rps * 1000.0 } else { 0.0 };
+    let per_proxy = if r.proxies > 0 { r.dp_mem_mib / r.proxies as f64 } else { 0.0 };
     let share = match r.added_p99_ms {
         Some(a) if r.latency_p99_ms > 0.0 => f(a / r.latency_p99_ms),
         _ => String::new(),
@@ -97,8 +89,7 @@ pub fn write_summary(path: &Path, rows: &[PlacementSummary]) -> Result<(), Strin
     let mut w = writer(path)?;
     w.write_record(SUMMARY_HEADER).map_err(|e| e.to_string())?;
     for r in rows {
-        w.write_record(summary_cells(r))
-            .map_err(|e| e.to_string())?;
+        w.write_record(summary_cells(r)).map_err(|e| e.to_string())?;
     }
     done(w, path)
 }

@@ -72,17 +72,13 @@ pub fn write_chart(stem: &Path, chart: &Chart) -> Result<(), String> {
     Ok(())
 }
 
-fn draw<DB: DrawingBackend>(
-    root: DrawingArea<DB, plotters::coord::Shift>,
-    chart: &Chart,
-) -> Result<(), String>
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, chart: &Chart) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
-    let (mut x0, mut x1, mut y0, mut y1) =
-        (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, f64::NEG_INFINITY);
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, f64::NEG_INFINITY);
     for s in &chart.series {
         for &(x, y) in &s.points {
             if x.is_finite() && y.is_finite() {
@@ -110,40 +106,22 @@ where
         .y_label_area_size(72)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(err)?;
-    ctx.configure_mesh()
-        .x_desc(&chart.x_label)
-        .y_desc(&chart.y_label)
-        .label_style(("sans-serif", 14))
-        .draw()
-        .map_err(err)?;
+    ctx.configure_mesh().x_desc(&chart.x_label).y_desc(&chart.y_label).label_style(("sans-serif", 14)).draw().map_err(err)?;
     for s in &chart.series {
         let color = PALETTE[s.color % PALETTE.len()];
-        let pts: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .copied()
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .collect();
+        let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
         let mut labelled = false;
         if matches!(s.mark, Mark::Line | Mark::LineAndPoints) {
             ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                 .map_err(err)?
                 .label(s.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
             labelled = true;
         }
         if matches!(s.mark, Mark::Points | Mark::LineAndPoints) {
-            let anno = ctx
-                .draw_series(
-                    pts.iter()
-                        .map(|&p| Circle::new(p, 3, color.mix(0.6).filled())),
-                )
-                .map_err(err)?;
+            let anno = ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.mix(0.6).filled()))).map_err(err)?;
             if !labelled {
-                anno.label(s.name.clone())
-                    .legend(move |(x, y)| Circle::new((x + 9, y), 3, color.filled()));
+                anno.label(s.name.clone()).legend(move |(x, y)| Circle::new((x + 9, y), 3, color.filled()));
             }
         }
     }

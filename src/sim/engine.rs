@@ -51,12 +51,7 @@ pub struct SimOptions {
 
 impl SimOptions {
     pub fn new(seed: u64) -> Self {
-        SimOptions {
-            seed,
-            faults: Vec::new(),
-            bucket_ns: 1_000_000_000,
-            slo_ns: None,
-        }
+        SimOptions { seed, faults: Vec::new(), bucket_ns: 1_000_000_000, slo_ns: None }
     }
 }
 
@@ -210,16 +205,12 @@ impl Sampler {
     fn new(st: ServiceTime) -> Sampler {
         match st {
             ServiceTime::Constant { mean_ns } => Sampler::Constant(mean_ns as f64),
-            ServiceTime::Exponential { mean_ns } if mean_ns > 0 => {
-                Sampler::Exp(Exp::new(1.0 / mean_ns as f64).expect("positive rate"))
-            }
+            ServiceTime::Exponential { mean_ns } if mean_ns > 0 => Sampler::Exp(Exp::new(1.0 / mean_ns as f64).expect("positive rate")),
             ServiceTime::Exponential { .. } => Sampler::Constant(0.0),
             ServiceTime::LogNormal { mean_ns, cv } if mean_ns > 0 => {
                 let sigma2 = (1.0 + cv * cv).ln();
                 let mu = (mean_ns as f64).ln() - sigma2 / 2.0;
-                Sampler::LogNormal(
-                    LogNormal::new(mu, sigma2.sqrt()).expect("finite lognormal parameters"),
-                )
+                Sampler::LogNormal(LogNormal::new(mu, sigma2.sqrt()).expect("finite lognormal parameters"))
             }
             ServiceTime::LogNormal { .. } => Sampler::Constant(0.0),
         }
@@ -266,11 +257,7 @@ pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
         free_requests: Vec::new(),
         rr_source: vec![0; plan.load_count],
         window_end: plan.duration_ns,
-        samplers: plan
-            .stations
-            .iter()
-            .map(|s| s.service_time.map(Sampler::new))
-            .collect(),
+        samplers: plan.stations.iter().map(|s| s.service_time.map(Sampler::new)).collect(),
         out: RunOutput {
             seed: opts.seed,
             events: 0,
@@ -284,24 +271,14 @@ pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
             measured_failed: 0,
             latency_ns: histogram(),
             stations: vec![StationStats::default(); plan.stations.len()],
-            edges: plan
-                .edges
-                .iter()
-                .map(|_| EdgeStats {
-                    calls: 0,
-                    failed: 0,
-                    retried: 0,
-                    latency_ns: histogram(),
-                })
-                .collect(),
+            edges: plan.edges.iter().map(|_| EdgeStats { calls: 0, failed: 0, retried: 0, latency_ns: histogram() }).collect(),
             timeline: (0..buckets)
                 .map(|_| Bucket {
                     sent: 0,
                     succeeded: 0,
                     failed: 0,
                     slo_missed: 0,
-                    latency_ns: Histogram::new_with_bounds(1, HIST_MAX_NS, 2)
-                        .expect("static bounds"),
+                    latency_ns: Histogram::new_with_bounds(1, HIST_MAX_NS, 2).expect("static bounds"),
                 })
                 .collect(),
             bucket_ns: opts.bucket_ns.max(1),
@@ -319,9 +296,7 @@ pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
             e.schedule(end.max(f.start_ns), pack(EV_FAULT_END, i as u32, 0));
         }
     }
-    let horizon = plan
-        .duration_ns
-        .saturating_add(plan.duration_ns.max(60_000_000_000));
+    let horizon = plan.duration_ns.saturating_add(plan.duration_ns.max(60_000_000_000));
     while let Some(Reverse((t, _, payload))) = e.heap.pop() {
         if t > horizon {
             break;
@@ -373,11 +348,7 @@ impl Engine<'_> {
 
     fn interarrival(&mut self, l: usize) -> u64 {
         let mean_ns = 1e9 / self.plan.load_rates_rps[l];
-        let x = if self.plan.load_poisson[l] {
-            -mean_ns * (1.0 - self.rng.gen::<f64>()).ln()
-        } else {
-            mean_ns
-        };
+        let x = if self.plan.load_poisson[l] { -mean_ns * (1.0 - self.rng.gen::<f64>()).ln() } else { mean_ns };
         (x.round() as u64).max(1)
     }
 
@@ -387,10 +358,7 @@ impl Engine<'_> {
             self.schedule(next, pack(EV_ARRIVAL, l as u32, 0));
         }
         let measured = self.now >= self.plan.warmup_ns;
-        let req = RequestState {
-            start_ns: self.now,
-            measured,
-        };
+        let req = RequestState { start_ns: self.now, measured };
         let rid = match self.free_requests.pop() {
             Some(r) => {
                 self.requests[r as usize] = req;
@@ -420,33 +388,12 @@ impl Engine<'_> {
         (b < self.out.timeline.len()).then_some(b)
     }
 
-    fn start_call(
-        &mut self,
-        edge: u32,
-        src_i: u32,
-        parent: u32,
-        request: u32,
-        attempt: u32,
-        dst_j: Option<u32>,
-    ) {
+    fn start_call(&mut self, edge: u32, src_i: u32, parent: u32, request: u32, attempt: u32, dst_j: Option<u32>) {
         let ep = &self.plan.edges[edge as usize];
         let n_dst = ep.dst_pods.len() as u32;
-        let dst_j = dst_j.unwrap_or_else(|| {
-            if n_dst == 1 {
-                0
-            } else {
-                self.rng.gen_range(0..n_dst)
-            }
-        });
-        let w = if ep.waypoints == 1 {
-            0
-        } else {
-            self.rng.gen_range(0..ep.waypoints)
-        };
-        let path = self
-            .plan
-            .path_index(edge as usize, src_i as usize, dst_j as usize, w as usize)
-            as u32;
+        let dst_j = dst_j.unwrap_or_else(|| if n_dst == 1 { 0 } else { self.rng.gen_range(0..n_dst) });
+        let w = if ep.waypoints == 1 { 0 } else { self.rng.gen_range(0..ep.waypoints) };
+        let path = self.plan.path_index(edge as usize, src_i as usize, dst_j as usize, w as usize) as u32;
         let timeout = ep.timeout_ns;
         let id = match self.free_calls.pop() {
             Some(c) => c,
@@ -543,10 +490,7 @@ impl Engine<'_> {
         } else {
             let next = self.plan.steps[(first + call.step + 1) as usize];
             self.calls[c as usize].step += 1;
-            self.schedule(
-                self.now + step.fixed_ns + next.delay_ns,
-                pack(EV_REACH, c, 0),
-            );
+            self.schedule(self.now + step.fixed_ns + next.delay_ns, pack(EV_REACH, c, 0));
         }
     }
 
@@ -573,9 +517,7 @@ impl Engine<'_> {
             if self.plan.edges[out[cursor] as usize].mode == CallMode::Sequential {
                 cursor += 1;
             } else {
-                while cursor < out.len()
-                    && self.plan.edges[out[cursor] as usize].mode == CallMode::Parallel
-                {
+                while cursor < out.len() && self.plan.edges[out[cursor] as usize].mode == CallMode::Parallel {
                     cursor += 1;
                 }
             }
@@ -605,9 +547,7 @@ impl Engine<'_> {
         let call = &mut self.calls[c as usize];
         call.failed = true;
         let (first, _, _) = self.plan.paths[call.path as usize];
-        let back: u64 = (0..=call.step)
-            .map(|i| self.plan.steps[(first + i) as usize].delay_ns)
-            .sum();
+        let back: u64 = (0..=call.step).map(|i| self.plan.steps[(first + i) as usize].delay_ns).sum();
         self.schedule(self.now + back, pack(EV_RESPONSE, c, 0));
     }
 
@@ -638,8 +578,7 @@ impl Engine<'_> {
             if call.failed {
                 es.failed += 1;
             } else {
-                es.latency_ns
-                    .saturating_record((self.now - call.start_ns).max(1));
+                es.latency_ns.saturating_record((self.now - call.start_ns).max(1));
             }
         }
         self.free_call(c);
@@ -668,14 +607,7 @@ impl Engine<'_> {
             if call.measured {
                 self.out.edges[call.edge as usize].retried += 1;
             }
-            self.start_call(
-                call.edge,
-                call.src_i,
-                call.parent,
-                call.request,
-                call.attempt + 1,
-                Some((call.dst_j + 1) % n),
-            );
+            self.start_call(call.edge, call.src_i, call.parent, call.request, call.attempt + 1, Some((call.dst_j + 1) % n));
             return;
         }
         if call.parent == NONE {

@@ -94,10 +94,7 @@ impl Plan {
         let proxy_station_offset = stations.len();
         for (x, p) in d.proxies.iter().enumerate() {
             let speed = t.nodes[p.node].speed;
-            let (servers, throttle) = models
-                .get(p.kind)
-                .map(|m| m.effective_workers())
-                .unwrap_or((1, 1.0));
+            let (servers, throttle) = models.get(p.kind).map(|m| m.effective_workers()).unwrap_or((1, 1.0));
             stations.push(StationSpec {
                 kind: StationKind::Proxy(x),
                 servers,
@@ -136,18 +133,12 @@ impl Plan {
                                     let m = models.get(d.proxies[proxy].kind);
                                     (
                                         proxy_station_offset + proxy,
-                                        m.map(|m| m.pass_cpu_ns(layer, payload, per_request))
-                                            .unwrap_or(0),
+                                        m.map(|m| m.pass_cpu_ns(layer, payload, per_request)).unwrap_or(0),
                                         m.map(|m| m.latency_fixed_ns).unwrap_or(0),
                                     )
                                 }
                             };
-                            steps.push(PlanStep {
-                                delay_ns: st.delay_ns,
-                                station: station as u32,
-                                work_ns,
-                                fixed_ns,
-                            });
+                            steps.push(PlanStep { delay_ns: st.delay_ns, station: station as u32, work_ns, fixed_ns });
                         }
                         paths.push((first, path.steps.len() as u32, path.return_delay_ns()));
                     }
@@ -169,26 +160,12 @@ impl Plan {
         };
         for l in &t.loads {
             let (name, src) = match l.from {
-                Some(s) => (
-                    format!("{} -> {}", t.services[s].name, t.services[l.to].name),
-                    t.services[s].pods.iter().map(|&p| Some(p)).collect(),
-                ),
-                None => (
-                    format!("(outside) -> {}", t.services[l.to].name),
-                    vec![None],
-                ),
+                Some(s) => {
+                    (format!("{} -> {}", t.services[s].name, t.services[l.to].name), t.services[s].pods.iter().map(|&p| Some(p)).collect())
+                }
+                None => (format!("(outside) -> {}", t.services[l.to].name), vec![None]),
             };
-            add_edge(
-                name,
-                src,
-                l.to,
-                1,
-                1.0,
-                CallMode::Parallel,
-                l.connection,
-                l.timeout_ns,
-                l.retries,
-            );
+            add_edge(name, src, l.to, 1, 1.0, CallMode::Parallel, l.connection, l.timeout_ns, l.retries);
         }
         for c in &t.calls {
             let src = t.services[c.from].pods.iter().map(|&p| Some(p)).collect();
@@ -205,28 +182,12 @@ impl Plan {
             );
         }
         let load_count = t.loads.len();
-        let pod_calls = t
-            .pods
-            .iter()
-            .map(|p| {
-                t.services[p.service]
-                    .calls
-                    .iter()
-                    .map(|&c| (load_count + c) as u32)
-                    .collect()
-            })
-            .collect();
+        let pod_calls = t.pods.iter().map(|p| t.services[p.service].calls.iter().map(|&c| (load_count + c) as u32).collect()).collect();
         let pod_index = t
             .pods
             .iter()
             .enumerate()
-            .map(|(pid, p)| {
-                t.services[p.service]
-                    .pods
-                    .iter()
-                    .position(|&x| x == pid)
-                    .unwrap_or(0) as u32
-            })
+            .map(|(pid, p)| t.services[p.service].pods.iter().position(|&x| x == pid).unwrap_or(0) as u32)
             .collect();
         Plan {
             stations,
@@ -235,11 +196,7 @@ impl Plan {
             edges,
             load_count,
             load_rates_rps: t.loads.iter().map(|l| l.rate_rps).collect(),
-            load_poisson: t
-                .loads
-                .iter()
-                .map(|l| l.arrival == crate::topology::Arrival::Poisson)
-                .collect(),
+            load_poisson: t.loads.iter().map(|l| l.arrival == crate::topology::Arrival::Poisson).collect(),
             pod_calls,
             pod_index,
             proxy_station_offset,

@@ -63,12 +63,7 @@ pub enum ProxyKind {
 }
 
 impl ProxyKind {
-    pub const ALL: [ProxyKind; 4] = [
-        ProxyKind::Sidecar,
-        ProxyKind::NodeProxy,
-        ProxyKind::Ztunnel,
-        ProxyKind::Waypoint,
-    ];
+    pub const ALL: [ProxyKind; 4] = [ProxyKind::Sidecar, ProxyKind::NodeProxy, ProxyKind::Ztunnel, ProxyKind::Waypoint];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,10 +101,7 @@ pub struct MeshConfig {
 
 impl MeshConfig {
     pub fn model_path(&self, kind: ProxyKind) -> Option<&Path> {
-        self.models
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, p)| p.as_path())
+        self.models.iter().find(|(k, _)| *k == kind).map(|(_, p)| p.as_path())
     }
 }
 
@@ -155,8 +147,7 @@ impl Network {
         };
         let mut best: Option<(u32, u64)> = None;
         for o in &self.overrides {
-            if (matches(&o.a, na) && matches(&o.b, nb)) || (matches(&o.a, nb) && matches(&o.b, na))
-            {
+            if (matches(&o.a, na) && matches(&o.b, nb)) || (matches(&o.a, nb) && matches(&o.b, na)) {
                 let r = rank(&o.a) + rank(&o.b);
                 if best.is_none_or(|(br, _)| r > br) {
                     best = Some((r, o.latency_ns));
@@ -222,9 +213,7 @@ pub enum ServiceTime {
 impl ServiceTime {
     pub fn mean_ns(&self) -> u64 {
         match *self {
-            ServiceTime::Constant { mean_ns }
-            | ServiceTime::Exponential { mean_ns }
-            | ServiceTime::LogNormal { mean_ns, .. } => mean_ns,
+            ServiceTime::Constant { mean_ns } | ServiceTime::Exponential { mean_ns } | ServiceTime::LogNormal { mean_ns, .. } => mean_ns,
         }
     }
 }
@@ -324,11 +313,7 @@ impl Topology {
         let sum: f64 = self.loads.iter().map(|l| l.rate_rps).sum();
         let n = self.loads.len().max(1) as f64;
         for l in &mut self.loads {
-            l.rate_rps = if sum > 0.0 {
-                l.rate_rps / sum * total_rps
-            } else {
-                total_rps / n
-            };
+            l.rate_rps = if sum > 0.0 { l.rate_rps / sum * total_rps } else { total_rps / n };
         }
     }
 
@@ -340,12 +325,7 @@ impl Topology {
 /// Read and validate a topology file.
 pub fn load(path: &Path) -> Result<Topology, InputErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        InputErrors(vec![InputError {
-            path: path.to_path_buf(),
-            line: 0,
-            col: 0,
-            message: format!("cannot read topology file: {e}"),
-        }])
+        InputErrors(vec![InputError { path: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read topology file: {e}") }])
     })?;
     parse(path, &text)
 }

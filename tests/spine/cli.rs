@@ -7,23 +7,14 @@ use std::process::Command;
 use crate::common::*;
 
 fn meshsim(args: &[&str], cwd: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_meshsim"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_meshsim")).args(args).current_dir(cwd).output().expect("the binary runs")
 }
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
         .collect();
     v.sort();
     v
@@ -35,45 +26,14 @@ fn same_file_and_seed_give_identical_bytes() {
     let faces = root().join("topologies/faces.toml");
     let f = faces.to_str().unwrap();
     for out in ["a", "b"] {
-        let o = meshsim(
-            &[
-                "compare",
-                f,
-                "--duration",
-                "6s",
-                "--warmup",
-                "1s",
-                "--seed",
-                "11",
-                "--out",
-                out,
-            ],
-            &dir,
-        );
+        let o = meshsim(&["compare", f, "--duration", "6s", "--warmup", "1s", "--seed", "11", "--out", out], &dir);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let (a, b) = (files(&dir.join("a")), files(&dir.join("b")));
-    assert_eq!(
-        a.iter().map(|x| &x.0).collect::<Vec<_>>(),
-        ["edges.csv", "instances.csv", "run.json", "summary.csv"]
-    );
+    assert_eq!(a.iter().map(|x| &x.0).collect::<Vec<_>>(), ["edges.csv", "instances.csv", "run.json", "summary.csv"]);
     assert_eq!(a, b);
     // A different seed gives a different run.
-    let o = meshsim(
-        &[
-            "compare",
-            f,
-            "--duration",
-            "6s",
-            "--warmup",
-            "1s",
-            "--seed",
-            "12",
-            "--out",
-            "c",
-        ],
-        &dir,
-    );
+    let o = meshsim(&["compare", f, "--duration", "6s", "--warmup", "1s", "--seed", "12", "--out", "c"], &dir);
     assert!(o.status.success());
     assert_ne!(files(&dir.join("c"))[3], a[3]);
 }
@@ -91,22 +51,12 @@ fn rejects(name: &str, edit: impl Fn(String) -> String, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{name}: {stderr}");
     let where_ = format!("{}:", path.display());
-    assert!(
-        stderr.contains(&where_),
-        "{name}: stderr does not name the file: {stderr}"
-    );
+    assert!(stderr.contains(&where_), "{name}: stderr does not name the file: {stderr}");
     for n in needles {
         assert!(stderr.contains(n), "{name}: stderr lacks `{n}`: {stderr}");
     }
-    assert!(
-        !dir.join("out").exists(),
-        "{name}: an output folder was written"
-    );
-    assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .contains("staging")));
+    assert!(!dir.join("out").exists(), "{name}: an output folder was written");
+    assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains("staging")));
 }
 
 fn line_of(text: &str, needle: &str) -> usize {
@@ -115,24 +65,14 @@ fn line_of(text: &str, needle: &str) -> usize {
 
 #[test]
 fn call_to_missing_service_is_rejected() {
-    rejects(
-        "missing-service",
-        |t| t.replacen("to = \"smiley\"", "to = \"smiely\"", 1),
-        &["service.call.to", "`smiely`", "does not exist"],
-    );
+    rejects("missing-service", |t| t.replacen("to = \"smiley\"", "to = \"smiely\"", 1), &["service.call.to", "`smiely`", "does not exist"]);
 }
 
 #[test]
 fn call_cycle_is_rejected() {
     rejects(
         "cycle",
-        |t| {
-            t.replacen(
-                "[[service]]\nname = \"color\"\n",
-                "[[service.call]]\nto = \"face\"\n\n[[service]]\nname = \"color\"\n",
-                1,
-            )
-        },
+        |t| t.replacen("[[service]]\nname = \"color\"\n", "[[service.call]]\nto = \"face\"\n\n[[service]]\nname = \"color\"\n", 1),
         &["cycle", "acyclic"],
     );
 }
@@ -141,13 +81,7 @@ fn call_cycle_is_rejected() {
 fn zero_replicas_is_rejected() {
     rejects(
         "zero-replicas",
-        |t| {
-            t.replacen(
-                "name = \"color\"\nnamespace = \"faces\"\nreplicas = 3",
-                "name = \"color\"\nnamespace = \"faces\"\nreplicas = 0",
-                1,
-            )
-        },
+        |t| t.replacen("name = \"color\"\nnamespace = \"faces\"\nreplicas = 3", "name = \"color\"\nnamespace = \"faces\"\nreplicas = 0", 1),
         &["service.replicas", "at least 1"],
     );
 }
@@ -156,24 +90,14 @@ fn zero_replicas_is_rejected() {
 fn negative_rate_is_rejected_at_its_line() {
     let text = std::fs::read_to_string(root().join("topologies/faces.toml")).unwrap();
     let line = line_of(&text, "rate = \"1200rps\"");
-    rejects(
-        "negative-rate",
-        |t| t.replace("rate = \"1200rps\"", "rate = \"-5rps\""),
-        &["load.rate", "negative", &format!(":{line}:")],
-    );
+    rejects("negative-rate", |t| t.replace("rate = \"1200rps\"", "rate = \"-5rps\""), &["load.rate", "negative", &format!(":{line}:")]);
 }
 
 #[test]
 fn unknown_field_is_rejected() {
     rejects(
         "unknown-field",
-        |t| {
-            t.replacen(
-                "replicas = 3\ncpu_request = \"300m\"",
-                "replicas = 3\ncpu_requests = \"300m\"",
-                1,
-            )
-        },
+        |t| t.replacen("replicas = 3\ncpu_request = \"300m\"", "replicas = 3\ncpu_requests = \"300m\"", 1),
         &["cpu_requests"],
     );
 }
@@ -182,24 +106,14 @@ fn unknown_field_is_rejected() {
 fn more_pods_than_nodes_can_hold_is_rejected() {
     rejects(
         "too-many-pods",
-        |t| {
-            t.replacen(
-                "replicas = 3\ncpu_request = \"300m\"",
-                "replicas = 30\ncpu_request = \"1\"",
-                1,
-            )
-        },
+        |t| t.replacen("replicas = 3\ncpu_request = \"300m\"", "replicas = 30\ncpu_request = \"1\"", 1),
         &["service.replicas", "does not fit"],
     );
 }
 
 #[test]
 fn missing_model_file_is_rejected() {
-    rejects(
-        "missing-model",
-        |t| t.replace("ztunnel.toml", "ztunel.toml"),
-        &["mesh.ztunnel_model", "not found"],
-    );
+    rejects("missing-model", |t| t.replace("ztunnel.toml", "ztunel.toml"), &["mesh.ztunnel_model", "not found"]);
 }
 
 #[test]
@@ -222,28 +136,11 @@ fn run_writes_one_placement() {
     let dir = scratch("run");
     let faces = root().join("topologies/faces.toml");
     let o = meshsim(
-        &[
-            "run",
-            faces.to_str().unwrap(),
-            "--placement",
-            "ambient",
-            "--rps",
-            "300",
-            "--duration",
-            "4s",
-            "--warmup",
-            "1s",
-            "--seed",
-            "3",
-        ],
+        &["run", faces.to_str().unwrap(), "--placement", "ambient", "--rps", "300", "--duration", "4s", "--warmup", "1s", "--seed", "3"],
         &dir,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = std::fs::read_to_string(dir.join("outputs/faces-ambient/summary.csv")).unwrap();
     assert_eq!(summary.lines().count(), 2);
-    assert!(summary
-        .lines()
-        .nth(1)
-        .unwrap()
-        .starts_with("ambient,6,9.0000,3.0000,"));
+    assert!(summary.lines().nth(1).unwrap().starts_with("ambient,6,9.0000,3.0000,"));
 }

@@ -10,18 +10,7 @@ fn golden(name: &str) {
     let dir = scratch(&format!("golden-{name}"));
     let topo = root().join(format!("topologies/{name}.toml"));
     let o = Command::new(env!("CARGO_BIN_EXE_meshsim"))
-        .args([
-            "compare",
-            topo.to_str().unwrap(),
-            "--duration",
-            "8s",
-            "--warmup",
-            "2s",
-            "--seed",
-            "1",
-            "--out",
-            "out",
-        ])
+        .args(["compare", topo.to_str().unwrap(), "--duration", "8s", "--warmup", "2s", "--seed", "1", "--out", "out"])
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -32,8 +21,7 @@ fn golden(name: &str) {
         std::fs::write(&path, &got).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
     assert_eq!(got, want, "{name}: summary differs from {}", path.display());
 }
 

@@ -15,16 +15,8 @@ fn check(placement: Placement, proxies: usize, passes: f64, l7: f64) {
     let d = Deployment::new(&t, placement);
     let counts = d.pass_counts(&t);
     assert_eq!(d.proxies.len(), proxies, "{placement}: proxies");
-    assert!(
-        (counts.total - passes).abs() < 1e-9,
-        "{placement}: passes {} != {passes}",
-        counts.total
-    );
-    assert!(
-        (counts.l7 - l7).abs() < 1e-9,
-        "{placement}: L7 passes {} != {l7}",
-        counts.l7
-    );
+    assert!((counts.total - passes).abs() < 1e-9, "{placement}: passes {} != {passes}", counts.total);
+    assert!((counts.l7 - l7).abs() < 1e-9, "{placement}: L7 passes {} != {l7}", counts.l7);
 }
 
 #[test]
@@ -50,20 +42,8 @@ fn faces_ambient_has_3_ztunnels_3_waypoints_and_9_passes_3_at_l7() {
     check(Placement::Ambient, 6, 9.0, 3.0);
     let t = faces();
     let d = Deployment::new(&t, Placement::Ambient);
-    assert_eq!(
-        d.proxies
-            .iter()
-            .filter(|p| p.kind == ProxyKind::Ztunnel)
-            .count(),
-        3
-    );
-    assert_eq!(
-        d.proxies
-            .iter()
-            .filter(|p| p.kind == ProxyKind::Waypoint)
-            .count(),
-        3
-    );
+    assert_eq!(d.proxies.iter().filter(|p| p.kind == ProxyKind::Ztunnel).count(), 3);
+    assert_eq!(d.proxies.iter().filter(|p| p.kind == ProxyKind::Waypoint).count(), 3);
 }
 
 #[test]
@@ -71,10 +51,7 @@ fn mixed_mesh_takes_source_side_of_caller_and_destination_side_of_callee() {
     let dir = scratch("mixed");
     let text = std::fs::read_to_string(root().join("topologies/faces.toml")).unwrap();
     // The load generator keeps sidecars while the app runs ambient.
-    let text = text.replace(
-        "[[namespace]]\nname = \"load\"",
-        "[[namespace]]\nname = \"load\"\nplacement = \"sidecar\"",
-    );
+    let text = text.replace("[[namespace]]\nname = \"load\"", "[[namespace]]\nname = \"load\"\nplacement = \"sidecar\"");
     let text = text.replace("\"../models/", &format!("\"{}/models/", root().display()));
     let p = write(&dir, "mixed", &text);
     let t = inputs(&p).topology;
@@ -84,13 +61,7 @@ fn mixed_mesh_takes_source_side_of_caller_and_destination_side_of_callee() {
     // face -> smiley and face -> color: 3 passes each as in ambient.
     assert!((counts.total - 9.0).abs() < 1e-9, "{}", counts.total);
     assert!((counts.l7 - 4.0).abs() < 1e-9, "{}", counts.l7);
-    assert_eq!(
-        d.proxies
-            .iter()
-            .filter(|p| p.kind == ProxyKind::Sidecar)
-            .count(),
-        3
-    );
+    assert_eq!(d.proxies.iter().filter(|p| p.kind == ProxyKind::Sidecar).count(), 3);
 }
 
 #[test]

@@ -8,14 +8,7 @@ use proptest::prelude::*;
 use crate::common::*;
 
 /// A random chain-and-fan-out topology using the uniform fixture models.
-fn topology_text(
-    services: usize,
-    replicas: &[u32],
-    nodes: u32,
-    rate: u32,
-    waypoints: u32,
-    seed: u64,
-) -> String {
+fn topology_text(services: usize, replicas: &[u32], nodes: u32, rate: u32, waypoints: u32, seed: u64) -> String {
     let models = root().join("tests/fixtures/models");
     let m = models.display();
     let mut t = format!(
@@ -57,14 +50,7 @@ waypoint = {{ replicas = {waypoints} }}
 }
 
 fn arb_topology() -> impl Strategy<Value = String> {
-    (
-        1usize..5,
-        prop::collection::vec(1u32..4, 5),
-        1u32..4,
-        50u32..400,
-        1u32..3,
-        0u64..1000,
-    )
+    (1usize..5, prop::collection::vec(1u32..4, 5), 1u32..4, 50u32..400, 1u32..3, 0u64..1000)
         .prop_map(|(s, r, n, rate, w, seed)| topology_text(s, &r, n, rate, w, seed))
 }
 

@@ -123,9 +123,5 @@ service_time = { dist = "exponential", mean = "5us" }"#,
     let run = run(&write(&dir, "tandem", &text), Placement::None);
     let expected_ms = 1e3 / (mu_a - lambda) + 1e3 / (mu_b - lambda);
     assert_relative_eq!(mean_sojourn_ms(&run, 0), expected_ms, max_relative = 0.02);
-    assert_relative_eq!(
-        mean_sojourn_ms(&run, 1),
-        1e3 / (mu_b - lambda),
-        max_relative = 0.02
-    );
+    assert_relative_eq!(mean_sojourn_ms(&run, 1), 1e3 / (mu_b - lambda), max_relative = 0.02);
 }

@@ -1,0 +1,166 @@
+//! `meshsim validate`: how well the simulator reproduces reality. Simulates the topology
+//! that reproduces a measured system at each measured load level and compares data-plane CPU
+//! and memory per series with the measured steady state, against the targets (CPU within
+//! 10%, memory within 15%).
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::{load_inputs, run_placement, AppError, Overrides};
+use crate::calibration::{self, Metric};
+use crate::placement::Placement;
+
+pub const CPU_TARGET: f64 = 0.10;
+pub const MEM_TARGET: f64 = 0.15;
+
+/// One comparison of a simulated figure with a measured one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    pub dataset: String,
+    pub placement: Placement,
+    pub series: String,
+    pub metric: &'static str,
+    pub unit: &'static str,
+    pub target_rps: u32,
+    pub rate_rps: f64,
+    pub measured: f64,
+    pub simulated: f64,
+    pub target: f64,
+}
+
+impl Check {
+    pub fn error(&self) -> f64 {
+        if self.measured == 0.0 {
+            0.0
+        } else {
+            (self.simulated - self.measured) / self.measured
+        }
+    }
+
+    pub fn within_target(&self) -> bool {
+        self.error().abs() <= self.target
+    }
+}
+
+/// The shared data folder: `MESHSIM_SHARED` if set, else `../shared` beside the project.
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("MESHSIM_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+/// Validate a gsd-v1 data set (`linkerd` → sidecar placement, `ambient` → ambient) on `topology`.
+pub fn validate_gsd(data: &Path, topology: &Path, duration: &str, seed: u64) -> Result<Vec<Check>, AppError> {
+    let cal = calibration::calibrate_gsd(data, calibration::DEFAULT_DEGREE).map_err(|e| {
+        AppError::Input(crate::input_error::InputErrors(vec![crate::input_error::InputError {
+            path: data.to_path_buf(),
+            line: 0,
+            col: 0,
+            message: e.to_string(),
+        }]))
+    })?;
+    let ambient = cal.dataset.contains("ambient");
+    let placement = if ambient { Placement::Ambient } else { Placement::Sidecar };
+    let series: &[(&str, Option<&str>)] = if ambient {
+        &[("data-plane", None), ("ztunnel mesh", Some("ztunnel")), ("waypoint mesh", Some("waypoint"))]
+    } else {
+        &[("data-plane", None)]
+    };
+    let inputs = load_inputs(topology, &Overrides { duration: Some(duration.into()), warmup: Some("2s".into()), ..Default::default() })?;
+    let runs: Vec<(u32, f64, crate::metrics::RunSummary)> = cal
+        .levels
+        .par_iter()
+        .map(|level| {
+            let mut i = inputs.clone();
+            i.topology.set_total_rate(level.achieved_rps_mean);
+            run_placement(&i, placement, seed, Vec::new(), None).map(|r| (level.target_rps, level.achieved_rps_mean, r.summary))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut checks = Vec::new();
+    for (name, kind) in series {
+        for metric in [Metric::Cpu, Metric::Mem] {
+            let Some(measured) = cal.get(name, metric) else { continue };
+            for (target_rps, rate, summary) in &runs {
+                let Some(point) = measured.steady.iter().find(|p| p.target_rps == *target_rps) else { continue };
+                let simulated: f64 = summary
+                    .proxies
+                    .iter()
+                    .filter(|p| kind.is_none_or(|k| p.kind == k))
+                    .map(|p| if metric == Metric::Cpu { p.cpu_millicores } else { p.mem_mib })
+                    .sum();
+                checks.push(Check {
+                    dataset: cal.dataset.clone(),
+                    placement,
+                    series: name.to_string(),
+                    metric: metric.name(),
+                    unit: metric.unit(),
+                    target_rps: *target_rps,
+                    rate_rps: *rate,
+                    measured: point.value,
+                    simulated,
+                    target: if metric == Metric::Cpu { CPU_TARGET } else { MEM_TARGET },
+                });
+            }
+        }
+    }
+    Ok(checks)
+}
+
+/// The checks as a terminal table.
+pub fn table(checks: &[Check]) -> String {
+    let rows: Vec<Vec<String>> = checks
+        .iter()
+        .map(|c| {
+            vec![
+                c.dataset.clone(),
+                c.placement.to_string(),
+                c.series.clone(),
+                format!("{} {}", c.metric, c.unit),
+                c.target_rps.to_string(),
+                format!("{:.1}", c.measured),
+                format!("{:.1}", c.simulated),
+                format!("{:+.1}%", c.error() * 100.0),
+                format!("{}{:.0}%", if c.within_target() { "ok ±" } else { "MISS ±" }, c.target * 100.0),
+            ]
+        })
+        .collect();
+    crate::report::table::render(&["data set", "placement", "series", "metric", "rps", "measured", "simulated", "error", "target"], &rows)
+}
+
+/// The checks as CSV.
+pub fn write_csv(path: &Path, checks: &[Check]) -> Result<(), AppError> {
+    let e = |x: csv::Error| AppError::Output(format!("{}: {x}", path.display()));
+    let mut w = csv::Writer::from_path(path).map_err(e)?;
+    w.write_record([
+        "data_set",
+        "placement",
+        "series",
+        "metric",
+        "unit",
+        "target_rps",
+        "rate_rps",
+        "measured",
+        "simulated",
+        "error_rel",
+        "target_rel",
+        "within_target",
+    ])
+    .map_err(e)?;
+    for c in checks {
+        w.write_record([
+            c.dataset.clone(),
+            c.placement.to_string(),
+            c.series.clone(),
+            c.metric.to_string(),
+            c.unit.to_string(),
+            c.target_rps.to_string(),
+            format!("{:.2}", c.rate_rps),
+            format!("{:.3}", c.measured),
+            format!("{:.3}", c.simulated),
+            format!("{:.4}", c.error()),
+            format!("{:.2}", c.target),
+            c.within_target().to_string(),
+        ])
+        .map_err(e)?;
+    }
+    w.flush().map_err(|x| AppError::Output(format!("{}: {x}", path.display())))
+}

@@ -1,0 +1,80 @@
+//! `meshsim calibrate` and `meshsim validate` on the public GSD measurements, read where they
+//! lie (`$MESHSIM_SHARED/data/gsd-v1`, default `../shared` beside the project). Skipped, and
+//! said so, when the data is absent.
+
+use std::path::PathBuf;
+
+use meshsim::app::validate::{shared_dir, validate_gsd};
+
+fn gsd() -> Option<PathBuf> {
+    let dir = shared_dir().join("data/gsd-v1");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!("skipped: shared data not found at {} (set MESHSIM_SHARED)", dir.display());
+        None
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn simulated_faces_stays_within_targets_of_the_measurements() {
+    let Some(gsd) = gsd() else { return };
+    for set in ["linkerd", "ambient"] {
+        let checks = validate_gsd(&gsd.join(set), &root().join("topologies/faces.toml"), "12s", 1).unwrap();
+        // Data-plane CPU and memory at each of the 5 levels, plus ztunnel and waypoint for ambient.
+        assert_eq!(checks.len(), if set == "ambient" { 30 } else { 10 });
+        for c in &checks {
+            assert!(
+                c.within_target(),
+                "{set} {} {} at {} rps: measured {:.1}, simulated {:.1} ({:+.1}%)",
+                c.series,
+                c.metric,
+                c.target_rps,
+                c.measured,
+                c.simulated,
+                c.error() * 100.0
+            );
+        }
+    }
+}
+
+#[test]
+fn calibrate_writes_models_with_provenance() {
+    let Some(gsd) = gsd() else { return };
+    let out = std::env::temp_dir().join(format!("meshsim-calibrate-{}", std::process::id()));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_meshsim"))
+        .args(["calibrate", gsd.join("ambient").to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "steady-state.csv",
+        "fits.csv",
+        "ambient-data-plane-cpu.png",
+        "ambient-data-plane-cpu.svg",
+        "models/ztunnel.toml",
+        "models/waypoint-envoy.toml",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let model = meshsim::model::load(&out.join("models/ztunnel.toml")).unwrap();
+    assert!(model.provenance.get("source").is_some_and(|s| s.contains("ztunnel mesh")));
+    assert!(model.provenance.contains_key("fit"));
+    // ~1.95 mC per rps over 6 passes per request: a pass costs a few hundred microseconds.
+    assert!((200_000..400_000).contains(&model.cpu_l4_pass_ns), "{}", model.cpu_l4_pass_ns);
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn committed_models_all_say_where_their_numbers_came_from() {
+    for entry in std::fs::read_dir(root().join("models")).unwrap() {
+        let path = entry.unwrap().path();
+        let m = meshsim::model::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(m.provenance.get("source").is_some_and(|s| !s.is_empty()), "{} has no provenance.source", path.display());
+    }
+}
