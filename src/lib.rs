@@ -14,5 +14,6 @@ pub mod model;
 pub mod placement;
 pub mod report;
 pub mod sim;
+pub mod synth;
 pub mod topology;
 pub mod units;

@@ -85,6 +85,10 @@ pub struct EdgeStats {
     pub calls: u64,
     pub failed: u64,
     pub retried: u64,
+    /// Sum of successful call latencies, for an exact mean.
+    pub latency_sum_ns: f64,
+    /// Percentiles to 2 significant digits: a graph has thousands of edges, and a 3-digit
+    /// histogram of each would take hundreds of KiB.
     pub latency_ns: Histogram<u64>,
 }
 
@@ -121,8 +125,10 @@ pub struct RunOutput {
     pub bucket_ns: u64,
 }
 
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HIST_MAX_NS, 3).expect("static histogram bounds are valid")
+/// An auto-resizing histogram: it grows to the largest value recorded, so small runs and
+/// large graphs do not pay for an hour-wide range up front.
+fn histogram(significant_digits: u8) -> Histogram<u64> {
+    Histogram::new(significant_digits).expect("2 or 3 significant digits are valid")
 }
 
 #[derive(Clone, Copy, Default)]
@@ -269,18 +275,14 @@ pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
             measured_sent: 0,
             measured_succeeded: 0,
             measured_failed: 0,
-            latency_ns: histogram(),
+            latency_ns: histogram(3),
             stations: vec![StationStats::default(); plan.stations.len()],
-            edges: plan.edges.iter().map(|_| EdgeStats { calls: 0, failed: 0, retried: 0, latency_ns: histogram() }).collect(),
-            timeline: (0..buckets)
-                .map(|_| Bucket {
-                    sent: 0,
-                    succeeded: 0,
-                    failed: 0,
-                    slo_missed: 0,
-                    latency_ns: Histogram::new_with_bounds(1, HIST_MAX_NS, 2).expect("static bounds"),
-                })
+            edges: plan
+                .edges
+                .iter()
+                .map(|_| EdgeStats { calls: 0, failed: 0, retried: 0, latency_sum_ns: 0.0, latency_ns: histogram(2) })
                 .collect(),
+            timeline: (0..buckets).map(|_| Bucket { sent: 0, succeeded: 0, failed: 0, slo_missed: 0, latency_ns: histogram(2) }).collect(),
             bucket_ns: opts.bucket_ns.max(1),
         },
     };
@@ -578,7 +580,9 @@ impl Engine<'_> {
             if call.failed {
                 es.failed += 1;
             } else {
-                es.latency_ns.saturating_record((self.now - call.start_ns).max(1));
+                let latency = (self.now - call.start_ns).max(1);
+                es.latency_sum_ns += latency as f64;
+                es.latency_ns.saturating_record(latency.min(HIST_MAX_NS));
             }
         }
         self.free_call(c);
@@ -648,7 +652,7 @@ impl Engine<'_> {
                 self.out.measured_failed += 1;
             } else {
                 self.out.measured_succeeded += 1;
-                self.out.latency_ns.saturating_record(latency);
+                self.out.latency_ns.saturating_record(latency.min(HIST_MAX_NS));
             }
         }
         if let Some(b) = self.bucket(req.start_ns) {
@@ -659,7 +663,7 @@ impl Engine<'_> {
                 bucket.slo_missed += 1;
             } else {
                 bucket.succeeded += 1;
-                bucket.latency_ns.saturating_record(latency);
+                bucket.latency_ns.saturating_record(latency.min(HIST_MAX_NS));
                 if slo.is_some_and(|s| latency > s) {
                     bucket.slo_missed += 1;
                 }
