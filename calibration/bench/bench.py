@@ -48,6 +48,7 @@ METRICS_HEADER = [
     "backend app mem",
     "load app CPU",
     "load app mem",
+    "host CPU",
 ]
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -112,6 +113,19 @@ def nanocores(delta_ticks: float, clk_tck: int, dt_s: float) -> int:
     if dt_s <= 0:
         raise ValueError("dt_s must be positive")
     return int(round(delta_ticks / clk_tck / dt_s * 1e9))
+
+
+def parse_host_cpu(proc_stat_text: str) -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs from the first line of /proc/stat.
+    Busy is user+nice+system+irq+softirq (guest time is already in user/nice);
+    total adds idle, iowait and steal."""
+    for line in proc_stat_text.splitlines():
+        if line.startswith("cpu "):
+            v = [int(x) for x in line.split()[1:]]
+            v += [0] * (8 - len(v))
+            total = sum(v[:8])
+            return total - v[3] - v[4] - v[7], total
+    raise ValueError("no cpu line in /proc/stat")
 
 
 def descendants(root: int, parent_of: dict[int, int]) -> set[int]:
@@ -321,6 +335,7 @@ class Sampler(threading.Thread):
     def _run(self) -> None:
         prev: dict[str, tuple[int, int] | None] = {}
         t_prev = time.monotonic()
+        host_prev = parse_host_cpu(_read("/proc/stat") or "")
         table = proc_table()
         for name, tree in self.trees.items():
             prev[name] = tree.sample(table)
@@ -334,6 +349,9 @@ class Sampler(threading.Thread):
                 dt = now - t_prev
                 t_prev = now
                 table = proc_table()
+                host = parse_host_cpu(_read("/proc/stat") or "")
+                host_busy = nanocores(host[0] - host_prev[0], self.clk_tck, dt)
+                host_prev = host
                 row = {"timestamp": _dt.datetime.now().strftime(TIMESTAMP_FORMAT)}
                 for name, tree in list(self.trees.items()):
                     cur = tree.sample(table)
@@ -352,6 +370,7 @@ class Sampler(threading.Thread):
                     "backend app mem": row.get("backend", (None, None))[1],
                     "load app CPU": row.get("load", (None, None))[0],
                     "load app mem": row.get("load", (None, None))[1],
+                    "host CPU": host_busy,
                 }
                 self.rows.append(record)
                 writer.writerow(["" if record[k] is None else record[k] for k in METRICS_HEADER])
@@ -575,12 +594,14 @@ def summarize_run(rows: list[dict], load_rows_slice: slice) -> dict:
         out[f"{group}_mem_mib"] = None if not m else statistics.fmean(m) / 1048576
         ss = steady_state(col(cpu, rows))
         out[f"{group}_cpu_mc_steady"] = None if not ss else statistics.fmean(ss) / 1e6
+    h = col("host CPU", window)
+    out["host_cpu_mc"] = None if not h else statistics.fmean(h) / 1e6
     return out
 
 
 SUMMARY_HEADER = ["target_rps", "run", "achieved_rps", "p50_ms", "p90_ms", "p99_ms",
                   "proxy_cpu_mc", "proxy_mem_mib", "proxy_cpu_mc_steady",
-                  "backend_cpu_mc", "load_cpu_mc", "samples"]
+                  "backend_cpu_mc", "load_cpu_mc", "host_cpu_mc", "samples"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -721,6 +742,7 @@ def main(argv: list[str] | None = None) -> int:
                        "proxy_cpu_mc": s["proxy_cpu_mc"], "proxy_mem_mib": s["proxy_mem_mib"],
                        "proxy_cpu_mc_steady": s["proxy_cpu_mc_steady"],
                        "backend_cpu_mc": s["backend_cpu_mc"], "load_cpu_mc": s["load_cpu_mc"],
+                       "host_cpu_mc": s["host_cpu_mc"],
                        "samples": len(sampler.rows)}
                 summary_rows.append(row)
                 print(" ".join(f"{k}={_fmt(v, 2) if isinstance(v, float) else v}" for k, v in row.items()),

@@ -43,6 +43,14 @@ class ProcParsing(unittest.TestCase):
         self.assertEqual(bench.parse_vmrss(text), 8192 * 1024)
         self.assertEqual(bench.parse_vmrss("Name:\tzombie\nState:\tZ (zombie)\n"), 0)
 
+    def test_host_cpu(self):
+        text = "cpu  100 5 50 1000 20 3 2 7 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\nintr 1\n"
+        self.assertEqual(bench.parse_host_cpu(text), (160, 1187))
+        busy, total = bench.parse_host_cpu(Path("/proc/stat").read_text())
+        self.assertLessEqual(busy, total)
+        with self.assertRaises(ValueError):
+            bench.parse_host_cpu("intr 1\n")
+
     def test_descendants(self):
         parent_of = {1: 0, 10: 1, 11: 10, 12: 10, 13: 11, 20: 1, 21: 20}
         self.assertEqual(bench.descendants(10, parent_of), {10, 11, 12, 13})
@@ -132,6 +140,7 @@ class SamplerFile(unittest.TestCase):
             self.assertEqual(rows[0]["proxy mesh CPU"], rows[0]["data-plane CPU"])
             self.assertGreater(int(rows[-1]["proxy mesh mem"]), 1_000_000)
             self.assertEqual(rows[0]["backend app CPU"], "")
+            self.assertGreater(int(rows[-1]["host CPU"]), 0)
             self.assertRegex(rows[0]["timestamp"], r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
             self.assertGreater(max(int(r["proxy mesh CPU"]) for r in rows), 100_000_000)
 
