@@ -6,6 +6,7 @@
 //! See ARCHITECTURE.md for the map of the code and its invariants.
 
 pub mod app;
+pub mod capacity;
 pub mod cli;
 pub mod input_error;
 pub mod metrics;
@@ -13,5 +14,6 @@ pub mod model;
 pub mod placement;
 pub mod report;
 pub mod sim;
+pub mod sweep;
 pub mod topology;
 pub mod units;

@@ -1,7 +1,9 @@
 //! Entry points: each command wires the layers together (load → place → simulate →
 //! summarise → export) and holds no model logic.
 
+pub mod capacity;
 pub mod compare;
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 
