@@ -79,8 +79,13 @@ pub fn capacity(
     let inputs = load_inputs(path, &ov)?;
     let (seed, picked) = resolve_seed(&inputs.topology);
     let first = &inputs.topology.nodes[0];
+    // Nodes of a `count = N` entry are named `<name>-1` …; the type is `<name>`.
+    let type_name = match first.name.rsplit_once('-') {
+        Some((stem, n)) if n.parse::<u32>().is_ok() => stem.to_string(),
+        _ => first.name.clone(),
+    };
     let node = NodeType {
-        name: first.name.clone(),
+        name: type_name,
         vcpu: first.vcpu,
         memory_mib: first.memory_bytes as f64 / (1024.0 * 1024.0),
         max_pods: first.max_pods,
