@@ -245,17 +245,9 @@ pub fn charts(s: &SweepOutcome) -> Vec<(&'static str, Chart)> {
     // A series per placement and combination of the other inputs, in first-seen order.
     let mut keys: Vec<(String, Placement)> = Vec::new();
     for r in &s.results {
-        let mut others: Vec<String> = Vec::new();
-        if let Some(n) = &r.case.name {
-            others.push(n.clone());
-        }
-        for (a, v) in s.spec.axes.iter().zip(&r.case.axis_values) {
-            if a.path != "rate" && a.values.len() > 1 {
-                others.push(format!("{}={}", a.path, value_cell(v)));
-            }
-        }
+        let others = other_inputs(&s.spec, r);
         for row in &r.rows {
-            let k = (others.join(", "), row.placement);
+            let k = (others.clone(), row.placement);
             if !keys.contains(&k) {
                 keys.push(k);
             }
@@ -270,16 +262,7 @@ pub fn charts(s: &SweepOutcome) -> Vec<(&'static str, Chart)> {
                 .map(|(i, (others, placement))| {
                     let mut points: Vec<(f64, f64)> = Vec::new();
                     for r in &s.results {
-                        let mut o: Vec<String> = Vec::new();
-                        if let Some(n) = &r.case.name {
-                            o.push(n.clone());
-                        }
-                        for (a, v) in s.spec.axes.iter().zip(&r.case.axis_values) {
-                            if a.path != "rate" && a.values.len() > 1 {
-                                o.push(format!("{}={}", a.path, value_cell(v)));
-                            }
-                        }
-                        if o.join(", ") != *others {
+                        if other_inputs(&s.spec, r) != *others {
                             continue;
                         }
                         for row in r.rows.iter().filter(|x| x.placement == *placement) {
@@ -310,6 +293,17 @@ pub fn charts(s: &SweepOutcome) -> Vec<(&'static str, Chart)> {
             )
         })
         .collect()
+}
+
+/// The label of a case's inputs other than the rate: its name and every varied axis.
+fn other_inputs(spec: &SweepSpec, r: &CaseResult) -> String {
+    let mut o: Vec<String> = r.case.name.iter().cloned().collect();
+    for (a, v) in spec.axes.iter().zip(&r.case.axis_values) {
+        if a.path != "rate" && a.values.len() > 1 {
+            o.push(format!("{}={}", a.path, value_cell(v)));
+        }
+    }
+    o.join(", ")
 }
 
 /// `meshsim merge OUT IN…`: join shard CSVs into `out`, written atomically.

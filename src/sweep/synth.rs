@@ -41,7 +41,7 @@ pub fn topology_text(services: usize, seed: u64, models_dir: &str) -> String {
     for ns in 0..services.div_ceil(10) {
         let _ = writeln!(
             w,
-            "\n[[namespace]]\nname = \"ns{ns}\"\nwaypoint = {{ scope = \"namespace\", replicas = 1 }}"
+            "\n[[namespace]]\nname = \"ns{ns}\"\nwaypoint = {{ scope = \"namespace\", replicas = 3 }}"
         );
     }
     let mut rng = seed;
