@@ -60,7 +60,7 @@ pub enum Command {
         /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
         #[arg(long)]
         threads: Option<usize>,
-        /// Output folder (default: outputs/<sweep name>).
+        /// Output folder (default: outputs/NAME, NAME being the sweep's).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -108,7 +108,7 @@ pub enum Command {
             default_value = "none,sidecar,per-node,ambient"
         )]
         placements: Vec<Placement>,
-        /// Output folder (default: outputs/<topology name>-capacity).
+        /// Output folder (default: outputs/NAME-capacity, NAME being the topology's).
         #[arg(long)]
         out: Option<PathBuf>,
     },
