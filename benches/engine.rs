@@ -24,8 +24,11 @@ fn faces() -> Inputs {
 
 fn synthetic(services: usize) -> Inputs {
     let path = root().join("topologies/synthetic.toml");
-    let text = meshsim::synth::layered(services, 2000.0, "../models", 1);
-    let topology = meshsim::topology::parse(Path::new(&path), &text).expect("synthetic topology parses");
+    let text = meshsim::sweep::synth::topology_text(services, 1, "../models");
+    let mut topology = meshsim::topology::parse(Path::new(&path), &text).expect("synthetic topology parses");
+    topology.set_total_rate(2000.0);
+    topology.simulation.duration_ns = 10_000_000_000;
+    topology.simulation.warmup_ns = 1_000_000_000;
     let models = CostModels::load(&topology.mesh.models).expect("models load");
     Inputs { topology, models, topology_text: text }
 }

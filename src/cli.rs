@@ -1,6 +1,8 @@
 //! Command-line interface: clap definitions and the dispatch to `app` commands. Prints
 //! tables to stdout and notes to stderr; file output is the commands' business.
 
+mod sweep_cmds;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -54,7 +56,7 @@ pub enum Command {
         /// Placement of the measured system (default: ambient if the folder's name says so, else sidecar).
         #[arg(long)]
         placement: Option<Placement>,
-        /// Output folder (default: outputs/calibration-<data set>).
+        /// Output folder (default: `outputs/calibration-<data set>`).
         #[arg(long)]
         out: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
@@ -62,8 +64,8 @@ pub enum Command {
     },
     /// Compare simulated data-plane CPU and memory with measurements, level by level.
     Validate {
-        /// gsd-v1 data sets to check (default: <shared>/data/gsd-v1/linkerd and .../ambient,
-        /// where <shared> is $MESHSIM_SHARED or ../shared).
+        /// gsd-v1 data sets to check (default: `<shared>/data/gsd-v1/linkerd` and `.../ambient`,
+        /// where `<shared>` is `$MESHSIM_SHARED` or `../shared`).
         #[arg(long)]
         gsd: Vec<PathBuf>,
         /// Topology reproducing the measured system.
@@ -77,6 +79,82 @@ pub enum Command {
         /// Output folder.
         #[arg(long, default_value = "outputs/validate")]
         out: PathBuf,
+    },
+    /// Run a parameter sweep: every case of a sweep file's grid, in parallel.
+    Sweep {
+        /// Sweep file (TOML).
+        file: PathBuf,
+        /// Run only cases whose index % N == I, and write `sweep-shard-I-of-N.csv`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<crate::sweep::Shard>,
+        /// Sweep seed (default: the file's); case seeds derive from it and the case index.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Output folder (default: outputs/NAME, NAME being the sweep's).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Join the CSVs of a sharded sweep into the file the unsharded sweep writes.
+    Merge {
+        /// Merged CSV to write.
+        out: PathBuf,
+        /// Shard CSVs (`sweep-shard-I-of-N.csv`).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Highest request rate each placement carries within a p99 SLO, and the CPU, memory and
+    /// nodes to reserve for it.
+    Capacity {
+        /// Topology file (TOML).
+        file: PathBuf,
+        /// End-to-end p99 latency target, e.g. 50ms.
+        #[arg(long = "slo-p99")]
+        slo_p99: String,
+        /// Also size every placement for this total rate, e.g. 2400 or 2400rps.
+        #[arg(long)]
+        rate: Option<String>,
+        /// Highest share of failed requests that still meets the SLO.
+        #[arg(long, default_value_t = 0.001)]
+        max_error_rate: f64,
+        /// Share of every node's CPU and memory kept free.
+        #[arg(long, default_value_t = 0.2)]
+        headroom: f64,
+        /// Ceiling of the search, e.g. 100000 (default: 64 times the topology's rate).
+        #[arg(long)]
+        max_rps: Option<String>,
+        /// Simulated duration of each probe (default 10s; warm-up 2s).
+        #[arg(long)]
+        duration: Option<String>,
+        /// Warm-up of each probe.
+        #[arg(long)]
+        warmup: Option<String>,
+        /// Random seed (default: the topology's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Placements to plan for (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "none,sidecar,per-node,ambient")]
+        placements: Vec<Placement>,
+        /// Output folder (default: outputs/NAME-capacity, NAME being the topology's).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a synthetic topology of N services (for measuring cost against size).
+    Synth {
+        /// Number of services.
+        #[arg(long)]
+        services: usize,
+        /// File to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Folder of the cost models, as written in the file (relative to it).
+        #[arg(long, default_value = "../models")]
+        models: String,
+        /// Seed of the call graph and of the simulation.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -94,7 +172,7 @@ pub struct RunArgs {
     /// Random seed (default: the topology's, else one is picked and printed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Output folder (default: outputs/<topology name>).
+    /// Output folder (default: `outputs/<topology name>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -117,6 +195,15 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Command::Validate { gsd, topology, duration, seed, out } => validate(gsd, &topology, &duration, seed, &out),
+        Command::Sweep { file, shard, seed, threads, out } => sweep_cmds::sweep(&file, shard, seed, threads, out),
+        Command::Merge { out, inputs } => sweep_cmds::merge(&out, &inputs),
+        Command::Capacity { file, slo_p99, rate, max_error_rate, headroom, max_rps, duration, warmup, seed, placements, out } => {
+            sweep_cmds::capacity(
+                &file,
+                sweep_cmds::CapacityArgs { slo_p99, rate, max_error_rate, headroom, max_rps, duration, warmup, seed, placements, out },
+            )
+        }
+        Command::Synth { services, out, models, seed } => sweep_cmds::synth(services, &out, &models, seed),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod calibration;
+pub mod capacity;
 pub mod cli;
 pub mod input_error;
 pub mod metrics;
@@ -14,6 +15,6 @@ pub mod model;
 pub mod placement;
 pub mod report;
 pub mod sim;
-pub mod synth;
+pub mod sweep;
 pub mod topology;
 pub mod units;

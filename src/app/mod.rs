@@ -2,7 +2,9 @@
 //! summarise → export) and holds no model logic.
 
 pub mod calibrate;
+pub mod capacity;
 pub mod compare;
+pub mod sweep;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -125,6 +125,16 @@ pub struct RunOutput {
     pub bucket_ns: u64,
 }
 
+/// Record a latency, growing the histogram as needed (`saturating_record` would clamp to
+/// the current range instead of growing it).
+#[inline]
+fn record(h: &mut Histogram<u64>, ns: u64) {
+    let v = ns.clamp(1, HIST_MAX_NS);
+    if h.record(v).is_err() {
+        h.saturating_record(v);
+    }
+}
+
 /// An auto-resizing histogram: it grows to the largest value recorded, so small runs and
 /// large graphs do not pay for an hour-wide range up front.
 fn histogram(significant_digits: u8) -> Histogram<u64> {
@@ -582,7 +592,7 @@ impl Engine<'_> {
             } else {
                 let latency = (self.now - call.start_ns).max(1);
                 es.latency_sum_ns += latency as f64;
-                es.latency_ns.saturating_record(latency.min(HIST_MAX_NS));
+                record(&mut es.latency_ns, latency);
             }
         }
         self.free_call(c);
@@ -652,7 +662,7 @@ impl Engine<'_> {
                 self.out.measured_failed += 1;
             } else {
                 self.out.measured_succeeded += 1;
-                self.out.latency_ns.saturating_record(latency.min(HIST_MAX_NS));
+                record(&mut self.out.latency_ns, latency);
             }
         }
         if let Some(b) = self.bucket(req.start_ns) {
@@ -663,7 +673,7 @@ impl Engine<'_> {
                 bucket.slo_missed += 1;
             } else {
                 bucket.succeeded += 1;
-                bucket.latency_ns.saturating_record(latency.min(HIST_MAX_NS));
+                record(&mut bucket.latency_ns, latency);
                 if slo.is_some_and(|s| latency > s) {
                     bucket.slo_missed += 1;
                 }
