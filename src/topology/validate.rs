@@ -81,6 +81,23 @@ fn positive_int(
     }
 }
 
+/// Most connections one load may name: each tick sends one request per connection at once.
+const MAX_LOAD_CONNECTIONS: u32 = 65_536;
+
+fn load_connections(sink: &mut ErrorSink, s: &Option<Spanned<i64>>) -> u32 {
+    let n = positive_int(sink, "load.connections", s, 1, 1);
+    if n > MAX_LOAD_CONNECTIONS {
+        if let Some(v) = s {
+            sink.at(
+                span(v),
+                format!("load.connections: {n} is more than {MAX_LOAD_CONNECTIONS}: lower it"),
+            );
+        }
+        return 1;
+    }
+    n
+}
+
 fn choice<T: Copy>(
     sink: &mut ErrorSink,
     field: &str,
@@ -712,6 +729,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
                     ("constant", Arrival::Constant),
                 ],
             ),
+            connections: load_connections(sink, &l.connections),
             connection: choice(
                 sink,
                 "load.connection",
