@@ -16,3 +16,4 @@ pub mod report;
 pub mod sim;
 pub mod topology;
 pub mod units;
+pub mod validate;
