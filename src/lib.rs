@@ -18,3 +18,4 @@ pub mod sim;
 pub mod sweep;
 pub mod topology;
 pub mod units;
+pub mod validate;

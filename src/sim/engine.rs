@@ -2,8 +2,9 @@
 //!
 //! Ordering contract: events are processed by (time, insertion sequence), so two events at
 //! the same nanosecond run in the order they were scheduled; with one seeded RNG drawn in
-//! event order, the same plan and seed give the same run. The engine does no I/O and never
-//! reads the wall clock. Every loop is bounded: `max_events` stops a run that would not end.
+//! event order, the same plan and seed give the same run. A load tick over N aligned
+//! connections is one event that sends its N requests in connection order. The engine does
+//! no I/O and never reads the wall clock. Every loop is bounded: `max_events` stops a run that would not end.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -358,17 +359,29 @@ impl Engine<'_> {
         st.present = (st.present as i64 + delta as i64).max(0) as u32;
     }
 
+    /// Gap to the next tick of load `l`: its rate is split over its aligned connections, so
+    /// ticks come at `rate / connections`, each sending one request per connection.
     fn interarrival(&mut self, l: usize) -> u64 {
-        let mean_ns = 1e9 / self.plan.load_rates_rps[l];
+        let connections = f64::from(self.plan.load_connections[l].max(1));
+        let mean_ns = 1e9 * connections / self.plan.load_rates_rps[l];
         let x = if self.plan.load_poisson[l] { -mean_ns * (1.0 - self.rng.gen::<f64>()).ln() } else { mean_ns };
         (x.round() as u64).max(1)
     }
 
+    /// A tick of load `l`: schedule the next, then send one request on each connection, in
+    /// connection order (so the RNG is drawn in a fixed order within the tick).
     fn on_arrival(&mut self, l: usize) {
         let next = self.now + self.interarrival(l);
         if next < self.plan.duration_ns {
             self.schedule(next, pack(EV_ARRIVAL, l as u32, 0));
         }
+        for _ in 0..self.plan.load_connections[l].max(1) {
+            self.send_request(l);
+        }
+    }
+
+    /// One end-user request of load `l`, starting now.
+    fn send_request(&mut self, l: usize) {
         let measured = self.now >= self.plan.warmup_ns;
         let req = RequestState { start_ns: self.now, measured };
         let rid = match self.free_requests.pop() {
@@ -720,4 +733,70 @@ impl Engine<'_> {
 /// Station kind helper for reports.
 pub fn is_proxy(plan: &Plan, station: usize) -> bool {
     matches!(plan.stations[station].kind, StationKind::Proxy(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CostModels;
+    use crate::placement::{Deployment, Placement};
+    use std::path::Path;
+
+    /// One pod serving one request at a time for exactly 1 ms; `connections` on the load.
+    fn run_with_connections(connections: u32) -> RunOutput {
+        let text = format!(
+            r#"
+version = 1
+name = "burst"
+[simulation]
+duration = "1s"
+warmup = "100ms"
+[mesh]
+[[node]]
+name = "n"
+vcpu = 4
+memory = "8Gi"
+[[namespace]]
+name = "ns"
+[[service]]
+name = "srv"
+namespace = "ns"
+replicas = 1
+concurrency = 1
+service_time = {{ dist = "constant", mean = "1ms" }}
+[[load]]
+to = "srv"
+rate = "400rps"
+arrival = "constant"
+connections = {connections}
+"#
+        );
+        let t = crate::topology::parse(Path::new("burst.toml"), &text).unwrap();
+        let d = Deployment::new(&t, Placement::None);
+        let plan = Plan::new(&t, &d, &CostModels::default());
+        simulate(&plan, &SimOptions::new(7)).unwrap()
+    }
+
+    #[test]
+    fn aligned_connections_send_bursts_that_queue() {
+        // 400 rps over 4 connections: a tick every 10 ms sends 4 requests at once; the pod
+        // serves them one after another, so they take 1, 2, 3 and 4 ms.
+        let out = run_with_connections(4);
+        assert_eq!(out.measured_sent % 4, 0);
+        assert_eq!(out.measured_sent, 360);
+        let h = &out.latency_ns;
+        assert_eq!(h.len(), 360);
+        assert!(h.equivalent(h.min(), 1_000_000), "min {}", h.min());
+        assert!(h.equivalent(h.max(), 4_000_000), "max {}", h.max());
+        assert!((h.mean() - 2_500_000.0).abs() < 5_000.0, "mean {}", h.mean());
+    }
+
+    #[test]
+    fn one_connection_keeps_constant_arrivals_spread() {
+        // The same rate on one connection: a request every 2.5 ms, none waits.
+        let out = run_with_connections(1);
+        assert_eq!(out.measured_sent, 360);
+        let h = &out.latency_ns;
+        assert!(h.equivalent(h.max(), 1_000_000), "max {}", h.max());
+    }
 }

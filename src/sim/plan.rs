@@ -65,6 +65,8 @@ pub struct Plan {
     pub load_count: usize,
     pub load_rates_rps: Vec<f64>,
     pub load_poisson: Vec<bool>,
+    /// Requests each tick of a load sends at once (its aligned connections, ≥ 1).
+    pub load_connections: Vec<u32>,
     /// Outgoing edges of each pod's service, in file order.
     pub pod_calls: Vec<Vec<u32>>,
     /// Index of each pod within its service's pod list.
@@ -197,6 +199,7 @@ impl Plan {
             load_count,
             load_rates_rps: t.loads.iter().map(|l| l.rate_rps).collect(),
             load_poisson: t.loads.iter().map(|l| l.arrival == crate::topology::Arrival::Poisson).collect(),
+            load_connections: t.loads.iter().map(|l| l.connections.max(1)).collect(),
             pod_calls,
             pod_index,
             proxy_station_offset,

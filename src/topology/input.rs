@@ -195,6 +195,9 @@ pub struct LoadInput {
     /// "poisson" (default) or "constant".
     #[serde(default)]
     pub arrival: Option<S<String>>,
+    /// Connections the load generator sends over, with aligned phases (default 1).
+    #[serde(default)]
+    pub connections: Option<S<i64>>,
     #[serde(default)]
     pub connection: Option<S<String>>,
     #[serde(default)]

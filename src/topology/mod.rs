@@ -290,7 +290,14 @@ pub struct Load {
     pub rate_rps: f64,
     /// A service whose pods send the requests (a meshed load generator); `None`: from outside.
     pub from: Option<ServiceId>,
+    /// How ticks of the load are spaced: constant gaps, or exponential ones (Poisson).
     pub arrival: Arrival,
+    /// Connections the load is sent over (≥ 1). The load generator opens them together and
+    /// keeps them in phase, as fortio does: each tick sends one request on every connection
+    /// at the same instant, and ticks come at `rate_rps / connections` (constant or Poisson
+    /// as `arrival` says). At a fixed rate, more connections mean larger bursts, so queueing
+    /// in the proxies grows with the connection count. 1 (the default) is one request per tick.
+    pub connections: u32,
     pub connection: ConnectionReuse,
     pub timeout_ns: Option<u64>,
     pub retries: u32,

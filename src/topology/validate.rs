@@ -64,6 +64,20 @@ fn positive_int(sink: &mut ErrorSink, field: &str, s: &Option<Spanned<i64>>, def
     }
 }
 
+/// Most connections one load may name: each tick sends one request per connection at once.
+const MAX_LOAD_CONNECTIONS: u32 = 65_536;
+
+fn load_connections(sink: &mut ErrorSink, s: &Option<Spanned<i64>>) -> u32 {
+    let n = positive_int(sink, "load.connections", s, 1, 1);
+    if n > MAX_LOAD_CONNECTIONS {
+        if let Some(v) = s {
+            sink.at(span(v), format!("load.connections: {n} is more than {MAX_LOAD_CONNECTIONS}: lower it"));
+        }
+        return 1;
+    }
+    n
+}
+
 fn choice<T: Copy>(sink: &mut ErrorSink, field: &str, s: &Option<Spanned<String>>, default: T, options: &[(&str, T)]) -> T {
     match s {
         None => default,
@@ -509,6 +523,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
                 Arrival::Poisson,
                 &[("poisson", Arrival::Poisson), ("constant", Arrival::Constant)],
             ),
+            connections: load_connections(sink, &l.connections),
             connection: choice(
                 sink,
                 "load.connection",
