@@ -156,6 +156,66 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Fail, squeeze and compromise one component at a time, for every placement.
+    Blast {
+        /// Topology file (TOML).
+        file: PathBuf,
+        #[command(flatten)]
+        common: RunArgs,
+        #[command(flatten)]
+        blast: BlastArgs,
+        /// Placements to compare (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "none,sidecar,per-node,ambient")]
+        placements: Vec<Placement>,
+    },
+}
+
+/// Flags of `meshsim blast` (each overrides the topology's `[blast]` table).
+#[derive(Debug, Args)]
+pub struct BlastArgs {
+    /// Latency target: slower requests count as SLO misses (default 50ms).
+    #[arg(long)]
+    pub slo_p99: Option<String>,
+    /// When the failure or squeeze starts, in simulated time (default 10s).
+    #[arg(long)]
+    pub fail_at: Option<String>,
+    /// Restart time of a failed component, and length of a squeeze (default 10s).
+    #[arg(long)]
+    pub outage: Option<String>,
+    /// Delay before a failed node's pods run again (default: the outage).
+    #[arg(long)]
+    pub node_reschedule: Option<String>,
+    /// CPU limit of the CPU-limit and noisy-tenant scenarios, e.g. 500m (default 1000m).
+    #[arg(long)]
+    pub cpu_limit: Option<String>,
+    /// Memory limit of the OOM scenario, e.g. 16Mi (default: the cost model's; none: no OOM runs).
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+    /// Noisy tenant's bulk transfer through shared proxies, e.g. 1Gbps (default 200Mbps).
+    #[arg(long)]
+    pub noisy_tenant: Option<String>,
+    /// Retries on every call and load of the run, each to the next replica.
+    #[arg(long)]
+    pub retries: Option<u32>,
+    /// Per-try timeout on every call and load of the run, e.g. 100ms.
+    #[arg(long)]
+    pub timeout: Option<String>,
+}
+
+impl BlastArgs {
+    fn flags(&self) -> app::blast::BlastFlags {
+        app::blast::BlastFlags {
+            slo_p99: self.slo_p99.clone(),
+            fail_at: self.fail_at.clone(),
+            outage: self.outage.clone(),
+            node_reschedule: self.node_reschedule.clone(),
+            cpu_limit: self.cpu_limit.clone(),
+            memory_limit: self.memory_limit.clone(),
+            noisy_tenant: self.noisy_tenant.clone(),
+            retries: self.retries,
+            timeout: self.timeout.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -204,7 +264,37 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             )
         }
         Command::Synth { services, out, models, seed } => sweep_cmds::synth(services, &out, &models, seed),
+        Command::Blast { file, common, blast, placements } => blast_command(&file, &common, &blast, &placements),
     }
+}
+
+fn blast_command(file: &std::path::Path, common: &RunArgs, flags: &BlastArgs, placements: &[Placement]) -> Result<(), AppError> {
+    let r = app::blast::blast(file, placements, &common.overrides(), &flags.flags())?;
+    let t = &r.inputs.topology;
+    if r.seed_was_picked {
+        eprintln!("seed: {} (picked; pass --seed {} to repeat)", r.seed, r.seed);
+    }
+    let b = &r.settings.blast;
+    println!(
+        "{}: {} pods on {} nodes, {:.0} rps for {}, seed {}; failures at {} for {}, SLO p99 {}",
+        t.name,
+        t.pods.len(),
+        t.nodes.len(),
+        t.total_rate_rps(),
+        crate::units::format_duration_ns(t.simulation.duration_ns),
+        r.seed,
+        crate::units::format_duration_ns(b.fail_at_ns),
+        crate::units::format_duration_ns(b.outage_ns),
+        crate::units::format_duration_ns(b.slo_p99_ns),
+    );
+    println!("\nstatic blast radius of one component:");
+    print!("{}", crate::report::blast_out::spread_table(&r.results));
+    println!("\ndynamic runs (shares of requests started during the disturbance):");
+    print!("{}", crate::report::blast_out::blast_table(&r.results));
+    let out = common.out.clone().unwrap_or_else(|| app::default_out(t, Some("blast")));
+    let written = app::blast::write(&r, &out)?;
+    println!("wrote {}/ (blast.csv, blast-static.csv, blast-spread.csv, blast.md, timeline.csv, charts, run.json)", written.display());
+    Ok(())
 }
 
 fn compare(file: &std::path::Path, common: &RunArgs, placements: &[Placement], single: Option<Placement>) -> Result<(), AppError> {

@@ -6,6 +6,7 @@
 //! See ARCHITECTURE.md for the map of the code and its invariants.
 
 pub mod app;
+pub mod blast;
 pub mod calibration;
 pub mod capacity;
 pub mod cli;

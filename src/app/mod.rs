@@ -1,6 +1,7 @@
 //! Entry points: each command wires the layers together (load → place → simulate →
 //! summarise → export) and holds no model logic.
 
+pub mod blast;
 pub mod calibrate;
 pub mod capacity;
 pub mod compare;

@@ -1,6 +1,7 @@
 //! Reports: terminal tables, CSV and JSON files, plots. Only this layer (and input parsing)
 //! knows file formats.
 
+pub mod blast_out;
 pub mod csv_out;
 pub mod outdir;
 pub mod plot;

@@ -39,11 +39,26 @@ pub enum FaultEffect {
     Slow { servers: u32, time_mult: f64 },
 }
 
+/// Extra work pushed through some stations by traffic outside the topology (a noisy tenant's
+/// bulk transfer through a shared proxy): jobs of `job_ns` reference CPU ns arrive at each
+/// station every `1 / jobs_per_s` seconds from `start_ns` until `end_ns`, take a worker like a
+/// pass does, wait in the same queue, and are dropped when the queue is full or the station down.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackgroundLoad {
+    pub stations: Vec<u32>,
+    pub start_ns: u64,
+    /// When the tenant stops; `None`: at the end of the run's duration.
+    pub end_ns: Option<u64>,
+    pub job_ns: u64,
+    pub jobs_per_s: f64,
+}
+
 /// Options of one run.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
     pub seed: u64,
     pub faults: Vec<Fault>,
+    pub background: Vec<BackgroundLoad>,
     /// Width of a timeline bucket.
     pub bucket_ns: u64,
     /// A latency target: requests slower than this count as SLO misses in the timeline.
@@ -52,7 +67,7 @@ pub struct SimOptions {
 
 impl SimOptions {
     pub fn new(seed: u64) -> Self {
-        SimOptions { seed, faults: Vec::new(), bucket_ns: 1_000_000_000, slo_ns: None }
+        SimOptions { seed, faults: Vec::new(), background: Vec::new(), bucket_ns: 1_000_000_000, slo_ns: None }
     }
 }
 
@@ -187,6 +202,10 @@ const EV_RESPONSE: u64 = 3;
 const EV_TIMEOUT: u64 = 4;
 const EV_FAULT_START: u64 = 5;
 const EV_FAULT_END: u64 = 6;
+const EV_BG_ARRIVAL: u64 = 7;
+const EV_BG_DONE: u64 = 8;
+/// Marks a queue entry as a background job (the low bits are its load index), not a call.
+const BG_JOB: u32 = 1 << 31;
 
 #[inline]
 fn pack(kind: u64, id: u32, gen: u32) -> u64 {
@@ -309,6 +328,11 @@ pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
             e.schedule(end.max(f.start_ns), pack(EV_FAULT_END, i as u32, 0));
         }
     }
+    for (i, b) in opts.background.iter().enumerate() {
+        if b.jobs_per_s > 0.0 && b.start_ns < e.background_end(i) {
+            e.schedule(b.start_ns, pack(EV_BG_ARRIVAL, i as u32, 0));
+        }
+    }
     let horizon = plan.duration_ns.saturating_add(plan.duration_ns.max(60_000_000_000));
     while let Some(Reverse((t, _, payload))) = e.heap.pop() {
         if t > horizon {
@@ -330,6 +354,8 @@ pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
             EV_TIMEOUT => e.on_timeout(id, gen),
             EV_FAULT_START => e.on_fault(id as usize, true),
             EV_FAULT_END => e.on_fault(id as usize, false),
+            EV_BG_ARRIVAL => e.on_background_arrival(id as usize),
+            EV_BG_DONE => e.on_background_done(id as usize, gen),
             _ => unreachable!("event kinds are the constants above"),
         }
     }
@@ -481,6 +507,16 @@ impl Engine<'_> {
 
     fn start_service(&mut self, c: u32, s: usize) {
         self.stations[s].busy += 1;
+        if c & BG_JOB != 0 {
+            let work = self.opts.background[(c & !BG_JOB) as usize].job_ns as f64;
+            let wall = (work * self.stations[s].time_mult).round() as u64;
+            if self.now >= self.plan.warmup_ns && self.now < self.window_end {
+                self.out.stations[s].cpu_ns += work * self.plan.stations[s].cpu_mult;
+            }
+            let epoch = self.stations[s].epoch & 0xff_ffff;
+            self.schedule(self.now + wall, pack(EV_BG_DONE, s as u32, epoch));
+            return;
+        }
         let call = self.calls[c as usize];
         let step = self.plan.steps[(self.plan.paths[call.path as usize].0 + call.step) as usize];
         let work = match &self.samplers[s] {
@@ -707,7 +743,7 @@ impl Engine<'_> {
                     st.epoch = st.epoch.wrapping_add(1);
                     st.busy = 0;
                     let queued: Vec<u32> = st.queue.drain(..).collect();
-                    for c in queued {
+                    for c in queued.into_iter().filter(|c| c & BG_JOB == 0) {
                         self.fail_call(c);
                     }
                 }
@@ -727,6 +763,44 @@ impl Engine<'_> {
                 }
             }
         }
+    }
+}
+
+impl Engine<'_> {
+    fn background_end(&self, i: usize) -> u64 {
+        let b = &self.opts.background[i];
+        b.end_ns.unwrap_or(self.plan.duration_ns).min(self.plan.duration_ns)
+    }
+
+    /// A background job arrives at every station of load `i`; the next one is scheduled.
+    fn on_background_arrival(&mut self, i: usize) {
+        let b = &self.opts.background[i];
+        let gap = ((1e9 / b.jobs_per_s).round() as u64).max(1);
+        if self.now + gap < self.background_end(i) {
+            self.schedule(self.now + gap, pack(EV_BG_ARRIVAL, i as u32, 0));
+        }
+        for k in 0..self.opts.background[i].stations.len() {
+            let s = self.opts.background[i].stations[k] as usize;
+            let job = BG_JOB | i as u32;
+            let st = &self.stations[s];
+            if !st.up {
+                continue;
+            }
+            if st.busy < st.servers {
+                self.start_service(job, s);
+            } else if st.queue.len() < self.plan.queue_limit as usize {
+                self.stations[s].queue.push_back(job);
+            }
+        }
+    }
+
+    /// A background job finished at station `s`, unless the station crashed meanwhile.
+    fn on_background_done(&mut self, s: usize, epoch: u32) {
+        if self.stations[s].epoch & 0xff_ffff != epoch {
+            return;
+        }
+        self.stations[s].busy -= 1;
+        self.start_queued(s);
     }
 }
 
@@ -798,5 +872,65 @@ connections = {connections}
         assert_eq!(out.measured_sent, 360);
         let h = &out.latency_ns;
         assert!(h.equivalent(h.max(), 1_000_000), "max {}", h.max());
+    }
+
+    use crate::topology::ProxyKind;
+
+    fn faces_plan(placement: Placement) -> (Plan, Deployment) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/faces.toml");
+        let text = std::fs::read_to_string(&path).expect("faces.toml is in the repository");
+        let mut t = crate::topology::parse(&path, &text).expect("faces.toml is valid");
+        t.simulation.duration_ns = 4_000_000_000;
+        t.simulation.warmup_ns = 1_000_000_000;
+        let models = CostModels::load(&t.mesh.models).expect("models load");
+        let d = Deployment::new(&t, placement);
+        (Plan::new(&t, &d, &models), d)
+    }
+
+    #[test]
+    fn background_load_queues_calls_behind_it_and_conserves_requests() {
+        let (plan, d) = faces_plan(Placement::Ambient);
+        let ztunnel = d.proxies.iter().position(|p| p.kind == ProxyKind::Ztunnel).expect("ambient has ztunnels");
+        let station = (plan.proxy_station_offset + ztunnel) as u32;
+        let quiet = simulate(&plan, &SimOptions::new(7)).expect("run");
+        let mut opts = SimOptions::new(7);
+        // 1.5 cores of extra work on one ztunnel: more than its two workers have spare.
+        opts.background.push(BackgroundLoad {
+            stations: vec![station],
+            start_ns: 1_000_000_000,
+            end_ns: None,
+            job_ns: 300_000,
+            jobs_per_s: 5_000.0,
+        });
+        let noisy = simulate(&plan, &opts).expect("run");
+        let p99 = |o: &RunOutput| o.latency_ns.value_at_quantile(0.99);
+        assert!(p99(&noisy) > p99(&quiet), "{} <= {}", p99(&noisy), p99(&quiet));
+        let s = station as usize;
+        assert!(noisy.stations[s].cpu_ns > quiet.stations[s].cpu_ns * 1.5);
+        assert_eq!(noisy.sent, noisy.succeeded + noisy.failed + noisy.in_flight);
+        // Same seed, same background: the same run.
+        let again = simulate(&plan, &opts).expect("run");
+        assert_eq!(again.events, noisy.events);
+        assert_eq!(p99(&again), p99(&noisy));
+    }
+
+    #[test]
+    fn background_jobs_on_a_crashed_station_are_dropped_not_failed_as_calls() {
+        let (plan, d) = faces_plan(Placement::Ambient);
+        let ztunnel = d.proxies.iter().position(|p| p.kind == ProxyKind::Ztunnel).expect("ambient has ztunnels");
+        let station = (plan.proxy_station_offset + ztunnel) as u32;
+        let mut opts = SimOptions::new(3);
+        opts.background.push(BackgroundLoad { stations: vec![station], start_ns: 0, end_ns: None, job_ns: 400_000, jobs_per_s: 10_000.0 });
+        opts.faults.push(Fault {
+            stations: vec![station],
+            start_ns: 2_000_000_000,
+            end_ns: Some(3_000_000_000),
+            effect: FaultEffect::Down,
+        });
+        let out = simulate(&plan, &opts).expect("run");
+        assert!(out.failed > 0);
+        assert_eq!(out.sent, out.succeeded + out.failed + out.in_flight);
+        let timeline_sent: u64 = out.timeline.iter().map(|b| b.sent).sum();
+        assert_eq!(timeline_sent, out.sent);
     }
 }

@@ -26,6 +26,8 @@ pub struct TopologyFile {
     pub services: Vec<ServiceInput>,
     #[serde(default, rename = "load")]
     pub loads: Vec<LoadInput>,
+    #[serde(default)]
+    pub blast: Option<BlastInput>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,4 +206,24 @@ pub struct LoadInput {
     pub timeout: Option<S<String>>,
     #[serde(default)]
     pub retries: Option<S<i64>>,
+}
+
+/// `[blast]`: settings of `meshsim blast` (see `topology::blast` for units and defaults).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlastInput {
+    #[serde(default)]
+    pub slo_p99: Option<S<String>>,
+    #[serde(default)]
+    pub fail_at: Option<S<String>>,
+    #[serde(default)]
+    pub outage: Option<S<String>>,
+    #[serde(default)]
+    pub node_reschedule: Option<S<String>>,
+    #[serde(default)]
+    pub cpu_limit: Option<S<String>>,
+    #[serde(default)]
+    pub memory_limit: Option<S<String>>,
+    #[serde(default)]
+    pub noisy_tenant: Option<S<String>>,
 }

@@ -3,6 +3,7 @@
 //! into the vectors here; units are in every name. Built only by [`load`], which reports
 //! every problem in the file at once.
 
+pub mod blast;
 mod input;
 mod validate;
 
@@ -12,6 +13,8 @@ use petgraph::graph::DiGraph;
 
 use crate::input_error::{InputError, InputErrors};
 use crate::placement::Placement;
+
+pub use blast::BlastConfig;
 
 pub use validate::parse;
 
@@ -40,6 +43,8 @@ pub struct Topology {
     pub pods: Vec<Pod>,
     /// Services as nodes, calls as edges (weights are the ids).
     pub call_graph: DiGraph<ServiceId, CallId>,
+    /// Settings of `meshsim blast` (`[blast]`; defaults when absent).
+    pub blast: BlastConfig,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -554,6 +554,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
         loads,
         pods,
         call_graph,
+        blast: super::blast::validate(sink, f.blast.as_ref(), duration_ns),
     }
 }
 

@@ -16,6 +16,11 @@ fn golden(name: &str) {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let got = std::fs::read_to_string(dir.join("out/summary.csv")).unwrap();
+    // A golden file only guards what it holds: every row must carry real latencies.
+    for row in got.lines().skip(1) {
+        let p50: f64 = row.split(',').nth(7).unwrap().parse().unwrap();
+        assert!(p50 > 0.0, "{name}: zero p50 in `{row}`");
+    }
     let path = root().join(format!("tests/golden/{name}.summary.csv"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &got).unwrap();

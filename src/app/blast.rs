@@ -1,0 +1,177 @@
+//! `meshsim blast`: for every placement, the static blast radius of every component, then
+//! dynamic runs that fail or squeeze one component at a time; written to
+//! `outputs/<name>-blast/` (`blast.csv`, `blast-static.csv`, `blast-spread.csv`, `blast.md`,
+//! `timeline.csv`, charts, `run.json`).
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::{check_models, load_inputs, resolve_seed, AppError, Inputs, Overrides};
+use crate::blast::scenario::{scenarios, Settings};
+use crate::blast::{outcome, PlacementResult, ScenarioResult, StaticAnalysis};
+use crate::metrics::summarize;
+use crate::placement::{Deployment, Placement};
+use crate::report::blast_out;
+use crate::report::outdir::StagedDir;
+use crate::sim::{simulate, Plan, SimOptions};
+use crate::units;
+
+/// Flags of `meshsim blast` that override the topology's `[blast]` table and its calls.
+#[derive(Clone, Debug, Default)]
+pub struct BlastFlags {
+    pub slo_p99: Option<String>,
+    pub fail_at: Option<String>,
+    pub outage: Option<String>,
+    pub node_reschedule: Option<String>,
+    pub cpu_limit: Option<String>,
+    pub memory_limit: Option<String>,
+    pub noisy_tenant: Option<String>,
+    /// Retries on every call and load of the run (each to the next replica).
+    pub retries: Option<u32>,
+    /// Per-try timeout on every call and load of the run.
+    pub timeout: Option<String>,
+}
+
+/// What `meshsim blast` produced.
+pub struct BlastReport {
+    pub inputs: Inputs,
+    pub seed: u64,
+    pub seed_was_picked: bool,
+    pub settings: Settings,
+    pub results: Vec<PlacementResult>,
+}
+
+fn duration_flag(flag: &str, v: &Option<String>) -> Result<Option<u64>, AppError> {
+    v.as_ref().map(|s| units::parse_duration_ns(s).map_err(|e| AppError::arg(flag, e))).transpose()
+}
+
+/// Apply the flags to the loaded inputs.
+pub fn apply_flags(inputs: &mut Inputs, f: &BlastFlags) -> Result<(), AppError> {
+    let t = &mut inputs.topology;
+    let b = &mut t.blast;
+    if let Some(x) = duration_flag("--slo-p99", &f.slo_p99)? {
+        b.slo_p99_ns = x.max(1);
+    }
+    if let Some(x) = duration_flag("--fail-at", &f.fail_at)? {
+        b.fail_at_ns = x;
+    }
+    if let Some(x) = duration_flag("--outage", &f.outage)? {
+        b.outage_ns = x;
+    }
+    if let Some(x) = duration_flag("--node-reschedule", &f.node_reschedule)? {
+        b.node_reschedule_ns = Some(x);
+    }
+    if let Some(c) = &f.cpu_limit {
+        let m = units::parse_millicores(c).map_err(|e| AppError::arg("--cpu-limit", e))?;
+        if !(m > 0.0 && m.is_finite()) {
+            return Err(AppError::arg("--cpu-limit", "must be more than zero"));
+        }
+        b.cpu_limit_millicores = m;
+    }
+    if let Some(m) = &f.memory_limit {
+        let x = units::parse_bytes(m).map_err(|e| AppError::arg("--memory-limit", e))?;
+        b.memory_limit_bytes = Some(x.max(1));
+    }
+    if let Some(n) = &f.noisy_tenant {
+        let x = units::parse_bits_per_s(n).map_err(|e| AppError::arg("--noisy-tenant", e))?;
+        if !(x >= 0.0 && x.is_finite()) {
+            return Err(AppError::arg("--noisy-tenant", "must be zero or more"));
+        }
+        b.noisy_tenant_bits_per_s = x;
+    }
+    if b.fail_at_ns >= t.simulation.duration_ns {
+        return Err(AppError::arg(
+            "--fail-at",
+            format!(
+                "the failure at {} must be earlier than the end of the run ({}): lower --fail-at or raise --duration",
+                units::format_duration_ns(b.fail_at_ns),
+                units::format_duration_ns(t.simulation.duration_ns)
+            ),
+        ));
+    }
+    let timeout = duration_flag("--timeout", &f.timeout)?;
+    if timeout == Some(0) {
+        return Err(AppError::arg("--timeout", "must be more than zero"));
+    }
+    for c in &mut t.calls {
+        if let Some(r) = f.retries {
+            c.retries = r;
+        }
+        if timeout.is_some() {
+            c.timeout_ns = timeout;
+        }
+    }
+    for l in &mut t.loads {
+        if let Some(r) = f.retries {
+            l.retries = r;
+        }
+        if timeout.is_some() {
+            l.timeout_ns = timeout;
+        }
+    }
+    Ok(())
+}
+
+/// Analyse and run every scenario of one placement.
+pub fn blast_placement(inputs: &Inputs, placement: Placement, settings: &Settings) -> Result<PlacementResult, AppError> {
+    let t = &inputs.topology;
+    let d = Deployment::new(t, placement);
+    check_models(inputs, &d)?;
+    let plan = Plan::new(t, &d, &inputs.models);
+    let analysis = StaticAnalysis::new(t, &d);
+    let opts = |faults, background| {
+        let mut o = SimOptions::new(settings.seed);
+        o.faults = faults;
+        o.background = background;
+        o.slo_ns = Some(settings.blast.slo_p99_ns);
+        o
+    };
+    let base_out = simulate(&plan, &opts(Vec::new(), Vec::new()))?;
+    let memory_bytes: Vec<f64> =
+        summarize(t, &d, &inputs.models, &plan, &base_out).proxies.iter().map(|p| p.mem_mib * 1024.0 * 1024.0).collect();
+    let warmup = t.simulation.warmup_ns;
+    let base_miss = outcome(&base_out, (0, 0), warmup, 0.0).slo_missed_share_run;
+    let list = scenarios(t, &d, &inputs.models, &analysis, settings, &memory_bytes);
+    let runs: Vec<ScenarioResult> = list
+        .into_par_iter()
+        .map(|sc| {
+            let out = if sc.faults.is_empty() && sc.background.is_empty() {
+                base_out.clone()
+            } else {
+                simulate(&plan, &opts(sc.faults.clone(), sc.background.clone()))?
+            };
+            Ok(ScenarioResult {
+                outcome: outcome(&out, sc.window_ns, warmup, base_miss),
+                scenario: sc,
+                sent: out.sent,
+                succeeded: out.succeeded,
+                failed: out.failed,
+                in_flight: out.in_flight,
+            })
+        })
+        .collect::<Result<_, AppError>>()?;
+    Ok(PlacementResult { placement, analysis, runs })
+}
+
+/// Load, apply flags, and blast every placement.
+pub fn blast(path: &Path, placements: &[Placement], o: &Overrides, flags: &BlastFlags) -> Result<BlastReport, AppError> {
+    let mut inputs = load_inputs(path, o)?;
+    apply_flags(&mut inputs, flags)?;
+    let (seed, picked) = resolve_seed(&inputs.topology);
+    let settings = Settings { blast: inputs.topology.blast.clone(), seed };
+    let results = placements.iter().map(|&p| blast_placement(&inputs, p, &settings)).collect::<Result<_, _>>()?;
+    Ok(BlastReport { inputs, seed, seed_was_picked: picked, settings, results })
+}
+
+/// Write a blast report into `out` (whole or not at all).
+pub fn write(r: &BlastReport, out: &Path) -> Result<PathBuf, AppError> {
+    let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
+    let staged = StagedDir::create(out).map_err(io)?;
+    let t = &r.inputs.topology;
+    blast_out::write_all(&staged, t, &r.settings, &r.results).map_err(AppError::Output)?;
+    let placements: Vec<Placement> = r.results.iter().map(|p| p.placement).collect();
+    let record = super::compare::run_record(&r.inputs, r.seed, &placements, "blast");
+    std::fs::write(staged.file("run.json"), record).map_err(io)?;
+    staged.commit().map_err(io)
+}

@@ -1,0 +1,51 @@
+//! Blast radius: what one failure takes down and what one compromise exposes, per placement.
+//!
+//! ```text
+//! Deployment ─► static_analysis (pods cut, traffic share, identities, plaintext)
+//!            └► scenario (faults and background load for the engine) ─► outcome (shares, recovery)
+//! ```
+//! Pure: no I/O, no wall clock; `app::blast` runs the scenarios and `report::blast_out`
+//! writes the files.
+
+pub mod outcome;
+pub mod scenario;
+pub mod static_analysis;
+
+pub use outcome::{outcome, Outcome, TimelineRow};
+pub use scenario::{Scenario, ScenarioKind, Settings};
+pub use static_analysis::{Component, ComponentImpact, KindSpread, Spread, StaticAnalysis};
+
+use crate::placement::Placement;
+
+/// One scenario as it ran.
+#[derive(Clone, Debug)]
+pub struct ScenarioResult {
+    pub scenario: Scenario,
+    pub outcome: Outcome,
+    /// End-user requests over the whole run: sent = succeeded + failed + in flight.
+    pub sent: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub in_flight: u64,
+}
+
+/// Everything `meshsim blast` found for one placement.
+#[derive(Clone, Debug)]
+pub struct PlacementResult {
+    pub placement: Placement,
+    pub analysis: StaticAnalysis,
+    /// The baseline first, then the scenarios in [`scenario::scenarios`] order.
+    pub runs: Vec<ScenarioResult>,
+}
+
+impl PlacementResult {
+    pub fn run(&self, name: &str) -> Option<&ScenarioResult> {
+        self.runs.iter().find(|r| r.scenario.name == name)
+    }
+
+    /// The static figures of a scenario's target, if it has one.
+    pub fn target_impact(&self, r: &ScenarioResult) -> Option<&ComponentImpact> {
+        let c = r.scenario.target?;
+        self.analysis.components.iter().find(|x| x.component == c)
+    }
+}

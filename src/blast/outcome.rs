@@ -1,0 +1,107 @@
+//! What a dynamic run of a scenario showed, from the engine's timeline: the share of
+//! end-user requests that failed or missed the SLO during the disturbance and over the run,
+//! the p99 during the disturbance, and how long until requests were healthy again.
+//!
+//! A timeline bucket is *healthy* when its share of SLO misses (failures count as misses) is
+//! at most `max(1 %, 2 × the baseline run's share)`. Time to recover is measured from the
+//! start of the disturbance to the start of the first bucket after which every bucket is
+//! healthy; 0 when no bucket was unhealthy, `None` when the run ended unhealthy.
+
+use hdrhistogram::Histogram;
+
+use crate::sim::engine::HIST_MAX_NS;
+use crate::sim::RunOutput;
+
+/// One bucket of the timeline, ready for `timeline.csv`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimelineRow {
+    pub t_s: f64,
+    pub sent: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub slo_missed: u64,
+    pub latency_p99_ms: f64,
+}
+
+/// The figures of one scenario run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// Requests started during the disturbance (or after it started, when it lasts no time).
+    pub sent_outage: u64,
+    pub failed_share_outage: f64,
+    pub slo_missed_share_outage: f64,
+    pub latency_p99_outage_ms: f64,
+    /// Over the measurement window (after warm-up).
+    pub failed_share_run: f64,
+    pub slo_missed_share_run: f64,
+    pub time_to_recover_s: Option<f64>,
+    pub timeline: Vec<TimelineRow>,
+}
+
+fn share(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Summarise a run. `window_ns` is the disturbance; `warmup_ns` starts the measurement
+/// window; `baseline_miss_share` is the baseline run's SLO-miss share over its window.
+pub fn outcome(out: &RunOutput, window_ns: (u64, u64), warmup_ns: u64, baseline_miss_share: f64) -> Outcome {
+    let w = out.bucket_ns.max(1);
+    let timeline: Vec<TimelineRow> = out
+        .timeline
+        .iter()
+        .enumerate()
+        .map(|(i, b)| TimelineRow {
+            t_s: (i as u64 * w) as f64 / 1e9,
+            sent: b.sent,
+            succeeded: b.succeeded,
+            failed: b.failed,
+            slo_missed: b.slo_missed,
+            latency_p99_ms: if b.latency_ns.is_empty() { 0.0 } else { b.latency_ns.value_at_quantile(0.99) as f64 / 1e6 },
+        })
+        .collect();
+    let (start, end) = window_ns;
+    let first = (start / w) as usize;
+    let last = if end > start { (end.div_ceil(w) as usize).max(first + 1) } else { out.timeline.len() };
+    let mut h = Histogram::<u64>::new_with_bounds(1, HIST_MAX_NS, 2).expect("static bounds");
+    let (mut sent, mut failed, mut missed) = (0, 0, 0);
+    for b in out.timeline.iter().take(last).skip(first) {
+        sent += b.sent;
+        failed += b.failed;
+        missed += b.slo_missed;
+        h.add(&b.latency_ns).ok();
+    }
+    let from = (warmup_ns / w) as usize;
+    let (mut run_sent, mut run_failed, mut run_missed) = (0, 0, 0);
+    for b in out.timeline.iter().skip(from) {
+        run_sent += b.sent;
+        run_failed += b.failed;
+        run_missed += b.slo_missed;
+    }
+    let threshold = (2.0 * baseline_miss_share).max(0.01);
+    let healthy = |b: &crate::sim::engine::Bucket| share(b.slo_missed, b.sent) <= threshold;
+    let time_to_recover_s = {
+        let buckets = &out.timeline[first.min(out.timeline.len())..];
+        match buckets.iter().rposition(|b| !healthy(b)) {
+            None => Some(0.0),
+            Some(i) if first + i + 1 >= out.timeline.len() => None,
+            Some(i) => {
+                let t = ((first + i + 1) as u64 * w).saturating_sub(start);
+                Some(t as f64 / 1e9)
+            }
+        }
+    };
+    Outcome {
+        sent_outage: sent,
+        failed_share_outage: share(failed, sent),
+        slo_missed_share_outage: share(missed, sent),
+        latency_p99_outage_ms: if h.is_empty() { 0.0 } else { h.value_at_quantile(0.99) as f64 / 1e6 },
+        failed_share_run: share(run_failed, run_sent),
+        slo_missed_share_run: share(run_missed, run_sent),
+        time_to_recover_s,
+        timeline,
+    }
+}

@@ -1,0 +1,218 @@
+//! Dynamic blast scenarios: for one deployment, the failures and squeezes to run, each as
+//! engine [`Fault`]s and [`BackgroundLoad`]s. Pure: settings and the static analysis in,
+//! scenarios out.
+//!
+//! | scenario | what happens from `fail_at` |
+//! |---|---|
+//! | `crash <kind> (worst\|seeded)` | the instance is down (calls to it fail at once) for `outage`, its restart time |
+//! | `crash node (worst\|seeded)` | every pod and proxy on the node is down for `node_reschedule` (else `outage`) |
+//! | `cpu-limit <kind>` | the worst instance runs under `cpu_limit` for `outage`: fewer workers, slower passes |
+//! | `oom <kind>` | if the worst instance's memory at the run's load is over the limit, it is OOM-killed and restarts after `outage` (one kill; crash loops are not modelled) |
+//! | `noisy-tenant` | a bulk TCP transfer of `noisy_tenant` bit/s crosses the worst shared node-level proxy (ztunnel or node proxy), which runs under `cpu_limit`, for `outage`; under sidecars the tenant's own sidecars carry it, so no shared proxy is touched |
+
+use super::static_analysis::{Component, StaticAnalysis};
+use crate::model::CostModels;
+use crate::placement::{Deployment, Layer};
+use crate::sim::engine::BackgroundLoad;
+use crate::sim::{Fault, FaultEffect};
+use crate::topology::{BlastConfig, ProxyKind, Topology};
+
+/// Size of one segment of the noisy tenant's transfer: one proxy pass each.
+pub const TENANT_SEGMENT_BYTES: u64 = 64 * 1024;
+
+/// What a scenario does to its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ScenarioKind {
+    Baseline,
+    Crash,
+    CpuLimit,
+    Oom,
+    NoisyTenant,
+}
+
+/// Resolved settings of a blast run (the topology's `[blast]` with flags applied).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub blast: BlastConfig,
+    pub seed: u64,
+}
+
+/// One dynamic run to make.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// e.g. `crash ztunnel (worst)`; the same name across placements means the same kind of event.
+    pub name: String,
+    pub kind: ScenarioKind,
+    /// The component failed or squeezed (`None` when nothing is touched).
+    pub target: Option<Component>,
+    pub target_name: String,
+    pub faults: Vec<Fault>,
+    pub background: Vec<BackgroundLoad>,
+    /// Start and end of the disturbance, ns (equal when there is none).
+    pub window_ns: (u64, u64),
+    /// A short explanation for the report, e.g. why nothing happened.
+    pub note: String,
+}
+
+fn station_of(t: &Topology, c: Component, d: &Deployment) -> Vec<u32> {
+    match c {
+        Component::Proxy(x) => vec![(t.pods.len() + x) as u32],
+        Component::Node(n) => (0..t.pods.len())
+            .filter(|&p| t.pods[p].node == n)
+            .map(|p| p as u32)
+            .chain((0..d.proxies.len()).filter(|&x| d.proxies[x].node == n).map(|x| (t.pods.len() + x) as u32))
+            .collect(),
+    }
+}
+
+/// The effect of a CPU limit on an instance with `workers` threads.
+pub fn cpu_limit_effect(workers: u32, limit_millicores: f64) -> FaultEffect {
+    let cores = (limit_millicores / 1000.0).clamp(1e-3, workers.max(1) as f64);
+    let servers = cores.ceil().max(1.0);
+    FaultEffect::Slow { servers: servers as u32, time_mult: servers / cores }
+}
+
+fn kind_of(label: &str) -> Option<ProxyKind> {
+    ProxyKind::ALL.into_iter().find(|k| k.as_str() == label)
+}
+
+/// Every scenario for one deployment. `memory_bytes[x]` is proxy `x`'s memory at the run's
+/// load (from the baseline run), used by the OOM scenario.
+pub fn scenarios(
+    t: &Topology,
+    d: &Deployment,
+    models: &CostModels,
+    analysis: &StaticAnalysis,
+    s: &Settings,
+    memory_bytes: &[f64],
+) -> Vec<Scenario> {
+    let b = &s.blast;
+    let start = b.fail_at_ns;
+    let end = start.saturating_add(b.outage_ns);
+    let quiet = |name: String, kind, note: String| Scenario {
+        name,
+        kind,
+        target: None,
+        target_name: "-".into(),
+        faults: Vec::new(),
+        background: Vec::new(),
+        window_ns: (start, start),
+        note,
+    };
+    let mut out = vec![quiet("baseline".into(), ScenarioKind::Baseline, String::new())];
+    let proxy_kinds: Vec<&'static str> =
+        super::static_analysis::KINDS.iter().copied().filter(|&k| k != "node" && !analysis.of_kind(k).is_empty()).collect();
+
+    // Crashes: the worst instance of each kind, and one picked by seed.
+    for &kind in proxy_kinds.iter().chain(std::iter::once(&"node")) {
+        let worst = analysis.worst(kind);
+        let seeded = analysis.seeded(kind, s.seed);
+        for (pick, c) in [("worst", worst), ("seeded", seeded)] {
+            let Some(c) = c else { continue };
+            let until = if kind == "node" { start.saturating_add(b.node_reschedule_ns.unwrap_or(b.outage_ns)) } else { end };
+            out.push(Scenario {
+                name: format!("crash {kind} ({pick})"),
+                kind: ScenarioKind::Crash,
+                target: Some(c.component),
+                target_name: c.name.clone(),
+                faults: vec![Fault {
+                    stations: station_of(t, c.component, d),
+                    start_ns: start,
+                    end_ns: Some(until),
+                    effect: FaultEffect::Down,
+                }],
+                background: Vec::new(),
+                window_ns: (start, until),
+                note: String::new(),
+            });
+        }
+    }
+
+    // Squeezes of the worst instance of each proxy kind.
+    for &kind in &proxy_kinds {
+        let (Some(c), Some(pk)) = (analysis.worst(kind), kind_of(kind)) else {
+            continue;
+        };
+        let Component::Proxy(x) = c.component else {
+            continue;
+        };
+        let model = models.get(pk);
+        let workers = model.map(|m| m.workers).unwrap_or(1);
+        out.push(Scenario {
+            name: format!("cpu-limit {kind}"),
+            kind: ScenarioKind::CpuLimit,
+            target: Some(c.component),
+            target_name: c.name.clone(),
+            faults: vec![Fault {
+                stations: station_of(t, c.component, d),
+                start_ns: start,
+                end_ns: Some(end),
+                effect: cpu_limit_effect(workers, b.cpu_limit_millicores),
+            }],
+            background: Vec::new(),
+            window_ns: (start, end),
+            note: format!("limit {:.0}m", b.cpu_limit_millicores),
+        });
+        let limit = b.memory_limit_bytes.or_else(|| model.and_then(|m| m.mem_limit_bytes));
+        let Some(limit) = limit else { continue };
+        let used = memory_bytes.get(x).copied().unwrap_or(0.0);
+        let mib = |x: f64| x / (1024.0 * 1024.0);
+        let mut sc = Scenario {
+            name: format!("oom {kind}"),
+            kind: ScenarioKind::Oom,
+            target: Some(c.component),
+            target_name: c.name.clone(),
+            faults: Vec::new(),
+            background: Vec::new(),
+            window_ns: (start, start),
+            note: format!("memory {:.1} MiB, limit {:.1} MiB: not killed", mib(used), mib(limit as f64)),
+        };
+        if used > limit as f64 {
+            sc.faults.push(Fault {
+                stations: station_of(t, c.component, d),
+                start_ns: start,
+                end_ns: Some(end),
+                effect: FaultEffect::Down,
+            });
+            sc.window_ns = (start, end);
+            sc.note = format!("memory {:.1} MiB over limit {:.1} MiB: OOM-killed, restarts after outage", mib(used), mib(limit as f64));
+        }
+        out.push(sc);
+    }
+
+    // The noisy tenant: through the worst shared node-level proxy of each kind present.
+    let mut noisy =
+        quiet("noisy-tenant".into(), ScenarioKind::NoisyTenant, "no shared proxy: the tenant's traffic passes its own proxies only".into());
+    let mut targets = Vec::new();
+    for kind in [ProxyKind::Ztunnel, ProxyKind::NodeProxy] {
+        let Some(c) = analysis.worst(kind.as_str()) else {
+            continue;
+        };
+        let Some(m) = models.get(kind) else { continue };
+        let stations = station_of(t, c.component, d);
+        let job_ns = m.pass_cpu_ns(Layer::L4, TENANT_SEGMENT_BYTES, false);
+        let jobs_per_s = b.noisy_tenant_bits_per_s / 8.0 / TENANT_SEGMENT_BYTES as f64;
+        noisy.faults.push(Fault {
+            stations: stations.clone(),
+            start_ns: start,
+            end_ns: Some(end),
+            effect: cpu_limit_effect(m.workers, b.cpu_limit_millicores),
+        });
+        noisy.background.push(BackgroundLoad { stations, start_ns: start, end_ns: Some(end), job_ns, jobs_per_s });
+        noisy.target.get_or_insert(c.component);
+        noisy.window_ns = (start, end);
+        targets.push(c.name.clone());
+        let tenant_mc = job_ns as f64 * jobs_per_s / 1e6;
+        noisy.note = format!(
+            "{:.0} Mbit/s costs {tenant_mc:.0}m on a {:.0}m-limited {}",
+            b.noisy_tenant_bits_per_s / 1e6,
+            b.cpu_limit_millicores,
+            kind.as_str()
+        );
+    }
+    if !targets.is_empty() {
+        noisy.target_name = targets.join(" ");
+    }
+    out.push(noisy);
+    out
+}

@@ -1,0 +1,434 @@
+//! Files of `meshsim blast`: `blast.csv` (a row per placement × scenario), `blast-static.csv`
+//! (a row per component), `blast-spread.csv` (min / mean / max per kind), `timeline.csv`,
+//! `blast.md` (the tables side by side) and charts; plus the terminal table. Shares are
+//! fractions (0–1) in CSV and percentages in the tables; fixed decimals keep bytes stable.
+
+use std::path::Path;
+
+use crate::blast::{PlacementResult, ScenarioResult, Settings};
+use crate::report::outdir::StagedDir;
+use crate::report::plot::{write_chart, Chart, Mark, Series};
+use crate::report::table::{num, render};
+use crate::topology::Topology;
+use crate::units::format_duration_ns;
+
+fn f(x: f64) -> String {
+    format!("{x:.4}")
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map(f).unwrap_or_default()
+}
+
+fn csv_file(path: &Path, header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Result<(), String> {
+    let err = |e: csv::Error| format!("{}: {e}", path.display());
+    let mut w = csv::Writer::from_path(path).map_err(err)?;
+    w.write_record(header).map_err(err)?;
+    for r in rows {
+        w.write_record(r).map_err(err)?;
+    }
+    w.flush().map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Static figures of a run's target: pods cut, traffic share, identities, plaintext share.
+fn target_cells(p: &PlacementResult, r: &ScenarioResult) -> [Option<f64>; 4] {
+    match p.target_impact(r) {
+        Some(c) => [Some(c.pods_cut.len() as f64), Some(c.traffic_share), Some(c.identities.len() as f64), Some(c.plaintext_share)],
+        None => [None; 4],
+    }
+}
+
+pub const BLAST_HEADER: [&str; 15] = [
+    "placement",
+    "scenario",
+    "target",
+    "failed_share_outage",
+    "slo_missed_share_outage",
+    "latency_p99_outage_ms",
+    "failed_share_run",
+    "slo_missed_share_run",
+    "time_to_recover_s",
+    "pods_cut",
+    "traffic_share",
+    "identities_exposed",
+    "plaintext_share",
+    "requests_sent",
+    "note",
+];
+
+fn blast_rows(results: &[PlacementResult]) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for p in results {
+        for r in &p.runs {
+            let o = &r.outcome;
+            let [pods, share, ids, plain] = target_cells(p, r);
+            let int = |x: Option<f64>| x.map(|x| format!("{x:.0}")).unwrap_or_default();
+            rows.push(vec![
+                p.placement.to_string(),
+                r.scenario.name.clone(),
+                r.scenario.target_name.clone(),
+                f(o.failed_share_outage),
+                f(o.slo_missed_share_outage),
+                f(o.latency_p99_outage_ms),
+                f(o.failed_share_run),
+                f(o.slo_missed_share_run),
+                opt(o.time_to_recover_s),
+                int(pods),
+                opt(share),
+                int(ids),
+                opt(plain),
+                r.sent.to_string(),
+                r.scenario.note.clone(),
+            ]);
+        }
+    }
+    rows
+}
+
+fn static_rows(t: &Topology, results: &[PlacementResult]) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for p in results {
+        for c in &p.analysis.components {
+            let pods: Vec<&str> = c.pods_cut.iter().map(|&x| t.pods[x].name.as_str()).collect();
+            let svc: Vec<&str> = c.services_cut.iter().map(|&x| t.services[x].name.as_str()).collect();
+            let ids: Vec<&str> = c.identities.iter().map(|&x| t.services[x].name.as_str()).collect();
+            rows.push(vec![
+                p.placement.to_string(),
+                c.name.clone(),
+                c.kind.to_string(),
+                c.node.clone(),
+                c.pods_cut.len().to_string(),
+                pods.join(" "),
+                svc.join(" "),
+                f(c.traffic_share),
+                c.identities.len().to_string(),
+                ids.join(" "),
+                f(c.plaintext_share),
+                c.edges.join("; "),
+            ]);
+        }
+    }
+    rows
+}
+
+fn spread_rows(results: &[PlacementResult]) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for p in results {
+        for s in p.analysis.spreads() {
+            let mut row = vec![p.placement.to_string(), s.kind.to_string(), s.count.to_string()];
+            for x in [s.pods_cut, s.traffic_share, s.identities, s.plaintext_share] {
+                row.extend([f(x.min), f(x.mean), f(x.max)]);
+            }
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}", x * 100.0)
+}
+
+/// The dynamic results for the terminal: a row per placement × scenario.
+pub fn blast_table(results: &[PlacementResult]) -> String {
+    let header = [
+        "placement",
+        "scenario",
+        "target",
+        "failed %",
+        "SLO miss %",
+        "p99 ms",
+        "recover s",
+        "pods cut",
+        "traffic %",
+        "identities",
+        "plaintext %",
+    ];
+    let mut body = Vec::new();
+    for p in results {
+        for r in &p.runs {
+            let o = &r.outcome;
+            let [pods, share, ids, plain] = target_cells(p, r);
+            body.push(vec![
+                p.placement.to_string(),
+                r.scenario.name.clone(),
+                r.scenario.target_name.clone(),
+                pct(o.failed_share_outage),
+                pct(o.slo_missed_share_outage),
+                num(Some(o.latency_p99_outage_ms), 2),
+                match o.time_to_recover_s {
+                    Some(s) => format!("{s:.0}"),
+                    None => "never".into(),
+                },
+                num(pods, 0),
+                num(share.map(|x| x * 100.0), 1),
+                num(ids, 0),
+                num(plain.map(|x| x * 100.0), 1),
+            ]);
+        }
+    }
+    render(&header, &body)
+}
+
+/// The static spread for the terminal: min / mean / max per placement and kind.
+pub fn spread_table(results: &[PlacementResult]) -> String {
+    let header = ["placement", "kind", "count", "pods cut min/mean/max", "traffic % min/mean/max", "identities min/mean/max"];
+    let mmm = |s: crate::blast::Spread, k: f64, d: usize| format!("{:.d$} / {:.d$} / {:.d$}", s.min * k, s.mean * k, s.max * k);
+    let body: Vec<Vec<String>> = results
+        .iter()
+        .flat_map(|p| {
+            p.analysis.spreads().into_iter().map(move |s| {
+                vec![
+                    p.placement.to_string(),
+                    s.kind.to_string(),
+                    s.count.to_string(),
+                    mmm(s.pods_cut, 1.0, 1),
+                    mmm(s.traffic_share, 100.0, 1),
+                    mmm(s.identities, 1.0, 1),
+                ]
+            })
+        })
+        .collect();
+    render(&header, &body)
+}
+
+fn markdown(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut s = format!("| {} |\n|", header.join(" | "));
+    for _ in header {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    for r in rows {
+        s.push_str(&format!("| {} |\n", r.join(" | ")));
+    }
+    s
+}
+
+/// Scenario names in order of first appearance across placements.
+fn scenario_names(results: &[PlacementResult]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for p in results {
+        for r in &p.runs {
+            if !names.contains(&r.scenario.name) {
+                names.push(r.scenario.name.clone());
+            }
+        }
+    }
+    names
+}
+
+fn blast_md(t: &Topology, s: &Settings, results: &[PlacementResult]) -> String {
+    let b = &s.blast;
+    let mut md = format!(
+        "# Blast radius: {}\n\n{} pods on {} nodes, {:.0} rps for {} (warm-up {}), seed {}. \
+         Failures start at {} and last {} (node reschedule {}); SLO: p99 under {}; \
+         CPU limit {:.0}m; noisy tenant {:.0} Mbit/s.\n\n",
+        t.name,
+        t.pods.len(),
+        t.nodes.len(),
+        t.total_rate_rps(),
+        format_duration_ns(t.simulation.duration_ns),
+        format_duration_ns(t.simulation.warmup_ns),
+        s.seed,
+        format_duration_ns(b.fail_at_ns),
+        format_duration_ns(b.outage_ns),
+        b.node_reschedule_ns.map(format_duration_ns).unwrap_or_else(|| "= outage".into()),
+        format_duration_ns(b.slo_p99_ns),
+        b.cpu_limit_millicores,
+        b.noisy_tenant_bits_per_s / 1e6,
+    );
+    md.push_str("## Failed share during the disturbance, side by side\n\n");
+    md.push_str(
+        "Each cell: failed % / SLO-miss % of end-user requests started during the disturbance, \
+         and seconds to recover.\n\n",
+    );
+    let mut header: Vec<String> = vec!["scenario".into()];
+    header.extend(results.iter().map(|p| p.placement.to_string()));
+    let rows: Vec<Vec<String>> = scenario_names(results)
+        .into_iter()
+        .map(|name| {
+            let mut row = vec![name.clone()];
+            for p in results {
+                row.push(match p.run(&name) {
+                    Some(r) => {
+                        let o = &r.outcome;
+                        format!(
+                            "{} / {} ({})",
+                            pct(o.failed_share_outage),
+                            pct(o.slo_missed_share_outage),
+                            o.time_to_recover_s.map(|x| format!("{x:.0} s")).unwrap_or_else(|| "never".into())
+                        )
+                    }
+                    None => "-".into(),
+                });
+            }
+            row
+        })
+        .collect();
+    let h: Vec<&str> = header.iter().map(String::as_str).collect();
+    md.push_str(&markdown(&h, &rows));
+    md.push_str("\n## Static blast radius per kind of component (min / mean / max)\n\n");
+    let mmm = |s: crate::blast::Spread, k: f64| format!("{:.1} / {:.1} / {:.1}", s.min * k, s.mean * k, s.max * k);
+    let spread: Vec<Vec<String>> = results
+        .iter()
+        .flat_map(|p| {
+            p.analysis.spreads().into_iter().map(move |s| {
+                vec![
+                    p.placement.to_string(),
+                    s.kind.to_string(),
+                    s.count.to_string(),
+                    mmm(s.pods_cut, 1.0),
+                    mmm(s.traffic_share, 100.0),
+                    mmm(s.identities, 1.0),
+                    mmm(s.plaintext_share, 100.0),
+                ]
+            })
+        })
+        .collect();
+    md.push_str(&markdown(&["placement", "kind", "count", "pods cut", "traffic %", "identities exposed", "plaintext %"], &spread));
+    md.push_str("\n## Every run\n\n");
+    let long: Vec<Vec<String>> = blast_rows(results)
+        .into_iter()
+        .map(|r| {
+            vec![
+                r[0].clone(),
+                r[1].clone(),
+                r[2].clone(),
+                pct(r[3].parse().unwrap_or(0.0)),
+                pct(r[4].parse().unwrap_or(0.0)),
+                r[5].clone(),
+                if r[8].is_empty() { "never".into() } else { r[8].clone() },
+                r[9].clone(),
+                r[11].clone(),
+                r[14].clone(),
+            ]
+        })
+        .collect();
+    md.push_str(&markdown(
+        &["placement", "scenario", "target", "failed %", "SLO miss %", "p99 ms", "recover s", "pods cut", "identities", "note"],
+        &long,
+    ));
+    md
+}
+
+fn slug(name: &str) -> String {
+    let mut s = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c);
+        } else if !s.ends_with('-') {
+            s.push('-');
+        }
+    }
+    s.trim_matches('-').to_string()
+}
+
+fn miss_series(name: String, r: &ScenarioResult, color: usize) -> Series {
+    Series {
+        name,
+        points: r
+            .outcome
+            .timeline
+            .iter()
+            .map(|b| {
+                let share = if b.sent > 0 { b.slo_missed as f64 / b.sent as f64 * 100.0 } else { 0.0 };
+                (b.t_s, share)
+            })
+            .collect(),
+        mark: Mark::Line,
+        color,
+    }
+}
+
+/// Every file of a blast report, into `staged`.
+pub fn write_all(staged: &StagedDir, t: &Topology, s: &Settings, results: &[PlacementResult]) -> Result<(), String> {
+    csv_file(&staged.file("blast.csv"), &BLAST_HEADER, blast_rows(results))?;
+    csv_file(
+        &staged.file("blast-static.csv"),
+        &[
+            "placement",
+            "component",
+            "kind",
+            "node",
+            "pods_cut",
+            "pods",
+            "services_cut",
+            "traffic_share",
+            "identities_exposed",
+            "identities",
+            "plaintext_share",
+            "edges",
+        ],
+        static_rows(t, results),
+    )?;
+    csv_file(
+        &staged.file("blast-spread.csv"),
+        &[
+            "placement",
+            "kind",
+            "count",
+            "pods_cut_min",
+            "pods_cut_mean",
+            "pods_cut_max",
+            "traffic_share_min",
+            "traffic_share_mean",
+            "traffic_share_max",
+            "identities_min",
+            "identities_mean",
+            "identities_max",
+            "plaintext_share_min",
+            "plaintext_share_mean",
+            "plaintext_share_max",
+        ],
+        spread_rows(results),
+    )?;
+    let timeline = results.iter().flat_map(|p| {
+        p.runs.iter().flat_map(move |r| {
+            r.outcome.timeline.iter().map(move |b| {
+                vec![
+                    p.placement.to_string(),
+                    r.scenario.name.clone(),
+                    format!("{:.3}", b.t_s),
+                    b.sent.to_string(),
+                    b.succeeded.to_string(),
+                    b.failed.to_string(),
+                    b.slo_missed.to_string(),
+                    f(b.latency_p99_ms),
+                ]
+            })
+        })
+    });
+    csv_file(
+        &staged.file("timeline.csv"),
+        &["placement", "scenario", "t_s", "sent", "succeeded", "failed", "slo_missed", "latency_p99_ms"],
+        timeline,
+    )?;
+    std::fs::write(staged.file("blast.md"), blast_md(t, s, results)).map_err(|e| format!("{}: {e}", staged.file("blast.md").display()))?;
+
+    // A chart per placement (a line per scenario) and per scenario shared by placements.
+    let y = "SLO misses incl. failures, % of requests started".to_string();
+    for p in results {
+        let chart = Chart {
+            title: format!("{}: {} under each failure", t.name, p.placement),
+            x_label: "request start time, s".into(),
+            y_label: y.clone(),
+            series: p.runs.iter().enumerate().map(|(i, r)| miss_series(r.scenario.name.clone(), r, i)).collect(),
+        };
+        write_chart(&staged.file(&format!("timeline-{}", p.placement)), &chart)?;
+    }
+    for name in scenario_names(results) {
+        let runs: Vec<(String, &ScenarioResult)> =
+            results.iter().filter_map(|p| p.run(&name).map(|r| (p.placement.to_string(), r))).collect();
+        if name == "baseline" || runs.len() < 2 {
+            continue;
+        }
+        let chart = Chart {
+            title: format!("{}: {name}", t.name),
+            x_label: "request start time, s".into(),
+            y_label: y.clone(),
+            series: runs.iter().enumerate().map(|(i, (pl, r))| miss_series(pl.clone(), r, i)).collect(),
+        };
+        write_chart(&staged.file(&format!("scenario-{}", slug(&name))), &chart)?;
+    }
+    Ok(())
+}

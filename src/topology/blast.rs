@@ -1,0 +1,145 @@
+//! `[blast]`: when and how long `meshsim blast` fails or squeezes a component, the latency
+//! target requests are held to, and the size of each squeeze. Every field is optional; the
+//! defaults below are what `meshsim blast` uses when neither the file nor a flag sets one.
+//!
+//! ```toml
+//! [blast]
+//! slo_p99 = "50ms"          # latency target: slower requests count as SLO misses
+//! fail_at = "10s"           # when the failure or squeeze starts (simulated time)
+//! outage = "10s"            # restart time: how long a crashed component stays down
+//! node_reschedule = "30s"   # a failed node's pods come back after this (default: `outage`)
+//! cpu_limit = "1000m"       # the CPU limit of the squeeze and noisy-tenant scenarios
+//! memory_limit = "16Mi"     # the memory limit of the OOM scenario (default: the model's)
+//! noisy_tenant = "200Mbps"  # a bulk TCP transfer (iperf3-like) through shared proxies
+//! ```
+
+use super::input::BlastInput;
+use crate::input_error::ErrorSink;
+use crate::units;
+
+/// Validated `[blast]` settings; units are in the names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlastConfig {
+    /// Requests slower than this miss the SLO (the p99 target). Default 50 ms.
+    pub slo_p99_ns: u64,
+    /// Start of the failure or squeeze. Default 10 s.
+    pub fail_at_ns: u64,
+    /// How long a failed component stays down (its restart time), and how long a squeeze
+    /// lasts. Default 10 s.
+    pub outage_ns: u64,
+    /// Delay after which a failed node's pods run again elsewhere; `None`: when the node
+    /// itself is back, after `outage_ns`.
+    pub node_reschedule_ns: Option<u64>,
+    /// CPU limit put on a proxy in the CPU-limit and noisy-tenant scenarios. Default 1000 m.
+    pub cpu_limit_millicores: f64,
+    /// Memory limit of the OOM scenario; `None`: the cost model's own limit, if any.
+    pub memory_limit_bytes: Option<u64>,
+    /// Bandwidth of the noisy tenant's bulk transfer. Default 200 Mbit/s.
+    pub noisy_tenant_bits_per_s: f64,
+}
+
+impl Default for BlastConfig {
+    fn default() -> Self {
+        BlastConfig {
+            slo_p99_ns: 50_000_000,
+            fail_at_ns: 10_000_000_000,
+            outage_ns: 10_000_000_000,
+            node_reschedule_ns: None,
+            cpu_limit_millicores: 1000.0,
+            memory_limit_bytes: None,
+            noisy_tenant_bits_per_s: 200e6,
+        }
+    }
+}
+
+/// Check `[blast]`; problems go to `sink`, and the field keeps its default.
+pub(super) fn validate(sink: &mut ErrorSink, input: Option<&BlastInput>, duration_ns: u64) -> BlastConfig {
+    let mut c = BlastConfig::default();
+    let Some(b) = input else {
+        return c;
+    };
+    let mut positive_duration = |field: &str, v: &Option<toml::Spanned<String>>| {
+        let v = v.as_ref()?;
+        match units::parse_duration_ns(v.get_ref()) {
+            Ok(0) => {
+                sink.at(v.span(), format!("blast.{field}: must be more than zero"));
+                None
+            }
+            Ok(ns) => Some((ns, v.span())),
+            Err(e) => {
+                sink.at(v.span(), format!("blast.{field}: {e}"));
+                None
+            }
+        }
+    };
+    if let Some((ns, _)) = positive_duration("slo_p99", &b.slo_p99) {
+        c.slo_p99_ns = ns;
+    }
+    if let Some((ns, _)) = positive_duration("outage", &b.outage) {
+        c.outage_ns = ns;
+    }
+    c.node_reschedule_ns = positive_duration("node_reschedule", &b.node_reschedule).map(|x| x.0);
+    if let Some(v) = &b.fail_at {
+        match units::parse_duration_ns(v.get_ref()) {
+            Ok(ns) if duration_ns > 0 && ns >= duration_ns => sink.at(v.span(), "blast.fail_at: must be earlier than simulation.duration"),
+            Ok(ns) => c.fail_at_ns = ns,
+            Err(e) => sink.at(v.span(), format!("blast.fail_at: {e}")),
+        }
+    }
+    if let Some(v) = &b.cpu_limit {
+        match units::parse_millicores(v.get_ref()) {
+            Ok(m) if m > 0.0 && m.is_finite() => c.cpu_limit_millicores = m,
+            Ok(_) => sink.at(v.span(), "blast.cpu_limit: must be more than zero"),
+            Err(e) => sink.at(v.span(), format!("blast.cpu_limit: {e}")),
+        }
+    }
+    if let Some(v) = &b.memory_limit {
+        match units::parse_bytes(v.get_ref()) {
+            Ok(0) => sink.at(v.span(), "blast.memory_limit: must be more than zero"),
+            Ok(x) => c.memory_limit_bytes = Some(x),
+            Err(e) => sink.at(v.span(), format!("blast.memory_limit: {e}")),
+        }
+    }
+    if let Some(v) = &b.noisy_tenant {
+        match units::parse_bits_per_s(v.get_ref()) {
+            Ok(x) if x >= 0.0 && x.is_finite() => c.noisy_tenant_bits_per_s = x,
+            Ok(_) => sink.at(v.span(), "blast.noisy_tenant: must be zero or more"),
+            Err(e) => sink.at(v.span(), format!("blast.noisy_tenant: {e}")),
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn with_blast(table: &str) -> Result<super::BlastConfig, String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/faces.toml");
+        let text = std::fs::read_to_string(&path).expect("faces.toml");
+        let text = format!("{text}\n[blast]\n{table}\n");
+        crate::topology::parse(&path, &text).map(|t| t.blast).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn blast_table_is_read_with_units() {
+        let b = with_blast("slo_p99 = \"20ms\"\nfail_at = \"5s\"\noutage = \"3s\"\nnode_reschedule = \"7s\"\ncpu_limit = \"500m\"\nmemory_limit = \"16Mi\"\nnoisy_tenant = \"1Gbps\"").unwrap();
+        assert_eq!(b.slo_p99_ns, 20_000_000);
+        assert_eq!(b.fail_at_ns, 5_000_000_000);
+        assert_eq!(b.outage_ns, 3_000_000_000);
+        assert_eq!(b.node_reschedule_ns, Some(7_000_000_000));
+        assert_eq!(b.cpu_limit_millicores, 500.0);
+        assert_eq!(b.memory_limit_bytes, Some(16 << 20));
+        assert_eq!(b.noisy_tenant_bits_per_s, 1e9);
+    }
+
+    #[test]
+    fn bad_blast_fields_name_their_line() {
+        let e = with_blast("outage = \"10\"\nfail_at = \"40s\"").unwrap_err();
+        assert!(e.contains("blast.outage"), "{e}");
+        assert!(e.contains("blast.fail_at: must be earlier"), "{e}");
+        assert!(e.contains("faces.toml:"), "{e}");
+        let e = with_blast("restart = \"1s\"").unwrap_err();
+        assert!(e.contains("restart"), "{e}");
+    }
+}

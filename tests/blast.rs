@@ -1,0 +1,191 @@
+//! `meshsim blast` on the Faces topology: the checks with known answers from the issue.
+//! Runs are short (12 s simulated at 600 rps) so the suite stays fast in debug builds.
+
+use std::path::{Path, PathBuf};
+
+use meshsim::app::blast::{apply_flags, blast, blast_placement, BlastFlags};
+use meshsim::app::{load_inputs, Inputs, Overrides};
+use meshsim::blast::scenario::Settings;
+use meshsim::blast::{PlacementResult, StaticAnalysis};
+use meshsim::placement::{Deployment, Placement};
+
+fn faces_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/faces.toml")
+}
+
+fn short() -> Overrides {
+    Overrides { rate: Some("600rps".into()), duration: Some("12s".into()), warmup: Some("2s".into()), seed: Some(11) }
+}
+
+fn flags(retries: Option<u32>) -> BlastFlags {
+    BlastFlags { fail_at: Some("4s".into()), outage: Some("4s".into()), retries, ..BlastFlags::default() }
+}
+
+fn inputs(retries: Option<u32>) -> Inputs {
+    let mut i = load_inputs(&faces_path(), &short()).expect("faces loads");
+    apply_flags(&mut i, &flags(retries)).expect("flags are valid");
+    i
+}
+
+fn run(placement: Placement, retries: Option<u32>) -> PlacementResult {
+    run_with(placement, &flags(retries))
+}
+
+fn run_with(placement: Placement, f: &BlastFlags) -> PlacementResult {
+    let mut i = load_inputs(&faces_path(), &short()).expect("faces loads");
+    apply_flags(&mut i, f).expect("flags are valid");
+    let settings = Settings { blast: i.topology.blast.clone(), seed: 11 };
+    blast_placement(&i, placement, &settings).expect("blast runs")
+}
+
+mod static_radius {
+    use super::*;
+
+    fn analysis(p: Placement) -> (meshsim::topology::Topology, StaticAnalysis) {
+        let t = inputs(None).topology;
+        let d = Deployment::new(&t, p);
+        let a = StaticAnalysis::new(&t, &d);
+        (t, a)
+    }
+
+    #[test]
+    fn one_sidecar_failure_cuts_one_pod_and_exposes_one_identity() {
+        let (_, a) = analysis(Placement::Sidecar);
+        for c in a.of_kind("sidecar") {
+            assert_eq!(c.pods_cut.len(), 1, "{}", c.name);
+            assert_eq!(c.identities.len(), 1, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn one_ztunnel_failure_cuts_a_third_of_the_pods_and_exposes_its_nodes_accounts() {
+        let (t, a) = analysis(Placement::Ambient);
+        let ztunnels = a.of_kind("ztunnel");
+        assert_eq!(ztunnels.len(), 3);
+        for c in ztunnels {
+            let Some(node) = t.nodes.iter().position(|n| format!("ztunnel/{}", n.name) == c.name) else {
+                panic!("{} names no node", c.name)
+            };
+            let on_node: Vec<usize> = (0..t.pods.len()).filter(|&p| t.pods[p].node == node).collect();
+            assert_eq!(c.pods_cut, on_node, "{}", c.name);
+            assert_eq!(c.pods_cut.len() * 3, t.pods.len());
+            let accounts: std::collections::BTreeSet<usize> = on_node.iter().map(|&p| t.pods[p].service).collect();
+            assert_eq!(c.identities.len(), accounts.len());
+            assert_eq!(c.identities.len(), 9);
+        }
+    }
+}
+
+mod dynamic_runs {
+    use super::*;
+
+    #[test]
+    fn one_retry_to_another_replica_hides_a_sidecar_crash() {
+        let without = run(Placement::Sidecar, None);
+        let with = run(Placement::Sidecar, Some(1));
+        let name = "crash sidecar (worst)";
+        let a = without.run(name).expect("scenario ran");
+        let b = with.run(name).expect("scenario ran");
+        assert_eq!(a.scenario.target_name, "sidecar/face-1");
+        assert!(a.outcome.failed_share_outage > 0.25, "{:?}", a.outcome.failed_share_outage);
+        assert!(b.outcome.failed_share_outage < 0.005, "{:?}", b.outcome.failed_share_outage);
+        // The requests still complete: as many succeed during the outage as were sent.
+        assert!(b.outcome.sent_outage > 1000);
+        let ok: u64 = b.outcome.timeline.iter().map(|x| x.succeeded).sum();
+        assert!(ok as f64 > 0.995 * b.sent as f64);
+    }
+
+    #[test]
+    fn noisy_tenant_slows_ambient_with_a_cpu_limited_ztunnel_but_not_sidecars() {
+        // At 600 rps a ztunnel uses ~0.4 core; the tenant's 600 Mbit/s adds ~0.33 core, which
+        // takes the 0.8-core limit past 90% busy.
+        let f = BlastFlags { cpu_limit: Some("800m".into()), noisy_tenant: Some("600Mbps".into()), ..flags(None) };
+        let ambient = run_with(Placement::Ambient, &f);
+        let base = ambient.run("baseline").expect("baseline");
+        let limited = ambient.run("cpu-limit ztunnel").expect("cpu limit");
+        let noisy = ambient.run("noisy-tenant").expect("noisy");
+        assert!(noisy.scenario.target_name.starts_with("ztunnel/"));
+        let p99 = |r: &meshsim::blast::ScenarioResult| r.outcome.latency_p99_outage_ms;
+        assert!(
+            p99(noisy) > p99(base) * 1.2 && p99(noisy) > p99(limited) * 1.2,
+            "noisy {} vs baseline {} and limit alone {}",
+            p99(noisy),
+            p99(base),
+            p99(limited)
+        );
+        let sidecar = run_with(Placement::Sidecar, &f);
+        let base = sidecar.run("baseline").expect("baseline");
+        let noisy = sidecar.run("noisy-tenant").expect("noisy");
+        assert_eq!(noisy.outcome, base.outcome);
+    }
+
+    #[test]
+    fn outage_timelines_conserve_requests() {
+        for p in [Placement::Sidecar, Placement::Ambient] {
+            let r = run(p, None);
+            for s in &r.runs {
+                assert_eq!(s.sent, s.succeeded + s.failed + s.in_flight, "{}", s.scenario.name);
+                let tl = &s.outcome.timeline;
+                let sent: u64 = tl.iter().map(|b| b.sent).sum();
+                let done: u64 = tl.iter().map(|b| b.succeeded + b.failed).sum();
+                assert_eq!(sent, s.sent, "{}", s.scenario.name);
+                assert_eq!(done + s.in_flight, sent, "{}", s.scenario.name);
+                for b in tl {
+                    assert!(b.slo_missed >= b.failed && b.succeeded + b.failed <= b.sent);
+                }
+            }
+            let crash = r.runs.iter().find(|s| s.scenario.name == "crash node (worst)");
+            let crash = crash.expect("node crash ran");
+            assert!(crash.outcome.failed_share_outage > 0.5);
+            assert_eq!(crash.outcome.failed_share_run.min(1.0), crash.outcome.failed_share_run);
+            assert!(crash.outcome.time_to_recover_s.is_some());
+        }
+    }
+}
+
+mod output {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_bytes() {
+        let dir = std::env::temp_dir().join(format!("meshsim-blast-test-{}", std::process::id()));
+        let mut bytes = Vec::new();
+        for k in 0..2 {
+            let r = blast(&faces_path(), &[Placement::Sidecar], &short(), &flags(None)).expect("blast runs");
+            let out = dir.join(format!("run{k}"));
+            let written = meshsim::app::blast::write(&r, &out).expect("written");
+            let read = |f: &str| std::fs::read(written.join(f)).expect("file exists");
+            for f in ["blast-static.csv", "blast-spread.csv", "timeline.csv", "blast.md", "timeline-sidecar.svg"] {
+                assert!(!read(f).is_empty(), "{f}");
+            }
+            bytes.push((read("blast.csv"), read("timeline.csv"), read("blast.md")));
+        }
+        assert_eq!(bytes[0], bytes[1]);
+        let csv = String::from_utf8(bytes[0].0.clone()).expect("utf-8");
+        assert!(csv.starts_with("placement,scenario,target,failed_share_outage"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn bad_flags_and_blast_tables_exit_2_naming_the_place() {
+        let bin = env!("CARGO_BIN_EXE_meshsim");
+        let out = std::process::Command::new(bin)
+            .args(["blast", faces_path().to_str().expect("utf-8 path"), "--fail-at", "1h"])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--fail-at"));
+
+        let dir = std::env::temp_dir().join(format!("meshsim-blast-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let text =
+            std::fs::read_to_string(faces_path()).expect("faces").replace("../models/", &format!("{}/models/", env!("CARGO_MANIFEST_DIR")));
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, format!("{text}\n[blast]\noutage = \"ten seconds\"\n")).expect("write");
+        let out = std::process::Command::new(bin).args(["blast", bad.to_str().expect("utf-8 path")]).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("bad.toml:") && err.contains("blast.outage"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
