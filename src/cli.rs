@@ -79,6 +79,15 @@ pub enum Command {
         /// Output folder.
         #[arg(long, default_value = "outputs/validate")]
         out: PathBuf,
+        /// Topology reproducing Istio's benchmark (fortio client -> server).
+        #[arg(long, default_value = "topologies/istio-perf.toml")]
+        istio_topology: PathBuf,
+        /// Istio benchmark results (default: `<shared>/data/istio-benchmark/benchmark.csv`).
+        #[arg(long)]
+        istio_benchmark: Option<PathBuf>,
+        /// Folder of the sidecar models fitted per telemetry mode.
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
     },
     /// Run a parameter sweep: every case of a sweep file's grid, in parallel.
     Sweep {
@@ -254,7 +263,9 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             println!("wrote {}/", r.out.display());
             Ok(())
         }
-        Command::Validate { gsd, topology, duration, seed, out } => validate(gsd, &topology, &duration, seed, &out),
+        Command::Validate { gsd, topology, duration, seed, out, istio_topology, istio_benchmark, models } => {
+            validate(ValidateArgs { gsd, topology, duration, seed, out, istio_topology, istio_benchmark, models })
+        }
         Command::Sweep { file, shard, seed, threads, out } => sweep_cmds::sweep(&file, shard, seed, threads, out),
         Command::Merge { out, inputs } => sweep_cmds::merge(&out, &inputs),
         Command::Capacity { file, slo_p99, rate, max_error_rate, headroom, max_rps, duration, warmup, seed, placements, out } => {
@@ -323,24 +334,50 @@ fn compare(file: &std::path::Path, common: &RunArgs, placements: &[Placement], s
     Ok(())
 }
 
-fn validate(gsd: Vec<PathBuf>, topology: &std::path::Path, duration: &str, seed: u64, out: &std::path::Path) -> Result<(), AppError> {
-    let sets = if gsd.is_empty() {
-        let base = app::validate::shared_dir().join("data/gsd-v1");
+struct ValidateArgs {
+    gsd: Vec<PathBuf>,
+    topology: PathBuf,
+    duration: String,
+    seed: u64,
+    out: PathBuf,
+    istio_topology: PathBuf,
+    istio_benchmark: Option<PathBuf>,
+    models: PathBuf,
+}
+
+fn validate(a: ValidateArgs) -> Result<(), AppError> {
+    let shared = app::validate::shared_dir();
+    let sets = if a.gsd.is_empty() {
+        let base = shared.join("data/gsd-v1");
         vec![base.join("linkerd"), base.join("ambient")]
     } else {
-        gsd
+        a.gsd
     };
+    let as_app = |e: crate::validate::istio::ValidateError| AppError::Output(e.to_string());
     let mut checks = Vec::new();
     for set in &sets {
-        checks.extend(app::validate::validate_gsd(set, topology, duration, seed)?);
+        checks.extend(app::validate::validate_gsd(set, &a.topology, &a.duration, a.seed)?);
     }
+    println!("Faces (GSD v1) measured vs simulated, per load level:");
     print!("{}", app::validate::table(&checks));
     let missed = checks.iter().filter(|c| !c.within_target()).count();
-    println!("{} of {} checks within target", checks.len() - missed, checks.len());
-    let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
-    let staged = crate::report::outdir::StagedDir::create(out).map_err(io)?;
+    println!("{} of {} checks within target\n", checks.len() - missed, checks.len());
+
+    let published = crate::validate::istio::validate_istio_published(&a.istio_topology, a.seed).map_err(as_app)?;
+    println!("Istio 1.24 published figures at 1000 rps vs istio-perf simulated:");
+    print!("{}", crate::validate::istio::format_published_table(&published));
+
+    let bench_csv = a.istio_benchmark.unwrap_or_else(|| shared.join("data/istio-benchmark/benchmark.csv"));
+    let bench = crate::validate::istio::validate_istio_benchmark(&bench_csv, &a.istio_topology, &a.models, a.seed).map_err(as_app)?;
+    println!("\nIstio benchmark rows (per-sidecar CPU, added latency) measured vs simulated:");
+    print!("{}", crate::validate::istio::format_bench_table(&bench));
+
+    let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", a.out.display()));
+    let staged = crate::report::outdir::StagedDir::create(&a.out).map_err(io)?;
     app::validate::write_csv(&staged.file("validate-gsd.csv"), &checks)?;
+    crate::validate::istio::write_published_csv(&staged.file("validate-istio-published.csv"), &published).map_err(as_app)?;
+    crate::validate::istio::write_bench_csv(&staged.file("validate-istio-benchmark.csv"), &bench).map_err(as_app)?;
     let written = staged.commit().map_err(io)?;
-    println!("wrote {}/validate-gsd.csv", written.display());
+    println!("wrote {}/ (validate-gsd.csv, validate-istio-published.csv, validate-istio-benchmark.csv)", written.display());
     Ok(())
 }

@@ -154,7 +154,13 @@ fn record(h: &mut Histogram<u64>, ns: u64) {
 /// An auto-resizing histogram: it grows to the largest value recorded, so small runs and
 /// large graphs do not pay for an hour-wide range up front.
 fn histogram(significant_digits: u8) -> Histogram<u64> {
-    Histogram::new(significant_digits).expect("2 or 3 significant digits are valid")
+    let mut h = Histogram::new(significant_digits).expect("2 or 3 significant digits are valid");
+    // Start sized for 1 s: growing one bucket at a time from the smallest size reallocates
+    // the counts over and over, which dominated large runs.
+    h.auto(true);
+    let _ = h.record(1_000_000_000);
+    h.reset();
+    h
 }
 
 #[derive(Clone, Copy, Default)]
