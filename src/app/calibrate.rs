@@ -277,7 +277,18 @@ fn calibrate_istio(a: &CalibrateArgs, csv: &Path) -> Result<CalibrateReport, App
     let out = a.out.clone().unwrap_or_else(|| Path::new("outputs").join("calibration-istio-benchmark"));
     let staged = StagedDir::create(&out).map_err(err)?;
     calibration::write_istio_outputs(&cal, staged.path()).map_err(err)?;
-    let table = calibration::print_istio_table(&cal);
+    let mut table = calibration::print_istio_table(&cal);
+    // One Envoy sidecar model per telemetry mode, as `meshsim validate` reads them.
+    let models_dir = staged.file("models");
+    std::fs::create_dir_all(&models_dir).map_err(err)?;
+    let csv_name = csv.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    table.push_str("\nsidecar models written:\n");
+    for mode in crate::validate::istio::bench_telemetry_modes(&cal) {
+        let fit = crate::validate::istio::fit_bench_sidecar(&cal, &mode).map_err(err)?;
+        let name = crate::validate::istio::bench_model_file_name(&mode);
+        std::fs::write(models_dir.join(&name), crate::validate::istio::render_bench_model(&fit, &csv_name)).map_err(err)?;
+        table.push_str(&format!("  models/{name}\n"));
+    }
     let written = staged.commit().map_err(err)?;
     Ok(CalibrateReport { table, out: written })
 }
