@@ -127,16 +127,31 @@ pub fn run(path: &Path, o: &SweepOptions) -> Result<SweepOutcome, AppError> {
         indicatif::ProgressBar::hidden()
     };
     let started = std::time::Instant::now();
-    let summaries: Vec<PlacementSummary> = pool.install(|| {
-        jobs.par_iter()
-            .map(|&(c, p)| {
+    // Longest jobs first (estimated by simulated requests), one job per task: with work
+    // stealing this keeps both threads busy to the end instead of leaving the largest cases
+    // for last. Results are put back in job order, so the output does not depend on it.
+    let cost = |&(c, p): &(usize, Placement)| {
+        let t = &prepared[c].inputs.topology;
+        let mesh = if p == Placement::None { 1.0 } else { 2.0 };
+        t.total_rate_rps() * t.simulation.duration_ns as f64 * mesh
+    };
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by(|&a, &b| cost(&jobs[b]).total_cmp(&cost(&jobs[a])).then(a.cmp(&b)));
+    let mut done: Vec<(usize, PlacementSummary)> = pool.install(|| {
+        order
+            .par_iter()
+            .with_max_len(1)
+            .map(|&j| {
+                let (c, p) = jobs[j];
                 let pc = &prepared[c];
-                let r = run_placement(&pc.inputs, p, pc.case.seed, Vec::new(), None).map(|r| r.summary.summary);
+                let r = run_placement(&pc.inputs, p, pc.case.seed, Vec::new(), None).map(|r| (j, r.summary.summary));
                 bar.inc(1);
                 r
             })
             .collect::<Result<_, _>>()
     })?;
+    done.sort_by_key(|(j, _)| *j);
+    let summaries: Vec<PlacementSummary> = done.into_iter().map(|(_, s)| s).collect();
     let wall_s = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let per_case = spec.placements.len();
