@@ -128,9 +128,12 @@ class SamplerFile(unittest.TestCase):
             s = bench.Sampler(path, {"proxy": os.getpid(), "backend": None, "load": None},
                               os.sysconf("SC_CLK_TCK"), interval_s=0.2)
             s.start()
-            end = time.monotonic() + 0.7
-            while time.monotonic() < end:
-                pass  # burn CPU so the samples are not all zero
+            # Burn CPU (so the samples are not all zero) until two samples are written, at
+            # least 0.7 s, at most 10 s: on a loaded machine the sampler thread runs late.
+            start = time.monotonic()
+            while time.monotonic() - start < 10:
+                if time.monotonic() - start >= 0.7 and path.exists() and path.read_text().count("\n") >= 3:
+                    break
             s.stop_event.set()
             s.join(timeout=5)
             self.assertIsNone(s.error)
