@@ -102,6 +102,7 @@ where
     let mut ctx = ChartBuilder::on(&root)
         .caption(&chart.title, ("sans-serif", 24))
         .margin(16)
+        .margin_right(40)
         .x_label_area_size(48)
         .y_label_area_size(72)
         .build_cartesian_2d(x0..x1, y0..y1)
@@ -129,9 +130,31 @@ where
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(emptiest_corner(chart, (x0, x1), (y0, y1)))
         .draw()
         .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
+}
+
+/// The corner of the plot with the fewest points, for the legend.
+fn emptiest_corner(chart: &Chart, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> SeriesLabelPosition {
+    let mut counts = [0usize; 4]; // upper-left, upper-right, lower-left, lower-right
+    for s in &chart.series {
+        for &(x, y) in &s.points {
+            if !(x.is_finite() && y.is_finite()) {
+                continue;
+            }
+            let right = (x - x0) / (x1 - x0) > 0.5;
+            let lower = (y - y0) / (y1 - y0) < 0.5;
+            counts[usize::from(lower) * 2 + usize::from(right)] += 1;
+        }
+    }
+    // Ties go to the first in this order, upper-left being the usual place.
+    match (0..4).min_by_key(|&i| counts[i]).unwrap_or(0) {
+        0 => SeriesLabelPosition::UpperLeft,
+        1 => SeriesLabelPosition::UpperRight,
+        2 => SeriesLabelPosition::LowerLeft,
+        _ => SeriesLabelPosition::LowerRight,
+    }
 }
