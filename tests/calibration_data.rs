@@ -9,16 +9,7 @@ use meshsim::calibration::{
 };
 
 fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("MESHSIM_SHARED") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"),
-    };
-    if dir.join("data").is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: shared data not found at {} (set MESHSIM_SHARED)", dir.display());
-        None
-    }
+    meshsim::app::validate::shared_path("data").and_then(|d| d.parent().map(PathBuf::from))
 }
 
 fn check_gsd(mesh: &str) -> Option<GsdCalibration> {

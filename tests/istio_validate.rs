@@ -21,17 +21,7 @@ fn topology() -> PathBuf {
 }
 
 fn benchmark_csv() -> Option<PathBuf> {
-    let dir = match std::env::var_os("MESHSIM_SHARED") {
-        Some(dir) => PathBuf::from(dir),
-        None => crate_dir().join("../shared"),
-    };
-    let csv = dir.join("data/istio-benchmark/benchmark.csv");
-    if csv.is_file() {
-        Some(csv)
-    } else {
-        println!("skipped: shared data not found at {} (set MESHSIM_SHARED)", dir.display());
-        None
-    }
+    meshsim::app::validate::shared_path("data/istio-benchmark/benchmark.csv")
 }
 
 fn temp_dir(name: &str) -> PathBuf {

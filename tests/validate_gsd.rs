@@ -4,16 +4,10 @@
 
 use std::path::PathBuf;
 
-use meshsim::app::validate::{shared_dir, validate_gsd};
+use meshsim::app::validate::{shared_path, validate_gsd};
 
 fn gsd() -> Option<PathBuf> {
-    let dir = shared_dir().join("data/gsd-v1");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: shared data not found at {} (set MESHSIM_SHARED)", dir.display());
-        None
-    }
+    shared_path("data/gsd-v1")
 }
 
 fn root() -> PathBuf {

@@ -103,12 +103,3 @@ fn csv_message(err: &csv::Error) -> String {
         _ => err.to_string(),
     }
 }
-
-/// Where the shared data folder is for tests: `$MESHSIM_SHARED`, else `../shared` beside the crate.
-#[cfg(test)]
-pub(crate) fn shared_dir_for_tests() -> PathBuf {
-    match std::env::var_os("MESHSIM_SHARED") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"),
-    }
-}
