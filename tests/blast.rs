@@ -96,6 +96,26 @@ mod dynamic_runs {
     }
 
     #[test]
+    fn outlier_detection_stops_sending_to_a_crashed_sidecar() {
+        let f = flags(None);
+        let without = run_with(Placement::Sidecar, &f);
+        let mut i = load_inputs(&faces_path(), &short()).expect("faces loads");
+        apply_flags(&mut i, &f).expect("flags are valid");
+        // Eject a replica after 5 errors in a row for 30 s, Envoy's defaults.
+        i.topology.mesh.outlier_detection =
+            Some(meshsim::topology::OutlierDetection { consecutive_errors: 5, ejection_ns: 30_000_000_000, max_ejection_percent: 10 });
+        let settings = Settings { blast: i.topology.blast.clone(), seed: 11 };
+        let with = blast_placement(&i, Placement::Sidecar, &settings).expect("blast runs");
+        let name = "crash sidecar (worst)";
+        let a = without.run(name).expect("scenario ran").outcome.failed_share_outage;
+        let b = with.run(name).expect("scenario ran").outcome.failed_share_outage;
+        assert!(a > 0.25, "without outlier detection: {a}");
+        // A handful of errors per edge before the ejection, out of thousands of requests.
+        assert!(b < 0.01, "with outlier detection: {b}");
+        assert!(b > 0.0, "the first errors still happen: {b}");
+    }
+
+    #[test]
     fn noisy_tenant_slows_ambient_with_a_cpu_limited_ztunnel_but_not_sidecars() {
         // At 600 rps a ztunnel uses ~0.4 core; the tenant's 600 Mbit/s adds ~0.33 core, which
         // takes the 0.8-core limit past 90% busy.

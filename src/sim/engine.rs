@@ -231,6 +231,9 @@ struct Engine<'a> {
     requests: Vec<RequestState>,
     free_requests: Vec<u32>,
     rr_source: Vec<u32>,
+    /// Outlier detection per edge: consecutive errors and ejection end of each destination
+    /// replica (empty when the topology does not enable it).
+    outliers: Vec<(Vec<u32>, Vec<u64>)>,
     window_end: u64,
     out: RunOutput,
     samplers: Vec<Option<Sampler>>,
@@ -298,6 +301,11 @@ pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
         requests: Vec::with_capacity(1024),
         free_requests: Vec::new(),
         rr_source: vec![0; plan.load_count],
+        outliers: if plan.outlier_detection.is_some() {
+            plan.edges.iter().map(|e| (vec![0; e.dst_pods.len()], vec![0; e.dst_pods.len()])).collect()
+        } else {
+            Vec::new()
+        },
         window_end: plan.duration_ns,
         samplers: plan.stations.iter().map(|s| s.service_time.map(Sampler::new)).collect(),
         out: RunOutput {
@@ -448,7 +456,7 @@ impl Engine<'_> {
     fn start_call(&mut self, edge: u32, src_i: u32, parent: u32, request: u32, attempt: u32, dst_j: Option<u32>) {
         let ep = &self.plan.edges[edge as usize];
         let n_dst = ep.dst_pods.len() as u32;
-        let dst_j = dst_j.unwrap_or_else(|| if n_dst == 1 { 0 } else { self.rng.gen_range(0..n_dst) });
+        let dst_j = dst_j.unwrap_or_else(|| if n_dst == 1 { 0 } else { self.pick_replica(edge as usize, n_dst) });
         let w = if ep.waypoints == 1 { 0 } else { self.rng.gen_range(0..ep.waypoints) };
         let path = self.plan.path_index(edge as usize, src_i as usize, dst_j as usize, w as usize) as u32;
         let timeout = ep.timeout_ns;
@@ -669,7 +677,41 @@ impl Engine<'_> {
     }
 
     /// An attempt ended (its state may already be freed): retry it elsewhere or report up.
+    /// A destination replica for a new call: uniform over the replicas outlier detection has
+    /// not ejected (over all of them when none or all are ejected, or it is off).
+    fn pick_replica(&mut self, edge: usize, n: u32) -> u32 {
+        if let Some((_, until)) = self.outliers.get(edge) {
+            let now = self.now;
+            let eligible = until.iter().filter(|&&u| u <= now).count() as u32;
+            if eligible > 0 && eligible < n {
+                let k = self.rng.gen_range(0..eligible) as usize;
+                return until.iter().enumerate().filter(|(_, &u)| u <= now).nth(k).map(|(j, _)| j as u32).unwrap_or(0);
+            }
+        }
+        self.rng.gen_range(0..n)
+    }
+
+    /// Outlier detection sees the outcome of an attempt to replica `j` of `edge`.
+    fn observe_outcome(&mut self, edge: usize, j: usize, failed: bool) {
+        let (Some(od), Some((consecutive, until))) = (self.plan.outlier_detection, self.outliers.get_mut(edge)) else { return };
+        if !failed {
+            consecutive[j] = 0;
+            return;
+        }
+        consecutive[j] += 1;
+        let now = self.now;
+        if consecutive[j] >= od.consecutive_errors && until[j] <= now {
+            let ejected = until.iter().filter(|&&u| u > now).count();
+            let allowed = (until.len() * od.max_ejection_percent as usize / 100).max(1);
+            if ejected < allowed {
+                until[j] = now + od.ejection_ns;
+                consecutive[j] = 0;
+            }
+        }
+    }
+
     fn finish_attempt(&mut self, call: CallState, failed: bool) {
+        self.observe_outcome(call.edge as usize, call.dst_j as usize, failed);
         let ep = &self.plan.edges[call.edge as usize];
         if failed && call.attempt < ep.retries {
             let n = ep.dst_pods.len() as u32;

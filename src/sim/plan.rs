@@ -76,6 +76,7 @@ pub struct Plan {
     pub warmup_ns: u64,
     pub max_events: u64,
     pub queue_limit: u32,
+    pub outlier_detection: Option<crate::topology::OutlierDetection>,
 }
 
 impl Plan {
@@ -207,6 +208,7 @@ impl Plan {
             warmup_ns: t.simulation.warmup_ns,
             max_events: t.simulation.max_events,
             queue_limit: t.simulation.queue_limit,
+            outlier_detection: t.mesh.outlier_detection,
         }
     }
 

@@ -61,6 +61,20 @@ pub struct MeshInput {
     /// What configuration a sidecar holds: "mesh" (every endpoint) or "namespace" (scoped).
     #[serde(default)]
     pub sidecar_scope: Option<S<String>>,
+    /// Callers stop sending to a replica after consecutive errors, for a while.
+    #[serde(default)]
+    pub outlier_detection: Option<OutlierInput>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierInput {
+    #[serde(default)]
+    pub consecutive_errors: Option<S<i64>>,
+    #[serde(default)]
+    pub ejection: Option<S<String>>,
+    #[serde(default)]
+    pub max_ejection_percent: Option<S<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -102,6 +102,18 @@ pub struct MeshConfig {
     pub models: Vec<(ProxyKind, PathBuf)>,
     pub per_node_l7: PerNodeL7,
     pub sidecar_scope: SidecarScope,
+    /// Outlier detection in callers' load balancing; `None`: replicas are never ejected.
+    pub outlier_detection: Option<OutlierDetection>,
+}
+
+/// Envoy-style outlier detection: after `consecutive_errors` failed calls in a row to one
+/// replica, callers of that edge stop choosing it for `ejection_ns`; at most
+/// `max_ejection_percent` of an edge's replicas are out at once, but always at least one may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutlierDetection {
+    pub consecutive_errors: u32,
+    pub ejection_ns: u64,
+    pub max_ejection_percent: u32,
 }
 
 impl MeshConfig {

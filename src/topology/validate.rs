@@ -50,12 +50,21 @@ fn bytes(sink: &mut ErrorSink, field: &str, s: &Option<Spanned<String>>, default
 }
 
 fn positive_int(sink: &mut ErrorSink, field: &str, s: &Option<Spanned<i64>>, default: u32, min: i64) -> u32 {
+    int_in(sink, field, s, default, min, u32::MAX as i64)
+}
+
+/// An integer within `min..=max`: every count in a topology has a ceiling, so a typo such as
+/// `count = 100000000` is an error at its line rather than a run that exhausts memory.
+fn int_in(sink: &mut ErrorSink, field: &str, s: &Option<Spanned<i64>>, default: u32, min: i64, max: i64) -> u32 {
     match s {
         None => default,
         Some(v) => {
             let x = *v.get_ref();
-            if x < min || x > u32::MAX as i64 {
+            if x < min {
                 sink.at(span(v), format!("{field}: {x} is out of range: it must be at least {min}"));
+                default
+            } else if x > max {
+                sink.at(span(v), format!("{field}: {x} is out of range: it must be at most {max}"));
                 default
             } else {
                 x as u32
@@ -63,6 +72,13 @@ fn positive_int(sink: &mut ErrorSink, field: &str, s: &Option<Spanned<i64>>, def
         }
     }
 }
+
+/// Ceilings on the size of a topology (see [`int_in`]).
+pub const MAX_NODES_PER_ENTRY: i64 = 10_000;
+pub const MAX_REPLICAS: i64 = 10_000;
+pub const MAX_WAYPOINT_REPLICAS: i64 = 1_000;
+pub const MAX_CALL_COUNT: i64 = 1_000;
+pub const MAX_SERVICES: usize = 100_000;
 
 /// Most connections one load may name: each tick sends one request per connection at once.
 const MAX_LOAD_CONNECTIONS: u32 = 65_536;
@@ -169,12 +185,17 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
         SidecarScope::Mesh,
         &[("mesh", SidecarScope::Mesh), ("namespace", SidecarScope::Namespace)],
     );
-    let mesh = MeshConfig { models, per_node_l7, sidecar_scope };
+    let outlier_detection = f.mesh.outlier_detection.as_ref().map(|o| OutlierDetection {
+        consecutive_errors: int_in(sink, "mesh.outlier_detection.consecutive_errors", &o.consecutive_errors, 5, 1, 1_000_000),
+        ejection_ns: opt_duration(sink, "mesh.outlier_detection.ejection", &o.ejection, 30_000_000_000),
+        max_ejection_percent: int_in(sink, "mesh.outlier_detection.max_ejection_percent", &o.max_ejection_percent, 10, 0, 100),
+    });
+    let mesh = MeshConfig { models, per_node_l7, sidecar_scope, outlier_detection };
 
     // Nodes.
     let mut nodes: Vec<Node> = Vec::new();
     for n in &f.nodes {
-        let count = positive_int(sink, "node.count", &n.count, 1, 1);
+        let count = int_in(sink, "node.count", &n.count, 1, 1, MAX_NODES_PER_ENTRY);
         let vcpu = *n.vcpu.get_ref();
         if !(vcpu > 0.0 && vcpu.is_finite()) {
             sink.at(span(&n.vcpu), format!("node.vcpu: {vcpu} must be more than zero"));
@@ -259,11 +280,14 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
                 WaypointScope::Namespace,
                 &[("namespace", WaypointScope::Namespace), ("service", WaypointScope::Service)],
             ),
-            replicas: positive_int(sink, "namespace.waypoint.replicas", &Some(w.replicas.clone()), 1, 1),
+            replicas: int_in(sink, "namespace.waypoint.replicas", &Some(w.replicas.clone()), 1, 1, MAX_WAYPOINT_REPLICAS),
         });
         namespaces.push(Namespace { name: ns.name.get_ref().clone(), placement, waypoint });
     }
 
+    if f.services.len() > MAX_SERVICES {
+        sink.at(0..0, format!("{} services: at most {MAX_SERVICES} are supported", f.services.len()));
+    }
     // Services (first pass: names, so calls can point forward).
     let mut service_index: BTreeMap<&str, ServiceId> = BTreeMap::new();
     for (i, s) in f.services.iter().enumerate() {
@@ -288,7 +312,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
                 0
             }
         };
-        let replicas = positive_int(sink, "service.replicas", &Some(s.replicas.clone()), 1, 1);
+        let replicas = int_in(sink, "service.replicas", &Some(s.replicas.clone()), 1, 1, MAX_REPLICAS);
         let service_time = match &s.service_time {
             None => ServiceTime::Constant { mean_ns: 0 },
             Some(st) => {
@@ -366,7 +390,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             let call = Call {
                 from: sid,
                 to,
-                count: positive_int(sink, "service.call.count", &c.count, 1, 1),
+                count: int_in(sink, "service.call.count", &c.count, 1, 1, MAX_CALL_COUNT),
                 probability,
                 mode: choice(
                     sink,
