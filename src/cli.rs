@@ -363,6 +363,15 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     let missed = checks.iter().filter(|c| !c.within_target()).count();
     println!("{} of {} checks within target\n", checks.len() - missed, checks.len());
 
+    let mut holdout = Vec::new();
+    for set in &sets {
+        holdout.extend(app::validate::cross_validate_gsd(set, &a.topology, &a.duration, a.seed)?);
+    }
+    println!("The same, out of sample: each level simulated with models fitted on the other levels only:");
+    print!("{}", app::validate::table(&holdout));
+    let missed = holdout.iter().filter(|c| !c.within_target()).count();
+    println!("{} of {} checks within target\n", holdout.len() - missed, holdout.len());
+
     let published = crate::validate::istio::validate_istio_published(&a.istio_topology, a.seed).map_err(as_app)?;
     println!("Istio 1.24 published figures at 1000 rps vs istio-perf simulated:");
     print!("{}", crate::validate::istio::format_published_table(&published));
@@ -375,9 +384,13 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", a.out.display()));
     let staged = crate::report::outdir::StagedDir::create(&a.out).map_err(io)?;
     app::validate::write_csv(&staged.file("validate-gsd.csv"), &checks)?;
+    app::validate::write_csv(&staged.file("validate-gsd-holdout.csv"), &holdout)?;
     crate::validate::istio::write_published_csv(&staged.file("validate-istio-published.csv"), &published).map_err(as_app)?;
     crate::validate::istio::write_bench_csv(&staged.file("validate-istio-benchmark.csv"), &bench).map_err(as_app)?;
     let written = staged.commit().map_err(io)?;
-    println!("wrote {}/ (validate-gsd.csv, validate-istio-published.csv, validate-istio-benchmark.csv)", written.display());
+    println!(
+        "wrote {}/ (validate-gsd.csv, validate-gsd-holdout.csv, validate-istio-published.csv, validate-istio-benchmark.csv)",
+        written.display()
+    );
     Ok(())
 }

@@ -72,3 +72,26 @@ fn committed_models_all_say_where_their_numbers_came_from() {
         assert!(m.provenance.get("source").is_some_and(|s| !s.is_empty()), "{} has no provenance.source", path.display());
     }
 }
+
+#[test]
+fn models_fitted_without_a_level_predict_it_when_it_lies_between_the_others() {
+    let Some(gsd) = gsd() else { return };
+    for set in ["linkerd", "ambient"] {
+        let checks = meshsim::app::validate::cross_validate_gsd(&gsd.join(set), &root().join("topologies/faces.toml"), "12s", 1).unwrap();
+        assert_eq!(checks.len(), if set == "ambient" { 30 } else { 10 });
+        // Interpolation must meet the targets; extrapolating to the lowest or highest level is
+        // reported by `meshsim validate` but not claimed (ambient's ztunnel misses there).
+        for c in checks.iter().filter(|c| [120, 240, 600].contains(&c.target_rps)) {
+            assert!(
+                c.within_target(),
+                "{set} {} {} at {} rps: measured {:.1}, simulated {:.1} ({:+.1}%)",
+                c.series,
+                c.metric,
+                c.target_rps,
+                c.measured,
+                c.simulated,
+                c.error() * 100.0
+            );
+        }
+    }
+}

@@ -69,50 +69,28 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<CalibrateReport, AppError> {
 
     // Derive each proxy kind's per-pass costs, given the measured system's placement.
     let inputs = load_inputs(&a.topology, &Overrides::default())?;
-    let t = &inputs.topology;
-    let d = Deployment::new(t, placement);
-    let counts = d.pass_counts(t);
-    let series_of = |kind: ProxyKind| match kind {
-        ProxyKind::Sidecar | ProxyKind::NodeProxy => "data-plane",
-        ProxyKind::Ztunnel => "ztunnel mesh",
-        ProxyKind::Waypoint => "waypoint mesh",
-    };
+    let derived = derive_models(&cal, &inputs, placement, a.seed).map_err(|e| match e {
+        AppError::Output(m) => input(&a.source, m),
+        other => other,
+    })?;
     let models_dir = staged.file("models");
     std::fs::create_dir_all(&models_dir).map_err(err)?;
     table.push_str("\nper-pass parameters (at the measured machine, node speed 1.0):\n");
     let mut rows = Vec::new();
-    for kind in ProxyKind::ALL {
-        let instances = d.proxies.iter().filter(|p| p.kind == kind).count() as u32;
-        if instances == 0 {
-            continue;
-        }
-        let series = series_of(kind);
-        if cal.get(series, Metric::Cpu).is_none() {
-            continue;
-        }
-        let (passes, new_conn) = counts.of_kind(kind);
-        let costs = calibration::derive_pass_costs(
-            &cal,
-            series,
-            PlacementInputs { instances, passes_per_request: passes, new_connections_per_request: new_conn },
-        )
-        .map_err(|e| input(&a.source, e))?;
-        let Some(base) = inputs.models.get(kind) else { continue };
-        let model = fit_model(&inputs, placement, kind, base, &costs, &cal, a.seed)?;
-        let name = base.source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| format!("{}.toml", kind.as_str()));
-        std::fs::write(models_dir.join(&name), &model.text).map_err(err)?;
+    for d in &derived {
+        std::fs::write(models_dir.join(&d.file_name), &d.model.text).map_err(err)?;
         rows.push(vec![
-            kind.as_str().to_string(),
-            series.to_string(),
-            instances.to_string(),
-            format!("{passes:.2}"),
-            format!("{new_conn:.2}"),
-            format!("{:.1}", model.pass_us),
-            format!("{:.2}", model.idle_millicores),
-            format!("{:.2}", model.base_mib),
-            format!("{:.1}", model.per_inflight_kib),
-            format!("{:.3}", costs.cpu_fit.r2),
-            name,
+            d.kind.as_str().to_string(),
+            d.series.to_string(),
+            d.instances.to_string(),
+            format!("{:.2}", d.passes),
+            format!("{:.2}", d.new_connections),
+            format!("{:.1}", d.model.pass_us),
+            format!("{:.2}", d.model.idle_millicores),
+            format!("{:.2}", d.model.base_mib),
+            format!("{:.1}", d.model.per_inflight_kib),
+            format!("{:.3}", d.cpu_r2),
+            d.file_name.clone(),
         ]);
     }
     table.push_str(&crate::report::table::render(
@@ -135,12 +113,65 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<CalibrateReport, AppError> {
     Ok(CalibrateReport { table, out: written })
 }
 
-struct FittedModel {
-    text: String,
-    pass_us: f64,
-    idle_millicores: f64,
-    base_mib: f64,
-    per_inflight_kib: f64,
+/// A cost model derived from one series of a calibration.
+pub struct DerivedModel {
+    pub kind: ProxyKind,
+    pub series: &'static str,
+    pub instances: u32,
+    pub passes: f64,
+    pub new_connections: f64,
+    /// File name of the starting model it replaces.
+    pub file_name: String,
+    pub model: FittedModel,
+    pub cpu_r2: f64,
+}
+
+/// Derive a model for every proxy kind the placement deploys that has a series in the
+/// calibration (`data-plane` for sidecars and node proxies, `ztunnel mesh`, `waypoint mesh`),
+/// starting from the topology's model of that kind.
+pub fn derive_models(
+    cal: &calibration::GsdCalibration,
+    inputs: &Inputs,
+    placement: Placement,
+    seed: u64,
+) -> Result<Vec<DerivedModel>, AppError> {
+    let t = &inputs.topology;
+    let d = Deployment::new(t, placement);
+    let counts = d.pass_counts(t);
+    let mut out = Vec::new();
+    for kind in ProxyKind::ALL {
+        let instances = d.proxies.iter().filter(|p| p.kind == kind).count() as u32;
+        let series = match kind {
+            ProxyKind::Sidecar | ProxyKind::NodeProxy => "data-plane",
+            ProxyKind::Ztunnel => "ztunnel mesh",
+            ProxyKind::Waypoint => "waypoint mesh",
+        };
+        if instances == 0 || cal.get(series, Metric::Cpu).is_none() {
+            continue;
+        }
+        let Some(base) = inputs.models.get(kind) else { continue };
+        let (passes, new_connections) = counts.of_kind(kind);
+        let costs = calibration::derive_pass_costs(
+            cal,
+            series,
+            PlacementInputs { instances, passes_per_request: passes, new_connections_per_request: new_connections },
+        )
+        .map_err(err)?;
+        let model = fit_model(inputs, placement, kind, base, &costs, cal, seed)?;
+        let file_name =
+            base.source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| format!("{}.toml", kind.as_str()));
+        out.push(DerivedModel { kind, series, instances, passes, new_connections, file_name, model, cpu_r2: costs.cpu_fit.r2 });
+    }
+    Ok(out)
+}
+
+pub struct FittedModel {
+    /// The model file's text.
+    pub text: String,
+    pub pass_us: f64,
+    pub idle_millicores: f64,
+    pub base_mib: f64,
+    pub per_inflight_kib: f64,
 }
 
 /// Write the fitted parameters into a copy of the topology's model file for `kind`:

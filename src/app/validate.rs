@@ -61,38 +61,96 @@ pub fn shared_dir() -> PathBuf {
     std::env::var_os("MESHSIM_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
 }
 
-/// Validate a gsd-v1 data set (`linkerd` → sidecar placement, `ambient` → ambient) on `topology`.
-pub fn validate_gsd(data: &Path, topology: &Path, duration: &str, seed: u64) -> Result<Vec<Check>, AppError> {
-    let cal = calibration::calibrate_gsd(data, calibration::DEFAULT_DEGREE).map_err(|e| {
+fn read_gsd(data: &Path) -> Result<calibration::GsdCalibration, AppError> {
+    calibration::calibrate_gsd(data, calibration::DEFAULT_DEGREE).map_err(|e| {
         AppError::Input(crate::input_error::InputErrors(vec![crate::input_error::InputError {
             path: data.to_path_buf(),
             line: 0,
             col: 0,
             message: e.to_string(),
         }]))
-    })?;
-    let ambient = cal.dataset.contains("ambient");
-    let placement = if ambient { Placement::Ambient } else { Placement::Sidecar };
-    let series: &[(&str, Option<&str>)] = if ambient {
+    })
+}
+
+/// The placement a gsd-v1 data set measured (`ambient` in its name → ambient, else sidecar).
+fn measured_placement(cal: &calibration::GsdCalibration) -> Placement {
+    if cal.dataset.contains("ambient") {
+        Placement::Ambient
+    } else {
+        Placement::Sidecar
+    }
+}
+
+/// Validate a gsd-v1 data set (`linkerd` → sidecar placement, `ambient` → ambient) on
+/// `topology` with the cost models it names, at every measured level.
+pub fn validate_gsd(data: &Path, topology: &Path, duration: &str, seed: u64) -> Result<Vec<Check>, AppError> {
+    let cal = read_gsd(data)?;
+    let inputs = load_inputs(topology, &Overrides { duration: Some(duration.into()), warmup: Some("2s".into()), ..Default::default() })?;
+    let levels: Vec<(u32, f64)> = cal.levels.iter().map(|l| (l.target_rps, l.achieved_rps_mean)).collect();
+    let runs = levels
+        .par_iter()
+        .map(|&(target, rate)| simulate_level(&inputs, measured_placement(&cal), target, rate, seed))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(compare_levels(&cal, &runs))
+}
+
+/// Out-of-sample check: for each measured level, fit the models on the other levels only
+/// (as `meshsim calibrate` does), then simulate the held-out level and compare.
+pub fn cross_validate_gsd(data: &Path, topology: &Path, duration: &str, seed: u64) -> Result<Vec<Check>, AppError> {
+    let cal = read_gsd(data)?;
+    let placement = measured_placement(&cal);
+    let base = load_inputs(topology, &Overrides { duration: Some(duration.into()), warmup: Some("2s".into()), ..Default::default() })?;
+    let runs = cal
+        .levels
+        .par_iter()
+        .map(|held| {
+            let train = without_level(&cal, held.target_rps);
+            let mut inputs = base.clone();
+            for d in super::calibrate::derive_models(&train, &base, placement, seed)? {
+                let model = crate::model::parse(Path::new(&d.file_name), &d.model.text)?;
+                inputs.models.by_kind.insert(d.kind, model);
+            }
+            simulate_level(&inputs, placement, held.target_rps, held.achieved_rps_mean, seed)
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let mut checks = compare_levels(&cal, &runs);
+    for c in &mut checks {
+        c.dataset = format!("{} (held out)", c.dataset);
+    }
+    Ok(checks)
+}
+
+/// A calibration with one load level removed from every series.
+fn without_level(cal: &calibration::GsdCalibration, target_rps: u32) -> calibration::GsdCalibration {
+    let mut c = cal.clone();
+    c.levels.retain(|l| l.target_rps != target_rps);
+    for s in &mut c.series {
+        s.steady.retain(|p| p.target_rps != target_rps);
+        s.kept.retain(|p| p.target_rps != target_rps);
+    }
+    c
+}
+
+type LevelRun = (u32, f64, Placement, crate::metrics::RunSummary);
+
+fn simulate_level(inputs: &super::Inputs, placement: Placement, target_rps: u32, rate_rps: f64, seed: u64) -> Result<LevelRun, AppError> {
+    let mut i = inputs.clone();
+    i.topology.set_total_rate(rate_rps);
+    run_placement(&i, placement, seed, Vec::new(), None).map(|r| (target_rps, rate_rps, placement, r.summary))
+}
+
+/// Measured vs simulated, per series, metric and simulated level.
+fn compare_levels(cal: &calibration::GsdCalibration, runs: &[LevelRun]) -> Vec<Check> {
+    let series: &[(&str, Option<&str>)] = if measured_placement(cal) == Placement::Ambient {
         &[("data-plane", None), ("ztunnel mesh", Some("ztunnel")), ("waypoint mesh", Some("waypoint"))]
     } else {
         &[("data-plane", None)]
     };
-    let inputs = load_inputs(topology, &Overrides { duration: Some(duration.into()), warmup: Some("2s".into()), ..Default::default() })?;
-    let runs: Vec<(u32, f64, crate::metrics::RunSummary)> = cal
-        .levels
-        .par_iter()
-        .map(|level| {
-            let mut i = inputs.clone();
-            i.topology.set_total_rate(level.achieved_rps_mean);
-            run_placement(&i, placement, seed, Vec::new(), None).map(|r| (level.target_rps, level.achieved_rps_mean, r.summary))
-        })
-        .collect::<Result<_, _>>()?;
     let mut checks = Vec::new();
     for (name, kind) in series {
         for metric in [Metric::Cpu, Metric::Mem] {
             let Some(measured) = cal.get(name, metric) else { continue };
-            for (target_rps, rate, summary) in &runs {
+            for (target_rps, rate, placement, summary) in runs {
                 let Some(point) = measured.steady.iter().find(|p| p.target_rps == *target_rps) else { continue };
                 let simulated: f64 = summary
                     .proxies
@@ -102,7 +160,7 @@ pub fn validate_gsd(data: &Path, topology: &Path, duration: &str, seed: u64) -> 
                     .sum();
                 checks.push(Check {
                     dataset: cal.dataset.clone(),
-                    placement,
+                    placement: *placement,
                     series: name.to_string(),
                     metric: metric.name(),
                     unit: metric.unit(),
@@ -115,7 +173,7 @@ pub fn validate_gsd(data: &Path, topology: &Path, duration: &str, seed: u64) -> 
             }
         }
     }
-    Ok(checks)
+    checks
 }
 
 /// The checks as a terminal table.
