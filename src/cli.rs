@@ -62,7 +62,7 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Compare simulated data-plane CPU and memory with measurements, level by level.
+    /// Compare simulated CPU, memory and added latency with measurements (Faces GSD, in and out of sample; Istio published figures; Istio benchmark rows).
     Validate {
         /// gsd-v1 data sets to check (default: `<shared>/data/gsd-v1/linkerd` and `.../ambient`,
         /// where `<shared>` is `$MESHSIM_SHARED` or `../shared`).
@@ -241,7 +241,7 @@ pub struct RunArgs {
     /// Random seed (default: the topology's, else one is picked and printed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Output folder (default: `outputs/<topology name>`).
+    /// Output folder (default: `outputs/<topology name>`; `run` adds `-<placement>`, `blast` adds `-blast`).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
