@@ -358,7 +358,7 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     for set in &sets {
         checks.extend(app::validate::validate_gsd(set, &a.topology, &a.duration, a.seed)?);
     }
-    println!("Faces (GSD v1) measured vs simulated, per load level:");
+    println!("gsd-v1 data sets measured vs simulated, per load level, models fitted on all levels:");
     print!("{}", app::validate::table(&checks));
     let missed = checks.iter().filter(|c| !c.within_target()).count();
     println!("{} of {} checks within target\n", checks.len() - missed, checks.len());
