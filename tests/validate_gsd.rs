@@ -95,3 +95,25 @@ fn models_fitted_without_a_level_predict_it_when_it_lies_between_the_others() {
         }
     }
 }
+
+#[test]
+fn haproxy_model_reproduces_its_loopback_bench_within_the_stated_error() {
+    // The measurements are the project's own (calibration/bench/results), always present.
+    let checks =
+        validate_gsd(&root().join("calibration/bench/results/haproxy"), &root().join("topologies/loopback-bench.toml"), "12s", 1).unwrap();
+    assert_eq!(checks.len(), 10);
+    for c in &checks {
+        // README reports CPU 10-13% off at 800-3200 rps (a line through a concave curve) and
+        // memory within 0.2%; the bounds leave room for the simulation's own noise only.
+        let bound = if c.metric == "cpu" { 0.15 } else { 0.01 };
+        assert!(
+            c.error().abs() <= bound,
+            "{} at {} rps: measured {:.1}, simulated {:.1} ({:+.1}%)",
+            c.metric,
+            c.target_rps,
+            c.measured,
+            c.simulated,
+            c.error() * 100.0
+        );
+    }
+}
