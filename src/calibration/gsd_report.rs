@@ -58,8 +58,8 @@ fn steady_state_rows(calibration: &GsdCalibration) -> Vec<Vec<String>> {
                 s.metric.name().to_string(),
                 s.metric.unit().to_string(),
                 p.target_rps.to_string(),
-                p.achieved_rps.to_string(),
-                p.value.to_string(),
+                format!("{:.2}", p.achieved_rps),
+                format!("{:.4}", p.value),
                 p.samples_kept.to_string(),
             ]);
         }
