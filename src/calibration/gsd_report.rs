@@ -214,7 +214,7 @@ mod tests {
         let cal = sample();
         let steady = steady_state_rows(&cal);
         assert_eq!(steady[0].join(","), "series,metric,unit,target_rps,achieved_rps,value,samples_kept");
-        assert_eq!(steady[1].join(","), "data-plane,cpu,mC,60,60.2,10,1");
+        assert_eq!(steady[1].join(","), "data-plane,cpu,mC,60,60.20,10.0000,1");
         let fits = fit_rows(&cal);
         assert_eq!(fits[0].join(","), "series,metric,unit,degree,c0,c1,r2");
         assert_eq!(fits[1].len(), fits[0].len());
