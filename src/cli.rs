@@ -330,7 +330,7 @@ fn compare(file: &std::path::Path, common: &RunArgs, placements: &[Placement], s
     let out = common.out.clone().unwrap_or_else(|| app::default_out(t, single.map(|p| p.as_str())));
     let command = if single.is_some() { "run" } else { "compare" };
     let written = app::compare::write(&c, &out, command)?;
-    println!("wrote {}/ (summary.csv, instances.csv, edges.csv, run.json)", written.display());
+    println!("wrote {}/ (summary.csv, summary.md, instances.csv, edges.csv, run.json)", written.display());
     Ok(())
 }
 

@@ -41,6 +41,25 @@ pub fn write(c: &Comparison, out: &Path, command: &str) -> Result<PathBuf, AppEr
     csv_out::write_instances(&staged.file("instances.csv"), &instances).map_err(AppError::Output)?;
     let edges: Vec<(String, _)> = c.runs.iter().map(|r| (r.summary.summary.placement.to_string(), r.summary.edges.clone())).collect();
     csv_out::write_edges(&staged.file("edges.csv"), &edges).map_err(AppError::Output)?;
+    let t = &c.inputs.topology;
+    let context = format!(
+        "Simulated by meshsim {}: `{}` ({} services, {} pods on {} nodes), {:.0} rps for {} after a {} warm-up, seed {}. \
+         Latency is end to end; *added* is over `none` in the same run; CPU and memory are the data plane's steady state.",
+        env!("CARGO_PKG_VERSION"),
+        t.source.display(),
+        t.services.len(),
+        t.pods.len(),
+        t.nodes.len(),
+        t.total_rate_rps(),
+        crate::units::format_duration_ns(t.simulation.duration_ns - t.simulation.warmup_ns),
+        crate::units::format_duration_ns(t.simulation.warmup_ns),
+        c.seed
+    );
+    std::fs::write(
+        staged.file("summary.md"),
+        csv_out::summary_markdown(&format!("{}: data-plane placements compared", t.name), &context, &c.rows),
+    )
+    .map_err(io)?;
     let record = run_record(&c.inputs, c.seed, &c.rows.iter().map(|r| r.placement).collect::<Vec<_>>(), command);
     std::fs::write(staged.file("run.json"), record).map_err(io)?;
     staged.commit().map_err(io)

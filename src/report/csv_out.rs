@@ -166,6 +166,32 @@ pub fn write_edges(path: &Path, rows: &[(String, Vec<EdgeSummary>)]) -> Result<(
     done(w, path)
 }
 
+/// The comparison as a markdown document, for design reviews: what was simulated, then a
+/// row per placement. Deterministic (no wall-clock figures).
+pub fn summary_markdown(title: &str, context: &str, rows: &[PlacementSummary]) -> String {
+    let mut out = format!("# {title}\n\n{context}\n\n");
+    out.push_str("| placement | proxies | L7 passes/req | passes/req | data-plane CPU (mC) | data-plane memory (MiB) | p50 (ms) | p90 (ms) | p99 (ms) | added p50 (ms) | added p99 (ms) | errors (%) |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.placement,
+            r.proxies,
+            num(Some(r.l7_passes_per_request), 2),
+            num(Some(r.passes_per_request), 2),
+            num(Some(r.dp_cpu_millicores), 1),
+            num(Some(r.dp_mem_mib), 1),
+            num(Some(r.latency_p50_ms), 3),
+            num(Some(r.latency_p90_ms), 3),
+            num(Some(r.latency_p99_ms), 3),
+            num(r.added_p50_ms, 3),
+            num(r.added_p99_ms, 3),
+            num(Some(r.error_rate * 100.0), 3),
+        ));
+    }
+    out
+}
+
 /// The comparison table for the terminal.
 pub fn summary_table(rows: &[PlacementSummary], events_per_s: &[f64]) -> String {
     let header = [

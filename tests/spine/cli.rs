@@ -30,7 +30,7 @@ fn same_file_and_seed_give_identical_bytes() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let (a, b) = (files(&dir.join("a")), files(&dir.join("b")));
-    assert_eq!(a.iter().map(|x| &x.0).collect::<Vec<_>>(), ["edges.csv", "instances.csv", "run.json", "summary.csv"]);
+    assert_eq!(a.iter().map(|x| &x.0).collect::<Vec<_>>(), ["edges.csv", "instances.csv", "run.json", "summary.csv", "summary.md"]);
     assert_eq!(a, b);
     // A different seed gives a different run.
     let o = meshsim(&["compare", f, "--duration", "6s", "--warmup", "1s", "--seed", "12", "--out", "c"], &dir);
