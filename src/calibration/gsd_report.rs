@@ -22,11 +22,11 @@ pub fn write_gsd_outputs(calibration: &GsdCalibration, out_dir: &Path) -> Result
     let mut written = Vec::new();
 
     let steady_path = out_dir.join("steady-state.csv");
-    write_csv(&steady_path, &steady_state_rows(calibration))?;
+    super::write_csv(&steady_path, &steady_state_rows(calibration))?;
     written.push(steady_path);
 
     let fits_path = out_dir.join("fits.csv");
-    write_csv(&fits_path, &fit_rows(calibration))?;
+    super::write_csv(&fits_path, &fit_rows(calibration))?;
     written.push(fits_path);
 
     for series in &calibration.series {
@@ -38,14 +38,6 @@ pub fn write_gsd_outputs(calibration: &GsdCalibration, out_dir: &Path) -> Result
     }
     written.sort();
     Ok(written)
-}
-
-fn write_csv(path: &Path, rows: &[Vec<String>]) -> Result<(), CalibrationError> {
-    let mut writer = csv::Writer::from_path(path).map_err(|e| CalibrationError::csv(path, e))?;
-    for row in rows {
-        writer.write_record(row).map_err(|e| CalibrationError::csv(path, e))?;
-    }
-    writer.flush().map_err(|e| CalibrationError::io(path, e))
 }
 
 /// `series,metric,unit,target_rps,achieved_rps,value,samples_kept`, header first.

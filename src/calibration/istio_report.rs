@@ -23,7 +23,7 @@ pub fn write_istio_outputs(calibration: &IstioCalibration, out_dir: &Path) -> Re
         ("istio-added-latency.csv", added_latency_rows(calibration)),
     ] {
         let path = out_dir.join(name);
-        write_csv(&path, &rows)?;
+        super::write_csv(&path, &rows)?;
         written.push(path);
     }
     for metric in Metric::ALL {
@@ -35,14 +35,6 @@ pub fn write_istio_outputs(calibration: &IstioCalibration, out_dir: &Path) -> Re
     }
     written.sort();
     Ok(written)
-}
-
-fn write_csv(path: &Path, rows: &[Vec<String>]) -> Result<(), CalibrationError> {
-    let mut writer = csv::Writer::from_path(path).map_err(|e| CalibrationError::csv(path, e))?;
-    for row in rows {
-        writer.write_record(row).map_err(|e| CalibrationError::csv(path, e))?;
-    }
-    writer.flush().map_err(|e| CalibrationError::io(path, e))
 }
 
 fn header(names: &[&str]) -> Vec<String> {

@@ -103,3 +103,12 @@ fn csv_message(err: &csv::Error) -> String {
         _ => err.to_string(),
     }
 }
+
+/// Write rows (header first) as a CSV file; the report modules share it.
+pub(crate) fn write_csv(path: &std::path::Path, rows: &[Vec<String>]) -> Result<(), CalibrationError> {
+    let mut writer = csv::Writer::from_path(path).map_err(|e| CalibrationError::csv(path, e))?;
+    for row in rows {
+        writer.write_record(row).map_err(|e| CalibrationError::csv(path, e))?;
+    }
+    writer.flush().map_err(|e| CalibrationError::io(path, e))
+}
