@@ -45,7 +45,9 @@ pub struct Chart {
     pub series: Vec<Series>,
 }
 
-const PALETTE: [RGBColor; 8] = [
+/// Twelve distinguishable colours (Tableau 10 plus two), so charts with many series, such as
+/// a blast timeline with ten scenarios, never give two series the same colour.
+const PALETTE: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -54,6 +56,10 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(174, 199, 232),
 ];
 
 /// Write `stem.png` and `stem.svg` (stem is a path without extension).
