@@ -282,9 +282,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
 fn blast_command(file: &std::path::Path, common: &RunArgs, flags: &BlastArgs, placements: &[Placement]) -> Result<(), AppError> {
     let r = app::blast::blast(file, placements, &common.overrides(), &flags.flags())?;
     let t = &r.inputs.topology;
-    if r.seed_was_picked {
-        eprintln!("seed: {} (picked; pass --seed {} to repeat)", r.seed, r.seed);
-    }
+    note_picked_seed(r.seed, r.seed_was_picked);
     let b = &r.settings.blast;
     println!(
         "{}: {} pods on {} nodes, {:.0} rps for {}, seed {}; failures at {} for {}, SLO p99 {}",
@@ -311,9 +309,7 @@ fn blast_command(file: &std::path::Path, common: &RunArgs, flags: &BlastArgs, pl
 fn compare(file: &std::path::Path, common: &RunArgs, placements: &[Placement], single: Option<Placement>) -> Result<(), AppError> {
     let c = app::compare::compare(file, placements, &common.overrides())?;
     let t = &c.inputs.topology;
-    if c.seed_was_picked {
-        eprintln!("seed: {} (picked; pass --seed {} to repeat)", c.seed, c.seed);
-    }
+    note_picked_seed(c.seed, c.seed_was_picked);
     println!(
         "{}: {} services, {} pods on {} nodes, {:.0} rps for {} (warm-up {}), seed {}",
         t.name,
@@ -393,4 +389,11 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
         written.display()
     );
     Ok(())
+}
+
+/// Tell the user a seed that was picked for them, so the run can be repeated.
+pub(crate) fn note_picked_seed(seed: u64, picked: bool) {
+    if picked {
+        eprintln!("seed: {seed} (picked; pass --seed {seed} to repeat)");
+    }
 }

@@ -22,16 +22,7 @@ fn simulated_faces_stays_within_targets_of_the_measurements() {
         // Data-plane CPU and memory at each of the 5 levels, plus ztunnel and waypoint for ambient.
         assert_eq!(checks.len(), if set == "ambient" { 30 } else { 10 });
         for c in &checks {
-            assert!(
-                c.within_target(),
-                "{set} {} {} at {} rps: measured {:.1}, simulated {:.1} ({:+.1}%)",
-                c.series,
-                c.metric,
-                c.target_rps,
-                c.measured,
-                c.simulated,
-                c.error() * 100.0
-            );
+            assert!(c.within_target(), "{}", c.describe());
         }
     }
 }
@@ -82,16 +73,7 @@ fn models_fitted_without_a_level_predict_it_when_it_lies_between_the_others() {
         // Interpolation must meet the targets; extrapolating to the lowest or highest level is
         // reported by `meshsim validate` but not claimed (ambient's ztunnel misses there).
         for c in checks.iter().filter(|c| [120, 240, 600].contains(&c.target_rps)) {
-            assert!(
-                c.within_target(),
-                "{set} {} {} at {} rps: measured {:.1}, simulated {:.1} ({:+.1}%)",
-                c.series,
-                c.metric,
-                c.target_rps,
-                c.measured,
-                c.simulated,
-                c.error() * 100.0
-            );
+            assert!(c.within_target(), "{}", c.describe());
         }
     }
 }
@@ -106,14 +88,6 @@ fn haproxy_model_reproduces_its_loopback_bench_within_the_stated_error() {
         // README reports CPU 10-13% off at 800-3200 rps (a line through a concave curve) and
         // memory within 0.2%; the bounds leave room for the simulation's own noise only.
         let bound = if c.metric == "cpu" { 0.15 } else { 0.01 };
-        assert!(
-            c.error().abs() <= bound,
-            "{} at {} rps: measured {:.1}, simulated {:.1} ({:+.1}%)",
-            c.metric,
-            c.target_rps,
-            c.measured,
-            c.simulated,
-            c.error() * 100.0
-        );
+        assert!(c.error().abs() <= bound, "{}", c.describe());
     }
 }

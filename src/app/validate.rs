@@ -38,6 +38,20 @@ impl Check {
         }
     }
 
+    /// One line naming the check and its numbers, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} {} at {} rps: measured {:.1}, simulated {:.1} ({:+.1}%)",
+            self.dataset,
+            self.series,
+            self.metric,
+            self.target_rps,
+            self.measured,
+            self.simulated,
+            self.error() * 100.0
+        )
+    }
+
     pub fn within_target(&self) -> bool {
         self.error().abs() <= self.target
     }

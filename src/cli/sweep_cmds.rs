@@ -127,9 +127,7 @@ pub fn capacity(file: &Path, a: CapacityArgs) -> Result<(), AppError> {
     let overrides = Overrides { rate: None, duration: a.duration, warmup: a.warmup, seed: a.seed };
     let r = cap::capacity(file, &overrides, &o)?;
     let t = &r.inputs.topology;
-    if r.seed_was_picked {
-        eprintln!("seed: {} (picked; pass --seed {} to repeat)", r.seed, r.seed);
-    }
+    super::note_picked_seed(r.seed, r.seed_was_picked);
     println!(
         "{}: p99 SLO {}, error rate <= {}, probes of {} (warm-up {}), seed {}; node type `{}` ({} vCPU, {:.0} MiB, {:.0}% headroom)",
         t.name,
