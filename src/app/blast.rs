@@ -169,7 +169,7 @@ pub fn write(r: &BlastReport, out: &Path) -> Result<PathBuf, AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
     let staged = StagedDir::create(out).map_err(io)?;
     let t = &r.inputs.topology;
-    blast_out::write_all(&staged, t, &r.settings, &r.results).map_err(AppError::Output)?;
+    blast_out::write_all(&staged, t, &r.settings, &r.results, crate::report::plot::ChartOptions::default()).map_err(AppError::Output)?;
     let placements: Vec<Placement> = r.results.iter().map(|p| p.placement).collect();
     let record = super::compare::run_record(&r.inputs, r.seed, &placements, "blast");
     std::fs::write(staged.file("run.json"), record).map_err(io)?;

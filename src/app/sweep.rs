@@ -13,7 +13,7 @@ use crate::metrics::{add_baseline, PlacementSummary};
 use crate::model::CostModels;
 use crate::placement::Placement;
 use crate::report::outdir::{write_atomic, StagedDir};
-use crate::report::plot::{write_chart, Chart, Mark, Series};
+use crate::report::plot::{placement_style, write_chart, Chart, ChartOptions, Mark, Scale, Series};
 use crate::sweep::apply::Base;
 use crate::sweep::records::{self, CaseResult};
 use crate::sweep::spec::{self, value_cell, SweepSpec};
@@ -185,7 +185,7 @@ pub fn write(s: &SweepOutcome, out: &Path) -> Result<PathBuf, AppError> {
     }
     let staged = StagedDir::create(out).map_err(|e| io(out, e))?;
     std::fs::write(staged.file("sweep.csv"), &bytes).map_err(|e| io(out, e))?;
-    for (stem, chart) in charts(s) {
+    for (stem, chart) in charts(s, ChartOptions::default()) {
         write_chart(&staged.file(stem), &chart).map_err(AppError::Output)?;
     }
     staged.commit().map_err(|e| io(out, e))
@@ -193,12 +193,12 @@ pub fn write(s: &SweepOutcome, out: &Path) -> Result<PathBuf, AppError> {
 
 /// Data-plane CPU, data-plane memory and p99 against the offered rate: a line per placement
 /// (and per value of every other axis).
-pub fn charts(s: &SweepOutcome) -> Vec<(&'static str, Chart)> {
+pub fn charts(s: &SweepOutcome, o: ChartOptions) -> Vec<(&'static str, Chart)> {
     type Metric = fn(&PlacementSummary) -> f64;
-    let metrics: [(&str, &str, &str, Metric); 3] = [
-        ("cpu-vs-rate", "Data-plane CPU", "data-plane CPU (millicores)", |r| r.dp_cpu_millicores),
-        ("mem-vs-rate", "Data-plane memory", "data-plane memory (MiB)", |r| r.dp_mem_mib),
-        ("p99-vs-rate", "End-to-end latency p99", "latency p99 (ms)", |r| r.latency_p99_ms),
+    let metrics: [(&str, &str, &str, Scale, Metric); 3] = [
+        ("cpu-vs-rate", "Data-plane CPU", "data-plane CPU (millicores)", Scale::Linear, |r| r.dp_cpu_millicores),
+        ("mem-vs-rate", "Data-plane memory", "data-plane memory (MiB)", Scale::Linear, |r| r.dp_mem_mib),
+        ("p99-vs-rate", "End-to-end latency p99", "latency p99 (ms)", o.latency_scale, |r| r.latency_p99_ms),
     ];
     // A series per placement and combination of the other inputs, in first-seen order.
     let mut keys: Vec<(String, Placement)> = Vec::new();
@@ -211,9 +211,11 @@ pub fn charts(s: &SweepOutcome) -> Vec<(&'static str, Chart)> {
             }
         }
     }
+    // One series per placement: each keeps its own style; several: one style per series.
+    let one_each = keys.iter().all(|(o, _)| o.is_empty());
     metrics
         .iter()
-        .map(|&(stem, title, y_label, metric)| {
+        .map(|&(stem, title, y_label, y_scale, metric)| {
             let series = keys
                 .iter()
                 .enumerate()
@@ -232,7 +234,7 @@ pub fn charts(s: &SweepOutcome) -> Vec<(&'static str, Chart)> {
                         name: if others.is_empty() { placement.to_string() } else { format!("{placement}, {others}") },
                         points,
                         mark: Mark::LineAndPoints,
-                        color: i,
+                        color: if one_each { placement_style(placement.as_str(), i) } else { i },
                     }
                 })
                 .collect();
@@ -243,6 +245,8 @@ pub fn charts(s: &SweepOutcome) -> Vec<(&'static str, Chart)> {
                     x_label: "request rate (rps)".into(),
                     y_label: y_label.into(),
                     series,
+                    y_scale,
+                    ..Chart::default()
                 },
             )
         })

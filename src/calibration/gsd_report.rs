@@ -119,6 +119,7 @@ fn series_chart(dataset: &str, series: &SeriesMetric) -> Chart {
         x_label: "achieved rate (rps)".to_string(),
         y_label: format!("{} ({})", series.metric.column_suffix(), series.metric.unit()),
         series: lines,
+        ..Chart::default()
     }
 }
 

@@ -153,6 +153,7 @@ fn per_sidecar_chart(calibration: &IstioCalibration, metric: Metric) -> Chart {
         x_label: "achieved rate (rps)".to_string(),
         y_label: format!("{} per sidecar ({})", metric.column_suffix(), metric.unit()),
         series,
+        ..Chart::default()
     }
 }
 

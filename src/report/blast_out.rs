@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use crate::blast::{PlacementResult, ScenarioResult, Settings};
+use crate::blast::{PlacementResult, ScenarioKind, ScenarioResult, Settings};
 use crate::report::outdir::StagedDir;
-use crate::report::plot::{write_chart, Chart, Mark, Series};
+use crate::report::plot::{placement_style, write_chart, Band, Chart, ChartOptions, Mark, RefLine, Series};
 use crate::report::table::{num, render};
 use crate::topology::Topology;
 use crate::units::format_duration_ns;
@@ -323,25 +323,115 @@ fn slug(name: &str) -> String {
     s.trim_matches('-').to_string()
 }
 
-fn miss_series(name: String, r: &ScenarioResult, color: usize) -> Series {
-    Series {
-        name,
-        points: r
-            .outcome
-            .timeline
-            .iter()
-            .map(|b| {
-                let share = if b.sent > 0 { b.slo_missed as f64 / b.sent as f64 * 100.0 } else { 0.0 };
-                (b.t_s, share)
-            })
-            .collect(),
-        mark: Mark::Line,
-        color,
+fn timeline_series(name: String, r: &ScenarioResult, color: usize, value: fn(&crate::blast::TimelineRow) -> f64) -> Series {
+    Series { name, points: r.outcome.timeline.iter().map(|b| (b.t_s, value(b))).collect(), mark: Mark::Line, color }
+}
+
+fn miss_percent(b: &crate::blast::TimelineRow) -> f64 {
+    if b.sent > 0 {
+        b.slo_missed as f64 / b.sent as f64 * 100.0
+    } else {
+        0.0
     }
 }
 
+fn p99_ms(b: &crate::blast::TimelineRow) -> f64 {
+    b.latency_p99_ms
+}
+
+/// The shaded disturbance windows of some runs (each distinct window once, labelled by what
+/// happens in it), in seconds.
+fn bands<'a>(runs: impl IntoIterator<Item = &'a ScenarioResult>) -> Vec<Band> {
+    let mut windows: Vec<((u64, u64), bool, bool)> = Vec::new(); // window, something down, something squeezed
+    for r in runs {
+        let (a, b) = r.scenario.window_ns;
+        if b <= a {
+            continue;
+        }
+        let down = matches!(r.scenario.kind, ScenarioKind::Crash | ScenarioKind::Oom);
+        match windows.iter_mut().find(|w| w.0 == (a, b)) {
+            Some(w) => {
+                w.1 |= down;
+                w.2 |= !down;
+            }
+            None => windows.push(((a, b), down, !down)),
+        }
+    }
+    windows
+        .into_iter()
+        .map(|((a, b), down, squeezed)| Band {
+            x0: a as f64 / 1e9,
+            x1: b as f64 / 1e9,
+            label: match (down, squeezed) {
+                (true, false) => "down",
+                (false, true) => "squeezed",
+                _ => "down or squeezed",
+            }
+            .into(),
+        })
+        .collect()
+}
+
+/// The charts of a blast report, with the file stem of each: per placement, SLO misses under
+/// every scenario; per scenario, SLO misses and p99 of every placement, the disturbance shaded.
+pub fn charts(t: &Topology, s: &Settings, results: &[PlacementResult], o: ChartOptions) -> Vec<(String, Chart)> {
+    let miss_y = "SLO misses incl. failures, % of requests started".to_string();
+    let x_label = "request start time (s)".to_string();
+    let slo_ms = s.blast.slo_p99_ns as f64 / 1e6;
+    let mut out = Vec::new();
+    for p in results {
+        let chart = Chart {
+            title: format!("{}: {} under each disturbance", t.name, p.placement),
+            x_label: x_label.clone(),
+            y_label: miss_y.clone(),
+            series: p.runs.iter().enumerate().map(|(i, r)| timeline_series(r.scenario.name.clone(), r, i, miss_percent)).collect(),
+            bands: bands(&p.runs),
+            ..Chart::default()
+        };
+        out.push((format!("timeline-{}", p.placement), chart));
+    }
+    for name in scenario_names(results) {
+        let runs: Vec<(&PlacementResult, &ScenarioResult)> = results.iter().filter_map(|p| p.run(&name).map(|r| (p, r))).collect();
+        if name == "baseline" || runs.len() < 2 {
+            continue;
+        }
+        let series = |value| {
+            runs.iter()
+                .enumerate()
+                .map(|(i, (p, r))| timeline_series(p.placement.to_string(), r, placement_style(p.placement.as_str(), i), value))
+                .collect::<Vec<_>>()
+        };
+        let shaded = bands(runs.iter().map(|(_, r)| *r));
+        out.push((
+            format!("scenario-{}", slug(&name)),
+            Chart {
+                title: format!("{}: {name}, SLO misses", t.name),
+                x_label: x_label.clone(),
+                y_label: miss_y.clone(),
+                series: series(miss_percent),
+                bands: shaded.clone(),
+                ..Chart::default()
+            },
+        ));
+        out.push((
+            format!("scenario-{}-p99", slug(&name)),
+            Chart {
+                title: format!("{}: {name}, latency p99", t.name),
+                x_label: x_label.clone(),
+                y_label: "latency p99 of requests started (ms)".into(),
+                series: series(p99_ms),
+                bands: shaded,
+                y_scale: o.latency_scale,
+                ref_lines: vec![RefLine { y: slo_ms, label: format!("SLO p99 {}", format_duration_ns(s.blast.slo_p99_ns)) }],
+                ..Chart::default()
+            },
+        ));
+    }
+    out
+}
+
 /// Every file of a blast report, into `staged`.
-pub fn write_all(staged: &StagedDir, t: &Topology, s: &Settings, results: &[PlacementResult]) -> Result<(), String> {
+pub fn write_all(staged: &StagedDir, t: &Topology, s: &Settings, results: &[PlacementResult], o: ChartOptions) -> Result<(), String> {
     csv_file(&staged.file("blast.csv"), &BLAST_HEADER, blast_rows(results))?;
     csv_file(
         &staged.file("blast-static.csv"),
@@ -405,30 +495,8 @@ pub fn write_all(staged: &StagedDir, t: &Topology, s: &Settings, results: &[Plac
     )?;
     std::fs::write(staged.file("blast.md"), blast_md(t, s, results)).map_err(|e| format!("{}: {e}", staged.file("blast.md").display()))?;
 
-    // A chart per placement (a line per scenario) and per scenario shared by placements.
-    let y = "SLO misses incl. failures, % of requests started".to_string();
-    for p in results {
-        let chart = Chart {
-            title: format!("{}: {} under each failure", t.name, p.placement),
-            x_label: "request start time, s".into(),
-            y_label: y.clone(),
-            series: p.runs.iter().enumerate().map(|(i, r)| miss_series(r.scenario.name.clone(), r, i)).collect(),
-        };
-        write_chart(&staged.file(&format!("timeline-{}", p.placement)), &chart)?;
-    }
-    for name in scenario_names(results) {
-        let runs: Vec<(String, &ScenarioResult)> =
-            results.iter().filter_map(|p| p.run(&name).map(|r| (p.placement.to_string(), r))).collect();
-        if name == "baseline" || runs.len() < 2 {
-            continue;
-        }
-        let chart = Chart {
-            title: format!("{}: {name}", t.name),
-            x_label: "request start time, s".into(),
-            y_label: y.clone(),
-            series: runs.iter().enumerate().map(|(i, (pl, r))| miss_series(pl.clone(), r, i)).collect(),
-        };
-        write_chart(&staged.file(&format!("scenario-{}", slug(&name))), &chart)?;
+    for (stem, chart) in charts(t, s, results, o) {
+        write_chart(&staged.file(&stem), &chart)?;
     }
     Ok(())
 }
