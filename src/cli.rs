@@ -19,19 +19,31 @@ use crate::placement::Placement;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Scale of latency axes in charts: log or linear.
+    #[arg(long, global = true, default_value = "log", value_name = "log|linear")]
+    pub latency_scale: crate::report::plot::Scale,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Simulate every placement of a topology and print them side by side.
+    /// Simulate every placement of a topology and print them side by side; with two topology
+    /// files (or --b-model), two variants side by side with their differences.
     Compare {
-        /// Topology file (TOML).
-        file: PathBuf,
+        /// Topology file (TOML); a second one is variant B.
+        #[arg(required = true, num_args = 1..=2, value_name = "FILE")]
+        files: Vec<PathBuf>,
         #[command(flatten)]
         common: RunArgs,
         /// Placements to compare (comma-separated).
         #[arg(long, value_delimiter = ',', default_value = "none,sidecar,per-node,ambient")]
         placements: Vec<Placement>,
+        /// A p99 target for the report, e.g. 50ms: a line on latency charts, a warning when missed.
+        #[arg(long = "slo-p99")]
+        slo_p99: Option<String>,
+        /// Replace a cost model in variant B, e.g. sidecar=models/envoy-sidecar.toml (repeatable;
+        /// with one topology file, B is that file with these models).
+        #[arg(long = "b-model", value_name = "KIND=FILE")]
+        b_model: Vec<app::variants::ModelSwap>,
     },
     /// Simulate one placement of a topology.
     Run {
@@ -42,6 +54,9 @@ pub enum Command {
         /// Placement for namespaces that do not fix their own.
         #[arg(long, default_value = "sidecar")]
         placement: Placement,
+        /// A p99 target for the report, e.g. 50ms: a line on latency charts, a warning when missed.
+        #[arg(long = "slo-p99")]
+        slo_p99: Option<String>,
     },
     /// Fit cost models to raw measurements (a gsd-v1 folder, or Istio's benchmark CSV).
     Calibrate {
@@ -223,6 +238,7 @@ impl BlastArgs {
             noisy_tenant: self.noisy_tenant.clone(),
             retries: self.retries,
             timeout: self.timeout.clone(),
+            progress: true,
         }
     }
 }
@@ -254,9 +270,20 @@ impl RunArgs {
 
 /// Run the parsed command.
 pub fn run(cli: Cli) -> Result<(), AppError> {
+    let report =
+        app::results::ReportOptions { charts: crate::report::plot::ChartOptions { latency_scale: cli.latency_scale }, slo_p99_ns: None };
     match cli.command {
-        Command::Compare { file, common, placements } => compare(&file, &common, &placements, None),
-        Command::Run { file, common, placement } => compare(&file, &common, &[placement], Some(placement)),
+        Command::Compare { files, common, placements, slo_p99, b_model } => {
+            let report = app::results::ReportOptions { slo_p99_ns: slo_flag(&slo_p99)?, ..report };
+            if files.len() > 1 || !b_model.is_empty() {
+                return variants(&files, &b_model, &common, &placements, &report);
+            }
+            compare(&files[0], &common, &placements, None, &report)
+        }
+        Command::Run { file, common, placement, slo_p99 } => {
+            let report = app::results::ReportOptions { slo_p99_ns: slo_flag(&slo_p99)?, ..report };
+            compare(&file, &common, &[placement], Some(placement), &report)
+        }
         Command::Calibrate { source, degree, topology, placement, out, seed } => {
             let r = app::calibrate::calibrate(&app::calibrate::CalibrateArgs { source, degree, topology, placement, out, seed })?;
             print!("{}", r.table);
@@ -266,20 +293,38 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         Command::Validate { gsd, topology, duration, seed, out, istio_topology, istio_benchmark, models } => {
             validate(ValidateArgs { gsd, topology, duration, seed, out, istio_topology, istio_benchmark, models })
         }
-        Command::Sweep { file, shard, seed, threads, out } => sweep_cmds::sweep(&file, shard, seed, threads, out),
+        Command::Sweep { file, shard, seed, threads, out } => sweep_cmds::sweep(&file, shard, seed, threads, out, &report),
         Command::Merge { out, inputs } => sweep_cmds::merge(&out, &inputs),
         Command::Capacity { file, slo_p99, rate, max_error_rate, headroom, max_rps, duration, warmup, seed, placements, out } => {
             sweep_cmds::capacity(
                 &file,
                 sweep_cmds::CapacityArgs { slo_p99, rate, max_error_rate, headroom, max_rps, duration, warmup, seed, placements, out },
+                &report,
             )
         }
         Command::Synth { services, out, models, seed } => sweep_cmds::synth(services, &out, &models, seed),
-        Command::Blast { file, common, blast, placements } => blast_command(&file, &common, &blast, &placements),
+        Command::Blast { file, common, blast, placements } => blast_command(&file, &common, &blast, &placements, &report),
     }
 }
 
-fn blast_command(file: &std::path::Path, common: &RunArgs, flags: &BlastArgs, placements: &[Placement]) -> Result<(), AppError> {
+/// A `--slo-p99` value in ns.
+fn slo_flag(v: &Option<String>) -> Result<Option<u64>, AppError> {
+    match v {
+        None => Ok(None),
+        Some(s) => match crate::units::parse_duration_ns(s).map_err(|e| AppError::arg("--slo-p99", e))? {
+            0 => Err(AppError::arg("--slo-p99", "must be more than zero")),
+            ns => Ok(Some(ns)),
+        },
+    }
+}
+
+fn blast_command(
+    file: &std::path::Path,
+    common: &RunArgs,
+    flags: &BlastArgs,
+    placements: &[Placement],
+    report: &app::results::ReportOptions,
+) -> Result<(), AppError> {
     let r = app::blast::blast(file, placements, &common.overrides(), &flags.flags())?;
     let t = &r.inputs.topology;
     note_picked_seed(r.seed, r.seed_was_picked);
@@ -301,12 +346,21 @@ fn blast_command(file: &std::path::Path, common: &RunArgs, flags: &BlastArgs, pl
     println!("\ndynamic runs (shares of requests started during the disturbance):");
     print!("{}", crate::report::blast_out::blast_table(&r.results));
     let out = common.out.clone().unwrap_or_else(|| app::default_out(t, Some("blast")));
-    let written = app::blast::write(&r, &out)?;
-    println!("wrote {}/ (blast.csv, blast-static.csv, blast-spread.csv, blast.md, timeline.csv, charts, run.json)", written.display());
+    let written = app::blast::write_with(&r, &out, report)?;
+    println!(
+        "wrote {}/ (report.html, results.json, blast.csv, blast-static.csv, blast-spread.csv, blast.md, timeline.csv, charts, run.json)",
+        written.display()
+    );
     Ok(())
 }
 
-fn compare(file: &std::path::Path, common: &RunArgs, placements: &[Placement], single: Option<Placement>) -> Result<(), AppError> {
+fn compare(
+    file: &std::path::Path,
+    common: &RunArgs,
+    placements: &[Placement],
+    single: Option<Placement>,
+    report: &app::results::ReportOptions,
+) -> Result<(), AppError> {
     let c = app::compare::compare(file, placements, &common.overrides())?;
     let t = &c.inputs.topology;
     note_picked_seed(c.seed, c.seed_was_picked);
@@ -325,8 +379,40 @@ fn compare(file: &std::path::Path, common: &RunArgs, placements: &[Placement], s
     print!("{}", crate::report::csv_out::summary_table(&c.rows, &eps));
     let out = common.out.clone().unwrap_or_else(|| app::default_out(t, single.map(|p| p.as_str())));
     let command = if single.is_some() { "run" } else { "compare" };
-    let written = app::compare::write(&c, &out, command)?;
-    println!("wrote {}/ (summary.csv, summary.md, instances.csv, edges.csv, run.json)", written.display());
+    let written = app::compare::write_with(&c, &out, command, report)?;
+    println!("wrote {}/ (report.html, results.json, summary.csv, summary.md, instances.csv, edges.csv, run.json)", written.display());
+    Ok(())
+}
+
+fn variants(
+    files: &[PathBuf],
+    swaps: &[app::variants::ModelSwap],
+    common: &RunArgs,
+    placements: &[Placement],
+    report: &app::results::ReportOptions,
+) -> Result<(), AppError> {
+    let v = app::variants::variants(&files[0], files.get(1).map(PathBuf::as_path), swaps, placements, &common.overrides())?;
+    note_picked_seed(v.a.seed, v.a.seed_was_picked);
+    for (name, label, c) in [("A", &v.labels.0, &v.a), ("B", &v.labels.1, &v.b)] {
+        let t = &c.inputs.topology;
+        println!(
+            "{name}: {label}: {} services, {} pods on {} nodes, {:.0} rps for {} (warm-up {}), seed {}",
+            t.services.len(),
+            t.pods.len(),
+            t.nodes.len(),
+            t.total_rate_rps(),
+            crate::units::format_duration_ns(t.simulation.duration_ns),
+            crate::units::format_duration_ns(t.simulation.warmup_ns),
+            c.seed
+        );
+        let eps: Vec<f64> = c.runs.iter().map(|r| r.events_per_s()).collect();
+        print!("{}", crate::report::csv_out::summary_table(&c.rows, &eps));
+    }
+    println!("differences, B against A:");
+    print!("{}", app::variants::differences_table(&v));
+    let out = common.out.clone().unwrap_or_else(|| app::variants::default_out(&v));
+    let written = app::variants::write(&v, &out, report)?;
+    println!("wrote {}/ (report.html, results.json, variants.csv, differences.csv, summary.md, run-a.json, run-b.json)", written.display());
     Ok(())
 }
 
@@ -383,9 +469,15 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     app::validate::write_csv(&staged.file("validate-gsd-holdout.csv"), &holdout)?;
     crate::validate::istio::write_published_csv(&staged.file("validate-istio-published.csv"), &published).map_err(as_app)?;
     crate::validate::istio::write_bench_csv(&staged.file("validate-istio-benchmark.csv"), &bench).map_err(as_app)?;
+    let results = app::results::validate(&a.topology, a.seed, &checks, &holdout, &published, &bench);
+    let charts = match &results.body {
+        crate::report::results::Body::Validate(v) => crate::report::result_charts::validate(v),
+        _ => Vec::new(),
+    };
+    crate::report::html::write(staged.path(), &results, &app::compare::keyed(charts)).map_err(AppError::Output)?;
     let written = staged.commit().map_err(io)?;
     println!(
-        "wrote {}/ (validate-gsd.csv, validate-gsd-holdout.csv, validate-istio-published.csv, validate-istio-benchmark.csv)",
+        "wrote {}/ (report.html, results.json, validate-gsd.csv, validate-gsd-holdout.csv, validate-istio-published.csv, validate-istio-benchmark.csv)",
         written.display()
     );
     Ok(())

@@ -273,6 +273,7 @@ rate = "100rps"
             max_rps: None,
             rate_rps: None,
             placements: vec![Placement::None],
+            progress: false,
         };
         let ov = Overrides { duration: Some("60s".into()), warmup: Some("5s".into()), ..Overrides::default() };
         let r = capacity(&p, &ov, &o).unwrap();

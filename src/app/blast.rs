@@ -1,7 +1,7 @@
 //! `meshsim blast`: for every placement, the static blast radius of every component, then
 //! dynamic runs that fail or squeeze one component at a time; written to
 //! `outputs/<name>-blast/` (`blast.csv`, `blast-static.csv`, `blast-spread.csv`, `blast.md`,
-//! `timeline.csv`, charts, `run.json`).
+//! `timeline.csv`, charts, `run.json`, `results.json`, `report.html`).
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +31,8 @@ pub struct BlastFlags {
     pub retries: Option<u32>,
     /// Per-try timeout on every call and load of the run.
     pub timeout: Option<String>,
+    /// Show progress on stderr (only when it is a terminal).
+    pub progress: bool,
 }
 
 /// What `meshsim blast` produced.
@@ -115,6 +117,16 @@ pub fn apply_flags(inputs: &mut Inputs, f: &BlastFlags) -> Result<(), AppError> 
 
 /// Analyse and run every scenario of one placement.
 pub fn blast_placement(inputs: &Inputs, placement: Placement, settings: &Settings) -> Result<PlacementResult, AppError> {
+    blast_placement_with(inputs, placement, settings, &indicatif::ProgressBar::hidden())
+}
+
+/// [`blast_placement`], counting finished runs on `progress`.
+fn blast_placement_with(
+    inputs: &Inputs,
+    placement: Placement,
+    settings: &Settings,
+    progress: &indicatif::ProgressBar,
+) -> Result<PlacementResult, AppError> {
     let t = &inputs.topology;
     let d = Deployment::new(t, placement);
     check_models(inputs, &d)?;
@@ -133,6 +145,7 @@ pub fn blast_placement(inputs: &Inputs, placement: Placement, settings: &Setting
     let warmup = t.simulation.warmup_ns;
     let base_miss = outcome(&base_out, (0, 0), warmup, 0.0).slo_missed_share_run;
     let list = scenarios(t, &d, &inputs.models, &analysis, settings, &memory_bytes);
+    progress.inc_length(list.len() as u64);
     let runs: Vec<ScenarioResult> = list
         .into_par_iter()
         .map(|sc| {
@@ -141,6 +154,7 @@ pub fn blast_placement(inputs: &Inputs, placement: Placement, settings: &Setting
             } else {
                 simulate(&plan, &opts(sc.faults.clone(), sc.background.clone()))?
             };
+            progress.inc(1);
             Ok(ScenarioResult {
                 outcome: outcome(&out, sc.window_ns, warmup, base_miss),
                 scenario: sc,
@@ -160,16 +174,25 @@ pub fn blast(path: &Path, placements: &[Placement], o: &Overrides, flags: &Blast
     apply_flags(&mut inputs, flags)?;
     let (seed, picked) = resolve_seed(&inputs.topology);
     let settings = Settings { blast: inputs.topology.blast.clone(), seed };
-    let results = placements.iter().map(|&p| blast_placement(&inputs, p, &settings)).collect::<Result<_, _>>()?;
+    let progress = crate::report::progress::bar(flags.progress, "runs");
+    let results = placements.iter().map(|&p| blast_placement_with(&inputs, p, &settings, &progress)).collect::<Result<_, _>>()?;
+    progress.finish_and_clear();
     Ok(BlastReport { inputs, seed, seed_was_picked: picked, settings, results })
 }
 
-/// Write a blast report into `out` (whole or not at all).
+/// Write a blast report into `out` (whole or not at all), with the default report options.
 pub fn write(r: &BlastReport, out: &Path) -> Result<PathBuf, AppError> {
+    write_with(r, out, &super::results::ReportOptions::default())
+}
+
+/// Write a blast report into `out` (whole or not at all).
+pub fn write_with(r: &BlastReport, out: &Path, o: &super::results::ReportOptions) -> Result<PathBuf, AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
     let staged = StagedDir::create(out).map_err(io)?;
     let t = &r.inputs.topology;
-    blast_out::write_all(&staged, t, &r.settings, &r.results, crate::report::plot::ChartOptions::default()).map_err(AppError::Output)?;
+    blast_out::write_all(&staged, t, &r.settings, &r.results, o.charts).map_err(AppError::Output)?;
+    let charts = blast_out::charts(t, &r.settings, &r.results, o.charts);
+    crate::report::html::write(staged.path(), &super::results::blast(r), &charts).map_err(AppError::Output)?;
     let placements: Vec<Placement> = r.results.iter().map(|p| p.placement).collect();
     let record = super::compare::run_record(&r.inputs, r.seed, &placements, "blast");
     std::fs::write(staged.file("run.json"), record).map_err(io)?;

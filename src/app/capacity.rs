@@ -28,6 +28,8 @@ pub struct CapacityOptions {
     /// Also report the nodes needed at this rate.
     pub rate_rps: Option<f64>,
     pub placements: Vec<Placement>,
+    /// Show progress on stderr (only when it is a terminal).
+    pub progress: bool,
 }
 
 /// Resources at one rate for one placement.
@@ -51,6 +53,8 @@ pub struct PlacementCapacity {
     /// Sizing at the highest rate that met the SLO (none met: `None`).
     pub at_max: Option<Sizing>,
     pub at_rate: Option<Sizing>,
+    /// Every rate probed by the search, in order.
+    pub probed: Vec<Sizing>,
 }
 
 pub struct CapacityReport {
@@ -85,14 +89,18 @@ pub fn capacity(path: &Path, overrides: &Overrides, o: &CapacityOptions) -> Resu
     let start = inputs.topology.total_rate_rps();
     let search =
         Search { start_rps: start, tolerance: 0.01, max_rps: o.max_rps.unwrap_or(start * 64.0), min_rps: (start / 1024.0).max(0.1) };
+    let progress = crate::report::progress::counter(o.progress, "rates probed");
     let rows = o
         .placements
         .par_iter()
         .map(|&p| {
             let mut best: Option<Sizing> = None;
+            let mut probed = Vec::new();
             let result = max_rate(search, |rate| {
                 let s = size(&inputs, p, rate, seed, o, &node)?;
                 let ok = s.meets_slo;
+                progress.inc(1);
+                probed.push(s.clone());
                 if ok && best.as_ref().is_none_or(|b| b.rate_rps < rate) {
                     best = Some(s);
                 }
@@ -102,9 +110,10 @@ pub fn capacity(path: &Path, overrides: &Overrides, o: &CapacityOptions) -> Resu
                 Some(r) => Some(size(&inputs, p, r, seed, o, &node)?),
                 None => None,
             };
-            Ok(PlacementCapacity { placement: p, search: result, at_max: best, at_rate })
+            Ok(PlacementCapacity { placement: p, search: result, at_max: best, at_rate, probed })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
+    progress.finish_and_clear();
     Ok(CapacityReport { inputs, seed, seed_was_picked: picked, node, options: o.clone(), rows })
 }
 
@@ -295,8 +304,14 @@ pub fn tables(r: &CapacityReport) -> String {
     out
 }
 
-/// Write `capacity.csv` (and `capacity-at-rate.csv` with `--rate`) into `out`, whole or not at all.
+/// Write `capacity.csv` (and `capacity-at-rate.csv` with `--rate`), `results.json` and
+/// `report.html` into `out`, whole or not at all.
 pub fn write(r: &CapacityReport, out: &Path) -> Result<PathBuf, AppError> {
+    write_with(r, out, &super::results::ReportOptions::default())
+}
+
+/// [`write`], with the report drawn as `o` says.
+pub fn write_with(r: &CapacityReport, out: &Path, o: &super::results::ReportOptions) -> Result<PathBuf, AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
     let staged = StagedDir::create(out).map_err(io)?;
     let header: Vec<String> = HEADER.iter().map(|s| s.to_string()).collect();
@@ -308,5 +323,11 @@ pub fn write(r: &CapacityReport, out: &Path) -> Result<PathBuf, AppError> {
         let bytes = crate::sweep::records::to_csv(&header, &at).map_err(AppError::Output)?;
         std::fs::write(staged.file("capacity-at-rate.csv"), bytes).map_err(io)?;
     }
+    let results = super::results::capacity(r);
+    let charts = match &results.body {
+        crate::report::results::Body::Capacity(c) => crate::report::result_charts::capacity(&r.inputs.topology.name, c, o.charts),
+        _ => Vec::new(),
+    };
+    crate::report::html::write(staged.path(), &results, &super::compare::keyed(charts)).map_err(AppError::Output)?;
     staged.commit().map_err(io)
 }

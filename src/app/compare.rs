@@ -1,15 +1,19 @@
 //! `meshsim compare` and `meshsim run`: simulate placements of one topology side by side and
-//! write `summary.csv`, `instances.csv`, `edges.csv` and `run.json`.
+//! write `summary.csv`, `summary.md`, `instances.csv`, `edges.csv`, `run.json`,
+//! `results.json` and `report.html`.
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::results::ReportOptions;
 use super::{load_inputs, resolve_seed, run_placement, AppError, Inputs, Overrides, PlacementRun};
 use crate::metrics::{add_baseline, PlacementSummary};
 use crate::placement::Placement;
 use crate::report::csv_out;
 use crate::report::outdir::StagedDir;
+use crate::report::results::Body;
+use crate::report::{html, result_charts};
 
 /// What a comparison produced.
 pub struct Comparison {
@@ -25,6 +29,11 @@ pub struct Comparison {
 pub fn compare(path: &Path, placements: &[Placement], o: &Overrides) -> Result<Comparison, AppError> {
     let inputs = load_inputs(path, o)?;
     let (seed, picked) = resolve_seed(&inputs.topology);
+    compare_loaded(inputs, placements, seed, picked)
+}
+
+/// [`compare`] on inputs already loaded, with the seed given.
+pub fn compare_loaded(inputs: Inputs, placements: &[Placement], seed: u64, picked: bool) -> Result<Comparison, AppError> {
     let runs: Vec<PlacementRun> =
         placements.par_iter().map(|&p| run_placement(&inputs, p, seed, Vec::new(), None)).collect::<Result<_, _>>()?;
     let mut rows: Vec<PlacementSummary> = runs.iter().map(|r| r.summary.summary.clone()).collect();
@@ -32,8 +41,13 @@ pub fn compare(path: &Path, placements: &[Placement], o: &Overrides) -> Result<C
     Ok(Comparison { inputs, seed, seed_was_picked: picked, runs, rows })
 }
 
-/// Write a comparison's files into `out` (whole or not at all).
+/// Write a comparison's files into `out` (whole or not at all), with the default report options.
 pub fn write(c: &Comparison, out: &Path, command: &str) -> Result<PathBuf, AppError> {
+    write_with(c, out, command, &ReportOptions::default())
+}
+
+/// Write a comparison's files into `out` (whole or not at all).
+pub fn write_with(c: &Comparison, out: &Path, command: &str, o: &ReportOptions) -> Result<PathBuf, AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
     let staged = StagedDir::create(out).map_err(io)?;
     csv_out::write_summary(&staged.file("summary.csv"), &c.rows).map_err(AppError::Output)?;
@@ -55,14 +69,30 @@ pub fn write(c: &Comparison, out: &Path, command: &str) -> Result<PathBuf, AppEr
         crate::units::format_duration_ns(t.simulation.warmup_ns),
         c.seed
     );
-    std::fs::write(
-        staged.file("summary.md"),
-        csv_out::summary_markdown(&format!("{}: data-plane placements compared", t.name), &context, &c.rows),
-    )
-    .map_err(io)?;
+    std::fs::write(staged.file("summary.md"), csv_out::summary_markdown(&summary_title(t, command, &c.rows), &context, &c.rows))
+        .map_err(io)?;
+    let results = super::results::compare(c, command, o.slo_p99_ns);
+    let charts = match &results.body {
+        Body::Compare(section) => result_charts::compare(&t.name, section, o.charts),
+        _ => Vec::new(),
+    };
+    html::write(staged.path(), &results, &keyed(charts)).map_err(AppError::Output)?;
     let record = run_record(&c.inputs, c.seed, &c.rows.iter().map(|r| r.placement).collect::<Vec<_>>(), command);
     std::fs::write(staged.file("run.json"), record).map_err(io)?;
     staged.commit().map_err(io)
+}
+
+/// The heading of `summary.md`: `run` simulates one placement, `compare` several.
+fn summary_title(t: &crate::topology::Topology, command: &str, rows: &[PlacementSummary]) -> String {
+    match rows {
+        [one] if command == "run" => format!("{}: one placement ({})", t.name, one.placement),
+        _ => format!("{}: data-plane placements compared", t.name),
+    }
+}
+
+/// Charts keyed by position, for pages that place them in order.
+pub(crate) fn keyed(charts: Vec<crate::report::plot::Chart>) -> Vec<(String, crate::report::plot::Chart)> {
+    charts.into_iter().enumerate().map(|(i, c)| (format!("chart-{i}"), c)).collect()
 }
 
 /// `run.json`: everything needed to repeat the run: version, seed, the resolved settings and

@@ -5,8 +5,10 @@ pub mod blast;
 pub mod calibrate;
 pub mod capacity;
 pub mod compare;
+pub mod results;
 pub mod sweep;
 pub mod validate;
+pub mod variants;
 
 use std::path::{Path, PathBuf};
 

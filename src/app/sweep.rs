@@ -176,6 +176,12 @@ pub fn csv_bytes(s: &SweepOutcome) -> Result<Vec<u8>, AppError> {
 /// a shard as one file `sweep-shard-I-of-N.csv` in `out` (written atomically; other shards'
 /// files beside it are left alone). Returns the path written.
 pub fn write(s: &SweepOutcome, out: &Path) -> Result<PathBuf, AppError> {
+    write_with(s, out, &super::results::ReportOptions::default())
+}
+
+/// [`write`], with the report drawn as `o` says (the whole sweep also writes `results.json`
+/// and `report.html`).
+pub fn write_with(s: &SweepOutcome, out: &Path, o: &super::results::ReportOptions) -> Result<PathBuf, AppError> {
     let bytes = csv_bytes(s)?;
     let io = |p: &Path, e: std::io::Error| AppError::Output(format!("{}: {e}", p.display()));
     if s.shard.count > 1 {
@@ -185,9 +191,13 @@ pub fn write(s: &SweepOutcome, out: &Path) -> Result<PathBuf, AppError> {
     }
     let staged = StagedDir::create(out).map_err(|e| io(out, e))?;
     std::fs::write(staged.file("sweep.csv"), &bytes).map_err(|e| io(out, e))?;
-    for (stem, chart) in charts(s, ChartOptions::default()) {
-        write_chart(&staged.file(stem), &chart).map_err(AppError::Output)?;
+    let charts = charts(s, o.charts);
+    for (stem, chart) in &charts {
+        write_chart(&staged.file(stem), chart).map_err(AppError::Output)?;
     }
+    let base = super::load_inputs(&s.spec.topology, &super::Overrides::default()).ok();
+    let keyed: Vec<(String, Chart)> = charts.into_iter().map(|(k, c)| (k.to_string(), c)).collect();
+    crate::report::html::write(staged.path(), &super::results::sweep(s, base.as_ref()), &keyed).map_err(AppError::Output)?;
     staged.commit().map_err(|e| io(out, e))
 }
 

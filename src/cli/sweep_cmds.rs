@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::app::capacity::{self as cap, CapacityOptions};
+use crate::app::results::ReportOptions;
 use crate::app::sweep::{self as sw, SweepOptions};
 use crate::app::{default_out, AppError, Overrides};
 use crate::placement::Placement;
@@ -16,7 +17,14 @@ use crate::units;
 /// Rows beyond this are not printed (the CSV has them all).
 const MAX_PRINTED_ROWS: usize = 80;
 
-pub fn sweep(file: &Path, shard: Option<Shard>, seed: Option<u64>, threads: Option<usize>, out: Option<PathBuf>) -> Result<(), AppError> {
+pub fn sweep(
+    file: &Path,
+    shard: Option<Shard>,
+    seed: Option<u64>,
+    threads: Option<usize>,
+    out: Option<PathBuf>,
+    report: &ReportOptions,
+) -> Result<(), AppError> {
     if threads == Some(0) {
         return Err(AppError::arg("--threads", "must be at least 1"));
     }
@@ -65,11 +73,11 @@ pub fn sweep(file: &Path, shard: Option<Shard>, seed: Option<u64>, threads: Opti
         println!("… {hidden} more rows in the CSV");
     }
     let out = out.unwrap_or_else(|| Path::new("outputs").join(&s.spec.name));
-    let written = sw::write(&s, &out)?;
+    let written = sw::write_with(&s, &out, report)?;
     if s.shard.count > 1 {
         println!("wrote {}", written.display());
     } else {
-        println!("wrote {}/ (sweep.csv, cpu-vs-rate, mem-vs-rate, p99-vs-rate .png/.svg)", written.display());
+        println!("wrote {}/ (report.html, results.json, sweep.csv, cpu-vs-rate, mem-vs-rate, p99-vs-rate .png/.svg)", written.display());
     }
     Ok(())
 }
@@ -105,7 +113,7 @@ fn rate_arg(flag: &str, r: &str) -> Result<f64, AppError> {
     }
 }
 
-pub fn capacity(file: &Path, a: CapacityArgs) -> Result<(), AppError> {
+pub fn capacity(file: &Path, a: CapacityArgs, report: &ReportOptions) -> Result<(), AppError> {
     let slo_p99_ns = units::parse_duration_ns(&a.slo_p99).map_err(|e| AppError::arg("--slo-p99", e))?;
     if slo_p99_ns == 0 {
         return Err(AppError::arg("--slo-p99", "must be more than zero"));
@@ -123,6 +131,7 @@ pub fn capacity(file: &Path, a: CapacityArgs) -> Result<(), AppError> {
         max_rps: a.max_rps.as_deref().map(|r| rate_arg("--max-rps", r)).transpose()?,
         rate_rps: a.rate.as_deref().map(|r| rate_arg("--rate", r)).transpose()?,
         placements: a.placements,
+        progress: true,
     };
     let overrides = Overrides { rate: None, duration: a.duration, warmup: a.warmup, seed: a.seed };
     let r = cap::capacity(file, &overrides, &o)?;
@@ -143,8 +152,12 @@ pub fn capacity(file: &Path, a: CapacityArgs) -> Result<(), AppError> {
     );
     print!("{}", cap::tables(&r));
     let out = a.out.unwrap_or_else(|| default_out(t, Some("capacity")));
-    let written = cap::write(&r, &out)?;
-    println!("wrote {}/capacity.csv", written.display());
+    let written = cap::write_with(&r, &out, report)?;
+    println!(
+        "wrote {}/ (report.html, results.json, capacity.csv{})",
+        written.display(),
+        if o.rate_rps.is_some() { ", capacity-at-rate.csv" } else { "" }
+    );
     Ok(())
 }
 

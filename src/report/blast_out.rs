@@ -311,7 +311,8 @@ fn blast_md(t: &Topology, s: &Settings, results: &[PlacementResult]) -> String {
     md
 }
 
-fn slug(name: &str) -> String {
+/// A scenario name as a file-name part: `crash node (worst)` → `crash-node-worst`.
+pub fn slug(name: &str) -> String {
     let mut s = String::new();
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {

@@ -170,11 +170,11 @@ pub fn write_edges(path: &Path, rows: &[(String, Vec<EdgeSummary>)]) -> Result<(
 /// row per placement. Deterministic (no wall-clock figures).
 pub fn summary_markdown(title: &str, context: &str, rows: &[PlacementSummary]) -> String {
     let mut out = format!("# {title}\n\n{context}\n\n");
-    out.push_str("| placement | proxies | L7 passes/req | passes/req | data-plane CPU (mC) | data-plane memory (MiB) | p50 (ms) | p90 (ms) | p99 (ms) | added p50 (ms) | added p99 (ms) | errors (%) |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| placement | proxies | L7 passes/req | passes/req | data-plane CPU (mC) | data-plane memory (MiB) | p50 (ms) | p90 (ms) | p99 (ms) | added p50 (ms) | added p90 (ms) | added p99 (ms) | errors (%) |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.placement,
             r.proxies,
             num(Some(r.l7_passes_per_request), 2),
@@ -185,6 +185,7 @@ pub fn summary_markdown(title: &str, context: &str, rows: &[PlacementSummary]) -
             num(Some(r.latency_p90_ms), 3),
             num(Some(r.latency_p99_ms), 3),
             num(r.added_p50_ms, 3),
+            num(r.added_p90_ms, 3),
             num(r.added_p99_ms, 3),
             num(Some(r.error_rate * 100.0), 3),
         ));

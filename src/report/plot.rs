@@ -184,12 +184,16 @@ pub fn write_chart(stem: &Path, chart: &Chart) -> Result<(), String> {
     Ok(())
 }
 
+/// Size of a chart inlined in a page: smaller than the files', so that its text stays legible
+/// where two charts share the page's width.
+pub const PAGE_CHART_SIZE: (u32, u32) = (800, 500);
+
 /// The chart as SVG text, to inline in a page.
 pub fn svg_string(chart: &Chart) -> Result<String, String> {
     register_font();
     let mut buf = String::new();
     {
-        let root = SVGBackend::with_string(&mut buf, CHART_SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut buf, PAGE_CHART_SIZE).into_drawing_area();
         draw(root, chart)?;
     }
     Ok(buf)
@@ -398,23 +402,27 @@ where
     }
     mesh.draw().map_err(err)?;
     draw_bands(&mut ctx, chart, (a_lo, a_hi)).map_err(err)?;
-    let bar_count = chart.series.iter().filter(|s| s.mark == Mark::Bars).count().max(1);
-    let mut bar_index = 0;
     for s in &chart.series {
         let (color, dash, marker) = STYLES[s.color % STYLES.len()];
         let pts: Vec<(f64, f64)> =
             s.points.iter().filter(|(x, _)| x.is_finite()).filter_map(|&(x, y)| to_axis(scale, y).map(|y| (x, y))).collect();
         let stroke = color.stroke_width(2);
         if s.mark == Mark::Bars {
-            // Bars of several series share each slot side by side.
-            let w = 0.7 / bar_count as f64;
-            let off = -0.35 + w * bar_index as f64;
-            bar_index += 1;
+            // Bars of several series at one x share its slot side by side, in series order.
             let base = a_lo.max(to_axis(scale, 0.0).unwrap_or(a_lo));
-            ctx.draw_series(pts.iter().map(|&(x, y)| Rectangle::new([(x + off, base), (x + off + w * 0.9, y)], color.filled())))
+            let rects: Vec<Rectangle<(f64, f64)>> = pts
+                .iter()
+                .map(|&(x, y)| {
+                    let (index, count) = bar_slot(chart, s, x);
+                    let w = 0.7 / count as f64;
+                    let left = x - 0.35 + w * index as f64;
+                    Rectangle::new([(left + w * 0.05, base), (left + w * 0.95, y)], color.filled())
+                })
+                .collect();
+            ctx.draw_series(rects)
                 .map_err(err)?
                 .label(s.name.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.filled()));
+                .legend(move |(x, y)| Rectangle::new([(x + 7, y - 6), (x + 23, y + 6)], color.filled()));
             continue;
         }
         let line = matches!(s.mark, Mark::Line | Mark::LineAndPoints);
@@ -458,6 +466,14 @@ where
         .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
+}
+
+/// Where a bar of `s` at `x` goes among the bars drawn at that x: (its index, how many).
+fn bar_slot(chart: &Chart, s: &Series, x: f64) -> (usize, usize) {
+    let at_x: Vec<&Series> =
+        chart.series.iter().filter(|o| o.mark == Mark::Bars && o.points.iter().any(|p| (p.0 - x).abs() < 1e-9)).collect();
+    let index = at_x.iter().position(|o| std::ptr::eq(*o, s)).unwrap_or(0);
+    (index, at_x.len().max(1))
 }
 
 /// Shade each band over the whole height, with its label at the top.

@@ -1,0 +1,460 @@
+//! The results of one command as one structure ([`Results`]), the source of `results.json`
+//! and `report.html`: every summary figure of the run with its unit in its name, the inputs'
+//! identity (paths and SHA-256 of the topology and model files, seed, model provenance,
+//! meshsim version) and the warnings a reader must see. Each command fills its own section
+//! ([`Body`]); the rest is common. `docs/results.md` describes every field.
+//!
+//! Schema rule: adding a field or a section keeps [`SCHEMA_VERSION`]; renaming, removing or
+//! changing the meaning or unit of a field raises it. Readers ignore fields they do not know.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::metrics::PlacementSummary;
+
+/// Version of the `results.json` layout (see the module's schema rule).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything one command found, with what it was asked and what it read.
+#[derive(Clone, Debug, Serialize)]
+pub struct Results {
+    pub schema_version: u32,
+    pub meshsim_version: String,
+    /// The command that ran: compare, run, blast, sweep, capacity or validate.
+    pub command: String,
+    /// A heading for the run, e.g. `faces: data-plane placements compared`.
+    pub title: String,
+    /// The question the run answers, in a sentence.
+    pub question: String,
+    /// What was read: one set per topology (two for a comparison of variants).
+    pub inputs: Vec<InputSet>,
+    pub warnings: Vec<Warning>,
+    /// The command's own figures, under a key named after its kind.
+    #[serde(flatten)]
+    pub body: Body,
+}
+
+/// The command's section of [`Results`].
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Body {
+    /// `compare` and `run`: a row per placement.
+    Compare(CompareSection),
+    /// `compare A B`: two variants side by side, with differences.
+    Variants(VariantsSection),
+    Blast(BlastSection),
+    Sweep(SweepSection),
+    Capacity(CapacitySection),
+    Validate(ValidateSection),
+}
+
+/// A file read, by path and content hash.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FileIdentity {
+    /// As given on the command line or in the file that names it.
+    pub path: String,
+    /// SHA-256 of the bytes, lowercase hex; `None` when the file could not be read again.
+    pub sha256: Option<String>,
+    pub bytes: Option<u64>,
+}
+
+impl FileIdentity {
+    /// Identity of bytes already read.
+    pub fn of_bytes(path: &std::path::Path, bytes: &[u8]) -> FileIdentity {
+        FileIdentity { path: path.display().to_string(), sha256: Some(sha256_hex(bytes)), bytes: Some(bytes.len() as u64) }
+    }
+
+    /// Identity of a file on disk.
+    pub fn of_file(path: &std::path::Path) -> FileIdentity {
+        match std::fs::read(path) {
+            Ok(b) => FileIdentity::of_bytes(path, &b),
+            Err(_) => FileIdentity { path: path.display().to_string(), sha256: None, bytes: None },
+        }
+    }
+}
+
+/// SHA-256 of some bytes as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One topology and the cost models it named, with the run's settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputSet {
+    /// `a` or `b` for variants; otherwise the topology's name.
+    pub label: String,
+    pub topology: TopologyInfo,
+    pub models: Vec<ModelInfo>,
+    pub seed: u64,
+    /// True when no seed was given and one was picked for this run.
+    pub seed_picked: bool,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    /// Total end-user request rate offered, over every load.
+    pub total_rate_rps: f64,
+}
+
+/// What the topology file describes, in counts.
+#[derive(Clone, Debug, Serialize)]
+pub struct TopologyInfo {
+    pub name: String,
+    pub description: String,
+    pub file: FileIdentity,
+    pub services: usize,
+    pub pods: usize,
+    pub nodes: usize,
+    pub clusters: usize,
+    pub namespaces: usize,
+    pub vcpu_total: f64,
+    pub loads: usize,
+}
+
+/// One cost model and where its numbers came from.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelInfo {
+    /// Proxy kind it models: sidecar, node-proxy, ztunnel or waypoint.
+    pub kind: String,
+    pub name: String,
+    pub file: FileIdentity,
+    /// The model file's `[provenance]` table as written (source, version, hardware, fit, …).
+    pub provenance: BTreeMap<String, String>,
+}
+
+/// Something a reader must know before trusting a figure.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Warning {
+    pub kind: WarningKind,
+    /// The placement it concerns, if one.
+    pub placement: Option<String>,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningKind {
+    /// Models in one comparison come from different sources or hardware.
+    MixedModelSources,
+    /// A model without a `[provenance] source`.
+    UnknownModelSource,
+    /// Requests failed, or fewer completed than were offered: queues overflowing, a resource
+    /// at its limit.
+    Saturation,
+    /// A latency target was missed.
+    SloMiss,
+    /// The seed was picked for this run: pass it to repeat the run.
+    SeedPicked,
+}
+
+/// Figures of one placement over the measurement window. Latencies are of successful
+/// requests and `None` when none succeeded; `added_*` is over `none` of the same run.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PlacementFigures {
+    pub placement: String,
+    pub proxies: usize,
+    pub passes_per_request: f64,
+    pub l7_passes_per_request: f64,
+    pub dp_cpu_millicores: f64,
+    pub dp_mem_mib: f64,
+    pub app_cpu_millicores: f64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p90_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub latency_mean_ms: Option<f64>,
+    pub added_p50_ms: Option<f64>,
+    pub added_p90_ms: Option<f64>,
+    pub added_p99_ms: Option<f64>,
+    pub requests_sent: u64,
+    pub requests_succeeded: u64,
+    pub requests_failed: u64,
+    /// Failed ÷ (succeeded + failed), 0–1.
+    pub error_share: f64,
+    pub offered_rps: f64,
+    pub achieved_rps: f64,
+    pub dp_cpu_millicores_per_1000rps: f64,
+    pub dp_mem_mib_per_proxy: f64,
+    pub events: u64,
+    pub seed: u64,
+}
+
+/// A figure to 4 decimals: the precision of the CSV files, and short of the last bits where
+/// floating-point results may differ between machines.
+pub fn r4(x: f64) -> f64 {
+    round_to(x, 1e4)
+}
+
+/// A share (0–1) to 6 decimals.
+pub fn r6(x: f64) -> f64 {
+    round_to(x, 1e6)
+}
+
+fn round_to(x: f64, k: f64) -> f64 {
+    if x.is_finite() {
+        (x * k).round() / k + 0.0
+    } else {
+        x
+    }
+}
+
+impl PlacementFigures {
+    pub fn of(r: &PlacementSummary) -> PlacementFigures {
+        let ok = r.requests_succeeded > 0;
+        let lat = |x: f64| ok.then_some(r4(x));
+        let added = |x: Option<f64>| if ok { x.map(r4) } else { None };
+        PlacementFigures {
+            placement: r.placement.to_string(),
+            proxies: r.proxies,
+            passes_per_request: r4(r.passes_per_request),
+            l7_passes_per_request: r4(r.l7_passes_per_request),
+            dp_cpu_millicores: r4(r.dp_cpu_millicores),
+            dp_mem_mib: r4(r.dp_mem_mib),
+            app_cpu_millicores: r4(r.app_cpu_millicores),
+            latency_p50_ms: lat(r.latency_p50_ms),
+            latency_p90_ms: lat(r.latency_p90_ms),
+            latency_p99_ms: lat(r.latency_p99_ms),
+            latency_mean_ms: lat(r.latency_mean_ms),
+            added_p50_ms: added(r.added_p50_ms),
+            added_p90_ms: added(r.added_p90_ms),
+            added_p99_ms: added(r.added_p99_ms),
+            requests_sent: r.requests_sent,
+            requests_succeeded: r.requests_succeeded,
+            requests_failed: r.requests_failed,
+            error_share: r6(r.error_rate),
+            offered_rps: r4(r.offered_rps),
+            achieved_rps: r4(r.achieved_rps),
+            dp_cpu_millicores_per_1000rps: r4(if r.offered_rps > 0.0 { r.dp_cpu_millicores / r.offered_rps * 1000.0 } else { 0.0 }),
+            dp_mem_mib_per_proxy: r4(if r.proxies > 0 { r.dp_mem_mib / r.proxies as f64 } else { 0.0 }),
+            events: r.events,
+            seed: r.seed,
+        }
+    }
+}
+
+/// `compare` and `run`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CompareSection {
+    /// The latency target given with `--slo-p99`, if any.
+    pub slo_p99_ms: Option<f64>,
+    pub placements: Vec<PlacementFigures>,
+}
+
+/// `compare A B`: the same placements of two variants, with B − A and B ÷ A.
+#[derive(Clone, Debug, Serialize)]
+pub struct VariantsSection {
+    pub slo_p99_ms: Option<f64>,
+    /// What tells the variants apart, e.g. their topology files or model files.
+    pub a_label: String,
+    pub b_label: String,
+    pub placements: Vec<VariantPlacement>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct VariantPlacement {
+    pub placement: String,
+    pub a: PlacementFigures,
+    pub b: PlacementFigures,
+    pub differences: Vec<Difference>,
+}
+
+/// One figure of both variants. `b_over_a` is `None` when A is zero or either is missing.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Difference {
+    /// The field of [`PlacementFigures`] compared, e.g. `dp_cpu_millicores`.
+    pub metric: String,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    pub b_minus_a: Option<f64>,
+    pub b_over_a: Option<f64>,
+}
+
+/// `blast`.
+#[derive(Clone, Debug, Serialize)]
+pub struct BlastSection {
+    pub slo_p99_ms: f64,
+    pub fail_at_s: f64,
+    pub outage_s: f64,
+    /// `None`: a failed node's pods come back with the node, after the outage.
+    pub node_reschedule_s: Option<f64>,
+    pub cpu_limit_millicores: f64,
+    /// `None`: each cost model's own limit.
+    pub memory_limit_mib: Option<f64>,
+    pub noisy_tenant_mbps: f64,
+    pub placements: Vec<BlastPlacement>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BlastPlacement {
+    pub placement: String,
+    /// Static blast radius per kind of component.
+    pub components: Vec<ComponentSpread>,
+    /// The baseline first, then each scenario.
+    pub scenarios: Vec<ScenarioFigures>,
+}
+
+/// Minimum, mean and maximum over the components of one kind.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct MinMeanMax {
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ComponentSpread {
+    pub kind: String,
+    pub count: usize,
+    pub pods_cut: MinMeanMax,
+    pub traffic_share: MinMeanMax,
+    pub identities_exposed: MinMeanMax,
+    pub plaintext_share: MinMeanMax,
+}
+
+/// One dynamic run. Shares are of end-user requests started in the window named.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioFigures {
+    pub scenario: String,
+    pub target: String,
+    pub window_start_s: f64,
+    pub window_end_s: f64,
+    pub failed_share_outage: f64,
+    pub slo_missed_share_outage: f64,
+    pub latency_p99_outage_ms: f64,
+    pub failed_share_run: f64,
+    pub slo_missed_share_run: f64,
+    /// Seconds from the start of the disturbance until every later second was healthy;
+    /// `None`: never within the run.
+    pub time_to_recover_s: Option<f64>,
+    pub pods_cut: Option<usize>,
+    pub traffic_share: Option<f64>,
+    pub identities_exposed: Option<usize>,
+    pub plaintext_share: Option<f64>,
+    pub requests_sent: u64,
+    pub note: String,
+}
+
+/// `sweep` (a whole sweep; shards write CSV only).
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepSection {
+    pub name: String,
+    pub description: String,
+    pub sweep_file: FileIdentity,
+    pub seed: u64,
+    /// Axis paths, in column order.
+    pub axes: Vec<String>,
+    pub cases: Vec<SweepCase>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepCase {
+    pub index: usize,
+    pub name: Option<String>,
+    pub seed: u64,
+    /// The case's value of each axis, keyed by axis path.
+    pub values: BTreeMap<String, toml::Value>,
+    pub placements: Vec<PlacementFigures>,
+}
+
+/// `capacity`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CapacitySection {
+    pub slo_p99_ms: f64,
+    pub max_error_share: f64,
+    pub headroom_share: f64,
+    pub node_type: NodeType,
+    /// The rate every placement was also sized for (`--rate`), if given.
+    pub rate_rps: Option<f64>,
+    pub placements: Vec<PlacementCapacity>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeType {
+    pub name: String,
+    pub vcpu: f64,
+    pub memory_mib: f64,
+    pub max_pods: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlacementCapacity {
+    pub placement: String,
+    /// Highest rate found within the SLO (0 when none was).
+    pub rate_max_rps: f64,
+    /// Lowest rate found to miss it; `None`: the search reached its ceiling still within it.
+    pub rate_failing_rps: Option<f64>,
+    pub probes: Vec<Probe>,
+    /// Sizing at `rate_max_rps`; `None` when no rate met the SLO.
+    pub at_max: Option<Sizing>,
+    pub at_rate: Option<Sizing>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Probe {
+    pub rate_rps: f64,
+    pub meets_slo: bool,
+    pub latency_p99_ms: Option<f64>,
+    pub error_share: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Sizing {
+    pub rate_rps: f64,
+    pub meets_slo: bool,
+    pub figures: PlacementFigures,
+    pub app_cpu_request_millicores: f64,
+    pub app_mem_request_mib: f64,
+    pub total_cpu_millicores: f64,
+    pub total_mem_mib: f64,
+    /// Nodes of the node type that hold it with the headroom; `None`: no count does.
+    pub nodes_needed: Option<u32>,
+}
+
+/// `validate`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ValidateSection {
+    pub checks: Vec<Check>,
+}
+
+/// One simulated figure against a measured or published one.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    /// gsd (models fitted on every level), gsd-holdout (each level predicted by models
+    /// fitted on the others), istio-published or istio-benchmark.
+    pub group: String,
+    /// What was measured: data set and series, or component and telemetry mode.
+    pub subject: String,
+    pub metric: String,
+    pub unit: String,
+    pub rate_rps: f64,
+    pub measured: f64,
+    pub simulated: f64,
+    /// (simulated − measured) ÷ measured; `None` when measured is 0 or missing.
+    pub error_share: Option<f64>,
+    /// Largest |error| counted as a match; `None`: reported without a target.
+    pub target_share: Option<f64>,
+    pub within_target: Option<bool>,
+}
+
+/// `results.json`: pretty-printed, keys in declaration order, a final newline.
+pub fn to_json(r: &Results) -> String {
+    let mut s = serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_matches_the_published_test_vector() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn rounding_prints_short_decimals() {
+        assert_eq!(serde_json::to_string(&r4(2802.234_567_8)).unwrap(), "2802.2346");
+        assert_eq!(serde_json::to_string(&r4(-0.000_01)).unwrap(), "0.0");
+        assert_eq!(serde_json::to_string(&r6(1.0 / 3.0)).unwrap(), "0.333333");
+    }
+}
