@@ -1,5 +1,5 @@
 //! The simulator's spine, end to end: queueing cases with known answers, placement counts,
-//! determinism, bad input, golden outputs and invariants.
+//! determinism, bad input, golden outputs, invariants and the run report.
 
 mod cli;
 mod common;
@@ -7,3 +7,4 @@ mod golden;
 mod placement;
 mod properties;
 mod queueing;
+mod report;
