@@ -176,10 +176,12 @@ mod output {
             let out = dir.join(format!("run{k}"));
             let written = meshsim::app::blast::write(&r, &out).expect("written");
             let read = |f: &str| std::fs::read(written.join(f)).expect("file exists");
-            for f in ["blast-static.csv", "blast-spread.csv", "timeline.csv", "blast.md", "timeline-sidecar.svg"] {
+            for f in
+                ["blast-static.csv", "blast-spread.csv", "timeline.csv", "blast.md", "timeline-sidecar.svg", "report.html", "results.json"]
+            {
                 assert!(!read(f).is_empty(), "{f}");
             }
-            bytes.push((read("blast.csv"), read("timeline.csv"), read("blast.md")));
+            bytes.push((read("blast.csv"), read("timeline.csv"), read("blast.md"), read("results.json"), read("report.html")));
         }
         assert_eq!(bytes[0], bytes[1]);
         let csv = String::from_utf8(bytes[0].0.clone()).expect("utf-8");

@@ -154,7 +154,7 @@ mod shards {
         let file = sweep_file(&d, SMALL);
         let out = run(&file, &SweepOptions::default()).unwrap();
         let dir = meshsim::app::sweep::write(&out, &d.join("out")).unwrap();
-        for f in ["sweep.csv", "cpu-vs-rate.png", "cpu-vs-rate.svg", "mem-vs-rate.png", "p99-vs-rate.svg"] {
+        for f in ["sweep.csv", "cpu-vs-rate.png", "cpu-vs-rate.svg", "mem-vs-rate.png", "p99-vs-rate.svg", "report.html", "results.json"] {
             assert!(dir.join(f).is_file(), "{f}");
         }
         let csv = std::fs::read_to_string(dir.join("sweep.csv")).unwrap();
