@@ -132,7 +132,7 @@ fn td_placement(name: &str, position: usize) -> String {
 
 fn figure(out: &mut String, chart: &Chart) -> Result<(), String> {
     let svg = svg_string(chart)?;
-    let _ = write!(out, "<figure>{svg}<figcaption>{}</figcaption></figure>\n", esc(&chart.title));
+    let _ = writeln!(out, "<figure>{svg}<figcaption>{}</figcaption></figure>", esc(&chart.title));
     Ok(())
 }
 
@@ -163,9 +163,9 @@ pub fn render(r: &Results, charts: &[(String, Chart)]) -> Result<String, String>
     let _ =
         write!(out, "<header>\n<h1>{}</h1>\n<p class=\"question\"><strong>Question:</strong> {}</p>\n", esc(&r.title), esc(&r.question));
     for s in &r.inputs {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p class=\"meta\">{}{}: {} services, {} pods on {} nodes ({} vCPU), {} rps for {} s after a {} s warm-up, seed {}; meshsim {}.</p>\n",
+            "<p class=\"meta\">{}{}: {} services, {} pods on {} nodes ({} vCPU), {} rps for {} s after a {} s warm-up, seed {}; meshsim {}.</p>",
             if r.inputs.len() > 1 { format!("Variant {}: ", esc(&s.label.to_uppercase())) } else { String::new() },
             esc(&s.topology.name),
             s.topology.services,
@@ -307,9 +307,9 @@ fn variants(out: &mut String, v: &VariantsSection) {
 }
 
 fn blast(out: &mut String, b: &BlastSection, charts: &[(String, Chart)]) -> Result<(), String> {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p class=\"meta\">Each disturbance starts at {} s and lasts {} s{}; SLO: p99 under {} ms; CPU limit of squeezes {} m; noisy tenant {} Mbit/s.</p>\n",
+        "<p class=\"meta\">Each disturbance starts at {} s and lasts {} s{}; SLO: p99 under {} ms; CPU limit of squeezes {} m; noisy tenant {} Mbit/s.</p>",
         tick_label(b.fail_at_s),
         tick_label(b.outage_s),
         b.node_reschedule_s.map(|s| format!(" (a failed node's pods come back after {} s)", tick_label(s))).unwrap_or_default(),
@@ -445,9 +445,9 @@ fn value_text(v: &toml::Value) -> String {
 }
 
 fn capacity(out: &mut String, c: &CapacitySection) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p class=\"meta\">A rate passes when p99 ≤ {} ms and at most {}% of requests fail; nodes of type <code>{}</code> ({} vCPU, {} MiB) keep {}% free.</p>\n",
+        "<p class=\"meta\">A rate passes when p99 ≤ {} ms and at most {}% of requests fail; nodes of type <code>{}</code> ({} vCPU, {} MiB) keep {}% free.</p>",
         tick_label(c.slo_p99_ms),
         tick_label(c.max_error_share * 100.0),
         esc(&c.node_type.name),

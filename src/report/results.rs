@@ -453,7 +453,7 @@ mod tests {
 
     #[test]
     fn rounding_prints_short_decimals() {
-        assert_eq!(serde_json::to_string(&r4(2802.234_567_8)).unwrap(), "2802.2346");
+        assert_eq!(serde_json::to_string(&r4(2_802.234_567_8)).unwrap(), "2802.2346");
         assert_eq!(serde_json::to_string(&r4(-0.000_01)).unwrap(), "0.0");
         assert_eq!(serde_json::to_string(&r6(1.0 / 3.0)).unwrap(), "0.333333");
     }
