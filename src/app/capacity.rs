@@ -310,7 +310,7 @@ pub fn write(r: &CapacityReport, out: &Path) -> Result<PathBuf, AppError> {
     write_with(r, out, &super::results::ReportOptions::default())
 }
 
-/// [`write`], with the report drawn as `o` says.
+/// [`write()`], with the report drawn as `o` says.
 pub fn write_with(r: &CapacityReport, out: &Path, o: &super::results::ReportOptions) -> Result<PathBuf, AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
     let staged = StagedDir::create(out).map_err(io)?;

@@ -179,7 +179,7 @@ pub fn write(s: &SweepOutcome, out: &Path) -> Result<PathBuf, AppError> {
     write_with(s, out, &super::results::ReportOptions::default())
 }
 
-/// [`write`], with the report drawn as `o` says (the whole sweep also writes `results.json`
+/// [`write()`], with the report drawn as `o` says (the whole sweep also writes `results.json`
 /// and `report.html`).
 pub fn write_with(s: &SweepOutcome, out: &Path, o: &super::results::ReportOptions) -> Result<PathBuf, AppError> {
     let bytes = csv_bytes(s)?;
