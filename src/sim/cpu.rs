@@ -377,9 +377,18 @@ impl Cpu {
         self.containers[container as usize].n
     }
 
+    /// Whether events wait in [`Cpu::drain_wakes`].
+    #[inline]
+    pub fn has_wakes(&self) -> bool {
+        !self.wakes.is_empty()
+    }
+
     /// Start a task of `work_ns` core-ns in `container` at `now`; `token` comes back when it is
-    /// done. Infinite work never finishes (a CPU hog, removed with [`Cpu::clear`]).
-    pub fn start(&mut self, now: u64, container: u32, work_ns: f64, token: u32) {
+    /// done. Infinite work never finishes (a CPU hog, removed with [`Cpu::clear`]). On an
+    /// uncontended node the task's own completion event is returned for the caller to
+    /// schedule; anything else to schedule waits in [`Cpu::drain_wakes`].
+    #[inline]
+    pub fn start(&mut self, now: u64, container: u32, work_ns: f64, token: u32) -> Option<CpuWake> {
         let t = now as f64;
         let ci = container as usize;
         let ni = self.containers[ci].node as usize;
@@ -408,10 +417,7 @@ impl Cpu {
             c.list.push(id);
             self.tasks[id as usize] = Task { container, token, finish_v, gen, slot, live: true };
             self.nodes[ni].runnable += 1;
-            if finish_v.is_finite() {
-                self.wakes.push(CpuWake::Task { task: id, gen: gen & 0xff_ffff, at_ns: ceil_ns(finish_v, now) });
-            }
-            return;
+            return finish_v.is_finite().then(|| CpuWake::Task { task: id, gen: gen & 0xff_ffff, at_ns: ceil_ns(finish_v, now) });
         }
         if self.nodes[ni].direct {
             self.enter_shared_mode(ni, t);
@@ -446,10 +452,12 @@ impl Cpu {
         }
         self.rebalance(ni, t);
         self.wake_node(ni, now);
+        None
     }
 
     /// A task's own completion event (direct mode). Returns its token if it is still the task
     /// the event was for.
+    #[inline]
     pub fn on_task_event(&mut self, now: u64, task: u32, gen: u32) -> Option<u32> {
         let tk = *self.tasks.get(task as usize)?;
         if !tk.live || tk.gen & 0xff_ffff != gen {
@@ -1037,7 +1045,13 @@ mod tests {
         }
 
         fn start(&mut self, now: u64, container: u32, work_ns: f64, token: u32) {
-            self.cpu.start(now, container, work_ns, token);
+            if let Some(w) = self.cpu.start(now, container, work_ns, token) {
+                self.seq += 1;
+                let at = match w {
+                    CpuWake::Task { at_ns, .. } | CpuWake::Node { at_ns, .. } => at_ns,
+                };
+                self.queue.push(Reverse((at, self.seq, w)));
+            }
             self.pump();
         }
 

@@ -4,8 +4,7 @@
 //! the same nanosecond run in the order they were scheduled. An event is packed into one
 //! `u64` (kind, a 24-bit generation, a 32-bit id) so a queue entry is three integers.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 
 /// Something that happens at an instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,38 +137,116 @@ pub fn gen24(gen: u32) -> u32 {
     gen & GEN_MASK
 }
 
-/// Events by (time, insertion sequence).
+/// Events by (time, insertion sequence): a 4-ary min-heap keyed on one packed integer
+/// (time in the high 64 bits, sequence in the low), and a FIFO lane for events due at the
+/// current instant. The lane keeps the total order: an event already in the heap for this
+/// instant was scheduled before we reached it, so before anything in the lane.
 #[derive(Debug, Default)]
 pub struct EventQueue {
-    heap: BinaryHeap<Reverse<(u64, u64, u64)>>,
+    heap: Vec<(u128, u64)>,
+    lane: VecDeque<u64>,
+    now: u64,
     seq: u64,
 }
 
 impl EventQueue {
     pub fn with_capacity(n: usize) -> EventQueue {
-        EventQueue { heap: BinaryHeap::with_capacity(n), seq: 0 }
+        EventQueue { heap: Vec::with_capacity(n), lane: VecDeque::with_capacity(64), now: 0, seq: 0 }
     }
 
     #[inline]
     pub fn push(&mut self, at_ns: u64, e: Event) {
         self.seq += 1;
-        self.heap.push(Reverse((at_ns, self.seq, e.pack())));
+        if at_ns <= self.now {
+            // Never in the past: the engine schedules at or after the current instant.
+            self.lane.push_back(e.pack());
+            return;
+        }
+        let key = (u128::from(at_ns) << 64) | u128::from(self.seq);
+        self.heap.push((key, e.pack()));
+        self.sift_up(self.heap.len() - 1);
+    }
+
+    /// Schedule a CPU wake-up.
+    #[inline]
+    pub fn push_wake(&mut self, w: super::cpu::CpuWake) {
+        match w {
+            super::cpu::CpuWake::Task { task, gen, at_ns } => self.push(at_ns, Event::TaskDone { task, gen }),
+            super::cpu::CpuWake::Node { node, at_ns } => self.push(at_ns, Event::NodeCpu { node }),
+        }
     }
 
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, Event)> {
-        self.heap.pop().map(|Reverse((t, _, p))| (t, Event::unpack(p)))
+        let heap_now = self.heap.first().is_some_and(|&(k, _)| (k >> 64) as u64 == self.now);
+        if !heap_now {
+            if let Some(p) = self.lane.pop_front() {
+                return Some((self.now, Event::unpack(p)));
+            }
+        }
+        let (key, p) = self.pop_heap()?;
+        self.now = (key >> 64) as u64;
+        Some((self.now, Event::unpack(p)))
+    }
+
+    fn pop_heap(&mut self) -> Option<(u128, u64)> {
+        let last = self.heap.pop()?;
+        if self.heap.is_empty() {
+            return Some(last);
+        }
+        let top = std::mem::replace(&mut self.heap[0], last);
+        self.sift_down(0);
+        Some(top)
+    }
+
+    #[inline]
+    fn sift_up(&mut self, mut i: usize) {
+        let item = self.heap[i];
+        while i > 0 {
+            let p = (i - 1) / 4;
+            if self.heap[p].0 <= item.0 {
+                break;
+            }
+            self.heap[i] = self.heap[p];
+            i = p;
+        }
+        self.heap[i] = item;
+    }
+
+    #[inline]
+    fn sift_down(&mut self, mut i: usize) {
+        let len = self.heap.len();
+        let item = self.heap[i];
+        loop {
+            let first = 4 * i + 1;
+            if first >= len {
+                break;
+            }
+            let mut m = first;
+            let end = (first + 4).min(len);
+            for c in first + 1..end {
+                if self.heap[c].0 < self.heap[m].0 {
+                    m = c;
+                }
+            }
+            if self.heap[m].0 >= item.0 {
+                break;
+            }
+            self.heap[i] = self.heap[m];
+            i = m;
+        }
+        self.heap[i] = item;
     }
 
     /// Events waiting (stale ones included, until they are popped).
     #[inline]
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.lane.len()
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.heap.is_empty() && self.lane.is_empty()
     }
 }
 
@@ -198,6 +275,40 @@ mod tests {
         for e in all {
             assert_eq!(Event::unpack(e.pack()), e);
         }
+    }
+
+    #[test]
+    fn the_queue_orders_like_a_sort_by_time_then_sequence() {
+        // Random pushes, some at the current instant, interleaved with pops: the pops must come
+        // out as (time, sequence) sorting says.
+        let mut q = EventQueue::default();
+        let mut reference: Vec<(u64, u64, u32)> = Vec::new();
+        let (mut seq, mut now, mut x) = (0u64, 0u64, 99u64);
+        let mut popped = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..20_000u32 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            if x >> 62 == 0 && !reference.is_empty() {
+                reference.sort();
+                let (t, _, id) = reference.remove(0);
+                expected.push((t, id));
+                let (pt, e) = q.pop().unwrap();
+                now = pt;
+                popped.push((
+                    pt,
+                    match e {
+                        Event::Reach { call } => call,
+                        _ => unreachable!(),
+                    },
+                ));
+            } else {
+                let at = now + if x >> 61 & 1 == 0 { 0 } else { (x >> 40) % 50 };
+                seq += 1;
+                reference.push((at, seq, i));
+                q.push(at, Event::Reach { call: i });
+            }
+        }
+        assert_eq!(popped, expected);
     }
 
     #[test]
