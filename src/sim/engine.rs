@@ -259,7 +259,7 @@ impl<'a> Engine<'a> {
             Event::ConnectionSend { conn } => self.on_connection_send(conn as usize),
             Event::Reach { call } => self.on_reach(call),
             Event::TaskDone { task, gen } => {
-                if let Some(token) = self.cpu.on_task_event(self.now, task, gen) {
+                if let Some(token) = self.cpu.on_task_event(task, gen) {
                     self.on_cpu_done(token);
                 }
             }

@@ -137,13 +137,14 @@ pub fn gen24(gen: u32) -> u32 {
     gen & GEN_MASK
 }
 
-/// Events by (time, insertion sequence): a 4-ary min-heap keyed on one packed integer
-/// (time in the high 64 bits, sequence in the low), and a FIFO lane for events due at the
-/// current instant. The lane keeps the total order: an event already in the heap for this
-/// instant was scheduled before we reached it, so before anything in the lane.
+/// Events by (time, insertion sequence): a binary heap of (time, sequence, event), and a FIFO
+/// lane for events due at the current instant (they skip the heap). The lane keeps the total
+/// order: an event already in the heap for this instant was scheduled before we reached it,
+/// so before anything in the lane. (A 4-ary heap keyed on a packed 128-bit integer measured
+/// slower than the standard library's heap here: more instructions per pop under callgrind.)
 #[derive(Debug, Default)]
 pub struct EventQueue {
-    heap: Vec<(u128, u64)>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u64)>>,
     lane: VecDeque<u64>,
     now: u64,
     seq: u64,
@@ -151,20 +152,17 @@ pub struct EventQueue {
 
 impl EventQueue {
     pub fn with_capacity(n: usize) -> EventQueue {
-        EventQueue { heap: Vec::with_capacity(n), lane: VecDeque::with_capacity(64), now: 0, seq: 0 }
+        EventQueue { heap: std::collections::BinaryHeap::with_capacity(n), lane: VecDeque::with_capacity(64), now: 0, seq: 0 }
     }
 
     #[inline]
     pub fn push(&mut self, at_ns: u64, e: Event) {
         self.seq += 1;
         if at_ns <= self.now {
-            // Never in the past: the engine schedules at or after the current instant.
             self.lane.push_back(e.pack());
             return;
         }
-        let key = (u128::from(at_ns) << 64) | u128::from(self.seq);
-        self.heap.push((key, e.pack()));
-        self.sift_up(self.heap.len() - 1);
+        self.heap.push(std::cmp::Reverse((at_ns, self.seq, e.pack())));
     }
 
     /// Schedule a CPU wake-up.
@@ -178,64 +176,15 @@ impl EventQueue {
 
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, Event)> {
-        let heap_now = self.heap.first().is_some_and(|&(k, _)| (k >> 64) as u64 == self.now);
+        let heap_now = self.heap.peek().is_some_and(|r| r.0 .0 == self.now);
         if !heap_now {
             if let Some(p) = self.lane.pop_front() {
                 return Some((self.now, Event::unpack(p)));
             }
         }
-        let (key, p) = self.pop_heap()?;
-        self.now = (key >> 64) as u64;
-        Some((self.now, Event::unpack(p)))
-    }
-
-    fn pop_heap(&mut self) -> Option<(u128, u64)> {
-        let last = self.heap.pop()?;
-        if self.heap.is_empty() {
-            return Some(last);
-        }
-        let top = std::mem::replace(&mut self.heap[0], last);
-        self.sift_down(0);
-        Some(top)
-    }
-
-    #[inline]
-    fn sift_up(&mut self, mut i: usize) {
-        let item = self.heap[i];
-        while i > 0 {
-            let p = (i - 1) / 4;
-            if self.heap[p].0 <= item.0 {
-                break;
-            }
-            self.heap[i] = self.heap[p];
-            i = p;
-        }
-        self.heap[i] = item;
-    }
-
-    #[inline]
-    fn sift_down(&mut self, mut i: usize) {
-        let len = self.heap.len();
-        let item = self.heap[i];
-        loop {
-            let first = 4 * i + 1;
-            if first >= len {
-                break;
-            }
-            let mut m = first;
-            let end = (first + 4).min(len);
-            for c in first + 1..end {
-                if self.heap[c].0 < self.heap[m].0 {
-                    m = c;
-                }
-            }
-            if self.heap[m].0 >= item.0 {
-                break;
-            }
-            self.heap[i] = self.heap[m];
-            i = m;
-        }
-        self.heap[i] = item;
+        let std::cmp::Reverse((t, _, p)) = self.heap.pop()?;
+        self.now = t;
+        Some((t, Event::unpack(p)))
     }
 
     /// Events waiting (stale ones included, until they are popped).
