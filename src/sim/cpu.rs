@@ -104,6 +104,9 @@ struct Task {
     /// Index in its container's direct-mode list.
     slot: u32,
     live: bool,
+    /// Direct mode: the time from which the task's run at one core is not yet counted in its
+    /// container's counters (they are settled at completion, mode changes and readings).
+    acct_from: f64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -367,9 +370,27 @@ impl Cpu {
         let t = now as f64;
         let ci = container as usize;
         let ni = self.containers[ci].node as usize;
-        self.node_sync(ni, t);
-        self.sync(ci, t);
+        if self.nodes[ni].direct {
+            self.settle_direct(ci, t);
+        } else {
+            self.node_sync(ni, t);
+            self.sync(ci, t);
+        }
         self.containers[ci].counters
+    }
+
+    /// Direct mode: count what a container's tasks ran (at one core each) up to `t`.
+    fn settle_direct(&mut self, ci: usize, t: f64) {
+        let mut ran = 0.0;
+        for k in 0..self.containers[ci].list.len() {
+            let tk = &mut self.tasks[self.containers[ci].list[k] as usize];
+            ran += (t.min(tk.finish_v) - tk.acct_from).max(0.0);
+            tk.acct_from = t.min(tk.finish_v).max(tk.acct_from);
+        }
+        let c = &mut self.containers[ci];
+        c.counters.work_ns += ran;
+        c.counters.present_ns += ran;
+        c.t_acc = t;
     }
 
     /// Tasks present in a container (runnable, running or throttled).
@@ -377,9 +398,18 @@ impl Cpu {
         self.containers[container as usize].n
     }
 
+    /// Whether events wait in [`Cpu::drain_wakes`].
+    #[inline]
+    pub fn has_wakes(&self) -> bool {
+        !self.wakes.is_empty()
+    }
+
     /// Start a task of `work_ns` core-ns in `container` at `now`; `token` comes back when it is
-    /// done. Infinite work never finishes (a CPU hog, removed with [`Cpu::clear`]).
-    pub fn start(&mut self, now: u64, container: u32, work_ns: f64, token: u32) {
+    /// done. Infinite work never finishes (a CPU hog, removed with [`Cpu::clear`]). On an
+    /// uncontended node the task's own completion event is returned for the caller to
+    /// schedule; anything else to schedule waits in [`Cpu::drain_wakes`].
+    #[inline]
+    pub fn start(&mut self, now: u64, container: u32, work_ns: f64, token: u32) -> Option<CpuWake> {
         let t = now as f64;
         let ci = container as usize;
         let ni = self.containers[ci].node as usize;
@@ -387,33 +417,28 @@ impl Cpu {
         let id = match self.free_tasks.pop() {
             Some(id) => id,
             None => {
-                self.tasks.push(Task { container, token, finish_v: 0.0, gen: 0, slot: NIL, live: false });
+                self.tasks.push(Task { container, token, finish_v: 0.0, gen: 0, slot: NIL, live: false, acct_from: 0.0 });
                 (self.tasks.len() - 1) as u32
             }
         };
         let gen = self.tasks[id as usize].gen.wrapping_add(1);
         let node = &self.nodes[ni];
         if node.direct && self.containers[ci].quota_ns.is_none() && f64::from(node.runnable + 1) <= node.cores {
-            // Direct mode: every task has a core; the container clock is real time.
-            self.sync(ci, t);
+            // Direct mode: every task has a core, its finish is real time, and its container's
+            // counters are settled when it ends.
             let finish_v = t + work;
             let c = &mut self.containers[ci];
-            if c.n == 0 {
-                c.state = State::Capped;
-                c.v_a = t;
-                c.t_a = t;
-            }
+            c.state = State::Capped;
             c.n += 1;
             let slot = c.list.len() as u32;
             c.list.push(id);
-            self.tasks[id as usize] = Task { container, token, finish_v, gen, slot, live: true };
+            self.tasks[id as usize] = Task { container, token, finish_v, gen, slot, live: true, acct_from: t };
             self.nodes[ni].runnable += 1;
-            if finish_v.is_finite() {
-                self.wakes.push(CpuWake::Task { task: id, gen: gen & 0xff_ffff, at_ns: ceil_ns(finish_v, now) });
-            }
-            return;
+            return finish_v.is_finite().then(|| CpuWake::Task { task: id, gen: gen & 0xff_ffff, at_ns: ceil_ns(finish_v, now) });
         }
-        if self.nodes[ni].direct {
+        // A node that just became contended gets its containers placed in one pass below.
+        let fresh = self.nodes[ni].direct;
+        if fresh {
             self.enter_shared_mode(ni, t);
         }
         self.node_sync(ni, t);
@@ -431,26 +456,41 @@ impl Cpu {
             let v = c.v_a;
             c.n = 1;
             c.heap.push(Reverse((OrdF64(v + work), id)));
-            self.tasks[id as usize] = Task { container, token, finish_v: v + work, gen, slot: NIL, live: true };
+            self.tasks[id as usize] = Task { container, token, finish_v: v + work, gen, slot: NIL, live: true, acct_from: t };
             if limited {
                 self.nodes[ni].limited_active += 1;
             }
             self.nodes[ni].runnable += 1;
-            self.enter_capped(ni, ci, t);
+            if fresh {
+                self.containers[ci].state = State::Capped;
+            } else {
+                self.enter_capped(ni, ci, t);
+            }
         } else {
             let c = &mut self.containers[ci];
             let v = c.v_a;
             c.heap.push(Reverse((OrdF64(v + work), id)));
-            self.tasks[id as usize] = Task { container, token, finish_v: v + work, gen, slot: NIL, live: true };
-            self.resize(ni, ci, 1);
+            self.tasks[id as usize] = Task { container, token, finish_v: v + work, gen, slot: NIL, live: true, acct_from: t };
+            if fresh {
+                self.containers[ci].n += 1;
+                self.nodes[ni].runnable += 1;
+            } else {
+                self.resize(ni, ci, 1);
+            }
         }
-        self.rebalance(ni, t);
+        if fresh {
+            self.partition(ni, t);
+        } else {
+            self.rebalance(ni, t);
+        }
         self.wake_node(ni, now);
+        None
     }
 
     /// A task's own completion event (direct mode). Returns its token if it is still the task
     /// the event was for.
-    pub fn on_task_event(&mut self, now: u64, task: u32, gen: u32) -> Option<u32> {
+    #[inline]
+    pub fn on_task_event(&mut self, task: u32, gen: u32) -> Option<u32> {
         let tk = *self.tasks.get(task as usize)?;
         if !tk.live || tk.gen & 0xff_ffff != gen {
             return None;
@@ -460,8 +500,10 @@ impl Cpu {
         if !self.nodes[ni].direct {
             return None;
         }
-        self.sync(ci, now as f64);
         let c = &mut self.containers[ci];
+        let ran = (tk.finish_v - tk.acct_from).max(0.0);
+        c.counters.work_ns += ran;
+        c.counters.present_ns += ran;
         let last = c.list.pop().expect("a live task is in its container's list");
         if last != task {
             c.list[tk.slot as usize] = last;
@@ -516,8 +558,12 @@ impl Cpu {
         let t = now as f64;
         let ci = container as usize;
         let ni = self.containers[ci].node as usize;
-        self.node_sync(ni, t);
-        self.sync(ci, t);
+        if self.nodes[ni].direct {
+            self.settle_direct(ci, t);
+        } else {
+            self.node_sync(ni, t);
+            self.sync(ci, t);
+        }
         let mut ids: Vec<u32> = std::mem::take(&mut self.containers[ci].list);
         ids.extend(self.containers[ci].heap.drain().map(|Reverse((_, id))| id));
         ids.sort_unstable();
@@ -556,6 +602,7 @@ impl Cpu {
         let ni = self.containers[ci].node as usize;
         if self.nodes[ni].direct {
             self.enter_shared_mode(ni, t);
+            self.partition(ni, t);
         }
         self.node_sync(ni, t);
         self.sync(ci, t);
@@ -656,7 +703,8 @@ impl Cpu {
 
     // ------------------------------------------------------------------------ mode changes
 
-    /// Direct → shared: every running container becomes capped with its tasks in a heap.
+    /// Direct → shared: every running container gets its tasks in a heap and its clock
+    /// anchored at `t`; [`Cpu::partition`] then places them.
     fn enter_shared_mode(&mut self, ni: usize, t: f64) {
         self.nodes[ni].direct = false;
         self.nodes[ni].t = t;
@@ -666,7 +714,11 @@ impl Cpu {
             if self.containers[ci].n == 0 {
                 continue;
             }
-            self.sync(ci, t);
+            self.settle_direct(ci, t);
+            let c = &mut self.containers[ci];
+            // The clock of a container in direct mode is real time.
+            c.v_a = t;
+            c.t_a = t;
             let list = std::mem::take(&mut self.containers[ci].list);
             for &id in &list {
                 let tk = &mut self.tasks[id as usize];
@@ -679,7 +731,43 @@ impl Cpu {
             if self.containers[ci].quota_ns.is_some() {
                 self.nodes[ni].limited_active += 1;
             }
-            self.enter_capped(ni, ci, t);
+            self.containers[ci].state = State::Capped;
+        }
+    }
+
+    /// Place every runnable container of a node that has none placed (it just left direct
+    /// mode) in its final set at once: sorted by weight per task, the capped ones are the
+    /// largest prefix whose smallest still gets a core per task at the resulting θ.
+    fn partition(&mut self, ni: usize, t: f64) {
+        let mut items: Vec<(f64, u32)> = Vec::new();
+        for &c in &self.nodes[ni].members {
+            let ct = &self.containers[c as usize];
+            if ct.n > 0 && ct.state == State::Capped {
+                items.push((ct.x(), c));
+            }
+        }
+        items.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let cores = self.nodes[ni].cores;
+        let w_total: u64 = items.iter().map(|&(_, c)| self.containers[c as usize].shares).sum();
+        let (mut n_cap, mut w_cap) = (0u64, 0u64);
+        let mut capped = items.len();
+        for (j, &(x, c)) in items.iter().enumerate() {
+            // Would the first j capped and the rest sharing be consistent? The largest
+            // sharing one (j) must get less than a core per task.
+            let w_sh = w_total - w_cap;
+            if x * (cores - n_cap as f64) < w_sh as f64 {
+                capped = j;
+                break;
+            }
+            n_cap += u64::from(self.containers[c as usize].n);
+            w_cap += self.containers[c as usize].shares;
+        }
+        for (j, &(_, c)) in items.iter().enumerate() {
+            if j < capped {
+                self.enter_capped(ni, c as usize, t);
+            } else {
+                self.enter_sharing(ni, c as usize);
+            }
         }
         self.rebalance(ni, t);
     }
@@ -706,6 +794,7 @@ impl Cpu {
                 self.containers[ci].list.push(id);
                 let tk = &mut self.tasks[id as usize];
                 tk.finish_v = finish;
+                tk.acct_from = t;
                 tk.gen = tk.gen.wrapping_add(1);
                 tk.slot = slot;
                 if finish.is_finite() {
@@ -1037,7 +1126,13 @@ mod tests {
         }
 
         fn start(&mut self, now: u64, container: u32, work_ns: f64, token: u32) {
-            self.cpu.start(now, container, work_ns, token);
+            if let Some(w) = self.cpu.start(now, container, work_ns, token) {
+                self.seq += 1;
+                let at = match w {
+                    CpuWake::Task { at_ns, .. } | CpuWake::Node { at_ns, .. } => at_ns,
+                };
+                self.queue.push(Reverse((at, self.seq, w)));
+            }
             self.pump();
         }
 
@@ -1050,7 +1145,7 @@ mod tests {
                 self.queue.pop();
                 match w {
                     CpuWake::Task { task, gen, .. } => {
-                        if let Some(tok) = self.cpu.on_task_event(t, task, gen) {
+                        if let Some(tok) = self.cpu.on_task_event(task, gen) {
                             self.done.push((tok, t));
                         }
                     }

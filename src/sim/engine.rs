@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::cpu::{shares_of_request, Cpu, CpuContainerSpec, CpuCounters, CpuWake};
+use super::cpu::{shares_of_request, Cpu, CpuContainerSpec, CpuCounters};
 use super::event::{Event, EventQueue};
 use super::output::{
     histogram, small_histogram, Bucket, ContainerStats, EdgeStats, RunOutput, SimError, SimOptions, StationStats, MAX_TIMELINE_BUCKETS,
@@ -203,6 +203,7 @@ impl<'a> Engine<'a> {
                 latency_ns: histogram(3),
                 stations: vec![StationStats::default(); plan.stations.len()],
                 containers: vec![ContainerStats::default(); container_count],
+                hog_nodes: opts.hogs.iter().map(|h| h.node).collect(),
                 edges: plan
                     .edges
                     .iter()
@@ -258,7 +259,7 @@ impl<'a> Engine<'a> {
             Event::ConnectionSend { conn } => self.on_connection_send(conn as usize),
             Event::Reach { call } => self.on_reach(call),
             Event::TaskDone { task, gen } => {
-                if let Some(token) = self.cpu.on_task_event(self.now, task, gen) {
+                if let Some(token) = self.cpu.on_task_event(task, gen) {
                     self.on_cpu_done(token);
                 }
             }
@@ -298,12 +299,20 @@ impl<'a> Engine<'a> {
     /// Schedule what the CPU asked for.
     #[inline]
     pub(super) fn flush_cpu(&mut self) {
-        for w in self.cpu.drain_wakes() {
-            match w {
-                CpuWake::Task { task, gen, at_ns } => self.queue.push(at_ns, Event::TaskDone { task, gen }),
-                CpuWake::Node { node, at_ns } => self.queue.push(at_ns, Event::NodeCpu { node }),
+        if self.cpu.has_wakes() {
+            for w in self.cpu.drain_wakes() {
+                self.queue.push_wake(w);
             }
         }
+    }
+
+    /// Start CPU work and schedule what it needs.
+    #[inline]
+    pub(super) fn start_task(&mut self, container: u32, work_ns: f64, token: u32) {
+        if let Some(w) = self.cpu.start(self.now, container, work_ns, token) {
+            self.queue.push_wake(w);
+        }
+        self.flush_cpu();
     }
 
     /// Whether `t` lies in the measurement window.

@@ -4,8 +4,7 @@
 //! the same nanosecond run in the order they were scheduled. An event is packed into one
 //! `u64` (kind, a 24-bit generation, a 32-bit id) so a queue entry is three integers.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 
 /// Something that happens at an instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,38 +137,65 @@ pub fn gen24(gen: u32) -> u32 {
     gen & GEN_MASK
 }
 
-/// Events by (time, insertion sequence).
+/// Events by (time, insertion sequence): a binary heap of (time, sequence, event), and a FIFO
+/// lane for events due at the current instant (they skip the heap). The lane keeps the total
+/// order: an event already in the heap for this instant was scheduled before we reached it,
+/// so before anything in the lane. (A 4-ary heap keyed on a packed 128-bit integer measured
+/// slower than the standard library's heap here: more instructions per pop under callgrind.)
 #[derive(Debug, Default)]
 pub struct EventQueue {
-    heap: BinaryHeap<Reverse<(u64, u64, u64)>>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u64)>>,
+    lane: VecDeque<u64>,
+    now: u64,
     seq: u64,
 }
 
 impl EventQueue {
     pub fn with_capacity(n: usize) -> EventQueue {
-        EventQueue { heap: BinaryHeap::with_capacity(n), seq: 0 }
+        EventQueue { heap: std::collections::BinaryHeap::with_capacity(n), lane: VecDeque::with_capacity(64), now: 0, seq: 0 }
     }
 
     #[inline]
     pub fn push(&mut self, at_ns: u64, e: Event) {
         self.seq += 1;
-        self.heap.push(Reverse((at_ns, self.seq, e.pack())));
+        if at_ns <= self.now {
+            self.lane.push_back(e.pack());
+            return;
+        }
+        self.heap.push(std::cmp::Reverse((at_ns, self.seq, e.pack())));
+    }
+
+    /// Schedule a CPU wake-up.
+    #[inline]
+    pub fn push_wake(&mut self, w: super::cpu::CpuWake) {
+        match w {
+            super::cpu::CpuWake::Task { task, gen, at_ns } => self.push(at_ns, Event::TaskDone { task, gen }),
+            super::cpu::CpuWake::Node { node, at_ns } => self.push(at_ns, Event::NodeCpu { node }),
+        }
     }
 
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, Event)> {
-        self.heap.pop().map(|Reverse((t, _, p))| (t, Event::unpack(p)))
+        let heap_now = self.heap.peek().is_some_and(|r| r.0 .0 == self.now);
+        if !heap_now {
+            if let Some(p) = self.lane.pop_front() {
+                return Some((self.now, Event::unpack(p)));
+            }
+        }
+        let std::cmp::Reverse((t, _, p)) = self.heap.pop()?;
+        self.now = t;
+        Some((t, Event::unpack(p)))
     }
 
     /// Events waiting (stale ones included, until they are popped).
     #[inline]
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.lane.len()
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.heap.is_empty() && self.lane.is_empty()
     }
 }
 
@@ -198,6 +224,40 @@ mod tests {
         for e in all {
             assert_eq!(Event::unpack(e.pack()), e);
         }
+    }
+
+    #[test]
+    fn the_queue_orders_like_a_sort_by_time_then_sequence() {
+        // Random pushes, some at the current instant, interleaved with pops: the pops must come
+        // out as (time, sequence) sorting says.
+        let mut q = EventQueue::default();
+        let mut reference: Vec<(u64, u64, u32)> = Vec::new();
+        let (mut seq, mut now, mut x) = (0u64, 0u64, 99u64);
+        let mut popped = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..20_000u32 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            if x >> 62 == 0 && !reference.is_empty() {
+                reference.sort();
+                let (t, _, id) = reference.remove(0);
+                expected.push((t, id));
+                let (pt, e) = q.pop().unwrap();
+                now = pt;
+                popped.push((
+                    pt,
+                    match e {
+                        Event::Reach { call } => call,
+                        _ => unreachable!(),
+                    },
+                ));
+            } else {
+                let at = now + if x >> 61 & 1 == 0 { 0 } else { (x >> 40) % 50 };
+                seq += 1;
+                reference.push((at, seq, i));
+                q.push(at, Event::Reach { call: i });
+            }
+        }
+        assert_eq!(popped, expected);
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl Engine<'_> {
         let container = (self.plan.containers.len() + h) as u32;
         if start {
             for _ in 0..self.opts.hogs[h].threads {
-                self.cpu.start(self.now, container, f64::INFINITY, HOG | h as u32);
+                self.start_task(container, f64::INFINITY, HOG | h as u32);
             }
         } else {
             self.cpu.clear(self.now, container);

@@ -163,6 +163,8 @@ pub struct RunOutput {
     pub stations: Vec<StationStats>,
     /// Every CPU container of the plan, then one per node hog.
     pub containers: Vec<ContainerStats>,
+    /// The node of each hog.
+    pub hog_nodes: Vec<u32>,
     pub edges: Vec<EdgeStats>,
     pub timeline: Vec<Bucket>,
     pub bucket_ns: u64,

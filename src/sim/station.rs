@@ -54,8 +54,7 @@ impl Engine<'_> {
         let container = spec.container;
         if c & BG_JOB != 0 {
             let work = self.opts.background[(c & !BG_JOB) as usize].job_ns as f64 * spec.cpu_mult;
-            self.cpu.start(self.now, container, work, BG_JOB | s as u32);
-            self.flush_cpu();
+            self.start_task(container, work, BG_JOB | s as u32);
             return;
         }
         let call = self.calls[c as usize];
@@ -71,8 +70,7 @@ impl Engine<'_> {
         }
         self.calls[c as usize].epoch = self.stations[s].epoch;
         if work_ref > 0.0 {
-            self.cpu.start(self.now, container, work_ref * spec.cpu_mult, c);
-            self.flush_cpu();
+            self.start_task(container, work_ref * spec.cpu_mult, c);
         } else {
             self.after_cpu(c, s);
         }
