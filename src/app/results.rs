@@ -28,6 +28,8 @@ const SATURATION_ERROR_SHARE: f64 = 0.001;
 /// Largest relative error of an added-latency row of Istio's benchmark counted as a match
 /// (as the `validate` tables count them).
 const ISTIO_LATENCY_TARGET: f64 = 0.25;
+/// Busy share of a node's vCPUs from which a placement is flagged as near saturation.
+const SATURATION_NODE_CPU_SHARE: f64 = 0.9;
 /// Share of measured requests still unfinished at the end above which the same holds.
 const SATURATION_UNFINISHED_SHARE: f64 = 0.01;
 
@@ -160,6 +162,17 @@ fn placement_warnings(rows: &[PlacementFigures], slo_p99_ms: Option<f64>, prefix
                 ),
             });
         }
+        if r.node_cpu_utilization_max_share >= SATURATION_NODE_CPU_SHARE {
+            out.push(Warning {
+                kind: WarningKind::Saturation,
+                placement: placement.clone(),
+                message: format!(
+                    "{prefix}{}: the busiest node's CPU is {:.0}% busy: near saturation, queueing for cores dominates latency",
+                    r.placement,
+                    r.node_cpu_utilization_max_share * 100.0
+                ),
+            });
+        }
         if r.requests_succeeded == 0 && r.requests_sent > 0 {
             out.push(Warning {
                 kind: WarningKind::Saturation,
@@ -224,7 +237,18 @@ pub fn compare(c: &Comparison, command: &str, slo_p99_ns: Option<u64>) -> Result
         title,
         question,
         vec![input_set(&t.name, &c.inputs, c.seed, c.seed_was_picked)],
-        Body::Compare(CompareSection { slo_p99_ms: slo_ms(slo_p99_ns), placements: placements.clone() }),
+        Body::Compare(CompareSection {
+            slo_p99_ms: slo_ms(slo_p99_ns),
+            placements: placements.clone(),
+            nodes: c
+                .runs
+                .iter()
+                .map(|r| PlacementNodes {
+                    placement: r.summary.summary.placement.to_string(),
+                    nodes: r.summary.nodes.iter().map(NodeFigures::of).collect(),
+                })
+                .collect(),
+        }),
     );
     r.warnings.extend(placement_warnings(&placements, slo_ms(slo_p99_ns), ""));
     r

@@ -207,6 +207,8 @@ mod tests {
             error_rate: 0.0,
             offered_rps: 1.0,
             achieved_rps: 1.0,
+            node_cpu_utilization_max: 0.5,
+            throttled_ms_per_s: 0.0,
             events: 1,
             seed: 1,
         });

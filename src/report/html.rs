@@ -190,6 +190,7 @@ pub fn render(r: &Results, charts: &[(String, Chart)]) -> Result<String, String>
                 "<p class=\"note\">Latency is end to end, of successful requests; <em>added</em> is over <code>none</code> in the same run \
                  (the same seed for every placement); CPU and memory are the data plane's steady state over the measurement window.</p>\n",
             );
+            node_table(&mut out, &c.nodes);
             out.push_str("<h2>Charts</h2>\n");
             figures(&mut out, &all)?;
         }
@@ -279,6 +280,36 @@ fn placement_cells(i: usize, p: &PlacementFigures) -> Vec<String> {
 fn placements_table(out: &mut String, rows: &[PlacementFigures]) {
     let body: Vec<Vec<String>> = rows.iter().enumerate().map(|(i, p)| placement_cells(i, p)).collect();
     table(out, &PLACEMENT_HEADER, &body);
+}
+
+/// Node CPU under each placement: how busy each node is, and who uses it.
+fn node_table(out: &mut String, sets: &[PlacementNodes]) {
+    if sets.iter().all(|s| s.nodes.is_empty()) {
+        return;
+    }
+    out.push_str("<h2>Node CPU</h2>\n");
+    let mut rows = Vec::new();
+    for (i, s) in sets.iter().enumerate() {
+        for n in &s.nodes {
+            let proxies =
+                n.sidecar_millicores + n.node_proxy_millicores + n.ztunnel_millicores + n.waypoint_millicores + n.proxy_idle_millicores;
+            rows.push(vec![
+                td_placement(&s.placement, i),
+                td(&n.node),
+                tdn(tick_label(n.vcpu)),
+                tdn(pct(Some(n.cpu_utilization_share), 1)),
+                tdn(num(Some(n.app_millicores), 0)),
+                tdn(num(Some(proxies), 0)),
+                tdn(num(Some(n.ready_tasks_mean), 2)),
+                tdn(num(Some(n.throttled_ms_per_s), 1)),
+            ]);
+        }
+    }
+    table(
+        out,
+        &["placement", "node", "vCPU", "busy (%)", "apps (mC)", "proxies incl. idle (mC)", "tasks waiting", "throttled (ms/s)"],
+        &rows,
+    );
 }
 
 fn variants(out: &mut String, v: &VariantsSection) {

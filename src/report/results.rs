@@ -174,6 +174,10 @@ pub struct PlacementFigures {
     pub achieved_rps: f64,
     pub dp_cpu_millicores_per_1000rps: f64,
     pub dp_mem_mib_per_proxy: f64,
+    /// Busy share (0–1) of the busiest node's vCPUs.
+    pub node_cpu_utilization_max_share: f64,
+    /// Time containers were throttled by CPU limits, summed, ms per second of the window.
+    pub throttled_ms_per_s: f64,
     pub events: u64,
     pub seed: u64,
 }
@@ -225,6 +229,8 @@ impl PlacementFigures {
             achieved_rps: r4(r.achieved_rps),
             dp_cpu_millicores_per_1000rps: r4(if r.offered_rps > 0.0 { r.dp_cpu_millicores / r.offered_rps * 1000.0 } else { 0.0 }),
             dp_mem_mib_per_proxy: r4(if r.proxies > 0 { r.dp_mem_mib / r.proxies as f64 } else { 0.0 }),
+            node_cpu_utilization_max_share: r6(r.node_cpu_utilization_max),
+            throttled_ms_per_s: r4(r.throttled_ms_per_s),
             events: r.events,
             seed: r.seed,
         }
@@ -237,6 +243,53 @@ pub struct CompareSection {
     /// The latency target given with `--slo-p99`, if any.
     pub slo_p99_ms: Option<f64>,
     pub placements: Vec<PlacementFigures>,
+    /// CPU of every node under each placement, in the order of `placements`.
+    pub nodes: Vec<PlacementNodes>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlacementNodes {
+    pub placement: String,
+    pub nodes: Vec<NodeFigures>,
+}
+
+/// One node's CPU over the measurement window.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeFigures {
+    pub node: String,
+    pub vcpu: f64,
+    /// Busy share (0–1) of its vCPUs: every container's work plus proxies' idle CPU.
+    pub cpu_utilization_share: f64,
+    pub app_millicores: f64,
+    pub sidecar_millicores: f64,
+    pub node_proxy_millicores: f64,
+    pub ztunnel_millicores: f64,
+    pub waypoint_millicores: f64,
+    pub proxy_idle_millicores: f64,
+    /// Noisy neighbours' CPU.
+    pub other_millicores: f64,
+    /// Mean number of tasks waiting for a core or throttled.
+    pub ready_tasks_mean: f64,
+    pub throttled_ms_per_s: f64,
+}
+
+impl NodeFigures {
+    pub fn of(n: &crate::metrics::NodeSummary) -> NodeFigures {
+        NodeFigures {
+            node: n.name.clone(),
+            vcpu: r4(n.vcpu),
+            cpu_utilization_share: r6(n.cpu_utilization),
+            app_millicores: r4(n.app_millicores),
+            sidecar_millicores: r4(n.sidecar_millicores),
+            node_proxy_millicores: r4(n.node_proxy_millicores),
+            ztunnel_millicores: r4(n.ztunnel_millicores),
+            waypoint_millicores: r4(n.waypoint_millicores),
+            proxy_idle_millicores: r4(n.proxy_idle_millicores),
+            other_millicores: r4(n.other_millicores),
+            ready_tasks_mean: r4(n.ready_tasks_mean),
+            throttled_ms_per_s: r4(n.throttled_ms_per_s),
+        }
+    }
 }
 
 /// `compare A B`: the same placements of two variants, with B − A and B ÷ A.
