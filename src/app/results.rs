@@ -639,7 +639,7 @@ pub fn validate(
     );
     if within < targeted {
         r.warnings.push(Warning {
-            kind: WarningKind::SloMiss,
+            kind: WarningKind::TargetMiss,
             placement: None,
             message: format!("{} of {targeted} checks with a target miss it (see the tables)", targeted - within),
         });

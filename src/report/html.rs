@@ -162,7 +162,8 @@ pub fn render(r: &Results, charts: &[(String, Chart)]) -> Result<String, String>
     );
     let _ =
         write!(out, "<header>\n<h1>{}</h1>\n<p class=\"question\"><strong>Question:</strong> {}</p>\n", esc(&r.title), esc(&r.question));
-    for s in &r.inputs {
+    // validate simulates each measured level with its own rate and duration: no one run to state.
+    for s in r.inputs.iter().filter(|_| r.command != "validate") {
         let _ = writeln!(
             out,
             "<p class=\"meta\">{}{}: {} services, {} pods on {} nodes ({} vCPU), {} rps for {} s after a {} s warm-up, seed {}; meshsim {}.</p>",

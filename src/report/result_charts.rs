@@ -166,7 +166,7 @@ pub fn capacity(name: &str, c: &CapacitySection, o: ChartOptions) -> Vec<Chart> 
 /// for CPU and for memory (models fitted on every level).
 pub fn validate(v: &ValidateSection) -> Vec<Chart> {
     let mut charts = Vec::new();
-    for (metric, y_label) in [("cpu", "CPU (millicores)"), ("memory", "memory (MiB)")] {
+    for (metric, name, y_label) in [("cpu", "CPU", "CPU (millicores)"), ("mem", "memory", "memory (MiB)")] {
         let checks: Vec<&Check> = v.checks.iter().filter(|c| c.group == "gsd" && c.metric == metric).collect();
         let mut subjects: Vec<&str> = Vec::new();
         for c in &checks {
@@ -195,7 +195,7 @@ pub fn validate(v: &ValidateSection) -> Vec<Chart> {
             });
         }
         charts.push(Chart {
-            title: format!("Data-plane {metric}: measured and simulated"),
+            title: format!("Data-plane {name}: measured and simulated"),
             x_label: "request rate (rps)".into(),
             y_label: y_label.into(),
             series,

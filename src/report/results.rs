@@ -145,6 +145,8 @@ pub enum WarningKind {
     SloMiss,
     /// The seed was picked for this run: pass it to repeat the run.
     SeedPicked,
+    /// Simulated figures outside their tolerance of the measured ones (`validate`).
+    TargetMiss,
 }
 
 /// Figures of one placement over the measurement window. Latencies are of successful
