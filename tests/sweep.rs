@@ -189,7 +189,7 @@ mod errors {
         assert!(e.contains("no entry named `nosuch`"), "{e}");
         let e = input_errors("[[axis]]\npath = \"service.face.replicas\"\nvalues = [2, 0]\n", "bad-value");
         assert!(e.contains("sweep.toml:7:14:"), "{e}");
-        assert!(e.contains("service.replicas"), "{e}");
+        assert!(e.contains("service[1].replicas"), "{e}");
     }
 
     #[test]

@@ -45,6 +45,14 @@ fn input(path: &Path, e: impl std::fmt::Display) -> AppError {
     }]))
 }
 
+/// The polynomial degree, within `limits::MAX_DEGREE` (higher degrees only fit noise).
+fn check_degree(degree: usize) -> Result<usize, AppError> {
+    if degree > crate::limits::MAX_DEGREE {
+        return Err(AppError::arg("--degree", format!("{degree} is more than the limit of {}", crate::limits::MAX_DEGREE)));
+    }
+    Ok(degree)
+}
+
 pub fn calibrate(a: &CalibrateArgs) -> Result<CalibrateReport, AppError> {
     let istio_csv = if a.source.is_file() {
         Some(a.source.clone())
@@ -59,8 +67,21 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<CalibrateReport, AppError> {
     if !a.source.is_dir() {
         return Err(input(&a.source, "not found: give a gsd-v1 folder or an Istio benchmark CSV"));
     }
-    let degree = a.degree.unwrap_or(calibration::DEFAULT_DEGREE);
+    let degree = check_degree(a.degree.unwrap_or(calibration::DEFAULT_DEGREE))?;
     let cal = calibration::calibrate_gsd(&a.source, degree).map_err(|e| input(&a.source, e))?;
+    // A polynomial of degree d needs d + 1 load levels; with fewer its coefficients are empty.
+    if degree >= cal.levels.len() {
+        return Err(AppError::arg(
+            "--degree",
+            format!(
+                "{degree} needs at least {} load levels, and {} has {}: use --degree {} or less",
+                degree + 1,
+                a.source.display(),
+                cal.levels.len(),
+                cal.levels.len().saturating_sub(1)
+            ),
+        ));
+    }
     let placement = a.placement.unwrap_or(if cal.dataset.contains("ambient") { Placement::Ambient } else { Placement::Sidecar });
     let out = a.out.clone().unwrap_or_else(|| Path::new("outputs").join(format!("calibration-{}", cal.dataset)));
     let staged = StagedDir::create(&out).map_err(err)?;
@@ -303,8 +324,11 @@ fn fit_model(
 }
 
 fn calibrate_istio(a: &CalibrateArgs, csv: &Path) -> Result<CalibrateReport, AppError> {
-    let degree = a.degree.unwrap_or(calibration::DEFAULT_ISTIO_DEGREE);
+    let degree = check_degree(a.degree.unwrap_or(calibration::DEFAULT_ISTIO_DEGREE))?;
     let cal = calibration::calibrate_istio_benchmark(csv, degree).map_err(|e| input(csv, e))?;
+    if cal.fits.is_empty() {
+        return Err(AppError::arg("--degree", format!("{degree}: no series of {} has enough distinct rates to fit it", csv.display())));
+    }
     let out = a.out.clone().unwrap_or_else(|| Path::new("outputs").join("calibration-istio-benchmark"));
     let staged = StagedDir::create(&out).map_err(err)?;
     calibration::write_istio_outputs(&cal, staged.path()).map_err(err)?;

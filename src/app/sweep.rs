@@ -62,26 +62,18 @@ pub fn prepare(path: &Path, o: &SweepOptions) -> Result<(SweepSpec, Vec<Prepared
     if let Some(s) = o.seed {
         spec.seed = s;
     }
-    let base_text = std::fs::read_to_string(&spec.topology).map_err(|e| {
-        InputErrors(vec![InputError { path: spec.topology.clone(), line: 0, col: 0, message: format!("cannot read topology file: {e}") }])
-    })?;
+    let base_text = crate::input_file::read_text(&spec.topology, "topology")?;
     // The base must be valid on its own; its errors name its own lines.
     topology::parse(&spec.topology, &base_text)?;
     let sweep_dir = path.parent().unwrap_or(Path::new("."));
     let base =
         Base::new(&spec.topology, &base_text, sweep_dir).map_err(|e| AppError::Output(format!("{}: {e}", spec.topology.display())))?;
-    let mut errors: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    let mut errors = CaseErrors::default();
     let mut prepared = Vec::new();
     let mut models: BTreeMap<String, CostModels> = BTreeMap::new();
     for case in expand(&spec) {
         match base.apply(&case.settings) {
-            Err(es) => {
-                for e in es {
-                    if !errors.iter().any(|(s, m)| *s == e.span && *m == e.message) {
-                        errors.push((e.span, e.message));
-                    }
-                }
-            }
+            Err(es) => errors.add(es),
             Ok((t, text)) if errors.is_empty() && o.shard.contains(case.index) => {
                 let key = format!("{:?}", t.mesh.models);
                 let m = match models.get(&key) {
@@ -92,15 +84,64 @@ pub fn prepare(path: &Path, o: &SweepOptions) -> Result<(SweepSpec, Vec<Prepared
                         m
                     }
                 };
+                m.check_work(&t)?;
                 prepared.push(PreparedCase { case, inputs: Inputs { topology: t, models: m, topology_text: text } });
             }
             Ok(_) => {}
         }
     }
     if !errors.is_empty() {
-        return Err(AppError::Input(InputErrors(errors.into_iter().map(|(s, m)| spec::error_at(&spec, s, m)).collect())));
+        return Err(AppError::Input(errors.into_input_errors(&spec)));
     }
     Ok((spec, prepared))
+}
+
+/// Problems of a sweep's cases, each kept once: the same problem in many cases (a path
+/// that does not exist, a value every case shares) is one message naming the first case
+/// and how many cases have it.
+#[derive(Default)]
+struct CaseErrors {
+    /// (span, message, first case's settings, cases), in the order first seen.
+    list: Vec<(std::ops::Range<usize>, String, Option<String>, usize)>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl CaseErrors {
+    fn add(&mut self, es: Vec<crate::sweep::apply::ApplyError>) {
+        for e in es {
+            let key = match e.settings {
+                Some(_) => e.message.clone(),
+                None => format!("{:?} {}", e.span, e.message),
+            };
+            match self.index.get(&key) {
+                Some(&i) => self.list[i].3 += 1,
+                None => {
+                    self.index.insert(key, self.list.len());
+                    self.list.push((e.span, e.message, e.settings, 1));
+                }
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    fn into_input_errors(self, spec: &SweepSpec) -> InputErrors {
+        InputErrors(
+            self.list
+                .into_iter()
+                .map(|(span, message, settings, n)| {
+                    let message = match (settings, n) {
+                        (Some(s), 1) => format!("with {s}: {message}"),
+                        (Some(s), n) => format!("in {n} cases, the first with {s}: {message}"),
+                        (None, _) => message,
+                    };
+                    spec::error_at(spec, span, message)
+                })
+                .collect(),
+        )
+    }
 }
 
 /// Run a sweep file's cases (those of the shard) and summarise each placement of each.

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::app::capacity::{self as cap, CapacityOptions};
 use crate::app::sweep::{self as sw, SweepOptions};
-use crate::app::{default_out, AppError, Overrides};
+use crate::app::{default_out, duration_arg, rate_arg, AppError, Overrides};
+use crate::limits::{MAX_HEADROOM, MAX_SERVICES};
 use crate::placement::Placement;
 use crate::report::table::{num, render};
 use crate::sweep::records::axis_column;
@@ -94,24 +95,14 @@ pub struct CapacityArgs {
     pub out: Option<PathBuf>,
 }
 
-fn rate_arg(flag: &str, r: &str) -> Result<f64, AppError> {
-    let rps = units::parse_rate_rps(r)
-        .or_else(|_| r.parse::<f64>().map_err(|_| format!("`{r}` is not a rate")))
-        .map_err(|e| AppError::arg(flag, e))?;
-    if rps > 0.0 && rps.is_finite() {
-        Ok(rps)
-    } else {
-        Err(AppError::arg(flag, format!("{rps} must be more than zero")))
-    }
-}
-
 pub fn capacity(file: &Path, a: CapacityArgs) -> Result<(), AppError> {
-    let slo_p99_ns = units::parse_duration_ns(&a.slo_p99).map_err(|e| AppError::arg("--slo-p99", e))?;
+    let slo_p99_ns = duration_arg("--slo-p99", &a.slo_p99)?;
     if slo_p99_ns == 0 {
         return Err(AppError::arg("--slo-p99", "must be more than zero"));
     }
-    if !(0.0..1.0).contains(&a.headroom) {
-        return Err(AppError::arg("--headroom", format!("{} must be a share in [0, 1), e.g. 0.2", a.headroom)));
+    // The share given is the share used: refused outside its range, never clamped.
+    if !(0.0..=MAX_HEADROOM).contains(&a.headroom) {
+        return Err(AppError::arg("--headroom", format!("{} must be a share between 0 and {MAX_HEADROOM}, e.g. 0.2", a.headroom)));
     }
     if !(0.0..=1.0).contains(&a.max_error_rate) {
         return Err(AppError::arg("--max-error-rate", format!("{} must be a share in [0, 1]", a.max_error_rate)));
@@ -149,8 +140,8 @@ pub fn capacity(file: &Path, a: CapacityArgs) -> Result<(), AppError> {
 }
 
 pub fn synth(services: usize, out: &Path, models: &str, seed: u64) -> Result<(), AppError> {
-    if services == 0 {
-        return Err(AppError::arg("--services", "must be at least 1"));
+    if services == 0 || services > MAX_SERVICES {
+        return Err(AppError::arg("--services", format!("must be between 1 and {MAX_SERVICES}")));
     }
     let text = crate::sweep::synth::topology_text(services, seed, models);
     crate::report::outdir::write_atomic(out, text.as_bytes()).map_err(|e| AppError::Output(format!("{}: {e}", out.display())))?;

@@ -65,7 +65,11 @@ fn line_of(text: &str, needle: &str) -> usize {
 
 #[test]
 fn call_to_missing_service_is_rejected() {
-    rejects("missing-service", |t| t.replacen("to = \"smiley\"", "to = \"smiely\"", 1), &["service.call.to", "`smiely`", "does not exist"]);
+    rejects(
+        "missing-service",
+        |t| t.replacen("to = \"smiley\"", "to = \"smiely\"", 1),
+        &["service[1].call[0].to", "`smiely`", "does not exist"],
+    );
 }
 
 #[test]
@@ -82,7 +86,7 @@ fn zero_replicas_is_rejected() {
     rejects(
         "zero-replicas",
         |t| t.replacen("name = \"color\"\nnamespace = \"faces\"\nreplicas = 3", "name = \"color\"\nnamespace = \"faces\"\nreplicas = 0", 1),
-        &["service.replicas", "at least 1"],
+        &["service[3].replicas", "between 1 and"],
     );
 }
 
@@ -90,7 +94,7 @@ fn zero_replicas_is_rejected() {
 fn negative_rate_is_rejected_at_its_line() {
     let text = std::fs::read_to_string(root().join("topologies/faces.toml")).unwrap();
     let line = line_of(&text, "rate = \"1200rps\"");
-    rejects("negative-rate", |t| t.replace("rate = \"1200rps\"", "rate = \"-5rps\""), &["load.rate", "negative", &format!(":{line}:")]);
+    rejects("negative-rate", |t| t.replace("rate = \"1200rps\"", "rate = \"-5rps\""), &["load[0].rate", "negative", &format!(":{line}:")]);
 }
 
 #[test]
@@ -107,7 +111,7 @@ fn more_pods_than_nodes_can_hold_is_rejected() {
     rejects(
         "too-many-pods",
         |t| t.replacen("replicas = 3\ncpu_request = \"300m\"", "replicas = 30\ncpu_request = \"1\"", 1),
-        &["service.replicas", "does not fit"],
+        &["service[1].replicas", "does not fit"],
     );
 }
 
@@ -127,7 +131,7 @@ fn all_errors_in_a_file_are_reported_at_once() {
                 1,
             )
         },
-        &["`nope`", "service.replicas"],
+        &["`nope`", "service[3].replicas"],
     );
 }
 
