@@ -349,7 +349,7 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     } else {
         a.gsd
     };
-    let as_app = |e: crate::validate::istio::ValidateError| AppError::Output(e.to_string());
+    let as_app = validate_error;
     let mut checks = Vec::new();
     for set in &sets {
         checks.extend(app::validate::validate_gsd(set, &a.topology, &a.duration, a.seed)?);
@@ -389,6 +389,18 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
         written.display()
     );
     Ok(())
+}
+
+/// A validation failure as an exit code: bad inputs (topology, models, measurements) are 2.
+fn validate_error(e: crate::validate::istio::ValidateError) -> AppError {
+    use crate::validate::istio::ValidateError as V;
+    match e {
+        V::App(e) => e,
+        V::Model(e) => AppError::Input(e),
+        V::Sim(e) => AppError::Sim(e),
+        e @ (V::Calibration(_) | V::Invalid(_)) => AppError::arg("validate", e.to_string()),
+        e @ V::Output { .. } => AppError::Output(e.to_string()),
+    }
 }
 
 /// Tell the user a seed that was picked for them, so the run can be repeated.

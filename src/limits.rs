@@ -144,12 +144,24 @@ pub fn check_entity_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A duration as the error messages write it (`30 days`, `1 us`).
+/// A duration as the error messages write it (`30 days`, `60min`, `1us`).
 pub fn describe_ns(ns: u64) -> String {
     if ns >= 24 * 3600 * S && ns % (24 * 3600 * S) == 0 {
         format!("{} days", ns / (24 * 3600 * S))
+    } else if ns >= 60 * S && ns % (60 * S) == 0 {
+        format!("{}min", ns / (60 * S))
     } else {
         crate::units::format_duration_ns(ns)
+    }
+}
+
+/// A number as the error messages write it: plain, or in exponent form when very large or
+/// very small (`1e308`, `1e-15`), so a message stays one readable line.
+pub fn fmt_number(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && (x.abs() >= 1e9 || x.abs() < 1e-3) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
     }
 }
 

@@ -193,6 +193,37 @@ mod errors {
     }
 
     #[test]
+    fn a_bad_path_is_reported_once_not_once_per_case() {
+        let e = input_errors(
+            "[[axis]]\npath = \"rate\"\nvalues = [60, 120, 240]\n[[axis]]\npath = \"service.face.replicaz\"\nvalues = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n",
+            "bad-path-once",
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.contains("in 30 cases, the first with rate = 60, service.face.replicaz = 1"), "{e}");
+        assert!(e.contains("service[1].replicaz: unknown key `replicaz` in service[1]: did you mean `replicas`?"), "{e}");
+    }
+
+    #[test]
+    fn a_geometric_range_counts_its_values_before_building_them() {
+        let e = input_errors("[[axis]]\npath = \"rate\"\nrange = { from = 1, to = 1e300, factor = 1.000001 }\n", "huge-range");
+        assert!(e.contains("sweep.toml:7:9: axis[0]: range of `rate`: 6907"), "{e}");
+        assert!(e.contains("values: more than the limit of 100000 cases"), "{e}");
+        let e = input_errors("[[axis]]\npath = \"rate\"\nrange = { from = 0, to = 1e300, step = 1e-300 }\n", "huge-step");
+        assert!(e.contains("more than the limit of 100000 cases"), "{e}");
+    }
+
+    #[test]
+    fn set_values_go_through_the_topology_checks() {
+        let e = input_errors("[set]\n\"simulation.duration\" = \"1e9s\"\n[[axis]]\npath = \"rate\"\nvalues = [60]\n", "set-duration");
+        assert!(e.contains("sweep.toml:6:25:"), "{e}");
+        assert!(e.contains("simulation.duration: `1e9s` is longer than the limit of 30 days"), "{e}");
+        let e = input_errors("[[axis]]\npath = \"rate\"\nvalues = [1e308]\n", "axis-rate");
+        assert!(e.contains("rate: the loads add up to 1e308 rps, above the limit"), "{e}");
+        let e = input_errors("[[axis]]\npath = \"rate\"\nvalues = [nan]\n", "axis-nan");
+        assert!(e.contains("sweep.toml:7:11: axis[0].values[0]: nan is not a number meshsim can use"), "{e}");
+    }
+
+    #[test]
     fn the_sweep_file_itself_is_checked() {
         let e = input_errors(
             "placements = [\"sidecar\", \"mesh\"]\n[[axis]]\npath = \"rate\"\nrange = { from = 10, to = 5, step = 1 }\n",

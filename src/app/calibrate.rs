@@ -339,7 +339,8 @@ fn calibrate_istio(a: &CalibrateArgs, csv: &Path) -> Result<CalibrateReport, App
     let csv_name = csv.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     table.push_str("\nsidecar models written:\n");
     for mode in crate::validate::istio::bench_telemetry_modes(&cal) {
-        let fit = crate::validate::istio::fit_bench_sidecar(&cal, &mode).map_err(err)?;
+        // A mode the data cannot fit is a problem of the data: exit 2, naming the file.
+        let fit = crate::validate::istio::fit_bench_sidecar(&cal, &mode).map_err(|e| input(csv, e))?;
         let name = crate::validate::istio::bench_model_file_name(&mode);
         std::fs::write(models_dir.join(&name), crate::validate::istio::render_bench_model(&fit, &csv_name)).map_err(err)?;
         table.push_str(&format!("  models/{name}\n"));

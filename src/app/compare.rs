@@ -25,6 +25,10 @@ pub struct Comparison {
 pub fn compare(path: &Path, placements: &[Placement], o: &Overrides) -> Result<Comparison, AppError> {
     let inputs = load_inputs(path, o)?;
     let (seed, picked) = resolve_seed(&inputs.topology);
+    // A placement without its cost model is an input error found before any run starts.
+    for &p in placements {
+        super::check_models(&inputs, &crate::placement::Deployment::new(&inputs.topology, p))?;
+    }
     let runs: Vec<PlacementRun> =
         placements.par_iter().map(|&p| run_placement(&inputs, p, seed, Vec::new(), None)).collect::<Result<_, _>>()?;
     let mut rows: Vec<PlacementSummary> = runs.iter().map(|r| r.summary.summary.clone()).collect();

@@ -102,7 +102,7 @@ fn settings(sink: &mut ErrorSink, t: Option<Fields>) -> Vec<Setting> {
             Some(bad) => {
                 sink.at(
                     bad.span.clone(),
-                    format!("{path}.\"{}\": {} is not a number meshsim can use: {}", e.key, bad.value.describe(), expect::NUMBER),
+                    format!("{path}.\"{}\": {} is not a number meshsim can use: {}", e.key, bad.to_toml(), expect::NUMBER),
                 );
                 None
             }
@@ -111,32 +111,33 @@ fn settings(sink: &mut ErrorSink, t: Option<Fields>) -> Vec<Setting> {
         .collect()
 }
 
-/// The values of an axis: a list of numbers or strings.
-fn axis_values(sink: &mut ErrorSink, a: &mut Fields, path: &str) -> Option<(Vec<toml::Value>, Vec<std::ops::Range<usize>>)> {
-    let e = a.entry("values")?;
+type AxisValues = (Vec<toml::Value>, Vec<std::ops::Range<usize>>);
+
+/// The values of an axis, a list of numbers or strings (`Ok(None)` when the axis has no
+/// `values`; `Err` when a problem with them is reported).
+fn axis_values(sink: &mut ErrorSink, a: &mut Fields, path: &str) -> Result<Option<AxisValues>, ()> {
+    let Some(e) = a.entry("values") else { return Ok(None) };
     let field = a.key_path("values");
     let toml_doc::Value::Array(items) = &e.node.value else {
-        sink.at(
-            e.node.span.clone(),
-            format!("{field}: write a list of values, like [60, 120] or [\"5ms\", \"10ms\"] (found {})", e.node.value.describe()),
-        );
-        return Some((Vec::new(), Vec::new()));
+        let found = e.node.value.describe();
+        sink.at(e.node.span.clone(), format!("{field}: write a list of values, like [60, 120] or [\"5ms\", \"10ms\"] (found {found})"));
+        return Err(());
     };
     if items.len() > MAX_CASES {
         sink.at(e.node.span.clone(), format!("{field}: {} values of `{path}`: more than the limit of {MAX_CASES} cases", items.len()));
-        return Some((Vec::new(), Vec::new()));
+        return Err(());
     }
     let mut ok = true;
     for (i, n) in items.iter().enumerate() {
         if let Some(bad) = n.non_finite() {
-            sink.at(
-                bad.span.clone(),
-                format!("{field}[{i}]: {} is not a number meshsim can use: {}", bad.value.describe(), expect::NUMBER),
-            );
+            sink.at(bad.span.clone(), format!("{field}[{i}]: {} is not a number meshsim can use: {}", bad.to_toml(), expect::NUMBER));
             ok = false;
         }
     }
-    ok.then(|| (items.iter().map(Node::to_toml).collect(), items.iter().map(|n| n.span.clone()).collect()))
+    if !ok {
+        return Err(());
+    }
+    Ok(Some((items.iter().map(Node::to_toml).collect(), items.iter().map(|n| n.span.clone()).collect())))
 }
 
 fn range_input(sink: &mut ErrorSink, r: &mut Fields) -> Option<RangeInput> {
@@ -213,7 +214,10 @@ fn build(path: &Path, text: &str, f: &mut Fields, sink: &mut ErrorSink) -> Sweep
             continue;
         };
         let p = path_field.get_ref().trim().to_string();
-        let values = axis_values(sink, &mut a, &p);
+        let Ok(values) = axis_values(sink, &mut a, &p) else {
+            a.finish(sink, &["path", "values", "range"]);
+            continue;
+        };
         let range = a.table(sink, "range").map(|mut r| {
             let x = range_input(sink, &mut r);
             r.finish(sink, &["from", "to", "step", "factor", "unit"]);

@@ -103,6 +103,7 @@ fn number_in(sink: &mut ErrorSink, s: &Spanned<f64>, min: f64, max: f64, min_exc
     let x = *s.get_ref();
     let low = if min_exclusive { x <= min } else { x < min };
     if low || x > max {
+        let (x, min, max) = (limits::fmt_number(x), limits::fmt_number(min), limits::fmt_number(max));
         let lower = if min_exclusive { format!("more than {min}") } else { format!("at least {min}") };
         sink.at(s.span(), format!("{}: {x} is out of range: it must be {lower} and at most {max}", s.path()));
         None
@@ -411,12 +412,13 @@ fn rate(sink: &mut ErrorSink, r: &Spanned<String>) -> f64 {
 
 /// Whether one load's rate is in range.
 pub fn check_rate(rps: f64) -> Result<(), String> {
+    let (x, min, max) = (limits::fmt_number(rps), limits::fmt_number(limits::MIN_RATE_RPS), limits::fmt_number(limits::MAX_RATE_RPS));
     if !rps.is_finite() || rps < 0.0 {
-        Err(format!("{rps} rps is not a rate: write zero or more, like \"1000rps\""))
+        Err(format!("{x} rps is not a rate: write zero or more, like \"1000rps\""))
     } else if rps > 0.0 && rps < limits::MIN_RATE_RPS {
-        Err(format!("{rps} rps is below the lowest rate of {} rps (or 0)", limits::MIN_RATE_RPS))
+        Err(format!("{x} rps is below the lowest rate of {min} rps (or 0)"))
     } else if rps > limits::MAX_RATE_RPS {
-        Err(format!("{rps} rps is above the limit of {} rps", limits::MAX_RATE_RPS))
+        Err(format!("{x} rps is above the limit of {max} rps"))
     } else {
         Ok(())
     }
@@ -425,7 +427,11 @@ pub fn check_rate(rps: f64) -> Result<(), String> {
 /// Whether the sum of the loads' rates is in range.
 pub fn check_total_rate(rps: f64) -> Result<(), String> {
     if rps > limits::MAX_RATE_RPS {
-        Err(format!("the loads add up to {rps} rps, above the limit of {} rps", limits::MAX_RATE_RPS))
+        Err(format!(
+            "the loads add up to {} rps, above the limit of {} rps",
+            limits::fmt_number(rps),
+            limits::fmt_number(limits::MAX_RATE_RPS)
+        ))
     } else {
         Ok(())
     }

@@ -4,6 +4,8 @@
 mod cli;
 mod common;
 mod golden;
+mod inputs;
 mod placement;
 mod properties;
 mod queueing;
+mod scheduling;
