@@ -55,15 +55,23 @@ pub struct ErrorSink<'a> {
     line_starts: Vec<usize>,
     seen: std::collections::HashSet<InputError>,
     pub errors: Vec<InputError>,
+    /// Problems past [`MAX_PRINTED_ERRORS`], counted only (a file with a mistake on each of a
+    /// million lines is still answered at once).
+    suppressed: usize,
 }
 
 impl<'a> ErrorSink<'a> {
     pub fn new(path: &'a Path, text: &'a str) -> Self {
-        ErrorSink { path, text, line_starts: Vec::new(), seen: Default::default(), errors: Vec::new() }
+        ErrorSink { path, text, line_starts: Vec::new(), seen: Default::default(), errors: Vec::new(), suppressed: 0 }
     }
 
     /// Record a problem at a byte span (`0..0` when the place is the whole file).
     pub fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
+        // One entry is kept for the count of the rest.
+        if self.is_full() {
+            self.suppressed += 1;
+            return;
+        }
         if self.line_starts.is_empty() {
             self.line_starts = std::iter::once(0).chain(self.text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         }
@@ -81,7 +89,17 @@ impl<'a> ErrorSink<'a> {
         self.errors.is_empty()
     }
 
-    pub fn finish(self) -> Result<(), InputErrors> {
+    /// Whether further problems are only counted (callers may skip work that only refines
+    /// messages, such as suggesting a key).
+    pub fn is_full(&self) -> bool {
+        self.errors.len() + 1 >= MAX_PRINTED_ERRORS
+    }
+
+    pub fn finish(mut self) -> Result<(), InputErrors> {
+        if self.suppressed > 0 {
+            let message = format!("… and {} more problems in this file", self.suppressed);
+            self.errors.push(InputError { path: self.path.to_path_buf(), line: 0, col: 0, message });
+        }
         if self.errors.is_empty() {
             Ok(())
         } else {

@@ -233,8 +233,13 @@ fn syntax_message(text: &str, at: usize, raw: &str) -> String {
             let key = key.trim().trim_matches('"');
             let field = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
             let value = value.split('#').next().unwrap_or("").trim();
+            let value: String =
+                if value.chars().count() > 40 { value.chars().take(40).chain(['…']).collect() } else { value.to_string() };
+            let value = value.as_str();
             if value.is_empty() {
                 format!("{field}: the value is missing after `=`")
+            } else if raw.contains("recursion limit") {
+                format!("{field}: lists or tables are nested too deeply here")
             } else if value.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.')
                 && value.chars().any(|c| c.is_alphabetic())
                 && !value.contains(['"', '\''])
@@ -511,6 +516,10 @@ impl<'t> Fields<'t> {
         };
         for (e, used) in self.table.entries.iter().zip(&self.used) {
             if *used {
+                continue;
+            }
+            if sink.is_full() {
+                sink.at(e.key_span.clone(), String::new());
                 continue;
             }
             let hint = match nearest(&e.key, known) {

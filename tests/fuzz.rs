@@ -123,7 +123,8 @@ fn mutate(rng: &mut ChaCha8Rng, bytes: &mut Vec<u8>) {
     }
     let i = rng.gen_range(0..lines.len());
     let value_line = |lines: &Vec<String>, rng: &mut ChaCha8Rng| -> Option<usize> {
-        let candidates: Vec<usize> = (0..lines.len()).filter(|&k| lines[k].contains(" = ") && !lines[k].trim_start().starts_with('#')).collect();
+        let candidates: Vec<usize> =
+            (0..lines.len()).filter(|&k| lines[k].contains(" = ") && !lines[k].trim_start().starts_with('#')).collect();
         candidates.choose(rng).copied()
     };
     let set_value = |lines: &mut Vec<String>, k: usize, v: &str| {

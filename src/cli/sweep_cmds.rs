@@ -14,12 +14,15 @@ use crate::sweep::spec::value_cell;
 use crate::sweep::Shard;
 use crate::units;
 
+/// Most worker threads a sweep starts (each holds a running case).
+const MAX_THREADS: usize = 1024;
+
 /// Rows beyond this are not printed (the CSV has them all).
 const MAX_PRINTED_ROWS: usize = 80;
 
 pub fn sweep(file: &Path, shard: Option<Shard>, seed: Option<u64>, threads: Option<usize>, out: Option<PathBuf>) -> Result<(), AppError> {
-    if threads == Some(0) {
-        return Err(AppError::arg("--threads", "must be at least 1"));
+    if threads.is_some_and(|n| n == 0 || n > MAX_THREADS) {
+        return Err(AppError::arg("--threads", format!("must be between 1 and {MAX_THREADS}")));
     }
     let o = SweepOptions { shard: shard.unwrap_or(Shard::WHOLE), seed, threads, progress: true };
     let s = sw::run(file, &o)?;
