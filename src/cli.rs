@@ -131,7 +131,7 @@ pub enum Command {
         /// Share of every node's CPU and memory kept free.
         #[arg(long, default_value_t = 0.2)]
         headroom: f64,
-        /// Ceiling of the search, e.g. 100000 (default: 64 times the topology's rate).
+        /// Ceiling of the search, e.g. 100000 (default: 64 times the topology's rate, at most 10000000).
         #[arg(long)]
         max_rps: Option<String>,
         /// Simulated duration of each probe (default 10s; warm-up 2s).

@@ -84,7 +84,13 @@ pub fn capacity(path: &Path, overrides: &Overrides, o: &CapacityOptions) -> Resu
         NodeType { name: type_name, vcpu: first.vcpu, memory_mib: first.memory_bytes as f64 / (1024.0 * 1024.0), max_pods: first.max_pods };
     let start = inputs.topology.total_rate_rps();
     let search =
-        Search { start_rps: start, tolerance: 0.01, max_rps: o.max_rps.unwrap_or(start * 64.0), min_rps: (start / 1024.0).max(0.1) };
+        // The default ceiling stays within the rate limit every probe is held to.
+        Search {
+            start_rps: start,
+            tolerance: 0.01,
+            max_rps: o.max_rps.unwrap_or((start * 64.0).min(crate::limits::MAX_RATE_RPS)),
+            min_rps: (start / 1024.0).max(0.1),
+        };
     let rows = o
         .placements
         .par_iter()

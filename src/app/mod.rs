@@ -89,12 +89,16 @@ pub fn rate_arg(flag: &str, text: &str) -> Result<f64, AppError> {
         return Err(AppError::arg(flag, format!("{rps} must be more than zero")));
     }
     topology::check_total_rate(rps).map_err(|e| AppError::arg(flag, e))?;
+    if rps < limits::MIN_RATE_RPS {
+        return Err(AppError::arg(flag, format!("{} is below the lowest rate of {} rps", limits::fmt_number(rps), limits::MIN_RATE_RPS)));
+    }
     Ok(rps)
 }
 
 fn apply_overrides(topology: &mut Topology, o: &Overrides) -> Result<(), AppError> {
     if let Some(r) = &o.rate {
-        topology.set_total_rate(rate_arg("--rps", r)?);
+        let rps = rate_arg("--rps", r)?;
+        topology.set_total_rate_checked(rps).map_err(|e| AppError::arg("--rps", e))?;
     }
     if let Some(d) = &o.duration {
         topology.simulation.duration_ns = duration_arg("--duration", d)?;

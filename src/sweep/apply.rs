@@ -105,7 +105,8 @@ impl Base {
                 .collect::<Vec<_>>()
         })?;
         if let Some(r) = rate_rps {
-            t.set_total_rate(r);
+            let at = settings.iter().rev().find(|s| s.path == "rate").map(|s| s.span.clone()).unwrap_or(0..0);
+            t.set_total_rate_checked(r).map_err(|e| vec![ApplyError { span: at, message: format!("rate: {e}"), settings: None }])?;
         }
         Ok((t, text))
     }

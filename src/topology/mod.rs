@@ -345,6 +345,20 @@ impl Topology {
         }
     }
 
+    /// [`Topology::set_total_rate`] for a rate from the command line or a sweep: the total
+    /// and every load's share of it must be within the ranges a file's rates have.
+    pub fn set_total_rate_checked(&mut self, total_rps: f64) -> Result<(), String> {
+        if !(total_rps > 0.0 && total_rps.is_finite()) {
+            return Err(format!("{} must be more than zero", crate::limits::fmt_number(total_rps)));
+        }
+        check_total_rate(total_rps)?;
+        self.set_total_rate(total_rps);
+        for l in &self.loads {
+            check_rate(l.rate_rps).map_err(|e| format!("the load to `{}` would get {e}", self.services[l.to].name))?;
+        }
+        Ok(())
+    }
+
     pub fn total_rate_rps(&self) -> f64 {
         self.loads.iter().map(|l| l.rate_rps).sum()
     }

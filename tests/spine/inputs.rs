@@ -172,6 +172,7 @@ fn command_line_overrides_go_through_the_same_checks() {
         (vec!["compare", f, "--duration", "1e9s"], "--duration: `1e9s` is longer than the limit of 30 days"),
         (vec!["compare", f, "--rps", "1e308"], "--rps: the loads add up to"),
         (vec!["compare", f, "--rps", "nan"], "--rps"),
+        (vec!["compare", f, "--rps", "1e-7"], "--rps: 1e-7 is below the lowest rate of 0.000001 rps"),
         (vec!["capacity", f, "--slo-p99", "50ms", "--headroom", "0.99"], "--headroom: 0.99 must be a share between 0 and 0.9"),
         (vec!["blast", f, "--retries", "4000000000"], "--retries: must be at most 10"),
         (vec!["blast", f, "--timeout", "1ns"], "--timeout: must be at least 1us"),
@@ -197,12 +198,7 @@ fn max_pending_is_read_into_the_simulation_settings() {
 
 #[test]
 fn a_degree_the_data_cannot_fit_is_refused() {
-    let data =
-        std::env::var_os("MESHSIM_SHARED").map(PathBuf::from).unwrap_or_else(|| root().join("../shared")).join("data/gsd-v1/linkerd");
-    if !data.is_dir() {
-        eprintln!("skipped: {} is absent", data.display());
-        return;
-    }
+    let Some(data) = meshsim::app::validate::shared_path("data/gsd-v1/linkerd") else { return };
     let dir = scratch("degree");
     let faces = root().join("topologies/faces.toml");
     let o = meshsim(&["calibrate", data.to_str().unwrap(), "--degree", "5", "--topology", faces.to_str().unwrap(), "--out", "out"], &dir);
