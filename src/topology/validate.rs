@@ -153,7 +153,12 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
 
     let simulation = simulation(sink, f.simulation.as_ref());
     let mesh = mesh(path, sink, f.mesh.as_ref());
+    let problems_before_nodes = sink.errors.len();
     let nodes = nodes(sink, &f.nodes);
+    // Scheduling on nodes with a missing or bad figure would only add false complaints.
+    let nodes_ok = sink.errors.len() == problems_before_nodes
+        && !sink.is_full()
+        && f.nodes.iter().all(|n| n.name.is_some() && n.vcpu.is_some() && n.memory.is_some());
     let network = network(sink, &f.network, &nodes);
 
     // Namespaces.
@@ -310,6 +315,8 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
     let total_pods: u64 = services.iter().map(|s| u64::from(s.replicas)).sum();
     let pods = if total_pods > limits::MAX_PODS as u64 {
         sink.at(0..0, format!("{total_pods} pods (the sum of replicas): at most {} are supported", limits::MAX_PODS));
+        Vec::new()
+    } else if !nodes_ok {
         Vec::new()
     } else {
         super::schedule::schedule(sink, &nodes, &f.services, &mut services)

@@ -84,6 +84,13 @@ fn type_errors_are_all_reported_at_once_in_the_users_terms() {
 }
 
 #[test]
+fn a_missing_node_figure_is_one_message_without_false_scheduling_complaints() {
+    let (_, stderr) = faces_refused("missing-memory", |t| t.replacen("memory = \"32Gi\"\n", "", 1));
+    has_all(&stderr, &["node[0].memory: missing from node[0]: write a size with a unit"]);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
 fn a_bare_duration_for_a_service_time_says_what_the_table_looks_like() {
     let (_, stderr) = faces_refused("service-time", |t| {
         t.replacen("service_time = { dist = \"lognormal\", mean = \"4ms\", cv = 0.5 }", "service_time = \"1ms\"", 1)
