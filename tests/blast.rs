@@ -173,7 +173,7 @@ mod output {
         for k in 0..2 {
             let r = blast(&faces_path(), &[Placement::Sidecar], &short(), &flags(None)).expect("blast runs");
             let out = dir.join(format!("run{k}"));
-            let written = meshsim::app::blast::write(&r, &out).expect("written");
+            let written = meshsim::app::blast::write(&r, &out, false).expect("written");
             let read = |f: &str| std::fs::read(written.join(f)).expect("file exists");
             for f in ["blast-static.csv", "blast-spread.csv", "timeline.csv", "blast.md", "timeline-sidecar.svg"] {
                 assert!(!read(f).is_empty(), "{f}");

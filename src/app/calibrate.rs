@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::{load_inputs, run_placement, AppError, Inputs, Overrides};
 use crate::calibration::{self, Metric, PlacementInputs};
 use crate::placement::{Deployment, Placement};
-use crate::report::outdir::StagedDir;
+use crate::report::outdir::{Source, StagedDir};
 use crate::topology::ProxyKind;
 
 /// Options of `meshsim calibrate`.
@@ -24,6 +24,8 @@ pub struct CalibrateArgs {
     pub placement: Option<Placement>,
     pub out: Option<PathBuf>,
     pub seed: u64,
+    /// Write into a folder that is not meshsim's (beside its files) or holds another input's output.
+    pub force: bool,
 }
 
 /// What calibrate printed and wrote.
@@ -63,7 +65,7 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<CalibrateReport, AppError> {
     let cal = calibration::calibrate_gsd(&a.source, degree).map_err(|e| input(&a.source, e))?;
     let placement = a.placement.unwrap_or(if cal.dataset.contains("ambient") { Placement::Ambient } else { Placement::Sidecar });
     let out = a.out.clone().unwrap_or_else(|| Path::new("outputs").join(format!("calibration-{}", cal.dataset)));
-    let staged = StagedDir::create(&out).map_err(err)?;
+    let staged = StagedDir::create(&out, &Source::of_path("calibrate", &a.source), a.force)?;
     calibration::write_gsd_outputs(&cal, staged.path()).map_err(err)?;
     let mut table = calibration::print_table(&cal);
 
@@ -109,7 +111,7 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<CalibrateReport, AppError> {
         ],
         &rows,
     ));
-    let written = staged.commit().map_err(err)?;
+    let written = staged.commit()?;
     Ok(CalibrateReport { table, out: written })
 }
 
@@ -306,7 +308,7 @@ fn calibrate_istio(a: &CalibrateArgs, csv: &Path) -> Result<CalibrateReport, App
     let degree = a.degree.unwrap_or(calibration::DEFAULT_ISTIO_DEGREE);
     let cal = calibration::calibrate_istio_benchmark(csv, degree).map_err(|e| input(csv, e))?;
     let out = a.out.clone().unwrap_or_else(|| Path::new("outputs").join("calibration-istio-benchmark"));
-    let staged = StagedDir::create(&out).map_err(err)?;
+    let staged = StagedDir::create(&out, &Source::of_path("calibrate", csv), a.force)?;
     calibration::write_istio_outputs(&cal, staged.path()).map_err(err)?;
     let mut table = calibration::print_istio_table(&cal);
     // One Envoy sidecar model per telemetry mode, as `meshsim validate` reads them.
@@ -320,7 +322,7 @@ fn calibrate_istio(a: &CalibrateArgs, csv: &Path) -> Result<CalibrateReport, App
         std::fs::write(models_dir.join(&name), crate::validate::istio::render_bench_model(&fit, &csv_name)).map_err(err)?;
         table.push_str(&format!("  models/{name}\n"));
     }
-    let written = staged.commit().map_err(err)?;
+    let written = staged.commit()?;
     Ok(CalibrateReport { table, out: written })
 }
 

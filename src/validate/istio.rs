@@ -256,6 +256,15 @@ fn case_seed(seed: u64, index: usize) -> u64 {
 }
 
 /// Simulate one placement of `inputs` with one timeline bucket (long low-rate runs need no more).
+/// Latency added by the mesh: both runs must have measured some (no request succeeding is
+/// not a latency of zero).
+fn added(with: Option<f64>, without: Option<f64>) -> Result<f64, ValidateError> {
+    match (with, without) {
+        (Some(a), Some(b)) => Ok(a - b),
+        _ => Err(ValidateError::Invalid("a simulated run had no successful request, so no latency to compare".into())),
+    }
+}
+
 fn run(inputs: &Inputs, placement: Placement, seed: u64) -> Result<RunSummary, ValidateError> {
     let t = &inputs.topology;
     let deployment = Deployment::new(t, placement);
@@ -356,7 +365,11 @@ fn bench_row(
     let without = run(&inputs, Placement::None, seed)?;
     let cpu = mean_of_kind(&with, ProxyKind::Sidecar, |p| p.cpu_millicores).unwrap_or(0.0);
     let (s, b) = (&with.summary, &without.summary);
-    let sim = [s.latency_p50_ms - b.latency_p50_ms, s.latency_p90_ms - b.latency_p90_ms, s.latency_p99_ms - b.latency_p99_ms];
+    let sim = [
+        added(s.latency_p50_ms, b.latency_p50_ms)?,
+        added(s.latency_p90_ms, b.latency_p90_ms)?,
+        added(s.latency_p99_ms, b.latency_p99_ms)?,
+    ];
     let measured = baseline_us
         .map(|b| [(row.latency_p50_us - b[0]) / 1000.0, (row.latency_p90_us - b[1]) / 1000.0, (row.latency_p99_us - b[2]) / 1000.0]);
     let err = |k: usize| measured.and_then(|m| relative_error(sim[k], m[k]));
@@ -466,9 +479,10 @@ pub fn validate_istio_published(topology: &Path, seed: u64) -> Result<Vec<Publis
         (&ambient_l4, "Istio 1.22 two ztunnels (ambient L4)", 0.17, 0.20, SRC_122),
     ] {
         let s = &summary.summary;
-        for (metric, published, simulated) in
-            [("added p90", p90, s.latency_p90_ms - base.latency_p90_ms), ("added p99", p99, s.latency_p99_ms - base.latency_p99_ms)]
-        {
+        for (metric, published, simulated) in [
+            ("added p90", p90, added(s.latency_p90_ms, base.latency_p90_ms)?),
+            ("added p99", p99, added(s.latency_p99_ms, base.latency_p99_ms)?),
+        ] {
             checks.push(PublishedCheck {
                 component: component.to_string(),
                 metric: metric.into(),
