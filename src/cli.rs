@@ -67,6 +67,10 @@ pub enum Command {
         /// Write into a folder that holds another input's output, or beside the files of a folder that is not meshsim's.
         #[arg(long)]
         force: bool,
+        /// Fit without measurements that cannot be used (a log missing its rate, a bad row),
+        /// listing them in dropped.csv and on the terminal, instead of refusing.
+        #[arg(long)]
+        allow_incomplete: bool,
     },
     /// Compare simulated CPU, memory and added latency with measurements (Faces GSD, in and out of sample; Istio published figures; Istio benchmark rows).
     Validate {
@@ -281,8 +285,17 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Command::Compare { file, common, placements } => compare(&file, &common, RunMode::Compare(placements)),
         Command::Run { file, common, placement } => compare(&file, &common, RunMode::Run(placement)),
-        Command::Calibrate { source, degree, topology, placement, out, seed, force } => {
-            let r = app::calibrate::calibrate(&app::calibrate::CalibrateArgs { source, degree, topology, placement, out, seed, force })?;
+        Command::Calibrate { source, degree, topology, placement, out, seed, force, allow_incomplete } => {
+            let r = app::calibrate::calibrate(&app::calibrate::CalibrateArgs {
+                source,
+                degree,
+                topology,
+                placement,
+                out,
+                seed,
+                force,
+                allow_incomplete,
+            })?;
             print!("{}", r.table);
             println!("wrote {}/", r.out.display());
             Ok(())

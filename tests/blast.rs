@@ -125,7 +125,7 @@ mod dynamic_runs {
         let limited = ambient.run("cpu-limit ztunnel").expect("cpu limit");
         let noisy = ambient.run("noisy-tenant").expect("noisy");
         assert!(noisy.scenario.target_name.starts_with("ztunnel/"));
-        let p99 = |r: &meshsim::blast::ScenarioResult| r.outcome.latency_p99_outage_ms;
+        let p99 = |r: &meshsim::blast::ScenarioResult| r.outcome.latency_p99_outage_ms.expect("requests succeeded");
         assert!(
             p99(noisy) > p99(base) * 1.2 && p99(noisy) > p99(limited) * 1.2,
             "noisy {} vs baseline {} and limit alone {}",

@@ -455,3 +455,101 @@ rate = "100rps"
         assert!((f - max) / f < 0.01);
     }
 }
+
+mod interrupt {
+    use super::*;
+
+    fn state_next_case(partial: &Path) -> Option<u64> {
+        let text = std::fs::read_to_string(partial.join("sweep-state.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v["next_case"].as_u64()
+    }
+
+    /// Ctrl-C in the middle of a sweep keeps the finished cases; `--resume` runs the rest and
+    /// writes the bytes of an uninterrupted run.
+    #[test]
+    fn ctrl_c_keeps_finished_cases_and_resume_finishes_them() {
+        let d = scratch("ctrl-c");
+        let body = r#"
+placements = ["none", "sidecar"]
+[set]
+"simulation.duration" = "60s"
+"simulation.warmup" = "1s"
+[[axis]]
+path = "rate"
+range = { from = 200, to = 1400, step = 100 }
+"#;
+        let file = sweep_file(&d, body);
+        let bin = env!("CARGO_BIN_EXE_meshsim");
+        let f = file.to_str().unwrap();
+        let full = std::process::Command::new(bin).args(["sweep", f, "--threads", "1", "--out", "full"]).current_dir(&d).output().unwrap();
+        assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
+        let child = std::process::Command::new(bin)
+            .args(["sweep", f, "--threads", "1", "--out", "cut"])
+            .current_dir(&d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let partial = d.join("cut.partial");
+        let started = std::time::Instant::now();
+        while state_next_case(&partial).unwrap_or(0) == 0 {
+            assert!(started.elapsed().as_secs() < 60, "no case finished");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(kill.success());
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "{stderr}");
+        assert!(stderr.contains("--resume"), "{stderr}");
+        let kept = state_next_case(&partial).unwrap();
+        assert!(kept > 0 && kept < 13, "{kept}");
+        assert!(!d.join("cut").exists());
+        let leftovers: Vec<String> = std::fs::read_dir(&d)
+            .unwrap()
+            .chain(std::fs::read_dir(&partial).unwrap())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".staging-") || n.contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        let resumed = std::process::Command::new(bin).args(["sweep", f, "--resume", "--out", "cut"]).current_dir(&d).output().unwrap();
+        assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+        assert!(String::from_utf8_lossy(&resumed.stdout).contains(&format!("{kept} finished before")));
+        for name in ["sweep.csv", "cpu-vs-rate.svg", "p99-vs-rate.png", ".meshsim-output"] {
+            assert_eq!(std::fs::read(d.join("cut").join(name)).unwrap(), std::fs::read(d.join("full").join(name)).unwrap(), "{name}");
+        }
+        assert!(!partial.exists());
+    }
+
+    /// A named case that sets namespace placements runs as written in its own row; the other
+    /// rows of every case are uniform, whatever the case sets.
+    #[test]
+    fn named_cases_of_mixed_meshes_are_labelled_by_what_ran() {
+        let d = scratch("mixed-sweep");
+        let body = r#"
+[set]
+"simulation.duration" = "2s"
+"simulation.warmup" = "500ms"
+[[case]]
+name = "migrating"
+set = { "namespace.load.placement" = "sidecar", "namespace.faces.placement" = "ambient" }
+[[case]]
+name = "plain"
+set = { "service.face.replicas" = 2 }
+"#;
+        let file = sweep_file(&d, body);
+        let r = run(&file, &SweepOptions::default(), &d.join("out")).unwrap();
+        let csv = std::fs::read_to_string(r.written.join("sweep.csv")).unwrap();
+        let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+        let col = |name: &str| rows[0].iter().position(|h| *h == name).unwrap();
+        let (name, placement, proxies, ns) = (col("case_name"), col("placement"), col("proxies"), col("namespace_placements"));
+        let got: Vec<(&str, &str, &str, &str)> = rows[1..].iter().map(|r| (r[name], r[placement], r[proxies], r[ns])).collect();
+        assert_eq!(got.len(), 10, "{csv}");
+        assert_eq!(got[0], ("migrating", "as-written", "9", "faces=ambient;load=sidecar"));
+        assert_eq!(got[1], ("migrating", "none", "0", "faces=none;load=none"));
+        assert_eq!(got[2], ("migrating", "sidecar", "27", "faces=sidecar;load=sidecar"));
+        assert_eq!(got[5], ("plain", "as-written", "0", "faces=none;load=none"));
+        assert_eq!(got[7], ("plain", "sidecar", "26", "faces=sidecar;load=sidecar"));
+    }
+}

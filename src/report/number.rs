@@ -30,6 +30,16 @@ pub fn cell(x: f64, decimals: usize) -> String {
     }
 }
 
+/// `x` in the shortest form that reads back as the same number, or an empty cell when it is
+/// not finite (for tables of measured data, which carry every digit).
+pub fn exact(x: f64) -> String {
+    if x.is_finite() {
+        x.to_string()
+    } else {
+        String::new()
+    }
+}
+
 /// `x` with `decimals` decimals, or an empty cell when there is no value.
 pub fn fixed_or_empty(field: &str, x: Option<f64>, decimals: usize) -> Result<String, NotFinite> {
     x.map(|v| fixed(field, v, decimals)).transpose().map(Option::unwrap_or_default)

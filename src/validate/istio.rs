@@ -505,10 +505,7 @@ fn pct(x: Option<f64>) -> String {
 }
 
 fn cell(x: Option<f64>, decimals: usize) -> String {
-    match x {
-        Some(v) if v.is_finite() => format!("{v:.decimals$}"),
-        _ => String::new(),
-    }
+    x.map(|v| crate::report::number::cell(v, decimals)).unwrap_or_default()
 }
 
 const BENCH_HEADER: [&str; 21] = [
@@ -562,19 +559,19 @@ pub fn write_bench_csv(path: &Path, rows: &[IstioBenchRow]) -> Result<(), Valida
                 r.run_id.clone(),
                 r.line.to_string(),
                 r.qps_target.to_string(),
-                format!("{:.3}", r.rate_rps),
+                cell(Some(r.rate_rps), 3),
                 r.conns.to_string(),
-                format!("{:.3}", r.cpu_measured_millicores),
-                format!("{:.3}", r.cpu_simulated_millicores),
+                cell(Some(r.cpu_measured_millicores), 3),
+                cell(Some(r.cpu_simulated_millicores), 3),
                 cell(r.cpu_error, 4),
                 cell(r.added_p50_measured_ms, 4),
-                format!("{:.4}", r.added_p50_simulated_ms),
+                cell(Some(r.added_p50_simulated_ms), 4),
                 cell(r.added_p50_error, 4),
                 cell(r.added_p90_measured_ms, 4),
-                format!("{:.4}", r.added_p90_simulated_ms),
+                cell(Some(r.added_p90_simulated_ms), 4),
                 cell(r.added_p90_error, 4),
                 cell(r.added_p99_measured_ms, 4),
-                format!("{:.4}", r.added_p99_simulated_ms),
+                cell(Some(r.added_p99_simulated_ms), 4),
                 cell(r.added_p99_error, 4),
                 within(r.cpu_error, 0.10),
                 within(r.added_p50_error, 0.25),
@@ -594,8 +591,8 @@ pub fn write_published_csv(path: &Path, checks: &[PublishedCheck]) -> Result<(),
                 c.component.clone(),
                 c.metric.clone(),
                 c.unit.clone(),
-                format!("{:.4}", c.published),
-                format!("{:.4}", c.simulated),
+                cell(Some(c.published), 4),
+                cell(Some(c.simulated), 4),
                 cell(c.error, 4),
                 c.source.clone(),
             ]
