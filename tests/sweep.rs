@@ -268,6 +268,27 @@ mod shards {
     }
 }
 
+#[test]
+fn an_axis_of_many_values_is_summarised_in_the_charts() {
+    let d = scratch("many-series");
+    let body = r#"
+placements = ["none"]
+[set]
+"simulation.duration" = "300ms"
+"simulation.warmup" = "100ms"
+[[axis]]
+path = "service.face.replicas"
+range = { from = 1, to = 14, step = 1 }
+[[axis]]
+path = "rate"
+values = [100, 200]
+"#;
+    let r = run(&sweep_file(&d, body), &SweepOptions::default(), &d.join("out")).unwrap();
+    let svg = std::fs::read_to_string(r.written.join("cpu-vs-rate.svg")).unwrap();
+    assert!(svg.contains("none (14 settings of the other inputs)"), "the 14 lines are not summarised");
+    assert!(!svg.contains("service.face.replicas=13"));
+}
+
 mod resume {
     use super::*;
 

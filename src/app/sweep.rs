@@ -509,7 +509,7 @@ fn finish_shard(spec: &SweepSpec, state: &SweepState, partial: &Path, out_dir: &
 }
 
 /// Series of the charts beyond this are summarised: one per placement, drawn as points.
-const MAX_SERIES: usize = 12;
+pub const MAX_SERIES: usize = 12;
 
 /// Data-plane CPU, data-plane memory and p99 against the offered rate, read back from the
 /// sweep's CSV: a line per placement and combination of the other varied inputs (in
@@ -689,6 +689,7 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<u64, AppError> {
     }
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
+    temp::remove_stale(parent);
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "merged".into());
     let tmp = temp::unique(parent, &name, "tmp");
     temp::register(&tmp);

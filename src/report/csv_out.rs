@@ -302,3 +302,59 @@ pub fn summary_table(rows: &[PlacementSummary], events_per_s: &[f64]) -> String 
         .collect();
     crate::report::table::render(&header, &body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::placement::Placement;
+
+    fn row() -> PlacementSummary {
+        PlacementSummary {
+            placement: Layout::Uniform(Placement::Sidecar),
+            namespace_placements: "app=sidecar".into(),
+            proxies: 2,
+            passes_per_request: 2.0,
+            l7_passes_per_request: 2.0,
+            dp_cpu_millicores: 10.0,
+            dp_mem_mib: 20.0,
+            app_cpu_millicores: 5.0,
+            latency_p50_ms: Some(1.0),
+            latency_p90_ms: Some(2.0),
+            latency_p99_ms: Some(3.0),
+            latency_mean_ms: Some(1.5),
+            added_p50_ms: None,
+            added_p90_ms: None,
+            added_p99_ms: None,
+            requests_sent: 10,
+            requests_succeeded: 10,
+            requests_failed: 0,
+            error_rate: 0.0,
+            offered_rps: 100.0,
+            achieved_rps: 100.0,
+            events: 1000,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn a_value_that_is_not_finite_is_refused_naming_its_column() {
+        assert!(summary_cells(&row(), false).is_ok());
+        let r = PlacementSummary { latency_p99_ms: Some(f64::INFINITY), ..row() };
+        let e = summary_cells(&r, false).unwrap_err();
+        assert!(e.contains("latency_p99_ms"), "{e}");
+        let r = PlacementSummary { dp_cpu_millicores: f64::NAN, ..row() };
+        assert!(summary_cells(&r, false).unwrap_err().contains("dp_cpu_millicores"));
+        let e = summary_markdown("t", "c", &[PlacementSummary { dp_mem_mib: f64::NAN, ..row() }]).unwrap_err();
+        assert!(e.contains("data-plane memory"), "{e}");
+    }
+
+    #[test]
+    fn no_latency_is_an_empty_cell_not_zero() {
+        let r = PlacementSummary { latency_p50_ms: None, latency_p90_ms: None, latency_p99_ms: None, latency_mean_ms: None, ..row() };
+        let cells = summary_cells(&r, false).unwrap();
+        let at = |name: &str| &cells[SUMMARY_HEADER.iter().position(|h| *h == name).unwrap()];
+        assert_eq!(at("latency_p50_ms"), "");
+        assert_eq!(at("latency_mean_ms"), "");
+        assert_eq!(at("dp_cpu_millicores"), "10.0000");
+    }
+}

@@ -114,13 +114,23 @@ impl Marker {
     pub fn read(dir: &Path) -> Result<Option<Marker>, OutputError> {
         let path = dir.join(MARKER);
         match fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map(Some).map_err(|e| {
-                OutputError::Refused(format!(
-                    "{}: not a meshsim marker ({}): remove it if this folder is not meshsim's output",
-                    path.display(),
-                    e.message()
-                ))
-            }),
+            Ok(text) => toml::from_str::<Marker>(&text)
+                .map(|mut m| {
+                    // Only names inside the folder: an edited marker never makes meshsim
+                    // remove a file elsewhere.
+                    m.files.retain(|f| {
+                        let p = Path::new(f);
+                        !f.is_empty() && p.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+                    });
+                    Some(m)
+                })
+                .map_err(|e| {
+                    OutputError::Refused(format!(
+                        "{}: not a meshsim marker ({}): remove it if this folder is not meshsim's output",
+                        path.display(),
+                        e.message()
+                    ))
+                }),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error(&path, e)),
         }
@@ -360,6 +370,7 @@ impl Drop for StagedDir {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent)?;
+    temp::remove_stale(parent);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = temp::unique(parent, &name, "tmp");
     temp::register(&tmp);
@@ -369,4 +380,65 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     temp::forget(&tmp);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("meshsim-outdir-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn stage(out: &Path, source: &Source, files: &[&str]) -> Result<PathBuf, OutputError> {
+        let s = StagedDir::create(out, source, false)?;
+        for f in files {
+            fs::write(s.file(f), f).unwrap();
+        }
+        s.commit()
+    }
+
+    #[test]
+    fn a_rerun_replaces_meshsim_files_removes_its_stale_ones_and_keeps_the_rest() {
+        let d = scratch("rerun");
+        let out = d.join("out");
+        let src = Source::of_command("compare");
+        stage(&out, &src, &["a.csv", "b.csv"]).unwrap();
+        fs::write(out.join("notes.txt"), "mine").unwrap();
+        stage(&out, &src, &["a.csv"]).unwrap();
+        let mut names: Vec<String> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, [".meshsim-output", "a.csv", "notes.txt"]);
+        assert_eq!(Marker::read(&out).unwrap().unwrap().files, ["a.csv"]);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn an_edited_marker_never_reaches_outside_the_folder() {
+        let d = scratch("escape");
+        let out = d.join("out");
+        let src = Source::of_command("compare");
+        stage(&out, &src, &["a.csv"]).unwrap();
+        fs::write(d.join("precious.txt"), "keep").unwrap();
+        let mut m = Marker::read(&out).unwrap().unwrap();
+        m.files = vec!["a.csv".into(), "../precious.txt".into(), "/etc/hostname".into()];
+        fs::write(out.join(MARKER), m.render()).unwrap();
+        assert_eq!(Marker::read(&out).unwrap().unwrap().files, ["a.csv"]);
+        stage(&out, &src, &["b.csv"]).unwrap();
+        assert!(d.join("precious.txt").is_file());
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn another_source_is_refused_and_named() {
+        let d = scratch("other-source");
+        let out = d.join("out");
+        stage(&out, &Source::of_command("validate"), &["a.csv"]).unwrap();
+        let e = stage(&out, &Source::of_command("compare"), &["a.csv"]).unwrap_err().to_string();
+        assert!(e.contains("meshsim validate") && e.contains("meshsim compare") && e.contains("--force"), "{e}");
+        let _ = fs::remove_dir_all(&d);
+    }
 }

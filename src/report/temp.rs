@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// The kinds of temporary names meshsim makes (the word before the process id).
-const KINDS: [&str; 3] = ["staging", "tmp", "old"];
+const KINDS: [&str; 2] = ["staging", "tmp"];
 
 /// Exit code of a command stopped by SIGINT or SIGTERM (the shell's code for Ctrl-C).
 pub const INTERRUPTED_EXIT_CODE: i32 = 130;
@@ -93,9 +93,8 @@ fn remove(path: &Path) {
     let _ = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
 }
 
-/// Remove every registered temporary path and print the notes; what an interrupt does.
-fn clean_up_registered() -> Vec<String> {
-    let mut r = registry();
+/// Remove every registered temporary path and return the notes; what an interrupt does.
+fn clean_up(r: &mut Registry) -> Vec<String> {
     for p in std::mem::take(&mut r.paths) {
         remove(&p);
     }
@@ -110,7 +109,7 @@ pub fn install_interrupt_handler() -> std::io::Result<()> {
     std::thread::Builder::new().name("interrupt".into()).spawn(move || {
         if signals.forever().next().is_some() {
             let _critical = CRITICAL.lock().unwrap_or_else(|e| e.into_inner());
-            let notes = clean_up_registered();
+            let notes = clean_up(&mut registry());
             eprintln!("interrupted: temporary files removed");
             for n in notes {
                 eprintln!("{n}");
@@ -189,7 +188,7 @@ mod tests {
         assert_eq!(owner(".faces.staging-42-7"), Some(42));
         assert_eq!(owner(".faces.staging-42"), Some(42));
         assert_eq!(owner(".summary.csv.tmp-9-0"), Some(9));
-        assert_eq!(owner(".faces.old-9-3"), Some(9));
+        assert_eq!(owner(".faces.old-9-3"), None);
         assert_eq!(owner("faces.staging-42"), None);
         assert_eq!(owner(".faces.staging-x"), None);
         assert_eq!(owner(".faces.staging-42-7-1"), None);
@@ -223,9 +222,11 @@ mod tests {
     fn registered_paths_are_removed_on_interrupt() {
         let dir = std::env::temp_dir().join(format!("meshsim-temp-reg-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("inner")).unwrap();
-        register(&dir);
-        note_on_interrupt("kept".into());
-        let notes = clean_up_registered();
+        // A registry of the test's own: the process's one holds other tests' staging folders.
+        let mut r = Registry::default();
+        r.paths.insert(dir.clone());
+        r.notes.push("kept".into());
+        let notes = clean_up(&mut r);
         assert!(!dir.exists());
         assert_eq!(notes, vec!["kept".to_string()]);
     }
