@@ -43,11 +43,12 @@ pub fn sweep(file: &Path, a: SweepArgs) -> Result<(), AppError> {
     let shard_note = if s.shard.count > 1 { format!(" (shard {}/{})", s.shard.index, s.shard.count) } else { String::new() };
     let resumed = if s.cases_resumed > 0 { format!(", {} finished before", s.cases_resumed) } else { String::new() };
     println!(
-        "{}: {} of {} cases{shard_note}{resumed} x {} placements, seed {}",
+        "{}: {} of {} cases{shard_note}{resumed} x {} placements = {} runs, seed {}",
         s.spec.name,
         s.shard_cases,
         s.total_cases,
         s.spec.placements.len(),
+        s.shard_cases * s.spec.placements.len(),
         s.spec.seed
     );
     eprintln!("ran {} cases in {:.2} s on {} threads", s.cases_run, s.wall_s, s.threads);

@@ -250,7 +250,7 @@ fn an_interrupted_run_removes_its_staging_and_exits_130() {
     let f = faces();
     for signal in ["TERM", "INT"] {
         let child = Command::new(env!("CARGO_BIN_EXE_meshsim"))
-            .args(["compare", &f, "--duration", "120s", "--warmup", "1s", "--out", "out"])
+            .args(["compare", &f, "--duration", "1000s", "--warmup", "1s", "--out", "out"])
             .current_dir(&dir)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
