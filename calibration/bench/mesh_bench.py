@@ -1203,9 +1203,19 @@ class Bench:
                 print(f"  run disturbed by other load; repeating once after {self.args.disturbed_wait:g} s", flush=True)
                 time.sleep(self.args.disturbed_wait)
 
+    def wait_for_quiet(self) -> None:
+        """While holding the lock, give jobs that started before it up to --wait-quiet
+        seconds to finish (new ones wait on the lock)."""
+        deadline = time.monotonic() + self.args.wait_quiet
+        while time.monotonic() < deadline:
+            other_mc, _ = self.quiet_window(1.0)
+            if other_mc <= self.args.disturbed_mc:
+                return
+
     def one_run(self, pt: Point, run: int, attempt: int, started, front: Front) -> bool:
         duration = run_duration_s(pt.rps, self.args.duration)
-        self.lock.ensure(duration + 5)
+        self.lock.ensure(duration + 5 + self.args.wait_quiet)
+        self.wait_for_quiet()
         for role, proc in started:
             if proc.poll() is not None:
                 raise RuntimeError(f"envoy ({role.name}) exited with code {proc.returncode}")
@@ -1322,7 +1332,8 @@ class Bench:
         return user / self.clk_tck / (after.t_s - before.t_s) * 1000, after.t_s - before.t_s
 
     def memory_base_and_connections(self, config: str, concurrency: int, levels: list[int]) -> None:
-        self.lock.ensure(30 + 3 * len(levels) + sum(levels) / 300)
+        self.lock.ensure(30 + 3 * len(levels) + sum(levels) / 300 + self.args.wait_quiet)
+        self.wait_for_quiet()
         started, front = self.start_proxies(config, "h1", concurrency)
         socks: list[socket.socket] = []
         try:
@@ -1354,7 +1365,8 @@ class Bench:
 
     def memory_endpoints(self, config: str, concurrency: int, levels: list[int]) -> None:
         for level in levels:
-            self.lock.ensure(20)
+            self.lock.ensure(20 + self.args.wait_quiet)
+            self.wait_for_quiet()
             started, _ = self.start_proxies(config, "h1", concurrency, extra_endpoints=level)
             try:
                 time.sleep(2)
@@ -1373,7 +1385,8 @@ class Bench:
         try:
             for rps in rates:
                 duration = self.args.in_flight_seconds
-                self.lock.ensure(duration + 10)
+                self.lock.ensure(duration + 10 + self.args.wait_quiet)
+                self.wait_for_quiet()
                 pt = Point(config, "h1", "pooled", 1024, concurrency, rps, "in-flight")
                 argv = oha_argv(self.args.oha, front, pt, duration, self.args.in_flight_connections)
                 argv[1] = f"http://{front[0]}:{front[1]}/"
@@ -1473,6 +1486,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--disturbed-mc", type=float, default=50.0,
                    help="a run is disturbed when other processes used more CPU than this (millicores)")
     p.add_argument("--disturbed-wait", type=float, default=5.0)
+    p.add_argument("--wait-quiet", type=float, default=60.0,
+                   help="before each run, wait up to this long for other processes to go quiet, s")
     p.add_argument("--dry-run", action="store_true", help="print the grid and its estimated time, then stop")
     p.add_argument("--aggregate", type=Path, metavar="DIR", help="only recompute the summaries in DIR")
     p.add_argument("--serve-slow-backend", type=int, metavar="PORT", help=argparse.SUPPRESS)
