@@ -866,9 +866,14 @@ MEMORY_HEADER = [
 class CsvSink:
     """Appends rows as runs finish, so an interrupted bench keeps what it measured."""
 
-    def __init__(self, path: Path, header: list[str]):
+    def __init__(self, path: Path, header: list[str], resume: bool = False):
         self.path = path
         self.header = header
+        if resume and path.exists():
+            with open(path, newline="") as f:
+                if next(csv.reader(f), None) != header:
+                    raise ValueError(f"{path}: not a file of this bench's format, cannot resume")
+            return
         with open(path, "w", newline="") as f:
             csv.writer(f).writerow(header)
 
@@ -878,6 +883,21 @@ class CsvSink:
             raise ValueError(f"{self.path.name}: unknown columns {sorted(unknown)}")
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow([fmt_cell(row.get(k)) for k in self.header])
+
+
+def point_key(pt: Point) -> tuple:
+    return (pt.config, pt.dimension, pt.proto, pt.conn_mode, str(pt.payload_bytes), str(pt.concurrency), str(pt.rps))
+
+
+def runs_done(rows: list[dict]) -> set[tuple]:
+    """(point, run) pairs an earlier, interrupted bench already finished: with an
+    undisturbed attempt, or with its repeat."""
+    done = set()
+    for r in rows:
+        if str(r.get("disturbed")) == "0" or str(r.get("attempt")) == "2":
+            done.add(((r["config"], r["dimension"], r["proto"], r["conn_mode"], r["payload_bytes"],
+                       r["concurrency"], r["target_rps"]), int(r["run"])))
+    return done
 
 
 def fmt_cell(v) -> str:
@@ -1068,10 +1088,14 @@ class Bench:
         self.lock = lock
         self.certdir = workdir / "certs"
         self.clk_tck = os.sysconf("SC_CLK_TCK")
-        self.runs = CsvSink(out / "runs.csv", RUNS_HEADER)
-        self.passes = CsvSink(out / "passes.csv", PASSES_HEADER)
-        self.memory = CsvSink(out / "memory.csv", MEMORY_HEADER)
-        self.run_id = 0
+        self.runs = CsvSink(out / "runs.csv", RUNS_HEADER, args.resume)
+        self.passes = CsvSink(out / "passes.csv", PASSES_HEADER, args.resume)
+        self.memory = CsvSink(out / "memory.csv", MEMORY_HEADER, args.resume)
+        previous = read_csv(out / "runs.csv") if args.resume else []
+        self.done_runs = runs_done(previous)
+        self.done_memory = {(r["config"], r["test"], r["concurrency"]) for r in
+                            (read_csv(out / "memory.csv") if args.resume else [])}
+        self.run_id = max((int(r["run_id"]) for r in previous), default=0)
         self.disturbed_total = 0
         self.backend_proc = None
         self.slow_proc = None
@@ -1194,6 +1218,8 @@ class Bench:
 
     def measure_point(self, pt: Point, run: int, started, front: Front) -> None:
         """One run (and one repeat if other processes disturbed it)."""
+        if (point_key(pt), run) in self.done_runs:
+            return
         for attempt in (1, 2):
             disturbed = self.one_run(pt, run, attempt, started, front)
             if not disturbed:
@@ -1488,6 +1514,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--disturbed-wait", type=float, default=5.0)
     p.add_argument("--wait-quiet", type=float, default=60.0,
                    help="before each run, wait up to this long for other processes to go quiet, s")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted bench in --out: skip the runs and memory tests it finished")
     p.add_argument("--dry-run", action="store_true", help="print the grid and its estimated time, then stop")
     p.add_argument("--aggregate", type=Path, metavar="DIR", help="only recompute the summaries in DIR")
     p.add_argument("--serve-slow-backend", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -1569,8 +1597,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{name} not found at {tool!r}: see calibration/bench/README.md")
     args.envoy, args.oha, args.nginx, args.openssl = (shutil.which(t) for t in
                                                       (args.envoy, args.oha, args.nginx, args.openssl))
-    if args.out.exists() and any(args.out.glob("*.csv")):
-        raise SystemExit(f"{args.out} already holds results: give a new --out")
+    if args.out.exists() and any(args.out.glob("*.csv")) and not args.resume:
+        raise SystemExit(f"{args.out} already holds results: give a new --out (or --resume)")
     if "ztunnel" in configs:
         if not args.ztunnel_bin or not shutil.which(args.ztunnel_bin):
             raise SystemExit("the ztunnel configuration needs --ztunnel-bin PATH")
@@ -1588,7 +1616,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, on_term)
     raise_fd_limit()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "environment.json").write_text(json.dumps(environment(args, argv), indent=2) + "\n")
+    env_path = args.out / "environment.json"
+    env = environment(args, argv)
+    if args.resume and env_path.exists():
+        # The first command stays the record; each resumption is appended to it.
+        first = json.loads(env_path.read_text())
+        first.setdefault("resumed", []).append({"command": env["command"], "date_utc": env["date_utc"]})
+        env = first
+    env_path.write_text(json.dumps(env, indent=2) + "\n")
     children = Children()
     lock = QuietLock(args.quiet_lock, args.lock_chunk, args.lock_gap)
     workdir = Path(tempfile.mkdtemp(prefix="meshsim-mesh-bench-"))
@@ -1602,6 +1637,8 @@ def main(argv: list[str] | None = None) -> int:
             for pt in points:
                 groups.setdefault(pt.group(), []).append(pt)
             for (cfg, proto, conc), pts in groups.items():
+                if all((point_key(pt), run) in bench.done_runs for pt in pts for run in range(1, args.runs + 1)):
+                    continue
                 print(f"{cfg} {proto} concurrency {conc}: {len(pts)} points", flush=True)
                 started, front = ([], (LOOPBACK, bench.h2_port if proto == "h2" else bench.h1_port))
                 if cfg != "baseline":
@@ -1617,14 +1654,17 @@ def main(argv: list[str] | None = None) -> int:
                 if cfg == "baseline":
                     continue
                 for conc in (1, 2):
+                    if (cfg, "connections", str(conc)) in bench.done_memory:
+                        continue
                     print(f"memory: {cfg} concurrency {conc}", flush=True)
                     bench.memory_base_and_connections(cfg, conc, idle_levels)
             for cfg in ("sidecar", "ztunnel"):
                 if cfg in configs:
                     for conc in (1, 2):
-                        bench.memory_endpoints(cfg, conc, endpoint_levels)
+                        if (cfg, "endpoints", str(conc)) not in bench.done_memory:
+                            bench.memory_endpoints(cfg, conc, endpoint_levels)
             for cfg in configs:
-                if cfg in ("baseline", "hbone"):
+                if cfg in ("baseline", "hbone") or (cfg, "in-flight", "2") in bench.done_memory:
                     continue
                 print(f"memory: {cfg} in flight", flush=True)
                 bench.memory_in_flight(cfg, 2, inflight_rates)

@@ -422,6 +422,26 @@ class Aggregation(unittest.TestCase):
             self.assertEqual(mb.fmt_cell(0.5), "0.500")
 
 
+class Resume(unittest.TestCase):
+    def test_finished_runs_are_clean_ones_or_repeats(self):
+        rows = [dict(run_row(1, "l4", 100, 200, 50), run="1", attempt="1", disturbed="0"),
+                dict(run_row(2, "l4", 100, 200, 50), run="2", attempt="1", disturbed="1"),
+                dict(run_row(3, "l4", 100, 200, 50), run="3", attempt="1", disturbed="1"),
+                dict(run_row(4, "l4", 100, 200, 50), run="3", attempt="2", disturbed="1")]
+        done = mb.runs_done(rows)
+        key = mb.point_key(mb.Point("l4", "h1", "pooled", 1024, 2, 100, "rate"))
+        self.assertEqual(done, {(key, 1), (key, 3)})
+
+    def test_sink_resumes_only_its_own_format(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "runs.csv"
+            mb.CsvSink(path, mb.RUNS_HEADER).write({"run_id": 1})
+            mb.CsvSink(path, mb.RUNS_HEADER, resume=True).write({"run_id": 2})
+            self.assertEqual([r["run_id"] for r in mb.read_csv(path)], ["1", "2"])
+            with self.assertRaises(ValueError):
+                mb.CsvSink(path, mb.PASSES_HEADER, resume=True)
+
+
 class Payloads(unittest.TestCase):
     def test_sizes(self):
         for size in mb.PAYLOAD_SIZES:
