@@ -1069,11 +1069,88 @@ MEMORY_SUMMARY_HEADER = ["test", "config", "role", "pass", "concurrency", "level
                          "rss_anon_bytes_per_unit", "allocated_bytes_per_unit"]
 
 
+def _cell(v: float | None, digits: int = 0) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def headline(summary: list[dict], mem: list[dict], slopes: list[dict]) -> str:
+    """Markdown tables of the figures a cost model needs, from the summaries."""
+    def pick(**want):
+        return [r for r in summary if all(str(r[k]) == str(v) for k, v in want.items())]
+    rates = sorted({int(r["target_rps"]) for r in pick(dimension="rate")})
+    roles = [r for r in ROLE_PASS if pick(role=r)]
+    lines = ["CPU per pass, us of CPU per request (mean of usable runs; 1 KiB, HTTP/1.1 pooled, 2 workers "
+             "unless the column says otherwise; achieved rps below target means saturation)", ""]
+    extra = [("new conn 1000", dict(dimension="new-connection", target_rps=1000)),
+             ("HTTP/2 1000", dict(dimension="http2", target_rps=1000)),
+             ("1 worker 1000", dict(dimension="one-worker", target_rps=1000)),
+             ("64 KiB 1000", dict(dimension="payload", target_rps=1000, payload_bytes=65536))]
+    lines.append("| pass (role) | " + " | ".join(f"{r} rps" for r in rates) + " | "
+                 + " | ".join(x for x, _ in extra) + " |")
+    lines.append("| --- " * (1 + len(rates) + len(extra)) + "|")
+    for role in roles:
+        cells = []
+        for rate in rates:
+            rows = pick(role=role, dimension="rate", target_rps=rate)
+            cells.append(_cell(_mean([_f(r, "cpu_us_per_pass") for r in rows])))
+        for _, want in extra:
+            rows = pick(role=role, **want)
+            cells.append(_cell(_mean([_f(r, "cpu_us_per_pass") for r in rows])))
+        lines.append(f"| {ROLE_PASS[role]} ({role}) | " + " | ".join(cells) + " |")
+    lines += ["", "Achieved rps of the rate sweep (all passes of a configuration together)", "",
+              "| config | " + " | ".join(f"{r}" for r in rates) + " |", "| --- " * (1 + len(rates)) + "|"]
+    for cfg in CONFIGS:
+        if cfg != "baseline" and pick(config=cfg, role="all", dimension="rate"):
+            lines.append(f"| {cfg} | " + " | ".join(_cell(_mean([_f(r, "achieved_rps") for r in pick(
+                config=cfg, role="all", dimension="rate", target_rps=rate)])) for rate in rates) + " |")
+    lines += ["", "Added latency over the no-proxy baseline at equal load, us (whole path; HTTP/1.1 pooled, "
+              "1 KiB, 2 workers)", "",
+              "| config | passes | rps | added p50 | added p90 | added p99 | added p99.9 |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for cfg in CONFIGS:
+        if cfg == "baseline":
+            continue
+        for rate in (100, 1000, 2000):
+            for r in pick(config=cfg, role="all", dimension="rate", target_rps=rate):
+                lines.append(f"| {cfg} | {ROLE_PASSES.get(cfg, 0) or len(CONFIGS[cfg][1])} | {rate} | "
+                             + " | ".join(_cell(_f(r, f"added_{p}_us")) for p in PERCENTILES) + " |")
+    base = [r for r in mem if r["test"] == "base"]
+    if base:
+        lines += ["", "Memory per proxy process (2 workers; RSS includes ~55 MiB of mapped binary, anonymous "
+                  "RSS does not)", "",
+                  "| pass (role) | idle RSS MiB | idle anon RSS MiB | idle CPU mC | per idle connection KiB (RSS) "
+                  "| per endpoint bytes (RSS) | per in-flight request KiB (RSS) |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for role in roles:
+            b = [r for r in base if r["role"] == role and r["concurrency"] == "2"]
+
+            def slope(test):
+                v = _mean([_f(x, "rss_bytes_per_unit") for x in slopes
+                           if x["test"] == test and x["role"] == role and str(x["concurrency"]) == "2"])
+                return v
+            conn, ep, inf = slope("connections"), slope("endpoints"), slope("in-flight")
+            lines.append(f"| {ROLE_PASS[role]} ({role}) | "
+                         f"{_cell(_mean([_f(x, 'rss_bytes') / 1048576 for x in b]), 1)} | "
+                         f"{_cell(_mean([_f(x, 'rss_anon_bytes') / 1048576 for x in b]), 1)} | "
+                         f"{_cell(_mean([_f(x, 'idle_cpu_mc') for x in b]), 1)} | "
+                         f"{_cell(None if conn is None else conn / 1024, 1)} | {_cell(ep)} | "
+                         f"{_cell(None if inf is None else inf / 1024, 1)} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_summaries(out: Path) -> None:
     runs, passes = read_csv(out / "runs.csv"), read_csv(out / "passes.csv")
-    write_csv(out / "summary-cpu-latency.csv", SUMMARY_HEADER, aggregate(runs, passes))
+    summary = aggregate(runs, passes)
+    write_csv(out / "summary-cpu-latency.csv", SUMMARY_HEADER, summary)
+    mem, slopes = [], []
     if (out / "memory.csv").exists():
-        write_csv(out / "summary-memory.csv", MEMORY_SUMMARY_HEADER, memory_slopes(read_csv(out / "memory.csv")))
+        mem = read_csv(out / "memory.csv")
+        slopes = memory_slopes(mem)
+        write_csv(out / "summary-memory.csv", MEMORY_SUMMARY_HEADER, slopes)
+    # Through a CSV round trip, so both come from the files as written.
+    text = headline(read_csv(out / "summary-cpu-latency.csv"), mem,
+                    read_csv(out / "summary-memory.csv") if slopes else [])
+    (out / "headline.md").write_text(text)
 
 
 # ------------------------------------------------------------------------ the bench
@@ -1572,6 +1649,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.aggregate:
         write_summaries(args.aggregate)
+        print((args.aggregate / "headline.md").read_text(), end="")
         return 0
     configs = [c for c in args.configs.split(",") if c]
     points = grid_points(args.grid, configs)
