@@ -137,7 +137,8 @@ MAIN_PAYLOAD = 1024
 def grid_points(name: str, configs: list[str]) -> list[Point]:
     """The measured grid. `full`: complete in protocol, connection mode, payload, rate and
     workers for every configuration (hbone only in the rate and connection sweeps, since
-    its passes are measured again inside `waypoint`); `smoke`: one short point each."""
+    its passes are measured again inside `waypoint`); `rates`: only the rate and
+    new-connection sweeps (a shorter run for another proxy); `smoke`: one point each."""
     pts: list[Point] = []
     for cfg in configs:
         if cfg not in CONFIGS:
@@ -146,13 +147,13 @@ def grid_points(name: str, configs: list[str]) -> list[Point]:
         if name == "smoke":
             pts.append(Point(cfg, "h1", "pooled", MAIN_PAYLOAD, k2, 200, "smoke"))
             continue
-        if name != "full":
-            raise ValueError(f"unknown grid {name!r} (full or smoke)")
+        if name not in ("full", "rates"):
+            raise ValueError(f"unknown grid {name!r} (full, rates or smoke)")
         for rps in H1_RATES:
             pts.append(Point(cfg, "h1", "pooled", MAIN_PAYLOAD, k2, rps, "rate"))
         for rps in NEW_CONN_RATES:
             pts.append(Point(cfg, "h1", "new", MAIN_PAYLOAD, k2, rps, "new-connection"))
-        if cfg == "hbone":
+        if cfg == "hbone" or name == "rates":
             continue
         if cfg == "ztunnel":
             for rps in H2_RATES:
@@ -1564,7 +1565,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(needed by the `ztunnel` configuration; run in a private network namespace)")
     p.add_argument("--iptables", default="iptables", help="path of iptables (the `ztunnel` configuration)")
     p.add_argument("--out", type=Path, help="output folder (created; must not hold results already)")
-    p.add_argument("--grid", default="full", choices=["full", "smoke"])
+    p.add_argument("--grid", default="full", choices=["full", "rates", "smoke"])
     p.add_argument("--configs", default="baseline,sidecar,l4,hbone,waypoint",
                    help="configurations to measure, comma-separated")
     p.add_argument("--runs", type=int, default=3, help="runs per point")

@@ -49,6 +49,11 @@ class Grid(unittest.TestCase):
         self.assertEqual(mb.run_duration_s(100, 6.0), 10.0)
         self.assertEqual(mb.run_duration_s(4000, 6.0), 6.0)
 
+    def test_rates_grid_is_the_rate_and_connection_sweeps(self):
+        pts = mb.grid_points("rates", ["baseline", "ztunnel"])
+        self.assertEqual({p.dimension for p in pts}, {"rate", "new-connection"})
+        self.assertEqual(len(pts), 2 * (len(mb.H1_RATES) + len(mb.NEW_CONN_RATES)))
+
     def test_smoke_and_bad_names(self):
         smoke = mb.grid_points("smoke", ["baseline", "sidecar"])
         self.assertEqual(len(smoke), 2)
