@@ -1432,7 +1432,8 @@ class Bench:
         before = take_snapshot({"harness": os.getpid()})
         time.sleep(seconds)
         after = take_snapshot({"harness": os.getpid()})
-        user, _ = other_cpu_ticks(before, after, {os.getpid()})
+        # Everything the bench started descends from it: proxies, backends, load.
+        user, _ = other_cpu_ticks(before, after, before.trees["harness"] | after.trees["harness"])
         return user / self.clk_tck / (after.t_s - before.t_s) * 1000, after.t_s - before.t_s
 
     def memory_base_and_connections(self, config: str, concurrency: int, levels: list[int]) -> None:
