@@ -1079,7 +1079,8 @@ def headline(summary: list[dict], mem: list[dict], slopes: list[dict]) -> str:
     def pick(**want):
         return [r for r in summary if all(str(r[k]) == str(v) for k, v in want.items())]
     rates = sorted({int(r["target_rps"]) for r in pick(dimension="rate")})
-    roles = [r for r in ROLE_PASS if pick(role=r)]
+    # (config, role): the HBONE hops are measured both as a bare pair and around the waypoint.
+    roles = [(cfg, role) for cfg in CONFIGS for role in CONFIGS[cfg][1] if pick(config=cfg, role=role)]
     lines = ["CPU per pass, us of CPU per request (mean of usable runs; 1 KiB, HTTP/1.1 pooled, 2 workers "
              "unless the column says otherwise; achieved rps below target means saturation)", ""]
     extra = [("new conn 1000", dict(dimension="new-connection", target_rps=1000)),
@@ -1089,15 +1090,15 @@ def headline(summary: list[dict], mem: list[dict], slopes: list[dict]) -> str:
     lines.append("| pass (role) | " + " | ".join(f"{r} rps" for r in rates) + " | "
                  + " | ".join(x for x, _ in extra) + " |")
     lines.append("| --- " * (1 + len(rates) + len(extra)) + "|")
-    for role in roles:
+    for cfg, role in roles:
         cells = []
         for rate in rates:
-            rows = pick(role=role, dimension="rate", target_rps=rate)
+            rows = pick(config=cfg, role=role, dimension="rate", target_rps=rate)
             cells.append(_cell(_mean([_f(r, "cpu_us_per_pass") for r in rows])))
         for _, want in extra:
-            rows = pick(role=role, **want)
+            rows = pick(config=cfg, role=role, **want)
             cells.append(_cell(_mean([_f(r, "cpu_us_per_pass") for r in rows])))
-        lines.append(f"| {ROLE_PASS[role]} ({role}) | " + " | ".join(cells) + " |")
+        lines.append(f"| {ROLE_PASS[role]} ({cfg}: {role}) | " + " | ".join(cells) + " |")
     lines += ["", "Achieved rps of the rate sweep (all passes of a configuration together)", "",
               "| config | " + " | ".join(f"{r}" for r in rates) + " |", "| --- " * (1 + len(rates)) + "|"]
     for cfg in CONFIGS:
@@ -1122,15 +1123,14 @@ def headline(summary: list[dict], mem: list[dict], slopes: list[dict]) -> str:
                   "| pass (role) | idle RSS MiB | idle anon RSS MiB | idle CPU mC | per idle connection KiB (RSS) "
                   "| per endpoint bytes (RSS) | per in-flight request KiB (RSS) |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
-        for role in roles:
-            b = [r for r in base if r["role"] == role and r["concurrency"] == "2"]
+        for cfg, role in roles:
+            b = [r for r in base if r["config"] == cfg and r["role"] == role and r["concurrency"] == "2"]
 
             def slope(test):
-                v = _mean([_f(x, "rss_bytes_per_unit") for x in slopes
-                           if x["test"] == test and x["role"] == role and str(x["concurrency"]) == "2"])
-                return v
+                return _mean([_f(x, "rss_bytes_per_unit") for x in slopes if x["test"] == test
+                              and x["config"] == cfg and x["role"] == role and str(x["concurrency"]) == "2"])
             conn, ep, inf = slope("connections"), slope("endpoints"), slope("in-flight")
-            lines.append(f"| {ROLE_PASS[role]} ({role}) | "
+            lines.append(f"| {ROLE_PASS[role]} ({cfg}: {role}) | "
                          f"{_cell(_mean([_f(x, 'rss_bytes') / 1048576 for x in b]), 1)} | "
                          f"{_cell(_mean([_f(x, 'rss_anon_bytes') / 1048576 for x in b]), 1)} | "
                          f"{_cell(_mean([_f(x, 'idle_cpu_mc') for x in b]), 1)} | "

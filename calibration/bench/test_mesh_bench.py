@@ -391,13 +391,13 @@ class Aggregation(unittest.TestCase):
         passes = [{"run_id": "2", "role": role, "pass": mb.ROLE_PASS[role], "cpu_us_per_request": str(v),
                    "cpu_s": "1", "rss_mean_bytes": "1"} for role, v in (("sidecar-out", 120), ("sidecar-in", 80))]
         summary = [{k: mb.fmt_cell(v) for k, v in r.items()} for r in mb.aggregate(runs, passes)]
-        mem = [{"test": "base", "role": "sidecar-out", "concurrency": "2", "rss_bytes": str(70 * 1048576),
+        mem = [{"test": "base", "config": "sidecar", "role": "sidecar-out", "concurrency": "2", "rss_bytes": str(70 * 1048576),
                 "rss_anon_bytes": str(10 * 1048576), "idle_cpu_mc": "1.5"}]
-        slopes = [{"test": "connections", "role": "sidecar-out", "concurrency": "2", "rss_bytes_per_unit": "20480"}]
+        slopes = [{"test": "connections", "config": "sidecar", "role": "sidecar-out", "concurrency": "2", "rss_bytes_per_unit": "20480"}]
         text = mb.headline(summary, mem, slopes)
-        self.assertRegex(text, r"\| sidecar \(client side, L7\) \(sidecar-out\) \| 120 \| - \|")
+        self.assertRegex(text, r"\| sidecar \(client side, L7\) \(sidecar: sidecar-out\) \| 120 \| - \|")
         self.assertRegex(text, r"\| sidecar \| 2 \| 1000 \| 300 \| 600 \| 1200 \| 2400 \|")
-        self.assertIn("| sidecar (client side, L7) (sidecar-out) | 70.0 | 10.0 | 1.5 | 20.0 | - | - |", text)
+        self.assertIn("| sidecar (client side, L7) (sidecar: sidecar-out) | 70.0 | 10.0 | 1.5 | 20.0 | - | - |", text)
         self.assertNotIn("| baseline |", text)
 
     def test_all_disturbed_runs_are_used_but_counted(self):
