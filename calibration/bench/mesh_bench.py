@@ -1613,7 +1613,7 @@ def environment(args, argv: list[str]) -> dict:
         "memory_total": next((line.split(":", 1)[1].strip() for line in (_read("/proc/meminfo") or "").splitlines()
                               if line.startswith("MemTotal")), ""),
         "python": platform.python_version(),
-        "envoy": ver([args.envoy, "--version"]), "oha": ver([args.oha, "--version"]),
+        "envoy": ver([args.envoy, "--version"]) if shutil.which(args.envoy) else None, "oha": ver([args.oha, "--version"]),
         "nginx": ver([args.nginx, "-v"]), "openssl": ver([args.openssl, "version"]),
         "ztunnel": ver([args.ztunnel_bin, "version"]) if args.ztunnel_bin else None,
         "network_namespace": "private (unshare --net), iptables REDIRECT of 127.10.0.0/24:80 to 15001"
@@ -1672,11 +1672,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.out is None:
         raise SystemExit("--out is required")
-    for tool, name in ((args.envoy, "envoy"), (args.oha, "oha"), (args.nginx, "nginx"), (args.openssl, "openssl")):
-        if not shutil.which(tool):
-            raise SystemExit(f"{name} not found at {tool!r}: see calibration/bench/README.md")
-    args.envoy, args.oha, args.nginx, args.openssl = (shutil.which(t) for t in
-                                                      (args.envoy, args.oha, args.nginx, args.openssl))
+    tools = [("oha", "oha"), ("nginx", "nginx"), ("openssl", "openssl")]
+    if any(c not in ("baseline", "ztunnel") for c in configs):
+        tools.append(("envoy", "envoy"))
+    for attr, name in tools:
+        found = shutil.which(getattr(args, attr))
+        if not found:
+            raise SystemExit(f"{name} not found at {getattr(args, attr)!r}: see calibration/bench/README.md")
+        setattr(args, attr, found)
     if args.out.exists() and any(args.out.glob("*.csv")) and not args.resume:
         raise SystemExit(f"{args.out} already holds results: give a new --out (or --resume)")
     if "ztunnel" in configs:
