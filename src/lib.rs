@@ -13,6 +13,7 @@ pub mod cli;
 pub mod input_error;
 pub mod metrics;
 pub mod model;
+pub mod packing;
 pub mod placement;
 pub mod report;
 pub mod sim;

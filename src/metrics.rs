@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 
 use crate::model::CostModels;
 use crate::placement::{Deployment, Layout, Placement};
-use crate::sim::plan::{Plan, StationKind};
+use crate::sim::plan::{ContainerKind, Plan, StationKind};
 use crate::sim::RunOutput;
 use crate::topology::Topology;
 
@@ -71,8 +71,51 @@ pub struct PlacementSummary {
     pub error_rate: f64,
     pub offered_rps: f64,
     pub achieved_rps: f64,
+    /// The busiest node's CPU utilisation (0 to 1) and the time containers were throttled by
+    /// CPU limits, summed, in ms per second of the window.
+    pub node_cpu_utilization_max: f64,
+    pub throttled_ms_per_s: f64,
     pub events: u64,
     pub seed: u64,
+}
+
+/// One node's CPU over the measurement window: who used its cores, how long work waited
+/// for them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeSummary {
+    pub name: String,
+    pub vcpu: f64,
+    /// Busy share of its vCPUs (work of every container plus proxies' idle CPU), 0 to 1.
+    pub cpu_utilization: f64,
+    pub app_millicores: f64,
+    pub sidecar_millicores: f64,
+    pub node_proxy_millicores: f64,
+    pub ztunnel_millicores: f64,
+    pub waypoint_millicores: f64,
+    /// Idle CPU of the proxies on the node (their model's `cpu.idle`).
+    pub proxy_idle_millicores: f64,
+    /// Background hogs (noisy neighbours).
+    pub other_millicores: f64,
+    /// Mean number of tasks waiting for a core or throttled (ready time per second).
+    pub ready_tasks_mean: f64,
+    /// Time containers on the node spent throttled by their CPU limits, ms per second.
+    pub throttled_ms_per_s: f64,
+}
+
+/// One CPU container over the measurement window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerSummary {
+    /// The pod (application container) or proxy instance.
+    pub name: String,
+    /// `app`, or the proxy kind.
+    pub kind: &'static str,
+    pub node: String,
+    pub cpu_millicores: f64,
+    /// Mean number of its tasks waiting for a core or throttled.
+    pub ready_tasks_mean: f64,
+    /// Time it was throttled by its CPU limit (CFS), in the window.
+    pub throttled_ms: f64,
+    pub throttled_periods: u64,
 }
 
 /// Everything reported about one run of one placement.
@@ -81,6 +124,8 @@ pub struct RunSummary {
     pub summary: PlacementSummary,
     pub proxies: Vec<ProxySummary>,
     pub edges: Vec<EdgeSummary>,
+    pub nodes: Vec<NodeSummary>,
+    pub containers: Vec<ContainerSummary>,
 }
 
 pub fn ms(ns: f64) -> f64 {
@@ -157,6 +202,7 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
         })
         .collect();
     distinct_names(&mut edges);
+    let (nodes, containers) = node_summaries(t, d, plan, out, window_ns);
     let passes = d.pass_counts(t);
     let h = &out.latency_ns;
     let done = out.measured_succeeded + out.measured_failed;
@@ -182,10 +228,82 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
         error_rate: if done > 0 { out.measured_failed as f64 / done as f64 } else { 0.0 },
         offered_rps: t.total_rate_rps(),
         achieved_rps: out.measured_succeeded as f64 / window_s,
+        node_cpu_utilization_max: nodes.iter().map(|n| n.cpu_utilization).fold(0.0, f64::max),
+        throttled_ms_per_s: nodes.iter().map(|n| n.throttled_ms_per_s).sum(),
         events: out.events,
         seed: out.seed,
     };
-    RunSummary { summary, proxies, edges }
+    RunSummary { summary, proxies, edges, nodes, containers }
+}
+
+/// Per node and per container CPU over the window, from the engine's exact CPU counters.
+fn node_summaries(t: &Topology, d: &Deployment, plan: &Plan, out: &RunOutput, window_ns: f64) -> (Vec<NodeSummary>, Vec<ContainerSummary>) {
+    let per_s = |ns: f64| ns / window_ns;
+    let mut nodes: Vec<NodeSummary> = t
+        .nodes
+        .iter()
+        .zip(&plan.nodes)
+        .map(|(n, p)| NodeSummary {
+            name: n.name.clone(),
+            vcpu: n.vcpu,
+            cpu_utilization: 0.0,
+            app_millicores: 0.0,
+            sidecar_millicores: 0.0,
+            node_proxy_millicores: 0.0,
+            ztunnel_millicores: 0.0,
+            waypoint_millicores: 0.0,
+            proxy_idle_millicores: p.idle_cores * 1000.0,
+            other_millicores: 0.0,
+            ready_tasks_mean: 0.0,
+            throttled_ms_per_s: 0.0,
+        })
+        .collect();
+    let mut containers = Vec::with_capacity(plan.containers.len());
+    for (k, stats) in out.containers.iter().enumerate() {
+        let (name, kind, node) = match plan.containers.get(k) {
+            Some(c) => match c.kind {
+                ContainerKind::App(pod) => (t.pods[pod].name.clone(), "app", t.pods[pod].node),
+                ContainerKind::Proxy(x, kind) => (d.proxies[x].name.clone(), kind.as_str(), d.proxies[x].node),
+            },
+            None => {
+                let h = k - plan.containers.len();
+                (format!("hog-{h}"), "other", out.hog_nodes.get(h).map(|&n| n as usize).unwrap_or(usize::MAX))
+            }
+        };
+        let mc = per_s(stats.cpu_ns) * 1000.0;
+        if let Some(n) = nodes.get_mut(node) {
+            *match kind {
+                "app" => &mut n.app_millicores,
+                "sidecar" => &mut n.sidecar_millicores,
+                "node-proxy" => &mut n.node_proxy_millicores,
+                "ztunnel" => &mut n.ztunnel_millicores,
+                "waypoint" => &mut n.waypoint_millicores,
+                _ => &mut n.other_millicores,
+            } += mc;
+            n.ready_tasks_mean += per_s(stats.ready_ns);
+            n.throttled_ms_per_s += per_s(stats.throttled_ns) * 1000.0;
+        }
+        containers.push(ContainerSummary {
+            name,
+            kind,
+            node: t.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default(),
+            cpu_millicores: mc,
+            ready_tasks_mean: per_s(stats.ready_ns),
+            throttled_ms: stats.throttled_ns / 1e6,
+            throttled_periods: stats.throttled_periods,
+        });
+    }
+    for n in &mut nodes {
+        let used = n.app_millicores
+            + n.sidecar_millicores
+            + n.node_proxy_millicores
+            + n.ztunnel_millicores
+            + n.waypoint_millicores
+            + n.proxy_idle_millicores
+            + n.other_millicores;
+        n.cpu_utilization = if n.vcpu > 0.0 { (used / (n.vcpu * 1000.0)).min(1.0) } else { 0.0 };
+    }
+    (nodes, containers)
 }
 
 /// Fill in the latency each placement adds over `none`, when `none` is among the rows.

@@ -19,6 +19,10 @@ use crate::units;
 
 const SUPPORTED_VERSION: u32 = 1;
 
+/// CPU request of a proxy container when its model names none: 100m, the default of Istio's
+/// sidecar injector (`global.proxy.resources.requests.cpu`) and of its waypoints.
+pub const DEFAULT_PROXY_CPU_REQUEST_MILLICORES: f64 = 100.0;
+
 /// A validated cost model of one proxy kind.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CostModel {
@@ -35,7 +39,10 @@ pub struct CostModel {
     /// (false where the proxy multiplexes onto pooled mTLS connections, as ztunnel's HBONE does).
     pub tls_per_new_connection: bool,
     pub cpu_idle_millicores: f64,
-    /// A CPU limit (cgroup quota) on each instance; work slows to it.
+    /// CPU request of each instance's container: its weight when the node's cores are
+    /// contended (CFS shares).
+    pub cpu_request_millicores: f64,
+    /// A CPU limit (CFS quota) on each instance's container.
     pub cpu_limit_millicores: Option<f64>,
     pub latency_fixed_ns: u64,
     pub mem_base_bytes: u64,
@@ -112,6 +119,8 @@ struct CpuInput {
     tls_per_new_connection: Option<bool>,
     idle: Spanned<String>,
     #[serde(default)]
+    request: Option<Spanned<String>>,
+    #[serde(default)]
     limit: Option<Spanned<String>>,
 }
 
@@ -184,6 +193,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
     };
     let cpu_idle_millicores = milli("cpu.idle", &f.cpu.idle);
     let cpu_limit_millicores = f.cpu.limit.as_ref().map(|l| milli("cpu.limit", l));
+    let cpu_request_millicores = f.cpu.request.as_ref().map(|r| milli("cpu.request", r)).unwrap_or(DEFAULT_PROXY_CPU_REQUEST_MILLICORES);
     let mut size = |field: &str, s: &Spanned<String>| {
         units::parse_bytes(s.get_ref()).unwrap_or_else(|e| {
             sink.at(s.span(), format!("{field}: {e}"));
@@ -212,6 +222,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
         cpu_tls_handshake_ns,
         tls_per_new_connection: f.cpu.tls_per_new_connection.unwrap_or(true),
         cpu_idle_millicores,
+        cpu_request_millicores,
         cpu_limit_millicores,
         latency_fixed_ns,
         mem_base_bytes,

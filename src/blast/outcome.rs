@@ -9,7 +9,7 @@
 
 use hdrhistogram::Histogram;
 
-use crate::sim::engine::HIST_MAX_NS;
+use crate::sim::output::HIST_MAX_NS;
 use crate::sim::RunOutput;
 
 /// One bucket of the timeline, ready for `timeline.csv`.
@@ -84,7 +84,7 @@ pub fn outcome(out: &RunOutput, window_ns: (u64, u64), warmup_ns: u64, baseline_
         run_missed += b.slo_missed;
     }
     let threshold = (2.0 * baseline_miss_share).max(0.01);
-    let healthy = |b: &crate::sim::engine::Bucket| share(b.slo_missed, b.sent) <= threshold;
+    let healthy = |b: &crate::sim::output::Bucket| share(b.slo_missed, b.sent) <= threshold;
     let time_to_recover_s = {
         let buckets = &out.timeline[first.min(out.timeline.len())..];
         match buckets.iter().rposition(|b| !healthy(b)) {

@@ -331,6 +331,8 @@ mod tests {
             error_rate: 0.0,
             offered_rps: 100.0,
             achieved_rps: 100.0,
+            node_cpu_utilization_max: 0.5,
+            throttled_ms_per_s: 0.0,
             events: 1000,
             seed: 1,
         }

@@ -216,7 +216,16 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             if nodes.iter().any(|x| x.name == name) {
                 sink.at(span(&n.name), format!("node.name: node `{name}` is defined twice"));
             }
-            nodes.push(Node { name, cluster: cluster.clone(), zone: zone.clone(), vcpu, memory_bytes, speed, max_pods });
+            nodes.push(Node {
+                name,
+                cluster: cluster.clone(),
+                zone: zone.clone(),
+                vcpu,
+                memory_bytes,
+                speed,
+                max_pods,
+                cpu_period_ns: super::DEFAULT_CPU_PERIOD_NS,
+            });
         }
     }
     if nodes.is_empty() {
@@ -417,6 +426,8 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             namespace,
             replicas,
             service_time,
+            wait: None,
+            cpu_limit_millicores: None,
             concurrency,
             protocol,
             request_bytes,
@@ -557,6 +568,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             ),
             timeout_ns: l.timeout.as_ref().map(|t| duration(sink, "load.timeout", t)),
             retries: positive_int(sink, "load.retries", &l.retries, 0, 0),
+            closed: None,
         };
         loads.push(load);
     }
