@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::input_error::{from_toml, ErrorSink, InputError, InputErrors};
-use crate::placement::Placement;
+use crate::placement::Layout;
 
 type S<T> = Spanned<T>;
 
@@ -102,8 +102,10 @@ pub struct SweepSpec {
     /// The base topology, resolved against the sweep file's folder.
     pub topology: PathBuf,
     pub seed: u64,
-    /// Rows of each case, in this order.
-    pub placements: Vec<Placement>,
+    /// Rows of each case, in this order (`as-written` runs a case's mixed mesh as written).
+    pub placements: Vec<Layout>,
+    /// The file lists no placements: the four, and `as-written` first when a case is a mixed mesh.
+    pub placements_by_default: bool,
     /// Settings of every case, applied before the case's own.
     pub fixed: Vec<Setting>,
     pub axes: Vec<Axis>,
@@ -211,10 +213,12 @@ fn build(path: &Path, text: &str, f: &SweepFile, sink: &mut ErrorSink) -> SweepS
         if p == "placement" {
             let mut list = Vec::new();
             for (v, sp) in values.iter().zip(&spans) {
-                match v.as_str().map(str::parse::<Placement>) {
+                match v.as_str().map(str::parse::<Layout>) {
                     Some(Ok(pl)) => list.push(pl),
-                    _ => sink
-                        .at(sp.clone(), format!("axis `placement`: `{v}` is not a placement: expected none, sidecar, per-node or ambient")),
+                    _ => sink.at(
+                        sp.clone(),
+                        format!("axis `placement`: `{v}` is not a placement: expected none, sidecar, per-node, ambient or as-written"),
+                    ),
                 }
             }
             placement_axis = Some((list, a.path.span()));
@@ -222,11 +226,12 @@ fn build(path: &Path, text: &str, f: &SweepFile, sink: &mut ErrorSink) -> SweepS
         }
         axes.push(Axis { path: p, values, spans });
     }
+    let placements_by_default = f.placements.is_none() && placement_axis.is_none();
     match (&f.placements, placement_axis) {
         (Some(_), Some((_, sp))) => sink.at(sp, "axis `placement`: the file also sets `placements`: keep one of the two"),
         (Some(list), None) => {
             for s in list.get_ref() {
-                match s.get_ref().parse::<Placement>() {
+                match s.get_ref().parse::<Layout>() {
                     Ok(p) => placements.push(p),
                     Err(e) => sink.at(s.span(), format!("placements: {e}")),
                 }
@@ -236,7 +241,7 @@ fn build(path: &Path, text: &str, f: &SweepFile, sink: &mut ErrorSink) -> SweepS
             }
         }
         (None, Some((list, _))) => placements = list,
-        (None, None) => placements = Placement::ALL.to_vec(),
+        (None, None) => placements = Layout::UNIFORM.to_vec(),
     }
     let mut seen = Vec::new();
     for p in &placements {
@@ -284,6 +289,7 @@ fn build(path: &Path, text: &str, f: &SweepFile, sink: &mut ErrorSink) -> SweepS
         topology,
         seed,
         placements,
+        placements_by_default,
         fixed,
         axes,
         cases,

@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod golden;
+mod outputs;
 mod placement;
 mod properties;
 mod queueing;
