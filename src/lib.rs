@@ -15,6 +15,7 @@ pub mod input_file;
 pub mod limits;
 pub mod metrics;
 pub mod model;
+pub mod packing;
 pub mod placement;
 pub mod report;
 pub mod sim;

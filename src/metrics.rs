@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use hdrhistogram::Histogram;
 
 use crate::model::CostModels;
-use crate::placement::{Deployment, Placement};
-use crate::sim::plan::{Plan, StationKind};
+use crate::placement::{Deployment, Layout, Placement};
+use crate::sim::plan::{ContainerKind, Plan, StationKind};
 use crate::sim::RunOutput;
 use crate::topology::Topology;
 
@@ -30,33 +30,37 @@ pub struct ProxySummary {
     pub rejected: u64,
 }
 
-/// One edge (a load or a call) over the measurement window.
+/// One edge (a load or a call) over the measurement window. Latencies are `None` when no
+/// call on the edge succeeded (nothing was measured).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EdgeSummary {
+    /// `caller->callee`, with `#2`, `#3`, … on further calls of one caller to the same callee.
     pub name: String,
     pub calls: u64,
     pub failed: u64,
     pub retried: u64,
-    pub latency_p50_ms: f64,
-    pub latency_p90_ms: f64,
-    pub latency_p99_ms: f64,
-    pub latency_mean_ms: f64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p90_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub latency_mean_ms: Option<f64>,
 }
 
-/// One placement's row of the comparison.
+/// One placement's row of the comparison. Latencies are `None` when no request succeeded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlacementSummary {
-    pub placement: Placement,
+    pub placement: Layout,
+    /// The placement each namespace used, as `namespace=placement` joined by `;`.
+    pub namespace_placements: String,
     pub proxies: usize,
     pub passes_per_request: f64,
     pub l7_passes_per_request: f64,
     pub dp_cpu_millicores: f64,
     pub dp_mem_mib: f64,
     pub app_cpu_millicores: f64,
-    pub latency_p50_ms: f64,
-    pub latency_p90_ms: f64,
-    pub latency_p99_ms: f64,
-    pub latency_mean_ms: f64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p90_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub latency_mean_ms: Option<f64>,
     /// Latency added over the `none` placement of the same comparison, if it ran.
     pub added_p50_ms: Option<f64>,
     pub added_p90_ms: Option<f64>,
@@ -67,8 +71,51 @@ pub struct PlacementSummary {
     pub error_rate: f64,
     pub offered_rps: f64,
     pub achieved_rps: f64,
+    /// The busiest node's CPU utilisation (0 to 1) and the time containers were throttled by
+    /// CPU limits, summed, in ms per second of the window.
+    pub node_cpu_utilization_max: f64,
+    pub throttled_ms_per_s: f64,
     pub events: u64,
     pub seed: u64,
+}
+
+/// One node's CPU over the measurement window: who used its cores, how long work waited
+/// for them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeSummary {
+    pub name: String,
+    pub vcpu: f64,
+    /// Busy share of its vCPUs (work of every container plus proxies' idle CPU), 0 to 1.
+    pub cpu_utilization: f64,
+    pub app_millicores: f64,
+    pub sidecar_millicores: f64,
+    pub node_proxy_millicores: f64,
+    pub ztunnel_millicores: f64,
+    pub waypoint_millicores: f64,
+    /// Idle CPU of the proxies on the node (their model's `cpu.idle`).
+    pub proxy_idle_millicores: f64,
+    /// Background hogs (noisy neighbours).
+    pub other_millicores: f64,
+    /// Mean number of tasks waiting for a core or throttled (ready time per second).
+    pub ready_tasks_mean: f64,
+    /// Time containers on the node spent throttled by their CPU limits, ms per second.
+    pub throttled_ms_per_s: f64,
+}
+
+/// One CPU container over the measurement window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerSummary {
+    /// The pod (application container) or proxy instance.
+    pub name: String,
+    /// `app`, or the proxy kind.
+    pub kind: &'static str,
+    pub node: String,
+    pub cpu_millicores: f64,
+    /// Mean number of its tasks waiting for a core or throttled.
+    pub ready_tasks_mean: f64,
+    /// Time it was throttled by its CPU limit (CFS), in the window.
+    pub throttled_ms: f64,
+    pub throttled_periods: u64,
 }
 
 /// Everything reported about one run of one placement.
@@ -77,17 +124,28 @@ pub struct RunSummary {
     pub summary: PlacementSummary,
     pub proxies: Vec<ProxySummary>,
     pub edges: Vec<EdgeSummary>,
+    pub nodes: Vec<NodeSummary>,
+    pub containers: Vec<ContainerSummary>,
 }
 
 pub fn ms(ns: f64) -> f64 {
     ns / 1e6
 }
 
-fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
-    if h.is_empty() {
-        0.0
-    } else {
-        ms(h.value_at_quantile(q) as f64)
+fn quantile_ms(h: &Histogram<u64>, q: f64) -> Option<f64> {
+    (!h.is_empty()).then(|| ms(h.value_at_quantile(q) as f64))
+}
+
+/// Give every edge a distinct name: a caller calling one callee twice has two edges of the
+/// same `caller->callee`; the second and later get `#2`, `#3`, … in call order.
+fn distinct_names(edges: &mut [EdgeSummary]) {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for e in edges.iter_mut() {
+        let n = seen.entry(e.name.clone()).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            e.name = format!("{}#{n}", e.name);
+        }
     }
 }
 
@@ -128,7 +186,7 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
             }
         }
     }
-    let edges = plan
+    let mut edges: Vec<EdgeSummary> = plan
         .edges
         .iter()
         .zip(&out.edges)
@@ -140,14 +198,17 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
             latency_p50_ms: quantile_ms(&s.latency_ns, 0.5),
             latency_p90_ms: quantile_ms(&s.latency_ns, 0.9),
             latency_p99_ms: quantile_ms(&s.latency_ns, 0.99),
-            latency_mean_ms: if s.latency_ns.is_empty() { 0.0 } else { ms(s.latency_sum_ns / s.latency_ns.len() as f64) },
+            latency_mean_ms: (!s.latency_ns.is_empty()).then(|| ms(s.latency_sum_ns / s.latency_ns.len() as f64)),
         })
         .collect();
+    distinct_names(&mut edges);
+    let (nodes, containers) = node_summaries(t, d, plan, out, window_ns);
     let passes = d.pass_counts(t);
     let h = &out.latency_ns;
     let done = out.measured_succeeded + out.measured_failed;
     let summary = PlacementSummary {
-        placement: d.placement,
+        placement: d.layout,
+        namespace_placements: d.describe_namespaces(t),
         proxies: d.proxies.len(),
         passes_per_request: passes.total,
         l7_passes_per_request: passes.l7,
@@ -157,7 +218,7 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
         latency_p50_ms: quantile_ms(h, 0.5),
         latency_p90_ms: quantile_ms(h, 0.9),
         latency_p99_ms: quantile_ms(h, 0.99),
-        latency_mean_ms: if h.is_empty() { 0.0 } else { ms(h.mean()) },
+        latency_mean_ms: (!h.is_empty()).then(|| ms(h.mean())),
         added_p50_ms: None,
         added_p90_ms: None,
         added_p99_ms: None,
@@ -167,21 +228,94 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
         error_rate: if done > 0 { out.measured_failed as f64 / done as f64 } else { 0.0 },
         offered_rps: t.total_rate_rps(),
         achieved_rps: out.measured_succeeded as f64 / window_s,
+        node_cpu_utilization_max: nodes.iter().map(|n| n.cpu_utilization).fold(0.0, f64::max),
+        throttled_ms_per_s: nodes.iter().map(|n| n.throttled_ms_per_s).sum(),
         events: out.events,
         seed: out.seed,
     };
-    RunSummary { summary, proxies, edges }
+    RunSummary { summary, proxies, edges, nodes, containers }
+}
+
+/// Per node and per container CPU over the window, from the engine's exact CPU counters.
+fn node_summaries(t: &Topology, d: &Deployment, plan: &Plan, out: &RunOutput, window_ns: f64) -> (Vec<NodeSummary>, Vec<ContainerSummary>) {
+    let per_s = |ns: f64| ns / window_ns;
+    let mut nodes: Vec<NodeSummary> = t
+        .nodes
+        .iter()
+        .zip(&plan.nodes)
+        .map(|(n, p)| NodeSummary {
+            name: n.name.clone(),
+            vcpu: n.vcpu,
+            cpu_utilization: 0.0,
+            app_millicores: 0.0,
+            sidecar_millicores: 0.0,
+            node_proxy_millicores: 0.0,
+            ztunnel_millicores: 0.0,
+            waypoint_millicores: 0.0,
+            proxy_idle_millicores: p.idle_cores * 1000.0,
+            other_millicores: 0.0,
+            ready_tasks_mean: 0.0,
+            throttled_ms_per_s: 0.0,
+        })
+        .collect();
+    let mut containers = Vec::with_capacity(plan.containers.len());
+    for (k, stats) in out.containers.iter().enumerate() {
+        let (name, kind, node) = match plan.containers.get(k) {
+            Some(c) => match c.kind {
+                ContainerKind::App(pod) => (t.pods[pod].name.clone(), "app", t.pods[pod].node),
+                ContainerKind::Proxy(x, kind) => (d.proxies[x].name.clone(), kind.as_str(), d.proxies[x].node),
+            },
+            None => {
+                let h = k - plan.containers.len();
+                (format!("hog-{h}"), "other", out.hog_nodes.get(h).map(|&n| n as usize).unwrap_or(usize::MAX))
+            }
+        };
+        let mc = per_s(stats.cpu_ns) * 1000.0;
+        if let Some(n) = nodes.get_mut(node) {
+            *match kind {
+                "app" => &mut n.app_millicores,
+                "sidecar" => &mut n.sidecar_millicores,
+                "node-proxy" => &mut n.node_proxy_millicores,
+                "ztunnel" => &mut n.ztunnel_millicores,
+                "waypoint" => &mut n.waypoint_millicores,
+                _ => &mut n.other_millicores,
+            } += mc;
+            n.ready_tasks_mean += per_s(stats.ready_ns);
+            n.throttled_ms_per_s += per_s(stats.throttled_ns) * 1000.0;
+        }
+        containers.push(ContainerSummary {
+            name,
+            kind,
+            node: t.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default(),
+            cpu_millicores: mc,
+            ready_tasks_mean: per_s(stats.ready_ns),
+            throttled_ms: stats.throttled_ns / 1e6,
+            throttled_periods: stats.throttled_periods,
+        });
+    }
+    for n in &mut nodes {
+        let used = n.app_millicores
+            + n.sidecar_millicores
+            + n.node_proxy_millicores
+            + n.ztunnel_millicores
+            + n.waypoint_millicores
+            + n.proxy_idle_millicores
+            + n.other_millicores;
+        n.cpu_utilization = if n.vcpu > 0.0 { (used / (n.vcpu * 1000.0)).min(1.0) } else { 0.0 };
+    }
+    (nodes, containers)
 }
 
 /// Fill in the latency each placement adds over `none`, when `none` is among the rows.
 pub fn add_baseline(rows: &mut [PlacementSummary]) {
-    let Some(base) = rows.iter().find(|r| r.placement == Placement::None).cloned() else {
+    let Some(base) = rows.iter().find(|r| r.placement == Layout::Uniform(Placement::None)).cloned() else {
         return;
     };
+    let added = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
     for r in rows {
-        r.added_p50_ms = Some(r.latency_p50_ms - base.latency_p50_ms);
-        r.added_p90_ms = Some(r.latency_p90_ms - base.latency_p90_ms);
-        r.added_p99_ms = Some(r.latency_p99_ms - base.latency_p99_ms);
+        r.added_p50_ms = added(r.latency_p50_ms, base.latency_p50_ms);
+        r.added_p90_ms = added(r.latency_p90_ms, base.latency_p90_ms);
+        r.added_p99_ms = added(r.latency_p99_ms, base.latency_p99_ms);
     }
 }
 

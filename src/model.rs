@@ -17,6 +17,10 @@ use crate::{limits, units};
 
 const SUPPORTED_VERSION: i64 = 1;
 
+/// CPU request of a proxy container when its model names none: 100m, the default of Istio's
+/// sidecar injector (`global.proxy.resources.requests.cpu`) and of its waypoints.
+pub const DEFAULT_PROXY_CPU_REQUEST_MILLICORES: f64 = 100.0;
+
 /// A validated cost model of one proxy kind.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CostModel {
@@ -35,7 +39,10 @@ pub struct CostModel {
     /// (false where the proxy multiplexes onto pooled mTLS connections, as ztunnel's HBONE does).
     pub tls_per_new_connection: bool,
     pub cpu_idle_millicores: f64,
-    /// A CPU limit (cgroup quota) on each instance; work slows to it.
+    /// CPU request of each instance's container: its weight when the node's cores are
+    /// contended (CFS shares).
+    pub cpu_request_millicores: f64,
+    /// A CPU limit (CFS quota) on each instance's container.
     pub cpu_limit_millicores: Option<f64>,
     pub latency_fixed_ns: u64,
     pub mem_base_bytes: u64,
@@ -192,11 +199,15 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
         }
     };
     let (mut cpu_idle_millicores, mut cpu_limit_millicores, mut tls_per_new_connection) = (0.0, None, true);
+    let mut cpu_request_millicores = DEFAULT_PROXY_CPU_REQUEST_MILLICORES;
     if let Some(c) = &mut cpu {
         let idle = c.req_text(&mut sink, "idle", expect::CPU);
         cpu_idle_millicores = milli(&mut sink, idle, 0.0).unwrap_or(0.0);
         let limit = c.text(&mut sink, "limit", expect::CPU);
         cpu_limit_millicores = milli(&mut sink, limit, limits::MIN_CPU_LIMIT_MILLICORES);
+        let request = c.text(&mut sink, "request", expect::CPU);
+        cpu_request_millicores =
+            milli(&mut sink, request, limits::MIN_CPU_LIMIT_MILLICORES).unwrap_or(DEFAULT_PROXY_CPU_REQUEST_MILLICORES);
         tls_per_new_connection = c.boolean(&mut sink, "tls_per_new_connection").map(Spanned::into_inner).unwrap_or(true);
     }
     let size = |sink: &mut ErrorSink, s: Option<Spanned<String>>| -> Option<u64> {
@@ -239,7 +250,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
     if let Some(c) = cpu {
         c.finish(
             &mut sink,
-            &["l7_pass", "l4_pass", "per_kib", "new_connection", "tls_handshake", "tls_per_new_connection", "idle", "limit"],
+            &["l7_pass", "l4_pass", "per_kib", "new_connection", "tls_handshake", "tls_per_new_connection", "idle", "request", "limit"],
         );
     }
     if let Some(l) = latency {
@@ -263,6 +274,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
         cpu_tls_handshake_ns,
         tls_per_new_connection,
         cpu_idle_millicores,
+        cpu_request_millicores,
         cpu_limit_millicores,
         latency_fixed_ns,
         mem_base_bytes,

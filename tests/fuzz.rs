@@ -15,7 +15,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use meshsim::app::sweep::{prepare, SweepOptions};
+use meshsim::app::sweep::{check, SweepOptions};
 use meshsim::app::{load_inputs, run_placement, AppError, Overrides};
 use meshsim::placement::Placement;
 use rand::seq::SliceRandom;
@@ -215,7 +215,7 @@ fn listing(dir: &Path) -> Vec<String> {
 fn try_one(seed: &Seed, file: &Path, run: bool, f: &mut Figures) -> Result<bool, String> {
     let loaded = match seed {
         Seed::Topology(_) | Seed::Model(..) => load_inputs(file, &Overrides::default()).map(Some),
-        Seed::Sweep(_) => prepare(file, &SweepOptions::default()).map(|_| None),
+        Seed::Sweep(_) => check(file, &SweepOptions::default()).map(|_| None),
     };
     let inputs = match loaded {
         Ok(i) => i,

@@ -13,7 +13,7 @@ use crate::blast::{outcome, PlacementResult, ScenarioResult, StaticAnalysis};
 use crate::metrics::summarize;
 use crate::placement::{Deployment, Placement};
 use crate::report::blast_out;
-use crate::report::outdir::StagedDir;
+use crate::report::outdir::{Source, StagedDir};
 use crate::sim::{simulate, Plan, SimOptions};
 use crate::{limits, units};
 
@@ -183,13 +183,13 @@ pub fn blast(path: &Path, placements: &[Placement], o: &Overrides, flags: &Blast
 }
 
 /// Write a blast report into `out` (whole or not at all).
-pub fn write(r: &BlastReport, out: &Path) -> Result<PathBuf, AppError> {
+pub fn write(r: &BlastReport, out: &Path, force: bool) -> Result<PathBuf, AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
-    let staged = StagedDir::create(out).map_err(io)?;
+    let staged = StagedDir::create(out, &Source::of_path("blast", &r.inputs.topology.source), force)?;
     let t = &r.inputs.topology;
     blast_out::write_all(&staged, t, &r.settings, &r.results).map_err(AppError::Output)?;
-    let placements: Vec<Placement> = r.results.iter().map(|p| p.placement).collect();
-    let record = super::compare::run_record(&r.inputs, r.seed, &placements, "blast");
+    let placements: Vec<crate::placement::Layout> = r.results.iter().map(|p| p.placement.into()).collect();
+    let record = super::compare::run_record(&r.inputs, r.seed, &placements, "blast")?;
     std::fs::write(staged.file("run.json"), record).map_err(io)?;
-    staged.commit().map_err(io)
+    Ok(staged.commit()?)
 }

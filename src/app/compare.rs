@@ -7,9 +7,9 @@ use rayon::prelude::*;
 
 use super::{load_inputs, resolve_seed, run_placement, AppError, Inputs, Overrides, PlacementRun};
 use crate::metrics::{add_baseline, PlacementSummary};
-use crate::placement::Placement;
-use crate::report::csv_out;
-use crate::report::outdir::StagedDir;
+use crate::placement::Layout;
+use crate::report::outdir::{Source, StagedDir};
+use crate::report::{csv_out, number};
 
 /// What a comparison produced.
 pub struct Comparison {
@@ -21,13 +21,24 @@ pub struct Comparison {
 }
 
 /// Simulate each placement with the same seed (common random numbers: differences between
-/// rows come from the placements, not the draw).
-pub fn compare(path: &Path, placements: &[Placement], o: &Overrides) -> Result<Comparison, AppError> {
-    let inputs = load_inputs(path, o)?;
+/// rows come from the placements, not the draw). No placements: [`Layout::defaults_for`].
+pub fn compare(path: &Path, placements: &[Layout], o: &Overrides) -> Result<Comparison, AppError> {
+    compare_inputs(load_inputs(path, o)?, placements)
+}
+
+/// [`compare`] on loaded inputs.
+pub fn compare_inputs(inputs: Inputs, placements: &[Layout]) -> Result<Comparison, AppError> {
+    let defaults;
+    let placements = if placements.is_empty() {
+        defaults = Layout::defaults_for(&inputs.topology);
+        &defaults
+    } else {
+        placements
+    };
     let (seed, picked) = resolve_seed(&inputs.topology);
     // A placement without its cost model is an input error found before any run starts.
     for &p in placements {
-        super::check_models(&inputs, &crate::placement::Deployment::new(&inputs.topology, p))?;
+        super::check_models(&inputs, &crate::placement::Deployment::for_layout(&inputs.topology, p))?;
     }
     let runs: Vec<PlacementRun> =
         placements.par_iter().map(|&p| run_placement(&inputs, p, seed, Vec::new(), None)).collect::<Result<_, _>>()?;
@@ -37,9 +48,9 @@ pub fn compare(path: &Path, placements: &[Placement], o: &Overrides) -> Result<C
 }
 
 /// Write a comparison's files into `out` (whole or not at all).
-pub fn write(c: &Comparison, out: &Path, command: &str) -> Result<PathBuf, AppError> {
+pub fn write(c: &Comparison, out: &Path, command: &str, force: bool) -> Result<PathBuf, AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
-    let staged = StagedDir::create(out).map_err(io)?;
+    let staged = StagedDir::create(out, &Source::of_path(command, &c.inputs.topology.source), force)?;
     csv_out::write_summary(&staged.file("summary.csv"), &c.rows).map_err(AppError::Output)?;
     let instances: Vec<(String, _)> = c.runs.iter().map(|r| (r.summary.summary.placement.to_string(), r.summary.proxies.clone())).collect();
     csv_out::write_instances(&staged.file("instances.csv"), &instances).map_err(AppError::Output)?;
@@ -59,19 +70,18 @@ pub fn write(c: &Comparison, out: &Path, command: &str) -> Result<PathBuf, AppEr
         crate::units::format_duration_ns(t.simulation.warmup_ns),
         c.seed
     );
-    std::fs::write(
-        staged.file("summary.md"),
-        csv_out::summary_markdown(&format!("{}: data-plane placements compared", t.name), &context, &c.rows),
-    )
-    .map_err(io)?;
-    let record = run_record(&c.inputs, c.seed, &c.rows.iter().map(|r| r.placement).collect::<Vec<_>>(), command);
+    let markdown =
+        csv_out::summary_markdown(&format!("{}: data-plane placements compared", t.name), &context, &c.rows).map_err(AppError::Output)?;
+    std::fs::write(staged.file("summary.md"), markdown).map_err(io)?;
+    let record = run_record(&c.inputs, c.seed, &c.rows.iter().map(|r| r.placement).collect::<Vec<_>>(), command)?;
     std::fs::write(staged.file("run.json"), record).map_err(io)?;
-    staged.commit().map_err(io)
+    Ok(staged.commit()?)
 }
 
-/// `run.json`: everything needed to repeat the run: version, seed, the resolved settings and
-/// the exact text of the topology and cost model files.
-pub fn run_record(inputs: &Inputs, seed: u64, placements: &[Placement], command: &str) -> String {
+/// `run.json`: everything needed to repeat the run: version, seed, the resolved settings (with
+/// the placement each namespace used in each row) and the exact text of the topology and cost
+/// model files.
+pub fn run_record(inputs: &Inputs, seed: u64, placements: &[Layout], command: &str) -> Result<String, AppError> {
     let t = &inputs.topology;
     let models: Vec<serde_json::Value> = inputs
         .models
@@ -86,6 +96,15 @@ pub fn run_record(inputs: &Inputs, seed: u64, placements: &[Placement], command:
             })
         })
         .collect();
+    // Row label → namespace → placement.
+    let namespace_record: serde_json::Map<String, serde_json::Value> = placements
+        .iter()
+        .map(|&l| {
+            let per: serde_json::Map<String, serde_json::Value> =
+                t.namespaces.iter().zip(l.namespace_placements(t)).map(|(n, p)| (n.name.clone(), p.as_str().into())).collect();
+            (l.as_str().to_string(), per.into())
+        })
+        .collect();
     let v = serde_json::json!({
         "meshsim_version": env!("CARGO_PKG_VERSION"),
         "command": command,
@@ -98,13 +117,14 @@ pub fn run_record(inputs: &Inputs, seed: u64, placements: &[Placement], command:
             "seed": seed,
             "duration_ns": t.simulation.duration_ns,
             "warmup_ns": t.simulation.warmup_ns,
-            "total_rate_rps": t.total_rate_rps(),
+            "total_rate_rps": number::json("total_rate_rps", t.total_rate_rps()).map_err(|e| AppError::Output(format!("run.json: {e}")))?,
             "placements": placements.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            "namespace_placements": namespace_record,
             "pods": t.pods.iter().map(|p| serde_json::json!({"pod": p.name, "node": t.nodes[p.node].name})).collect::<Vec<_>>(),
         },
         "models": models,
     });
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
-    s
+    Ok(s)
 }

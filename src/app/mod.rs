@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::input_error::{InputError, InputErrors};
 use crate::metrics::{summarize, RunSummary};
 use crate::model::CostModels;
-use crate::placement::{Deployment, Placement};
+use crate::placement::{Deployment, Layout};
 use crate::sim::{simulate, Fault, Plan, RunOutput, SimError, SimOptions};
 use crate::topology::{self, Topology};
 use crate::{limits, units};
@@ -27,6 +27,15 @@ pub enum AppError {
     Sim(#[from] SimError),
     #[error("{0}")]
     Output(String),
+}
+
+impl From<crate::report::outdir::OutputError> for AppError {
+    fn from(e: crate::report::outdir::OutputError) -> AppError {
+        match e {
+            crate::report::outdir::OutputError::Refused(m) => AppError::arg("--out", m),
+            crate::report::outdir::OutputError::Io(m) => AppError::Output(m),
+        }
+    }
 }
 
 impl AppError {
@@ -133,7 +142,7 @@ pub fn check_models(inputs: &Inputs, d: &Deployment) -> Result<(), AppError> {
                 path: inputs.topology.source.clone(),
                 line,
                 col: if line > 0 { 1 } else { 0 },
-                message: format!("{field}: placement `{}` deploys {} proxies but [mesh] names no {field}", d.placement, kind.as_str()),
+                message: format!("{field}: placement `{}` deploys {} proxies but [mesh] names no {field}", d.layout, kind.as_str()),
             });
         }
     }
@@ -176,16 +185,16 @@ impl PlacementRun {
     }
 }
 
-/// Place, simulate and summarise one placement.
+/// Place, simulate and summarise one placement (or a mixed mesh as written).
 pub fn run_placement(
     inputs: &Inputs,
-    placement: Placement,
+    placement: impl Into<Layout>,
     seed: u64,
     faults: Vec<Fault>,
     slo_ns: Option<u64>,
 ) -> Result<PlacementRun, AppError> {
     let t = &inputs.topology;
-    let deployment = Deployment::new(t, placement);
+    let deployment = Deployment::for_layout(t, placement.into());
     check_models(inputs, &deployment)?;
     let plan = Plan::new(t, &deployment, &inputs.models);
     let mut opts = SimOptions::new(seed);

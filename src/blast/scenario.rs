@@ -13,7 +13,7 @@
 use super::static_analysis::{Component, StaticAnalysis};
 use crate::model::CostModels;
 use crate::placement::{Deployment, Layer};
-use crate::sim::engine::BackgroundLoad;
+use crate::sim::BackgroundLoad;
 use crate::sim::{Fault, FaultEffect};
 use crate::topology::{BlastConfig, ProxyKind, Topology};
 
@@ -65,11 +65,10 @@ fn station_of(t: &Topology, c: Component, d: &Deployment) -> Vec<u32> {
     }
 }
 
-/// The effect of a CPU limit on an instance with `workers` threads.
+/// The effect of a CPU limit on an instance with `workers` threads: a CFS quota of that many
+/// cores (a limit at or above the worker count cannot bind, and the engine ignores it).
 pub fn cpu_limit_effect(workers: u32, limit_millicores: f64) -> FaultEffect {
-    let cores = (limit_millicores / 1000.0).clamp(1e-3, workers.max(1) as f64);
-    let servers = cores.ceil().max(1.0);
-    FaultEffect::Slow { servers: servers as u32, time_mult: servers / cores }
+    FaultEffect::CpuLimit { cores: (limit_millicores / 1000.0).clamp(1e-3, workers.max(1) as f64) }
 }
 
 fn kind_of(label: &str) -> Option<ProxyKind> {

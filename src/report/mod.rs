@@ -3,6 +3,8 @@
 
 pub mod blast_out;
 pub mod csv_out;
+pub mod number;
 pub mod outdir;
 pub mod plot;
 pub mod table;
+pub mod temp;

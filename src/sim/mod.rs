@@ -1,7 +1,26 @@
-//! The simulation layer: a compiled [`plan::Plan`] run by the event [`engine`].
+//! The simulation layer: a compiled [`plan::Plan`] run by the event [`engine`] over the
+//! nodes' shared [`cpu`].
+//!
+//! ```text
+//! plan ──► engine (event loop) ──► load ─► calls ─► station ─► cpu (node cores)
+//!                                     ▲                  │
+//!                                     └──── faults ──────┘
+//! ```
 
+mod calls;
+pub mod cpu;
 pub mod engine;
+pub mod event;
+mod faults;
+mod load;
+pub mod output;
 pub mod plan;
+mod sampler;
+mod station;
 
-pub use engine::{simulate, Fault, FaultEffect, RunOutput, SimError, SimOptions};
+pub use engine::simulate;
+pub use output::{BackgroundLoad, Fault, FaultEffect, NodeHog, RunOutput, SimError, SimOptions};
 pub use plan::Plan;
+
+#[cfg(test)]
+mod tests;

@@ -1,10 +1,15 @@
-//! The engine's compiled input: stations (pods and proxies) and every path a call can take,
-//! flattened into vectors indexed by integers so the event loop does no lookups by name and
-//! no allocation per call. Built from a topology, a deployment and the cost models.
+//! The engine's compiled input: stations (pods and proxies), the CPU containers and nodes
+//! they run on, and every path a call can take, flattened into vectors indexed by integers so
+//! the event loop does no lookups by name and no allocation per call. Built from a topology,
+//! a deployment and the cost models.
 
+use super::cpu::{shares_of_request, CpuContainerSpec, CpuNodeSpec};
 use crate::model::CostModels;
 use crate::placement::{Deployment, Stop};
-use crate::topology::{CallMode, ConnectionReuse, PodId, ServiceTime, Topology};
+use crate::topology::{CallMode, ClosedLoop, ConnectionReuse, PodId, ProxyKind, ServiceTime, Topology};
+
+/// Default ceiling on events waiting in the queue.
+pub const DEFAULT_MAX_PENDING: u64 = 10_000_000;
 
 /// What a station is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,17 +18,49 @@ pub enum StationKind {
     Proxy(usize),
 }
 
-/// A queueing station: `servers` workers in front of a FIFO queue.
+/// A queueing station: `servers` workers (a proxy's threads, a pod's concurrency) in front of
+/// a FIFO queue. An admitted pass or request runs its CPU work in the station's container on
+/// its node's shared cores.
 #[derive(Clone, Debug)]
 pub struct StationSpec {
     pub kind: StationKind,
     pub servers: u32,
-    /// Wall-clock ns per ns of reference work (1/speed, times throttling under a CPU limit).
-    pub time_mult: f64,
-    /// CPU ns consumed per ns of reference work (1/speed).
+    /// Its CPU container (index into [`Plan::containers`]).
+    pub container: u32,
+    /// CPU ns of the node per ns of reference work (1/speed).
     pub cpu_mult: f64,
-    /// Service time of an application pod; `None` for proxies (their work is on the step).
+    /// CPU work of an application request at speed 1.0; `None` for proxies (their work is
+    /// on the step).
     pub service_time: Option<ServiceTime>,
+    /// Off-CPU time of an application request, after its CPU work.
+    pub wait: Option<ServiceTime>,
+}
+
+/// What runs in a CPU container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContainerKind {
+    /// An application pod's container.
+    App(PodId),
+    /// A proxy instance (a sidecar container, a ztunnel, a node proxy, a waypoint replica).
+    Proxy(usize, ProxyKind),
+}
+
+/// A CPU container: what the node's scheduler sees.
+#[derive(Clone, Debug)]
+pub struct ContainerPlan {
+    pub kind: ContainerKind,
+    pub cpu: CpuContainerSpec,
+}
+
+/// A node's CPU as the engine sees it.
+#[derive(Clone, Debug)]
+pub struct NodeCpuPlan {
+    pub name: String,
+    pub cpu: CpuNodeSpec,
+    /// The node's vCPUs, before proxies' idle CPU is taken out of them.
+    pub vcpu: f64,
+    /// Idle CPU of the proxies on the node, in cores (a steady background the cores carry).
+    pub idle_cores: f64,
 }
 
 /// One step of a flattened path.
@@ -67,6 +104,10 @@ pub struct Plan {
     pub load_poisson: Vec<bool>,
     /// Requests each tick of a load sends at once (its aligned connections, ≥ 1).
     pub load_connections: Vec<u32>,
+    /// Closed-loop loads (their rate is a cap, or 0).
+    pub load_closed: Vec<Option<ClosedLoop>>,
+    pub containers: Vec<ContainerPlan>,
+    pub nodes: Vec<NodeCpuPlan>,
     /// Outgoing edges of each pod's service, in file order.
     pub pod_calls: Vec<Vec<u32>>,
     /// Index of each pod within its service's pod list.
@@ -75,6 +116,8 @@ pub struct Plan {
     pub duration_ns: u64,
     pub warmup_ns: u64,
     pub max_events: u64,
+    /// Events waiting in the queue beyond this stop the run (a retry storm, say).
+    pub max_pending: u64,
     pub queue_limit: u32,
     pub outlier_detection: Option<crate::topology::OutlierDetection>,
 }
@@ -83,29 +126,64 @@ impl Plan {
     /// Compile. Proxies whose kind has no cost model cost nothing; callers check models first.
     pub fn new(t: &Topology, d: &Deployment, models: &CostModels) -> Plan {
         let mut stations = Vec::with_capacity(t.pods.len() + d.proxies.len());
+        let mut containers = Vec::with_capacity(t.pods.len() + d.proxies.len());
         for (pid, pod) in t.pods.iter().enumerate() {
             let s = &t.services[pod.service];
             let speed = t.nodes[pod.node].speed;
             stations.push(StationSpec {
                 kind: StationKind::Pod(pid),
                 servers: s.concurrency,
-                time_mult: 1.0 / speed,
+                container: containers.len() as u32,
                 cpu_mult: 1.0 / speed,
                 service_time: Some(s.service_time),
+                wait: s.wait,
+            });
+            containers.push(ContainerPlan {
+                kind: ContainerKind::App(pid),
+                cpu: CpuContainerSpec {
+                    node: pod.node as u32,
+                    shares: shares_of_request(s.cpu_request_millicores),
+                    limit_cores: s.cpu_limit_millicores.map(|m| m / 1000.0),
+                    max_parallel: s.concurrency,
+                },
             });
         }
         let proxy_station_offset = stations.len();
+        let mut idle_cores = vec![0.0; t.nodes.len()];
         for (x, p) in d.proxies.iter().enumerate() {
             let speed = t.nodes[p.node].speed;
-            let (servers, throttle) = models.get(p.kind).map(|m| m.effective_workers()).unwrap_or((1, 1.0));
+            let model = models.get(p.kind);
+            let servers = model.map(|m| m.workers).unwrap_or(1);
             stations.push(StationSpec {
                 kind: StationKind::Proxy(x),
                 servers,
-                time_mult: throttle / speed,
+                container: containers.len() as u32,
                 cpu_mult: 1.0 / speed,
                 service_time: None,
+                wait: None,
             });
+            containers.push(ContainerPlan {
+                kind: ContainerKind::Proxy(x, p.kind),
+                cpu: CpuContainerSpec {
+                    node: p.node as u32,
+                    shares: shares_of_request(model.map(|m| m.cpu_request_millicores).unwrap_or(0.0)),
+                    limit_cores: model.and_then(|m| m.cpu_limit_millicores).map(|m| m / 1000.0),
+                    max_parallel: servers,
+                },
+            });
+            idle_cores[p.node] += model.map(|m| m.cpu_idle_millicores / 1000.0).unwrap_or(0.0);
         }
+        let nodes = t
+            .nodes
+            .iter()
+            .zip(&idle_cores)
+            .map(|(n, &idle)| NodeCpuPlan {
+                name: n.name.clone(),
+                cpu: CpuNodeSpec { cores: (n.vcpu - idle).max(0.0), period_ns: n.cpu_period_ns },
+                vcpu: n.vcpu,
+                idle_cores: idle,
+            })
+            .collect();
 
         let mut steps = Vec::new();
         let mut paths = Vec::new();
@@ -201,12 +279,16 @@ impl Plan {
             load_rates_rps: t.loads.iter().map(|l| l.rate_rps).collect(),
             load_poisson: t.loads.iter().map(|l| l.arrival == crate::topology::Arrival::Poisson).collect(),
             load_connections: t.loads.iter().map(|l| l.connections.max(1)).collect(),
+            load_closed: t.loads.iter().map(|l| l.closed).collect(),
+            containers,
+            nodes,
             pod_calls,
             pod_index,
             proxy_station_offset,
             duration_ns: t.simulation.duration_ns,
             warmup_ns: t.simulation.warmup_ns,
             max_events: t.simulation.max_events,
+            max_pending: DEFAULT_MAX_PENDING,
             queue_limit: t.simulation.queue_limit,
             outlier_detection: t.mesh.outlier_detection,
         }
@@ -217,5 +299,12 @@ impl Plan {
     pub fn path_index(&self, e: usize, i: usize, j: usize, w: usize) -> usize {
         let edge = &self.edges[e];
         edge.path_offset as usize + (i * edge.dst_pods.len() + j) * edge.waypoints as usize + w
+    }
+}
+
+impl Plan {
+    /// Nodes whose proxies' idle CPU alone takes all their cores: nothing could run there.
+    pub fn overcommitted_nodes(&self) -> impl Iterator<Item = (usize, &NodeCpuPlan)> {
+        self.nodes.iter().enumerate().filter(|(_, n)| n.cpu.cores <= 0.0)
     }
 }

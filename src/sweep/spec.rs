@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::input_error::{ErrorSink, InputError, InputErrors};
 use crate::limits;
-use crate::placement::Placement;
+use crate::placement::Layout;
 use crate::toml_doc::{self, expect, Fields, Node, Spanned};
 
 const SUPPORTED_VERSION: i64 = 1;
@@ -60,8 +60,10 @@ pub struct SweepSpec {
     /// The base topology, resolved against the sweep file's folder.
     pub topology: PathBuf,
     pub seed: u64,
-    /// Rows of each case, in this order.
-    pub placements: Vec<Placement>,
+    /// Rows of each case, in this order (`as-written` runs a case's mixed mesh as written).
+    pub placements: Vec<Layout>,
+    /// The file lists no placements: the four, and `as-written` first when a case is a mixed mesh.
+    pub placements_by_default: bool,
     /// Settings of every case, applied before the case's own.
     pub fixed: Vec<Setting>,
     pub axes: Vec<Axis>,
@@ -262,11 +264,11 @@ fn build(path: &Path, text: &str, f: &mut Fields, sink: &mut ErrorSink) -> Sweep
         if p == "placement" {
             let mut list = Vec::new();
             for (v, sp) in values.iter().zip(&spans) {
-                match v.as_str().map(str::parse::<Placement>) {
+                match v.as_str().map(str::parse::<Layout>) {
                     Some(Ok(pl)) => list.push(pl),
                     _ => sink.at(
                         sp.clone(),
-                        format!("{}: `{v}` is not a placement: write one of none, sidecar, per-node, ambient", values_path),
+                        format!("{}: `{v}` is not a placement: write one of none, sidecar, per-node, ambient or as-written", values_path),
                     ),
                 }
             }
@@ -275,11 +277,12 @@ fn build(path: &Path, text: &str, f: &mut Fields, sink: &mut ErrorSink) -> Sweep
         }
         axes.push(Axis { path: p, values, spans });
     }
+    let placements_by_default = placement_list.is_none() && placement_axis.is_none();
     match (placement_list, placement_axis) {
         (Some(_), Some((_, sp))) => sink.at(sp, "axis `placement`: the file also sets `placements`: keep one of the two"),
         (Some(list), None) => {
             for s in &list {
-                match s.get_ref().parse::<Placement>() {
+                match s.get_ref().parse::<Layout>() {
                     Ok(p) => placements.push(p),
                     Err(e) => sink.at(s.span(), format!("{}: {e}", s.path())),
                 }
@@ -289,7 +292,7 @@ fn build(path: &Path, text: &str, f: &mut Fields, sink: &mut ErrorSink) -> Sweep
             }
         }
         (None, Some((list, _))) => placements = list,
-        (None, None) => placements = Placement::ALL.to_vec(),
+        (None, None) => placements = Layout::UNIFORM.to_vec(),
     }
     let mut seen = HashSet::new();
     for p in &placements {
@@ -333,8 +336,19 @@ fn build(path: &Path, text: &str, f: &mut Fields, sink: &mut ErrorSink) -> Sweep
     }
     f.finish(sink, &["version", "name", "description", "topology", "seed", "placements", "set", "axis", "case"]);
 
-    let spec =
-        SweepSpec { name, description, source: path.to_path_buf(), text: text.to_string(), topology, seed, placements, fixed, axes, cases };
+    let spec = SweepSpec {
+        name,
+        description,
+        source: path.to_path_buf(),
+        text: text.to_string(),
+        topology,
+        seed,
+        placements,
+        placements_by_default,
+        fixed,
+        axes,
+        cases,
+    };
     if spec.case_count() > MAX_CASES {
         sink.at(
             0..0,

@@ -200,7 +200,12 @@ pub struct Node {
     /// CPU speed relative to the machine the cost models were fitted on (1.0 = the same).
     pub speed: f64,
     pub max_pods: u32,
+    /// CFS bandwidth period of CPU limits on this node (the kubelet's `cpuCFSQuotaPeriod`).
+    pub cpu_period_ns: u64,
 }
+
+/// Default CFS period: the kernel's and the kubelet's 100 ms.
+pub const DEFAULT_CPU_PERIOD_NS: u64 = 100_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaypointScope {
@@ -259,7 +264,13 @@ pub struct Service {
     pub name: String,
     pub namespace: NamespaceId,
     pub replicas: u32,
+    /// CPU work of one request at node speed 1.0, run on the node's shared cores.
     pub service_time: ServiceTime,
+    /// Off-CPU time of one request (I/O, sleep), after its CPU work; it holds a concurrency
+    /// slot but no core.
+    pub wait: Option<ServiceTime>,
+    /// CPU limit of the application container (CFS quota); `None`: unlimited.
+    pub cpu_limit_millicores: Option<f64>,
     /// Requests a pod works on at once; more wait in its queue.
     pub concurrency: u32,
     pub protocol: Protocol,
@@ -304,7 +315,19 @@ pub enum Arrival {
     Constant,
 }
 
-/// Open-loop load at an entry service.
+/// Closed-loop load: `connections` each send a request, wait for its answer (or failure),
+/// optionally think, and send the next, as wrk, oha or fortio `-c` do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClosedLoop {
+    pub connections: u32,
+    /// Pause between an answer and the next request on the same connection.
+    pub think: Option<ServiceTime>,
+    /// Per-connection rate cap (fortio `-qps` with `-c`): at least this long between two sends
+    /// of one connection.
+    pub min_gap_ns: Option<u64>,
+}
+
+/// Load at an entry service: open loop (a rate) or closed loop (connections).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Load {
     pub to: ServiceId,
@@ -322,6 +345,9 @@ pub struct Load {
     pub connection: ConnectionReuse,
     pub timeout_ns: Option<u64>,
     pub retries: u32,
+    /// Closed-loop load instead of the rate (then `rate_rps` is the cap over all connections,
+    /// 0 when uncapped).
+    pub closed: Option<ClosedLoop>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

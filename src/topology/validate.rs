@@ -277,6 +277,8 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             namespace,
             replicas,
             service_time,
+            wait: None,
+            cpu_limit_millicores: None,
             concurrency,
             protocol,
             request_bytes,
@@ -359,6 +361,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             ),
             timeout_ns: l.timeout.as_ref().and_then(|t| duration_in(sink, t, limits::MIN_TIMEOUT_NS, limits::MAX_DURATION_NS)),
             retries: int_in(sink, &l.retries, 0, 0, limits::MAX_RETRIES) as u32,
+            closed: None,
         };
         loads.push(load);
     }
@@ -555,7 +558,16 @@ fn nodes(sink: &mut ErrorSink, entries: &[NodeInput]) -> Vec<Node> {
             } else {
                 defined.insert(name.clone(), entry);
             }
-            nodes.push(Node { name, cluster: cluster.clone(), zone: zone.clone(), vcpu, memory_bytes, speed, max_pods });
+            nodes.push(Node {
+                name,
+                cluster: cluster.clone(),
+                zone: zone.clone(),
+                vcpu,
+                memory_bytes,
+                speed,
+                max_pods,
+                cpu_period_ns: super::DEFAULT_CPU_PERIOD_NS,
+            });
         }
         if let (Some((first, other)), Some(name)) = (clashes.first(), &n.name) {
             let more = if clashes.len() > 1 { format!(" (and {} more names)", clashes.len() - 1) } else { String::new() };

@@ -30,12 +30,16 @@ fn same_file_and_seed_give_identical_bytes() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let (a, b) = (files(&dir.join("a")), files(&dir.join("b")));
-    assert_eq!(a.iter().map(|x| &x.0).collect::<Vec<_>>(), ["edges.csv", "instances.csv", "run.json", "summary.csv", "summary.md"]);
+    assert_eq!(
+        a.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        [".meshsim-output", "edges.csv", "instances.csv", "run.json", "summary.csv", "summary.md"]
+    );
     assert_eq!(a, b);
     // A different seed gives a different run.
     let o = meshsim(&["compare", f, "--duration", "6s", "--warmup", "1s", "--seed", "12", "--out", "c"], &dir);
     assert!(o.status.success());
-    assert_ne!(files(&dir.join("c"))[3], a[3]);
+    assert_eq!(a[4].0, "summary.csv");
+    assert_ne!(files(&dir.join("c"))[4], a[4]);
 }
 
 /// Run `compare` on a topology made from faces by `edit`, expect exit 2 with every `needles`

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod golden;
 mod inputs;
+mod outputs;
 mod placement;
 mod properties;
 mod queueing;

@@ -1,0 +1,262 @@
+//! Calls: a call walks its path's steps to the callee pod, which then issues its own calls
+//! (parallel neighbours together, a sequential call alone) and answers when they are done;
+//! responses and errors travel back over the links crossed. Retries (on another replica),
+//! per-try timeouts and outlier detection live here, and so does the end of an end-user
+//! request.
+
+use rand::Rng;
+
+use super::engine::{CallState, Engine, NONE};
+use super::event::{gen24, Event};
+use super::output::record;
+use crate::topology::CallMode;
+
+impl Engine<'_> {
+    /// Start a call on `edge` from source replica `src_i`, as a child of call `parent` (or of
+    /// the request, when `NONE`), to replica `dst_j` (picked when `None`).
+    pub(super) fn start_call(&mut self, edge: u32, src_i: u32, parent: u32, request: u32, attempt: u32, dst_j: Option<u32>) {
+        let plan = self.plan;
+        let ep = &plan.edges[edge as usize];
+        let n_dst = ep.dst_pods.len() as u32;
+        let dst_j = dst_j.unwrap_or_else(|| if n_dst == 1 { 0 } else { self.pick_replica(edge as usize, n_dst) });
+        let w = if ep.waypoints == 1 { 0 } else { self.rng.gen_range(0..ep.waypoints) };
+        let path = plan.path_index(edge as usize, src_i as usize, dst_j as usize, w as usize) as u32;
+        let id = self.alloc_call();
+        let gen = self.calls[id as usize].gen.wrapping_add(1);
+        self.calls[id as usize] = CallState {
+            gen,
+            edge,
+            path,
+            step: 0,
+            src_i,
+            dst_j,
+            parent,
+            request,
+            attempt,
+            cursor: 0,
+            outstanding: 0,
+            epoch: 0,
+            start_ns: self.now,
+            failed: false,
+            abandoned: false,
+            measured: self.in_window(self.now),
+        };
+        if let Some(t) = ep.timeout_ns {
+            let at = self.after(t);
+            self.schedule(at, Event::Timeout { call: id, gen: gen24(gen) });
+        }
+        let (first, _, _) = plan.paths[path as usize];
+        let at = self.after(plan.steps[first as usize].delay_ns);
+        self.schedule(at, Event::Reach { call: id });
+    }
+
+    /// Issue the next group of downstream calls of a call being served at its pod (parallel
+    /// neighbours together, a sequential call alone), or respond when none are left.
+    pub(super) fn next_group(&mut self, c: u32) {
+        let plan = self.plan;
+        let call = self.calls[c as usize];
+        let (first, len, _) = plan.paths[call.path as usize];
+        let pod = plan.steps[(first + len - 1) as usize].station as usize;
+        let out = &plan.pod_calls[pod];
+        let src_i = plan.pod_index[pod];
+        let mut cursor = call.cursor as usize;
+        while cursor < out.len() {
+            let start = cursor;
+            if plan.edges[out[cursor] as usize].mode == CallMode::Sequential {
+                cursor += 1;
+            } else {
+                while cursor < out.len() && plan.edges[out[cursor] as usize].mode == CallMode::Parallel {
+                    cursor += 1;
+                }
+            }
+            let mut issued = 0;
+            for &edge in &out[start..cursor] {
+                let ep = &plan.edges[edge as usize];
+                for _ in 0..ep.count {
+                    if ep.probability >= 1.0 || self.rng.gen::<f64>() < ep.probability {
+                        issued += 1;
+                        self.calls[c as usize].outstanding += 1;
+                        self.start_call(edge, src_i, c, call.request, 0, None);
+                    }
+                }
+            }
+            if issued > 0 {
+                self.calls[c as usize].cursor = cursor as u32;
+                return;
+            }
+        }
+        self.calls[c as usize].cursor = cursor as u32;
+        let at = self.after(plan.paths[call.path as usize].2);
+        self.schedule(at, Event::Response { call: c });
+    }
+
+    /// The call failed where it is now: the error travels back over the links crossed so far.
+    pub(super) fn fail_call(&mut self, c: u32) {
+        let plan = self.plan;
+        let call = &mut self.calls[c as usize];
+        call.failed = true;
+        let (first, _, _) = plan.paths[call.path as usize];
+        let back = (0..=call.step).fold(0u64, |a, i| a.saturating_add(plan.steps[(first + i) as usize].delay_ns));
+        let at = self.after(back);
+        self.schedule(at, Event::Response { call: c });
+    }
+
+    pub(super) fn on_response(&mut self, c: u32) {
+        let plan = self.plan;
+        let call = self.calls[c as usize];
+        let ep = &plan.edges[call.edge as usize];
+        if call.measured {
+            let held = (self.now - call.start_ns) as f64;
+            let (first, len, _) = plan.paths[call.path as usize];
+            for i in first..first + len.min(call.step + 1) {
+                let s = plan.steps[i as usize].station as usize;
+                if s >= plan.proxy_station_offset {
+                    let st = &mut self.out.stations[s];
+                    st.inflight_ns += held;
+                    if ep.per_request_connection {
+                        st.new_conn_ns += held;
+                    }
+                }
+            }
+        }
+        if call.abandoned {
+            self.free_call(c);
+            return;
+        }
+        if call.measured {
+            let es = &mut self.out.edges[call.edge as usize];
+            es.calls += 1;
+            if call.failed {
+                es.failed += 1;
+            } else {
+                let latency = (self.now - call.start_ns).max(1);
+                es.latency_sum_ns += latency as f64;
+                record(&mut es.latency_ns, latency);
+            }
+        }
+        self.free_call(c);
+        self.finish_attempt(call, call.failed);
+    }
+
+    pub(super) fn on_timeout(&mut self, c: u32, gen: u32) {
+        let call = self.calls[c as usize];
+        if gen24(call.gen) != gen || call.abandoned {
+            return;
+        }
+        self.calls[c as usize].abandoned = true;
+        if call.measured {
+            let es = &mut self.out.edges[call.edge as usize];
+            es.calls += 1;
+            es.failed += 1;
+        }
+        self.finish_attempt(call, true);
+    }
+
+    /// A destination replica for a new call: uniform over the replicas outlier detection has
+    /// not ejected (over all of them when none or all are ejected, or it is off).
+    fn pick_replica(&mut self, edge: usize, n: u32) -> u32 {
+        if let Some((_, until)) = self.outliers.get(edge) {
+            let now = self.now;
+            let eligible = until.iter().filter(|&&u| u <= now).count() as u32;
+            if eligible > 0 && eligible < n {
+                let k = self.rng.gen_range(0..eligible) as usize;
+                return until.iter().enumerate().filter(|(_, &u)| u <= now).nth(k).map(|(j, _)| j as u32).unwrap_or(0);
+            }
+        }
+        self.rng.gen_range(0..n)
+    }
+
+    /// Outlier detection sees the outcome of an attempt to replica `j` of `edge`.
+    fn observe_outcome(&mut self, edge: usize, j: usize, failed: bool) {
+        let (Some(od), Some((consecutive, until))) = (self.plan.outlier_detection, self.outliers.get_mut(edge)) else { return };
+        if !failed {
+            consecutive[j] = 0;
+            return;
+        }
+        consecutive[j] += 1;
+        let now = self.now;
+        if consecutive[j] >= od.consecutive_errors && until[j] <= now {
+            let ejected = until.iter().filter(|&&u| u > now).count();
+            let allowed = (until.len() * od.max_ejection_percent as usize / 100).max(1);
+            if ejected < allowed {
+                until[j] = now.saturating_add(od.ejection_ns);
+                consecutive[j] = 0;
+            }
+        }
+    }
+
+    /// An attempt ended (its state may already be freed): retry it elsewhere or report up.
+    fn finish_attempt(&mut self, call: CallState, failed: bool) {
+        self.observe_outcome(call.edge as usize, call.dst_j as usize, failed);
+        let plan = self.plan;
+        let ep = &plan.edges[call.edge as usize];
+        if failed && call.attempt < ep.retries {
+            let n = ep.dst_pods.len() as u32;
+            if call.measured {
+                self.out.edges[call.edge as usize].retried += 1;
+            }
+            self.start_call(call.edge, call.src_i, call.parent, call.request, call.attempt + 1, Some((call.dst_j + 1) % n));
+            return;
+        }
+        if call.parent == NONE {
+            self.finish_request(call.request, failed);
+            return;
+        }
+        let p = call.parent as usize;
+        self.calls[p].outstanding -= 1;
+        self.calls[p].failed |= failed;
+        if self.calls[p].outstanding == 0 {
+            if self.calls[p].failed {
+                let at = self.after(plan.paths[self.calls[p].path as usize].2);
+                self.schedule(at, Event::Response { call: p as u32 });
+            } else {
+                self.next_group(p as u32);
+            }
+        }
+    }
+
+    fn free_call(&mut self, c: u32) {
+        // A new generation makes pending timeouts of the old call stale.
+        let g = self.calls[c as usize].gen.wrapping_add(1);
+        self.calls[c as usize].gen = g;
+        self.free_calls.push(c);
+    }
+
+    /// An end-user request is answered (or failed): count it, and let a closed-loop
+    /// connection send its next one.
+    pub(super) fn finish_request(&mut self, r: u32, failed: bool) {
+        let req = self.requests[r as usize];
+        self.free_requests.push(r);
+        let latency = (self.now - req.start_ns).max(1);
+        if failed {
+            self.out.failed += 1;
+        } else {
+            self.out.succeeded += 1;
+        }
+        if req.measured {
+            if failed {
+                self.out.measured_failed += 1;
+            } else {
+                self.out.measured_succeeded += 1;
+                record(&mut self.out.latency_ns, latency);
+            }
+        }
+        if let Some(b) = self.bucket(req.start_ns) {
+            let slo = self.opts.slo_ns;
+            let bucket = &mut self.out.timeline[b];
+            if failed {
+                bucket.failed += 1;
+                bucket.slo_missed += 1;
+            } else {
+                bucket.succeeded += 1;
+                record(&mut bucket.latency_ns, latency);
+                if slo.is_some_and(|s| latency > s) {
+                    bucket.slo_missed += 1;
+                }
+            }
+        }
+        if req.conn != NONE {
+            self.connection_answered(req.conn as usize);
+        }
+    }
+}

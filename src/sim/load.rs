@@ -1,0 +1,92 @@
+//! End-user load: open loop (ticks at a rate, Poisson or constant, each sending one request
+//! per aligned connection) or closed loop (connections that each send their next request
+//! when the previous one is answered, after an optional think time and no sooner than a
+//! per-connection rate cap allows).
+
+use super::engine::{Engine, RequestState, NONE};
+use super::event::Event;
+use super::sampler::{ns, unit};
+
+impl Engine<'_> {
+    /// Gap to the next tick of load `l`: its rate is split over its aligned connections, so
+    /// ticks come at `rate / connections`, each sending one request per connection.
+    pub(super) fn interarrival(&mut self, l: usize) -> u64 {
+        let connections = f64::from(self.plan.load_connections[l].max(1));
+        let mean_ns = 1e9 * connections / self.plan.load_rates_rps[l];
+        let x = if self.plan.load_poisson[l] { -mean_ns * (1.0 - unit(&mut self.rng)).ln() } else { mean_ns };
+        ns(x).max(1)
+    }
+
+    /// A tick of load `l`: schedule the next, then send one request on each connection, in
+    /// connection order (so the RNG is drawn in a fixed order within the tick).
+    pub(super) fn on_arrival(&mut self, l: usize) {
+        let gap = self.interarrival(l);
+        let next = self.after(gap);
+        if next < self.plan.duration_ns {
+            self.schedule(next, Event::Arrival { load: l as u32 });
+        }
+        for _ in 0..self.plan.load_connections[l].max(1) {
+            let n_src = self.plan.edges[l].src_pods.len() as u32;
+            let src_i = self.rr_source[l] % n_src;
+            self.rr_source[l] = self.rr_source[l].wrapping_add(1);
+            self.send_request(l, src_i, NONE);
+        }
+    }
+
+    /// A closed-loop connection sends a request, unless the load has stopped.
+    pub(super) fn on_connection_send(&mut self, k: usize) {
+        if self.now >= self.plan.duration_ns {
+            return;
+        }
+        let conn = self.conns[k];
+        self.conns[k].last_send_ns = self.now;
+        self.send_request(conn.load as usize, conn.src_i, k as u32);
+    }
+
+    /// A closed-loop connection got its answer: it sends again after its think time, and no
+    /// sooner than its rate cap allows.
+    pub(super) fn connection_answered(&mut self, k: usize) {
+        let conn = self.conns[k];
+        let l = conn.load as usize;
+        let think = match &self.think_samplers[l] {
+            Some(s) => ns(s.sample(&mut self.rng)),
+            None => 0,
+        };
+        let mut at = self.after(think);
+        if let Some(gap) = self.plan.load_closed[l].and_then(|c| c.min_gap_ns) {
+            at = at.max(conn.last_send_ns.saturating_add(gap));
+        }
+        if at < self.plan.duration_ns {
+            self.schedule(at, Event::ConnectionSend { conn: k as u32 });
+        }
+    }
+
+    /// One end-user request of load `l` from source replica `src_i`, starting now.
+    fn send_request(&mut self, l: usize, src_i: u32, conn: u32) {
+        let measured = self.now >= self.plan.warmup_ns;
+        let req = RequestState { start_ns: self.now, measured, conn };
+        let rid = match self.free_requests.pop() {
+            Some(r) => {
+                self.requests[r as usize] = req;
+                r
+            }
+            None => {
+                self.requests.push(req);
+                (self.requests.len() - 1) as u32
+            }
+        };
+        self.out.sent += 1;
+        if measured {
+            self.out.measured_sent += 1;
+        }
+        if let Some(b) = self.bucket(self.now) {
+            self.out.timeline[b].sent += 1;
+        }
+        self.start_call(l as u32, src_i, NONE, rid, 0, None);
+    }
+
+    pub(super) fn bucket(&self, t: u64) -> Option<usize> {
+        let b = (t / self.out.bucket_ns) as usize;
+        (b < self.out.timeline.len()).then_some(b)
+    }
+}

@@ -1,0 +1,198 @@
+//! What a run is asked to do besides its plan ([`SimOptions`]: seed, faults, background work)
+//! and what it produces ([`RunOutput`]: raw counters; summaries are computed by `metrics`).
+
+use hdrhistogram::Histogram;
+
+/// Highest latency a histogram records (1 hour, in ns); longer ones are clamped.
+pub const HIST_MAX_NS: u64 = 3_600_000_000_000;
+
+/// Most timeline buckets a run keeps: a longer run gets wider buckets, so the timeline's
+/// memory does not grow with the simulated duration.
+pub const MAX_TIMELINE_BUCKETS: u64 = 2_000;
+
+/// A scheduled change to some stations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fault {
+    pub stations: Vec<u32>,
+    pub start_ns: u64,
+    /// When the stations come back (restart done); `None`: never within the run.
+    pub end_ns: Option<u64>,
+    pub effect: FaultEffect,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FaultEffect {
+    /// Crashed: calls in service or queued fail, new ones are refused.
+    Down,
+    /// Squeezed: the stations' containers get a CPU limit of this many cores (CFS quota),
+    /// until the fault ends and their own limit (if any) applies again.
+    CpuLimit { cores: f64 },
+}
+
+/// Extra work pushed through some stations by traffic outside the topology (a noisy tenant's
+/// bulk transfer through a shared proxy): jobs of `job_ns` reference CPU ns arrive at each
+/// station every `1 / jobs_per_s` seconds from `start_ns` until `end_ns`, take a worker like a
+/// pass does, wait in the same queue, run on the node's cores in the station's container, and
+/// are dropped when the queue is full or the station down.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackgroundLoad {
+    pub stations: Vec<u32>,
+    pub start_ns: u64,
+    /// When the tenant stops; `None`: at the end of the run's duration.
+    pub end_ns: Option<u64>,
+    pub job_ns: u64,
+    pub jobs_per_s: f64,
+}
+
+/// A CPU hog on a node (a noisy neighbour's batch job): `threads` always-runnable tasks in a
+/// container of its own with the given CPU request, from `start_ns` until `end_ns`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeHog {
+    pub node: u32,
+    pub threads: u32,
+    pub request_millicores: f64,
+    pub limit_millicores: Option<f64>,
+    pub start_ns: u64,
+    /// `None`: until the end of the run.
+    pub end_ns: Option<u64>,
+}
+
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    pub seed: u64,
+    pub faults: Vec<Fault>,
+    pub background: Vec<BackgroundLoad>,
+    pub hogs: Vec<NodeHog>,
+    /// Width of a timeline bucket (widened so that a run has at most
+    /// [`MAX_TIMELINE_BUCKETS`]).
+    pub bucket_ns: u64,
+    /// A latency target: requests slower than this count as SLO misses in the timeline.
+    pub slo_ns: Option<u64>,
+}
+
+impl SimOptions {
+    pub fn new(seed: u64) -> Self {
+        SimOptions { seed, faults: Vec::new(), background: Vec::new(), hogs: Vec::new(), bucket_ns: 1_000_000_000, slo_ns: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimError {
+    #[error("the run reached its event limit ({0} events) at t={1} ns: raise simulation.max_events or shorten the duration")]
+    EventLimit(u64, u64),
+    #[error(
+        "the run had more than {0} events pending at t={1} ns (requests, retries and timers piling up faster than they finish): \
+         lower the load, the retries or raise simulation.max_pending"
+    )]
+    PendingLimit(u64, u64),
+    #[error("node `{0}`: the idle CPU of its proxies ({1:.0}m) takes all of its {2} vCPUs: give it more vCPUs or fewer proxies")]
+    NodeOvercommitted(String, f64, f64),
+}
+
+/// Counters of one station over the measurement window (requests started after warm-up).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StationStats {
+    /// CPU consumed in the window, core-ns of its node.
+    pub cpu_ns: f64,
+    /// Passes (or requests) admitted.
+    pub passes: u64,
+    /// Sum over measured calls of the time they were held open through this station, ns.
+    pub inflight_ns: f64,
+    /// The same, over calls that opened a new connection.
+    pub new_conn_ns: f64,
+    pub queue_max: u32,
+    pub rejected: u64,
+    /// Time integral of the calls present (in service or queued), ns: its mean over the
+    /// window is the station's L in Little's law.
+    pub occupancy_ns: f64,
+}
+
+/// CPU counters of one container over the measurement window.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ContainerStats {
+    /// CPU received, core-ns.
+    pub cpu_ns: f64,
+    /// Time its tasks waited for a core or were throttled (ready time), task-ns.
+    pub ready_ns: f64,
+    /// Time it was throttled by its CPU limit with tasks waiting, ns.
+    pub throttled_ns: f64,
+    pub throttled_periods: u64,
+}
+
+/// Counts and latency of one edge (measured calls).
+#[derive(Clone, Debug)]
+pub struct EdgeStats {
+    pub calls: u64,
+    pub failed: u64,
+    pub retried: u64,
+    /// Sum of successful call latencies, for an exact mean.
+    pub latency_sum_ns: f64,
+    /// Percentiles to 2 significant digits: a graph has thousands of edges, and a 3-digit
+    /// histogram of each would take hundreds of KiB.
+    pub latency_ns: Histogram<u64>,
+}
+
+/// One slice of the timeline, by request start time.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    pub sent: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub slo_missed: u64,
+    pub latency_ns: Histogram<u64>,
+}
+
+/// Everything one run produced; summaries are computed by `metrics`.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    pub seed: u64,
+    pub events: u64,
+    pub end_ns: u64,
+    /// End-user requests sent, over the whole run.
+    pub sent: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub in_flight: u64,
+    /// The same, for requests started in the measurement window.
+    pub measured_sent: u64,
+    pub measured_succeeded: u64,
+    pub measured_failed: u64,
+    /// End-to-end latency of measured successful requests.
+    pub latency_ns: Histogram<u64>,
+    pub stations: Vec<StationStats>,
+    /// Every CPU container of the plan, then one per node hog.
+    pub containers: Vec<ContainerStats>,
+    /// The node of each hog.
+    pub hog_nodes: Vec<u32>,
+    pub edges: Vec<EdgeStats>,
+    pub timeline: Vec<Bucket>,
+    pub bucket_ns: u64,
+}
+
+/// Record a latency, growing the histogram as needed (`saturating_record` would clamp to
+/// the current range instead of growing it).
+#[inline]
+pub(super) fn record(h: &mut Histogram<u64>, ns: u64) {
+    let v = ns.clamp(1, HIST_MAX_NS);
+    if h.record(v).is_err() {
+        h.saturating_record(v);
+    }
+}
+
+/// An auto-resizing histogram sized for 1 s at the start: growing one bucket at a time from
+/// the smallest size reallocates the counts over and over, which dominated large runs.
+pub(super) fn histogram(significant_digits: u8) -> Histogram<u64> {
+    let mut h = small_histogram(significant_digits);
+    let _ = h.record(1_000_000_000);
+    h.reset();
+    h
+}
+
+/// An auto-resizing histogram that starts small (for timeline buckets, most of which see few
+/// requests).
+pub(super) fn small_histogram(significant_digits: u8) -> Histogram<u64> {
+    let mut h = Histogram::new(significant_digits).expect("2 or 3 significant digits are valid");
+    h.auto(true);
+    h
+}

@@ -1,0 +1,146 @@
+//! Stations: admission to a pod's concurrency slots or a proxy's workers, a FIFO queue in
+//! front of them, and the service itself: a pass's CPU work (proxies) or a request's CPU work
+//! then off-CPU wait (pods), run on the node's shared cores in the station's container.
+
+use super::engine::{Engine, BG_JOB};
+use super::event::Event;
+
+impl Engine<'_> {
+    /// Change the count of calls present at a station, integrating the old count over the
+    /// part of the elapsed time that lies in the measurement window.
+    #[inline]
+    pub(super) fn occupancy(&mut self, s: usize, delta: i32) {
+        let st = &mut self.stations[s];
+        let from = st.since_ns.max(self.plan.warmup_ns);
+        let to = self.now.min(self.window_end);
+        if to > from && st.present > 0 {
+            self.out.stations[s].occupancy_ns += st.present as f64 * (to - from) as f64;
+        }
+        st.since_ns = self.now;
+        st.present = (st.present as i64 + delta as i64).max(0) as u32;
+    }
+
+    /// A call reaches the station of its current step: served now, queued, or refused.
+    pub(super) fn on_reach(&mut self, c: u32) {
+        let call = self.calls[c as usize];
+        let step = self.plan.steps[(self.plan.paths[call.path as usize].0 + call.step) as usize];
+        let s = step.station as usize;
+        if !self.stations[s].up {
+            self.fail_call(c);
+            return;
+        }
+        if self.stations[s].busy < self.stations[s].servers {
+            self.occupancy(s, 1);
+            self.begin_service(c, s);
+        } else if self.stations[s].queue.len() >= self.plan.queue_limit as usize {
+            if call.measured {
+                self.out.stations[s].rejected += 1;
+            }
+            self.fail_call(c);
+        } else {
+            self.occupancy(s, 1);
+            self.stations[s].queue.push_back(c);
+            let q = self.stations[s].queue.len() as u32;
+            let st = &mut self.out.stations[s];
+            st.queue_max = st.queue_max.max(q);
+        }
+    }
+
+    /// Take a worker and start the CPU work: a proxy pass's, an application request's, or a
+    /// background job's.
+    pub(super) fn begin_service(&mut self, c: u32, s: usize) {
+        self.stations[s].busy += 1;
+        let spec = &self.plan.stations[s];
+        let container = spec.container;
+        if c & BG_JOB != 0 {
+            let work = self.opts.background[(c & !BG_JOB) as usize].job_ns as f64 * spec.cpu_mult;
+            self.start_task(container, work, BG_JOB | s as u32);
+            return;
+        }
+        let call = self.calls[c as usize];
+        let work_ref = match &self.cpu_samplers[s] {
+            Some(sampler) => sampler.sample(&mut self.rng),
+            None => {
+                let step = self.plan.steps[(self.plan.paths[call.path as usize].0 + call.step) as usize];
+                step.work_ns as f64
+            }
+        };
+        if self.in_window(self.now) {
+            self.out.stations[s].passes += 1;
+        }
+        self.calls[c as usize].epoch = self.stations[s].epoch;
+        if work_ref > 0.0 {
+            self.start_task(container, work_ref * spec.cpu_mult, c);
+        } else {
+            self.after_cpu(c, s);
+        }
+    }
+
+    /// A CPU task finished.
+    pub(super) fn on_cpu_done(&mut self, token: u32) {
+        if token & BG_JOB != 0 {
+            let s = (token & !BG_JOB) as usize;
+            self.stations[s].busy -= 1;
+            self.start_queued(s);
+            return;
+        }
+        if token & super::engine::HOG != 0 {
+            return;
+        }
+        let call = self.calls[token as usize];
+        let s = self.plan.steps[(self.plan.paths[call.path as usize].0 + call.step) as usize].station as usize;
+        self.after_cpu(token, s);
+    }
+
+    /// CPU work done: an application request then waits off-CPU, if it has a wait.
+    fn after_cpu(&mut self, c: u32, s: usize) {
+        match &self.wait_samplers[s] {
+            Some(sampler) => {
+                let wait = super::sampler::ns(sampler.sample(&mut self.rng));
+                let at = self.after(wait);
+                self.schedule(at, Event::WaitDone { call: c });
+            }
+            None => self.end_service(c, s),
+        }
+    }
+
+    /// The off-CPU wait of a request is over, unless its pod crashed meanwhile.
+    pub(super) fn on_wait_done(&mut self, c: u32) {
+        let call = self.calls[c as usize];
+        let s = self.plan.steps[(self.plan.paths[call.path as usize].0 + call.step) as usize].station as usize;
+        if self.stations[s].epoch != call.epoch {
+            // The station crashed while serving this call; its worker is already gone.
+            self.fail_call(c);
+            return;
+        }
+        self.end_service(c, s);
+    }
+
+    /// Release the worker, serve the next in the queue, and move the call on: to the next
+    /// step after the pass's fixed delay, or, at the callee pod, to its downstream calls.
+    fn end_service(&mut self, c: u32, s: usize) {
+        let call = self.calls[c as usize];
+        let (first, len, _) = self.plan.paths[call.path as usize];
+        let step = self.plan.steps[(first + call.step) as usize];
+        self.stations[s].busy -= 1;
+        self.occupancy(s, -1);
+        self.start_queued(s);
+        if call.step + 1 == len {
+            self.next_group(c);
+        } else {
+            let next = self.plan.steps[(first + call.step + 1) as usize];
+            self.calls[c as usize].step += 1;
+            let at = self.after(step.fixed_ns.saturating_add(next.delay_ns));
+            self.schedule(at, Event::Reach { call: c });
+        }
+    }
+
+    pub(super) fn start_queued(&mut self, s: usize) {
+        while self.stations[s].up && self.stations[s].busy < self.stations[s].servers {
+            match self.stations[s].queue.pop_front() {
+                Some(next) => self.begin_service(next, s),
+                None => break,
+            }
+        }
+    }
+}

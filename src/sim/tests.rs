@@ -1,0 +1,311 @@
+//! Engine tests with known answers: queueing on the nodes' shared cores (M/M/1-PS and its
+//! insensitivity), CFS throttling through a whole run, closed-loop load (the machine
+//! repairman), aligned open-loop connections, background work and conservation.
+
+use std::path::Path;
+
+use approx::assert_relative_eq;
+
+use super::engine::simulate;
+use super::output::{BackgroundLoad, Fault, FaultEffect, NodeHog, RunOutput, SimOptions};
+use super::plan::Plan;
+use crate::model::CostModels;
+use crate::placement::{Deployment, Placement};
+use crate::topology::{ClosedLoop, ProxyKind, ServiceTime, Topology};
+
+/// A one-node topology with no network delay, one service `srv` (`service` holds its extra
+/// keys) and one load (`load` holds its keys).
+fn topology(duration: &str, vcpu: f64, service: &str, load: &str) -> Topology {
+    let text = format!(
+        r#"
+version = 1
+name = "t"
+[simulation]
+duration = "{duration}"
+warmup = "1s"
+[mesh]
+[network]
+same_node = "0us"
+same_zone = "0us"
+cross_zone = "0us"
+cross_cluster = "0us"
+[[node]]
+name = "n"
+vcpu = {vcpu}
+memory = "64Gi"
+[[namespace]]
+name = "ns"
+[[service]]
+name = "srv"
+namespace = "ns"
+replicas = 1
+{service}
+[[load]]
+to = "srv"
+{load}
+"#
+    );
+    crate::topology::parse(Path::new("t.toml"), &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(t: &Topology, seed: u64) -> RunOutput {
+    let d = Deployment::new(t, Placement::None);
+    let plan = Plan::new(t, &d, &CostModels::default());
+    simulate(&plan, &SimOptions::new(seed)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn mean_ms(o: &RunOutput) -> f64 {
+    o.edges[0].latency_sum_ns / o.edges[0].latency_ns.len() as f64 / 1e6
+}
+
+// ----------------------------------------------------------------- processor sharing
+
+/// One core shared by every request in service (concurrency far above the load's needs):
+/// M/G/1-PS with μ = 100,000/s.
+fn ps_run(rho: f64, dist: &str, duration: &str) -> (f64, RunOutput) {
+    let lambda = rho * 100_000.0;
+    let t = topology(
+        duration,
+        1.0,
+        &format!("concurrency = 1024\nservice_time = {{ {dist}, mean = \"10us\" }}"),
+        &format!("rate = \"{lambda}rps\""),
+    );
+    (lambda, run(&t, 3))
+}
+
+#[test]
+fn mm1_ps_at_half_load_has_mean_sojourn_one_over_mu_minus_lambda() {
+    let (lambda, out) = ps_run(0.5, "dist = \"exponential\"", "21s");
+    assert_relative_eq!(mean_ms(&out), 1e3 / (100_000.0 - lambda), max_relative = 0.02);
+}
+
+#[test]
+fn mm1_ps_at_ninety_percent_load_has_mean_sojourn_one_over_mu_minus_lambda() {
+    let (lambda, out) = ps_run(0.9, "dist = \"exponential\"", "41s");
+    assert_relative_eq!(mean_ms(&out), 1e3 / (100_000.0 - lambda), max_relative = 0.02);
+}
+
+#[test]
+fn ps_mean_sojourn_is_insensitive_to_the_work_distribution() {
+    // M/G/1-PS: the mean sojourn depends on the work's mean only.
+    let expected = 1e3 / (100_000.0 - 70_000.0);
+    for dist in ["dist = \"constant\"", "dist = \"lognormal\", cv = 2.0", "dist = \"exponential\""] {
+        let (_, out) = ps_run(0.7, dist, "21s");
+        assert_relative_eq!(mean_ms(&out), expected, max_relative = 0.02);
+    }
+}
+
+#[test]
+fn cpu_on_a_node_never_exceeds_its_cores_and_requests_are_conserved() {
+    let (_, out) = ps_run(0.95, "dist = \"exponential\"", "6s");
+    let cpu: f64 = out.containers.iter().map(|c| c.cpu_ns).sum();
+    assert!(cpu <= 5e9 * 1.0 + 1.0, "{cpu} core-ns in a 5 s window on one core");
+    assert!(cpu > 0.9 * 5e9, "{cpu}: a node at ρ 0.95 is busy");
+    assert_eq!(out.sent, out.succeeded + out.failed + out.in_flight);
+}
+
+// ---------------------------------------------------------------------- CFS limits
+
+#[test]
+fn a_cpu_limit_throttles_a_request_through_whole_periods() {
+    // 50 ms of CPU with a quota of 20 ms per 100 ms: done at 210 ms after a period's start.
+    let mut t = topology(
+        "3s",
+        4.0,
+        "concurrency = 1\nservice_time = { dist = \"constant\", mean = \"50ms\" }",
+        "rate = \"1rps\"\narrival = \"constant\"",
+    );
+    t.services[0].cpu_limit_millicores = Some(200.0);
+    let out = run(&t, 1);
+    // Requests at 1 s and 2 s, both at a period's start.
+    assert_eq!(out.measured_succeeded, 2);
+    let h = &out.latency_ns;
+    assert!(h.equivalent(h.min(), 210_000_000) && h.equivalent(h.max(), 210_000_000), "{} {}", h.min(), h.max());
+    let c = &out.containers[0];
+    assert_relative_eq!(c.throttled_ns, 320e6, max_relative = 1e-6);
+    assert_eq!(c.throttled_periods, 4);
+}
+
+// ----------------------------------------------------------------- closed loop
+
+/// Machine repairman (M/M/1//N): N connections with exponential think time Z in front of an
+/// exponential single server of mean S.
+fn repairman(n: u32, s_ms: f64, z_ms: f64) -> (f64, f64) {
+    let r = s_ms / z_ms.max(1e-12);
+    let mut sum = 0.0;
+    let mut term = 1.0;
+    for k in 0..=n {
+        if k > 0 {
+            term *= f64::from(n - k + 1) * r;
+        }
+        sum += term;
+    }
+    let p0 = 1.0 / sum;
+    let x_per_ms = (1.0 - p0) / s_ms;
+    let resp_ms = f64::from(n) / x_per_ms - z_ms;
+    (x_per_ms * 1e3, resp_ms)
+}
+
+fn closed_run(n: u32, think: Option<ServiceTime>, duration: &str) -> RunOutput {
+    let mut t = topology(duration, 8.0, "concurrency = 1\nservice_time = { dist = \"exponential\", mean = \"1ms\" }", "rate = \"1rps\"");
+    t.loads[0].closed = Some(ClosedLoop { connections: n, think, min_gap_ns: None });
+    run(&t, 5)
+}
+
+#[test]
+fn closed_loop_matches_the_machine_repairman() {
+    let (n, z) = (10, 5.0);
+    let out = closed_run(n, Some(ServiceTime::Exponential { mean_ns: 5_000_000 }), "201s");
+    let (x, r) = repairman(n, 1.0, z);
+    let window_s = 200.0;
+    let achieved = out.measured_succeeded as f64 / window_s;
+    assert_relative_eq!(achieved, x, max_relative = 0.02);
+    assert_relative_eq!(out.latency_ns.mean() / 1e6, r, max_relative = 0.02);
+    // Little's law over the whole loop: N = X · (R + Z).
+    assert_relative_eq!(achieved * (out.latency_ns.mean() / 1e9 + z / 1e3), f64::from(n), max_relative = 0.02);
+}
+
+#[test]
+fn closed_loop_without_think_time_keeps_the_server_busy() {
+    // Every connection always has a request in the system: X = μ, R = N/μ.
+    let out = closed_run(4, None, "101s");
+    let achieved = out.measured_succeeded as f64 / 100.0;
+    assert_relative_eq!(achieved, 1000.0, max_relative = 0.02);
+    assert_relative_eq!(out.latency_ns.mean() / 1e6, 4.0, max_relative = 0.02);
+}
+
+#[test]
+fn a_per_connection_rate_cap_spaces_requests() {
+    // 2 connections capped at 10 rps each, answers in 1 ms: 20 rps.
+    let mut t = topology("11s", 8.0, "concurrency = 4\nservice_time = { dist = \"constant\", mean = \"1ms\" }", "rate = \"1rps\"");
+    t.loads[0].closed = Some(ClosedLoop { connections: 2, think: None, min_gap_ns: Some(100_000_000) });
+    let out = run(&t, 1);
+    assert_eq!(out.measured_succeeded, 200);
+}
+
+// ------------------------------------------------------------------- node CPU hog
+
+#[test]
+fn a_hog_on_the_node_slows_requests_by_the_share_it_takes() {
+    // One core; the app and a hog thread have equal requests, so while the hog runs a
+    // request of 1 ms CPU gets half the core: 2 ms.
+    let t = topology(
+        "3s",
+        1.0,
+        "concurrency = 1\ncpu_request = \"100m\"\nservice_time = { dist = \"constant\", mean = \"1ms\" }",
+        "rate = \"10rps\"\narrival = \"constant\"",
+    );
+    let d = Deployment::new(&t, Placement::None);
+    let plan = Plan::new(&t, &d, &CostModels::default());
+    let mut opts = SimOptions::new(1);
+    opts.hogs.push(NodeHog { node: 0, threads: 1, request_millicores: 100.0, limit_millicores: None, start_ns: 0, end_ns: None });
+    let out = simulate(&plan, &opts).unwrap();
+    let h = &out.latency_ns;
+    assert!(h.equivalent(h.min(), 2_000_000) && h.equivalent(h.max(), 2_000_000), "{} {}", h.min(), h.max());
+    // The hog took the rest of the core: with the app, the core is full.
+    let used: f64 = out.containers.iter().map(|c| c.cpu_ns).sum();
+    assert_relative_eq!(used, 2e9, max_relative = 1e-3);
+}
+
+// -------------------------------------------------- aligned open-loop connections
+
+/// One pod serving one request at a time for exactly 1 ms; `connections` on the load.
+fn run_with_connections(connections: u32) -> RunOutput {
+    let mut t = topology(
+        "2s",
+        4.0,
+        "concurrency = 1\nservice_time = { dist = \"constant\", mean = \"1ms\" }",
+        &format!("rate = \"400rps\"\narrival = \"constant\"\nconnections = {connections}"),
+    );
+    t.simulation.duration_ns = 1_000_000_000;
+    t.simulation.warmup_ns = 100_000_000;
+    run(&t, 7)
+}
+
+#[test]
+fn aligned_connections_send_bursts_that_queue() {
+    // 400 rps over 4 connections: a tick every 10 ms sends 4 requests at once; the pod
+    // serves them one after another, so they take 1, 2, 3 and 4 ms.
+    let out = run_with_connections(4);
+    assert_eq!(out.measured_sent % 4, 0);
+    assert_eq!(out.measured_sent, 360);
+    let h = &out.latency_ns;
+    assert_eq!(h.len(), 360);
+    assert!(h.equivalent(h.min(), 1_000_000), "min {}", h.min());
+    assert!(h.equivalent(h.max(), 4_000_000), "max {}", h.max());
+    assert!((h.mean() - 2_500_000.0).abs() < 5_000.0, "mean {}", h.mean());
+}
+
+#[test]
+fn one_connection_keeps_constant_arrivals_spread() {
+    // The same rate on one connection: a request every 2.5 ms, none waits.
+    let out = run_with_connections(1);
+    assert_eq!(out.measured_sent, 360);
+    let h = &out.latency_ns;
+    assert!(h.equivalent(h.max(), 1_000_000), "max {}", h.max());
+}
+
+// ------------------------------------------------------------- background work
+
+fn faces_plan(placement: Placement) -> (Plan, Deployment) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/faces.toml");
+    let text = std::fs::read_to_string(&path).expect("faces.toml is in the repository");
+    let mut t = crate::topology::parse(&path, &text).expect("faces.toml is valid");
+    t.simulation.duration_ns = 4_000_000_000;
+    t.simulation.warmup_ns = 1_000_000_000;
+    let models = CostModels::load(&t.mesh.models).expect("models load");
+    let d = Deployment::new(&t, placement);
+    (Plan::new(&t, &d, &models), d)
+}
+
+#[test]
+fn background_load_queues_calls_behind_it_and_conserves_requests() {
+    let (plan, d) = faces_plan(Placement::Ambient);
+    let ztunnel = d.proxies.iter().position(|p| p.kind == ProxyKind::Ztunnel).expect("ambient has ztunnels");
+    let station = (plan.proxy_station_offset + ztunnel) as u32;
+    let quiet = simulate(&plan, &SimOptions::new(7)).expect("run");
+    let mut opts = SimOptions::new(7);
+    // 1.5 cores of extra work on one ztunnel: more than its two workers have spare.
+    opts.background.push(BackgroundLoad {
+        stations: vec![station],
+        start_ns: 1_000_000_000,
+        end_ns: None,
+        job_ns: 300_000,
+        jobs_per_s: 5_000.0,
+    });
+    let noisy = simulate(&plan, &opts).expect("run");
+    let p99 = |o: &RunOutput| o.latency_ns.value_at_quantile(0.99);
+    assert!(p99(&noisy) > p99(&quiet), "{} <= {}", p99(&noisy), p99(&quiet));
+    let s = station as usize;
+    assert!(noisy.stations[s].cpu_ns > quiet.stations[s].cpu_ns * 1.5);
+    assert_eq!(noisy.sent, noisy.succeeded + noisy.failed + noisy.in_flight);
+    // Same seed, same background: the same run.
+    let again = simulate(&plan, &opts).expect("run");
+    assert_eq!(again.events, noisy.events);
+    assert_eq!(p99(&again), p99(&noisy));
+}
+
+#[test]
+fn background_jobs_on_a_crashed_station_are_dropped_not_failed_as_calls() {
+    let (plan, d) = faces_plan(Placement::Ambient);
+    let ztunnel = d.proxies.iter().position(|p| p.kind == ProxyKind::Ztunnel).expect("ambient has ztunnels");
+    let station = (plan.proxy_station_offset + ztunnel) as u32;
+    let mut opts = SimOptions::new(3);
+    opts.background.push(BackgroundLoad { stations: vec![station], start_ns: 0, end_ns: None, job_ns: 400_000, jobs_per_s: 10_000.0 });
+    opts.faults.push(Fault { stations: vec![station], start_ns: 2_000_000_000, end_ns: Some(3_000_000_000), effect: FaultEffect::Down });
+    let out = simulate(&plan, &opts).expect("run");
+    assert!(out.failed > 0);
+    assert_eq!(out.sent, out.succeeded + out.failed + out.in_flight);
+    let timeline_sent: u64 = out.timeline.iter().map(|b| b.sent).sum();
+    assert_eq!(timeline_sent, out.sent);
+}
+
+#[test]
+fn a_long_duration_keeps_the_timeline_small() {
+    // A day at 1 rps: the timeline is widened to its bucket limit instead of 86,400 buckets.
+    let mut t = topology("2s", 4.0, "service_time = { dist = \"constant\", mean = \"1ms\" }", "rate = \"1rps\"");
+    t.simulation.duration_ns = 86_400_000_000_000;
+    let out = run(&t, 1);
+    assert!(out.timeline.len() as u64 <= super::output::MAX_TIMELINE_BUCKETS);
+    assert!(out.sent > 80_000);
+}
