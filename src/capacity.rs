@@ -98,9 +98,13 @@ pub struct Demand {
 
 /// Smallest number of nodes of type `node` whose CPU, memory and pod slots, kept
 /// `headroom` (a share, e.g. 0.2) free, hold `demand` in aggregate. `None` if a node's
-/// pod slots are taken by per-node pods alone.
+/// pod slots are taken by per-node pods alone, or if `headroom` is outside
+/// `0..=limits::MAX_HEADROOM` (the caller checks it; it is never silently changed).
 pub fn nodes_needed(node: &NodeType, demand: Demand, headroom: f64) -> Option<u32> {
-    let usable = 1.0 - headroom.clamp(0.0, 0.95);
+    if !(0.0..=crate::limits::MAX_HEADROOM).contains(&headroom) {
+        return None;
+    }
+    let usable = 1.0 - headroom;
     let cpu = demand.cpu_millicores / (node.vcpu * 1000.0 * usable);
     let mem = demand.memory_mib / (node.memory_mib * usable);
     let slots = node.max_pods.checked_sub(demand.pods_per_node)?;
@@ -154,6 +158,9 @@ mod tests {
         assert_eq!(nodes_needed(&node, d(12_800.0, 100.0, 1), 0.2), Some(2));
         assert_eq!(nodes_needed(&node, d(100.0, 65_536.0, 1), 0.0), Some(2));
         assert_eq!(nodes_needed(&node, d(100.0, 100.0, 219), 0.0), Some(3));
+        // The headroom given is the headroom used: 0.9 keeps 10% usable (16 cores → 20 nodes).
+        assert_eq!(nodes_needed(&node, d(16_000.0, 100.0, 1), 0.9), Some(20));
+        assert_eq!(nodes_needed(&node, d(16_000.0, 100.0, 1), 0.99), None);
         let full = NodeType { max_pods: 1, ..node };
         assert_eq!(nodes_needed(&full, d(1.0, 1.0, 1), 0.0), None);
     }

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, AppError, Overrides};
-use crate::placement::Placement;
+use crate::placement::{Layout, Placement};
+use crate::report::outdir::{self, Source};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,9 +35,10 @@ pub enum Command {
         files: Vec<PathBuf>,
         #[command(flatten)]
         common: RunArgs,
-        /// Placements to compare (comma-separated).
-        #[arg(long, value_delimiter = ',', default_value = "none,sidecar,per-node,ambient")]
-        placements: Vec<Placement>,
+        /// Placements to compare (comma-separated: none, sidecar, per-node, ambient, as-written).
+        /// Default: the four, after `as-written` when namespaces name their own placements.
+        #[arg(long, value_delimiter = ',')]
+        placements: Vec<Layout>,
         /// A p99 target for the report, e.g. 50ms: a line on latency charts, a warning when missed.
         #[arg(long = "slo-p99")]
         slo_p99: Option<String>,
@@ -47,13 +49,14 @@ pub enum Command {
     },
     /// Simulate one placement of a topology.
     Run {
+        /// Placement of every namespace, or `as-written` (each namespace's own). Default:
+        /// as-written when namespaces name their own placements, else sidecar.
+        #[arg(long)]
+        placement: Option<Layout>,
         /// Topology file (TOML).
         file: PathBuf,
         #[command(flatten)]
         common: RunArgs,
-        /// Placement for namespaces that do not fix their own.
-        #[arg(long, default_value = "sidecar")]
-        placement: Placement,
         /// A p99 target for the report, e.g. 50ms: a line on latency charts, a warning when missed.
         #[arg(long = "slo-p99")]
         slo_p99: Option<String>,
@@ -76,6 +79,13 @@ pub enum Command {
         out: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Write into a folder that holds another input's output, or beside the files of a folder that is not meshsim's.
+        #[arg(long)]
+        force: bool,
+        /// Fit without measurements that cannot be used (a log missing its rate, a bad row),
+        /// listing them in dropped.csv and on the terminal, instead of refusing.
+        #[arg(long)]
+        allow_incomplete: bool,
     },
     /// Compare simulated CPU, memory and added latency with measurements (Faces GSD, in and out of sample; Istio published figures; Istio benchmark rows).
     Validate {
@@ -103,6 +113,9 @@ pub enum Command {
         /// Folder of the sidecar models fitted per telemetry mode.
         #[arg(long, default_value = "models")]
         models: PathBuf,
+        /// Write into a folder that holds another output, or beside the files of a folder that is not meshsim's.
+        #[arg(long)]
+        force: bool,
     },
     /// Run a parameter sweep: every case of a sweep file's grid, in parallel.
     Sweep {
@@ -120,6 +133,13 @@ pub enum Command {
         /// Output folder (default: outputs/NAME, NAME being the sweep's).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Finish an interrupted sweep: run only the cases missing from `<out>.partial`.
+        #[arg(long)]
+        resume: bool,
+        /// Write into a folder that holds another input's output (or beside the files of a
+        /// folder that is not meshsim's), and start over instead of resuming.
+        #[arg(long)]
+        force: bool,
     },
     /// Join the CSVs of a sharded sweep into the file the unsharded sweep writes.
     Merge {
@@ -146,7 +166,7 @@ pub enum Command {
         /// Share of every node's CPU and memory kept free.
         #[arg(long, default_value_t = 0.2)]
         headroom: f64,
-        /// Ceiling of the search, e.g. 100000 (default: 64 times the topology's rate).
+        /// Ceiling of the search, e.g. 100000 (default: 64 times the topology's rate, at most 10000000).
         #[arg(long)]
         max_rps: Option<String>,
         /// Simulated duration of each probe (default 10s; warm-up 2s).
@@ -164,6 +184,9 @@ pub enum Command {
         /// Output folder (default: outputs/NAME-capacity, NAME being the topology's).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Write into a folder that holds another input's output, or beside the files of a folder that is not meshsim's.
+        #[arg(long)]
+        force: bool,
     },
     /// Write a synthetic topology of N services (for measuring cost against size).
     Synth {
@@ -260,6 +283,11 @@ pub struct RunArgs {
     /// Output folder (default: `outputs/<topology name>`; `run` adds `-<placement>`, `blast` adds `-blast`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write into a folder that holds another input's output (e.g. a topology of the same name),
+    /// or beside the files of a folder that is not meshsim's; nothing meshsim did not write is
+    /// removed or overwritten.
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl RunArgs {
@@ -278,27 +306,50 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             if files.len() > 1 || !b_model.is_empty() {
                 return variants(&files, &b_model, &common, &placements, &report);
             }
-            compare(&files[0], &common, &placements, None, &report)
+            compare(&files[0], &common, RunMode::Compare(placements), &report)
         }
         Command::Run { file, common, placement, slo_p99 } => {
             let report = app::results::ReportOptions { slo_p99_ns: slo_flag(&slo_p99)?, ..report };
-            compare(&file, &common, &[placement], Some(placement), &report)
+            compare(&file, &common, RunMode::Run(placement), &report)
         }
-        Command::Calibrate { source, degree, topology, placement, out, seed } => {
-            let r = app::calibrate::calibrate(&app::calibrate::CalibrateArgs { source, degree, topology, placement, out, seed })?;
+        Command::Calibrate { source, degree, topology, placement, out, seed, force, allow_incomplete } => {
+            let r = app::calibrate::calibrate(&app::calibrate::CalibrateArgs {
+                source,
+                degree,
+                topology,
+                placement,
+                out,
+                seed,
+                force,
+                allow_incomplete,
+            })?;
             print!("{}", r.table);
             println!("wrote {}/", r.out.display());
             Ok(())
         }
-        Command::Validate { gsd, topology, duration, seed, out, istio_topology, istio_benchmark, models } => {
-            validate(ValidateArgs { gsd, topology, duration, seed, out, istio_topology, istio_benchmark, models })
+        Command::Validate { gsd, topology, duration, seed, out, istio_topology, istio_benchmark, models, force } => {
+            validate(ValidateArgs { gsd, topology, duration, seed, out, istio_topology, istio_benchmark, models, force })
         }
-        Command::Sweep { file, shard, seed, threads, out } => sweep_cmds::sweep(&file, shard, seed, threads, out, &report),
+        Command::Sweep { file, shard, seed, threads, out, resume, force } => {
+            sweep_cmds::sweep(&file, sweep_cmds::SweepArgs { shard, seed, threads, out, resume, force }, &report)
+        }
         Command::Merge { out, inputs } => sweep_cmds::merge(&out, &inputs),
-        Command::Capacity { file, slo_p99, rate, max_error_rate, headroom, max_rps, duration, warmup, seed, placements, out } => {
+        Command::Capacity { file, slo_p99, rate, max_error_rate, headroom, max_rps, duration, warmup, seed, placements, out, force } => {
             sweep_cmds::capacity(
                 &file,
-                sweep_cmds::CapacityArgs { slo_p99, rate, max_error_rate, headroom, max_rps, duration, warmup, seed, placements, out },
+                sweep_cmds::CapacityArgs {
+                    slo_p99,
+                    rate,
+                    max_error_rate,
+                    headroom,
+                    max_rps,
+                    duration,
+                    warmup,
+                    seed,
+                    placements,
+                    out,
+                    force,
+                },
                 &report,
             )
         }
@@ -318,6 +369,22 @@ fn slo_flag(v: &Option<String>) -> Result<Option<u64>, AppError> {
     }
 }
 
+/// Check the output folder before any simulation, so a refused folder costs no waiting.
+pub(crate) fn check_out(
+    file: &std::path::Path,
+    out: Option<&PathBuf>,
+    suffix: Option<&str>,
+    command: &str,
+    force: bool,
+) -> Result<PathBuf, AppError> {
+    let out = match out {
+        Some(o) => o.clone(),
+        None => app::default_out(&app::load_inputs(file, &Overrides::default())?.topology, suffix),
+    };
+    outdir::check(&out, &Source::of_path(command, file), force)?;
+    Ok(out)
+}
+
 fn blast_command(
     file: &std::path::Path,
     common: &RunArgs,
@@ -325,6 +392,7 @@ fn blast_command(
     placements: &[Placement],
     report: &app::results::ReportOptions,
 ) -> Result<(), AppError> {
+    let out = check_out(file, common.out.as_ref(), Some("blast"), "blast", common.force)?;
     let r = app::blast::blast(file, placements, &common.overrides(), &flags.flags())?;
     let t = &r.inputs.topology;
     note_picked_seed(r.seed, r.seed_was_picked);
@@ -345,8 +413,7 @@ fn blast_command(
     print!("{}", crate::report::blast_out::spread_table(&r.results));
     println!("\ndynamic runs (shares of requests started during the disturbance):");
     print!("{}", crate::report::blast_out::blast_table(&r.results));
-    let out = common.out.clone().unwrap_or_else(|| app::default_out(t, Some("blast")));
-    let written = app::blast::write_with(&r, &out, report)?;
+    let written = app::blast::write_with(&r, &out, common.force, report)?;
     println!(
         "wrote {}/ (report.html, results.json, blast.csv, blast-static.csv, blast-spread.csv, blast.md, timeline.csv, charts, run.json)",
         written.display()
@@ -354,14 +421,25 @@ fn blast_command(
     Ok(())
 }
 
-fn compare(
-    file: &std::path::Path,
-    common: &RunArgs,
-    placements: &[Placement],
-    single: Option<Placement>,
-    report: &app::results::ReportOptions,
-) -> Result<(), AppError> {
-    let c = app::compare::compare(file, placements, &common.overrides())?;
+/// `compare` (placements side by side) or `run` (one placement).
+enum RunMode {
+    Compare(Vec<Layout>),
+    Run(Option<Layout>),
+}
+
+fn compare(file: &std::path::Path, common: &RunArgs, mode: RunMode, report: &app::results::ReportOptions) -> Result<(), AppError> {
+    let inputs = app::load_inputs(file, &common.overrides())?;
+    let (layouts, suffix, command) = match mode {
+        RunMode::Compare(p) => (p, None, "compare"),
+        RunMode::Run(p) => {
+            let as_written = crate::placement::is_mixed(&inputs.topology);
+            let l = p.unwrap_or(if as_written { Layout::AsWritten } else { Layout::Uniform(Placement::Sidecar) });
+            (vec![l], Some(l.as_str()), "run")
+        }
+    };
+    let out = common.out.clone().unwrap_or_else(|| app::default_out(&inputs.topology, suffix));
+    outdir::check(&out, &Source::of_path(command, file), common.force)?;
+    let c = app::compare::compare_inputs(inputs, &layouts)?;
     let t = &c.inputs.topology;
     note_picked_seed(c.seed, c.seed_was_picked);
     println!(
@@ -377,9 +455,10 @@ fn compare(
     );
     let eps: Vec<f64> = c.runs.iter().map(|r| r.events_per_s()).collect();
     print!("{}", crate::report::csv_out::summary_table(&c.rows, &eps));
-    let out = common.out.clone().unwrap_or_else(|| app::default_out(t, single.map(|p| p.as_str())));
-    let command = if single.is_some() { "run" } else { "compare" };
-    let written = app::compare::write_with(&c, &out, command, report)?;
+    for note in [crate::report::csv_out::namespace_note(&c.rows), crate::report::csv_out::failure_note(&c.rows)].into_iter().flatten() {
+        println!("{note}");
+    }
+    let written = app::compare::write_with(&c, &out, command, common.force, report)?;
     println!("wrote {}/ (report.html, results.json, summary.csv, summary.md, instances.csv, edges.csv, run.json)", written.display());
     Ok(())
 }
@@ -388,7 +467,7 @@ fn variants(
     files: &[PathBuf],
     swaps: &[app::variants::ModelSwap],
     common: &RunArgs,
-    placements: &[Placement],
+    placements: &[Layout],
     report: &app::results::ReportOptions,
 ) -> Result<(), AppError> {
     let v = app::variants::variants(&files[0], files.get(1).map(PathBuf::as_path), swaps, placements, &common.overrides())?;
@@ -411,7 +490,7 @@ fn variants(
     println!("differences, B against A:");
     print!("{}", app::variants::differences_table(&v));
     let out = common.out.clone().unwrap_or_else(|| app::variants::default_out(&v));
-    let written = app::variants::write(&v, &out, report)?;
+    let written = app::variants::write(&v, &out, common.force, report)?;
     println!("wrote {}/ (report.html, results.json, variants.csv, differences.csv, summary.md, run-a.json, run-b.json)", written.display());
     Ok(())
 }
@@ -425,9 +504,12 @@ struct ValidateArgs {
     istio_topology: PathBuf,
     istio_benchmark: Option<PathBuf>,
     models: PathBuf,
+    force: bool,
 }
 
 fn validate(a: ValidateArgs) -> Result<(), AppError> {
+    let source = Source::of_command("validate");
+    outdir::check(&a.out, &source, a.force)?;
     let shared = app::validate::shared_dir();
     let sets = if a.gsd.is_empty() {
         let base = shared.join("data/gsd-v1");
@@ -435,7 +517,7 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     } else {
         a.gsd
     };
-    let as_app = |e: crate::validate::istio::ValidateError| AppError::Output(e.to_string());
+    let as_app = validate_error;
     let mut checks = Vec::new();
     for set in &sets {
         checks.extend(app::validate::validate_gsd(set, &a.topology, &a.duration, a.seed)?);
@@ -463,8 +545,7 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     println!("\nIstio benchmark rows (per-sidecar CPU, added latency) measured vs simulated:");
     print!("{}", crate::validate::istio::format_bench_table(&bench));
 
-    let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", a.out.display()));
-    let staged = crate::report::outdir::StagedDir::create(&a.out).map_err(io)?;
+    let staged = outdir::StagedDir::create(&a.out, &source, a.force)?;
     app::validate::write_csv(&staged.file("validate-gsd.csv"), &checks)?;
     app::validate::write_csv(&staged.file("validate-gsd-holdout.csv"), &holdout)?;
     crate::validate::istio::write_published_csv(&staged.file("validate-istio-published.csv"), &published).map_err(as_app)?;
@@ -475,12 +556,24 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
         _ => Vec::new(),
     };
     crate::report::html::write(staged.path(), &results, &app::compare::keyed(charts)).map_err(AppError::Output)?;
-    let written = staged.commit().map_err(io)?;
+    let written = staged.commit()?;
     println!(
         "wrote {}/ (report.html, results.json, validate-gsd.csv, validate-gsd-holdout.csv, validate-istio-published.csv, validate-istio-benchmark.csv)",
         written.display()
     );
     Ok(())
+}
+
+/// A validation failure as an exit code: bad inputs (topology, models, measurements) are 2.
+fn validate_error(e: crate::validate::istio::ValidateError) -> AppError {
+    use crate::validate::istio::ValidateError as V;
+    match e {
+        V::App(e) => e,
+        V::Model(e) => AppError::Input(e),
+        V::Sim(e) => AppError::Sim(e),
+        e @ (V::Calibration(_) | V::Invalid(_)) => AppError::arg("validate", e.to_string()),
+        e @ V::Output { .. } => AppError::Output(e.to_string()),
+    }
 }
 
 /// Tell the user a seed that was picked for them, so the run can be repeated.

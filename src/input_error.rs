@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// One problem at one place in one input file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct InputError {
     pub path: PathBuf,
     pub line: usize,
@@ -27,41 +27,79 @@ impl fmt::Display for InputError {
 #[derive(Clone, Debug, Default, PartialEq, Eq, thiserror::Error)]
 pub struct InputErrors(pub Vec<InputError>);
 
+/// Problems printed at most: past this the rest are counted, so a file with a mistake on
+/// every line still gives a screen one can read.
+pub const MAX_PRINTED_ERRORS: usize = 100;
+
 impl fmt::Display for InputErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
+        for (i, e) in self.0.iter().take(MAX_PRINTED_ERRORS).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             write!(f, "{e}")?;
         }
+        if self.0.len() > MAX_PRINTED_ERRORS {
+            write!(f, "\n… and {} more problems", self.0.len() - MAX_PRINTED_ERRORS)?;
+        }
         Ok(())
     }
 }
 
-/// Collects errors for one file, turning byte offsets into line and column.
+/// Collects errors for one file, turning byte offsets into line and column. The same
+/// message at the same place is kept once.
 pub struct ErrorSink<'a> {
     pub path: &'a Path,
     text: &'a str,
+    /// Byte offset of each line's start, built at the first error.
+    line_starts: Vec<usize>,
+    seen: std::collections::HashSet<InputError>,
     pub errors: Vec<InputError>,
+    /// Problems past [`MAX_PRINTED_ERRORS`], counted only (a file with a mistake on each of a
+    /// million lines is still answered at once).
+    suppressed: usize,
 }
 
 impl<'a> ErrorSink<'a> {
     pub fn new(path: &'a Path, text: &'a str) -> Self {
-        ErrorSink { path, text, errors: Vec::new() }
+        ErrorSink { path, text, line_starts: Vec::new(), seen: Default::default(), errors: Vec::new(), suppressed: 0 }
     }
 
     /// Record a problem at a byte span (`0..0` when the place is the whole file).
     pub fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
-        let (line, col) = line_col(self.text, span.start);
-        self.errors.push(InputError { path: self.path.to_path_buf(), line, col, message: message.into() });
+        // One entry is kept for the count of the rest.
+        if self.is_full() {
+            self.suppressed += 1;
+            return;
+        }
+        if self.line_starts.is_empty() {
+            self.line_starts = std::iter::once(0).chain(self.text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        }
+        let offset = floor_char_boundary(self.text, span.start.min(self.text.len()));
+        let line = self.line_starts.partition_point(|&s| s <= offset);
+        let start = self.line_starts[line - 1];
+        let col = self.text[start..offset].chars().count() + 1;
+        let e = InputError { path: self.path.to_path_buf(), line, col, message: message.into() };
+        if self.seen.insert(e.clone()) {
+            self.errors.push(e);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }
 
-    pub fn finish(self) -> Result<(), InputErrors> {
+    /// Whether further problems are only counted (callers may skip work that only refines
+    /// messages, such as suggesting a key).
+    pub fn is_full(&self) -> bool {
+        self.errors.len() + 1 >= MAX_PRINTED_ERRORS
+    }
+
+    pub fn finish(mut self) -> Result<(), InputErrors> {
+        if self.suppressed > 0 {
+            let message = format!("… and {} more problems in this file", self.suppressed);
+            self.errors.push(InputError { path: self.path.to_path_buf(), line: 0, col: 0, message });
+        }
         if self.errors.is_empty() {
             Ok(())
         } else {
@@ -70,20 +108,20 @@ impl<'a> ErrorSink<'a> {
     }
 }
 
-/// 1-based line and column of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map(|i| offset - i).unwrap_or(offset + 1);
-    (line, col)
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while offset > 0 && !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
 }
 
-/// Turn a TOML parse error (syntax, unknown field, wrong type) into an input error.
-pub fn from_toml(path: &Path, text: &str, err: &toml::de::Error) -> InputError {
-    let (line, col) = err.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
-    let message = err.message().trim().replace('\n', " ");
-    InputError { path: path.to_path_buf(), line, col, message }
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    (line, text[start..offset].chars().count() + 1)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use hdrhistogram::Histogram;
 
 use crate::model::CostModels;
-use crate::placement::{Deployment, Placement};
+use crate::placement::{Deployment, Layout, Placement};
 use crate::sim::plan::{ContainerKind, Plan, StationKind};
 use crate::sim::RunOutput;
 use crate::topology::Topology;
@@ -30,33 +30,37 @@ pub struct ProxySummary {
     pub rejected: u64,
 }
 
-/// One edge (a load or a call) over the measurement window.
+/// One edge (a load or a call) over the measurement window. Latencies are `None` when no
+/// call on the edge succeeded (nothing was measured).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EdgeSummary {
+    /// `caller->callee`, with `#2`, `#3`, … on further calls of one caller to the same callee.
     pub name: String,
     pub calls: u64,
     pub failed: u64,
     pub retried: u64,
-    pub latency_p50_ms: f64,
-    pub latency_p90_ms: f64,
-    pub latency_p99_ms: f64,
-    pub latency_mean_ms: f64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p90_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub latency_mean_ms: Option<f64>,
 }
 
-/// One placement's row of the comparison.
+/// One placement's row of the comparison. Latencies are `None` when no request succeeded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlacementSummary {
-    pub placement: Placement,
+    pub placement: Layout,
+    /// The placement each namespace used, as `namespace=placement` joined by `;`.
+    pub namespace_placements: String,
     pub proxies: usize,
     pub passes_per_request: f64,
     pub l7_passes_per_request: f64,
     pub dp_cpu_millicores: f64,
     pub dp_mem_mib: f64,
     pub app_cpu_millicores: f64,
-    pub latency_p50_ms: f64,
-    pub latency_p90_ms: f64,
-    pub latency_p99_ms: f64,
-    pub latency_mean_ms: f64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p90_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub latency_mean_ms: Option<f64>,
     /// Latency added over the `none` placement of the same comparison, if it ran.
     pub added_p50_ms: Option<f64>,
     pub added_p90_ms: Option<f64>,
@@ -128,11 +132,20 @@ pub fn ms(ns: f64) -> f64 {
     ns / 1e6
 }
 
-fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
-    if h.is_empty() {
-        0.0
-    } else {
-        ms(h.value_at_quantile(q) as f64)
+fn quantile_ms(h: &Histogram<u64>, q: f64) -> Option<f64> {
+    (!h.is_empty()).then(|| ms(h.value_at_quantile(q) as f64))
+}
+
+/// Give every edge a distinct name: a caller calling one callee twice has two edges of the
+/// same `caller->callee`; the second and later get `#2`, `#3`, … in call order.
+fn distinct_names(edges: &mut [EdgeSummary]) {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for e in edges.iter_mut() {
+        let n = seen.entry(e.name.clone()).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            e.name = format!("{}#{n}", e.name);
+        }
     }
 }
 
@@ -173,7 +186,7 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
             }
         }
     }
-    let edges = plan
+    let mut edges: Vec<EdgeSummary> = plan
         .edges
         .iter()
         .zip(&out.edges)
@@ -185,15 +198,17 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
             latency_p50_ms: quantile_ms(&s.latency_ns, 0.5),
             latency_p90_ms: quantile_ms(&s.latency_ns, 0.9),
             latency_p99_ms: quantile_ms(&s.latency_ns, 0.99),
-            latency_mean_ms: if s.latency_ns.is_empty() { 0.0 } else { ms(s.latency_sum_ns / s.latency_ns.len() as f64) },
+            latency_mean_ms: (!s.latency_ns.is_empty()).then(|| ms(s.latency_sum_ns / s.latency_ns.len() as f64)),
         })
         .collect();
+    distinct_names(&mut edges);
     let (nodes, containers) = node_summaries(t, d, plan, out, window_ns);
     let passes = d.pass_counts(t);
     let h = &out.latency_ns;
     let done = out.measured_succeeded + out.measured_failed;
     let summary = PlacementSummary {
-        placement: d.placement,
+        placement: d.layout,
+        namespace_placements: d.describe_namespaces(t),
         proxies: d.proxies.len(),
         passes_per_request: passes.total,
         l7_passes_per_request: passes.l7,
@@ -203,7 +218,7 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
         latency_p50_ms: quantile_ms(h, 0.5),
         latency_p90_ms: quantile_ms(h, 0.9),
         latency_p99_ms: quantile_ms(h, 0.99),
-        latency_mean_ms: if h.is_empty() { 0.0 } else { ms(h.mean()) },
+        latency_mean_ms: (!h.is_empty()).then(|| ms(h.mean())),
         added_p50_ms: None,
         added_p90_ms: None,
         added_p99_ms: None,
@@ -293,13 +308,14 @@ fn node_summaries(t: &Topology, d: &Deployment, plan: &Plan, out: &RunOutput, wi
 
 /// Fill in the latency each placement adds over `none`, when `none` is among the rows.
 pub fn add_baseline(rows: &mut [PlacementSummary]) {
-    let Some(base) = rows.iter().find(|r| r.placement == Placement::None).cloned() else {
+    let Some(base) = rows.iter().find(|r| r.placement == Layout::Uniform(Placement::None)).cloned() else {
         return;
     };
+    let added = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
     for r in rows {
-        r.added_p50_ms = Some(r.latency_p50_ms - base.latency_p50_ms);
-        r.added_p90_ms = Some(r.latency_p90_ms - base.latency_p90_ms);
-        r.added_p99_ms = Some(r.latency_p99_ms - base.latency_p99_ms);
+        r.added_p50_ms = added(r.latency_p50_ms, base.latency_p50_ms);
+        r.added_p90_ms = added(r.latency_p90_ms, base.latency_p90_ms);
+        r.added_p99_ms = added(r.latency_p99_ms, base.latency_p99_ms);
     }
 }
 

@@ -9,15 +9,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use toml::Spanned;
-
-use crate::input_error::{from_toml, ErrorSink, InputError, InputErrors};
+use crate::input_error::{line_col, ErrorSink, InputError, InputErrors};
 use crate::placement::Layer;
+use crate::toml_doc::{self, expect, Fields, Spanned};
 use crate::topology::ProxyKind;
-use crate::units;
+use crate::{limits, units};
 
-const SUPPORTED_VERSION: u32 = 1;
+const SUPPORTED_VERSION: i64 = 1;
 
 /// CPU request of a proxy container when its model names none: 100m, the default of Istio's
 /// sidecar injector (`global.proxy.resources.requests.cpu`) and of its waypoints.
@@ -29,6 +27,8 @@ pub struct CostModel {
     pub name: String,
     pub kind: ProxyKind,
     pub source: PathBuf,
+    /// Line and column of `kind` in the file, for messages about the kind.
+    pub kind_at: (usize, usize),
     pub workers: u32,
     pub cpu_l7_pass_ns: u64,
     pub cpu_l4_pass_ns: u64,
@@ -93,134 +93,186 @@ impl CostModel {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ModelFile {
-    version: Spanned<u32>,
-    name: String,
-    kind: Spanned<String>,
-    workers: Spanned<i64>,
-    cpu: CpuInput,
-    latency: LatencyInput,
-    memory: MemoryInput,
-    #[serde(default)]
-    provenance: BTreeMap<String, toml::Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CpuInput {
-    l7_pass: Spanned<String>,
-    l4_pass: Spanned<String>,
-    per_kib: Spanned<String>,
-    new_connection: Spanned<String>,
-    tls_handshake: Spanned<String>,
-    #[serde(default)]
-    tls_per_new_connection: Option<bool>,
-    idle: Spanned<String>,
-    #[serde(default)]
-    request: Option<Spanned<String>>,
-    #[serde(default)]
-    limit: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LatencyInput {
-    fixed: Spanned<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MemoryInput {
-    base: Spanned<String>,
-    per_endpoint: Spanned<String>,
-    per_connection: Spanned<String>,
-    per_inflight: Spanned<String>,
-    #[serde(default)]
-    limit: Option<Spanned<String>>,
-}
-
 /// Read a cost model file.
 pub fn load(path: &Path) -> Result<CostModel, InputErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        InputErrors(vec![InputError { path: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read cost model file: {e}") }])
-    })?;
+    let text = crate::input_file::read_text(path, "cost model")?;
     parse(path, &text)
 }
 
-/// Parse cost model text read from `path`.
+/// Ranges of a model's figures (see `crate::limits`).
+const MAX_WORKERS: i64 = 4096;
+
+/// Parse cost model text read from `path`. Every problem in the file is reported at once.
 pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
-    let f: ModelFile = toml::from_str(text).map_err(|e| InputErrors(vec![from_toml(path, text, &e)]))?;
+    let doc = toml_doc::parse(path, text)?;
     let mut sink = ErrorSink::new(path, text);
-    if *f.version.get_ref() != SUPPORTED_VERSION {
-        sink.at(
-            f.version.span(),
-            format!("version: {} is not supported: this meshsim reads version {SUPPORTED_VERSION}", f.version.get_ref()),
-        );
+    let mut root = Fields::root(&doc);
+    let version = root.req_int(&mut sink, "version");
+    if let Some(v) = &version {
+        if *v.get_ref() != SUPPORTED_VERSION {
+            sink.at(v.span(), format!("version: {} is not supported: this meshsim reads version {SUPPORTED_VERSION}", v.get_ref()));
+        }
     }
-    let kind = match f.kind.get_ref().as_str() {
-        "sidecar" => ProxyKind::Sidecar,
-        "node-proxy" => ProxyKind::NodeProxy,
-        "ztunnel" => ProxyKind::Ztunnel,
-        "waypoint" => ProxyKind::Waypoint,
-        other => {
-            sink.at(f.kind.span(), format!("kind: unknown proxy kind `{other}`: expected sidecar, node-proxy, ztunnel or waypoint"));
+    let name = root.req_text(&mut sink, "name", expect::NAME).map(Spanned::into_inner).unwrap_or_default();
+    let kind_field = root.req_text(&mut sink, "kind", "write one of \"sidecar\", \"node-proxy\", \"ztunnel\", \"waypoint\"");
+    let kind = match kind_field.as_ref().map(|k| k.get_ref().as_str()) {
+        Some("sidecar") | None => ProxyKind::Sidecar,
+        Some("node-proxy") => ProxyKind::NodeProxy,
+        Some("ztunnel") => ProxyKind::Ztunnel,
+        Some("waypoint") => ProxyKind::Waypoint,
+        Some(other) => {
+            let k = kind_field.as_ref().expect("present");
+            sink.at(k.span(), format!("kind: unknown proxy kind `{other}`: write one of sidecar, node-proxy, ztunnel, waypoint"));
             ProxyKind::Sidecar
         }
     };
-    let workers = *f.workers.get_ref();
-    if !(1..=4096).contains(&workers) {
-        sink.at(f.workers.span(), format!("workers: {workers} must be between 1 and 4096"));
+    let workers = root.req_int(&mut sink, "workers").map(|w| {
+        let x = *w.get_ref();
+        if !(1..=MAX_WORKERS).contains(&x) {
+            sink.at(w.span(), format!("workers: {x} is out of range: it must be between 1 and {MAX_WORKERS}"));
+        }
+        x.clamp(1, MAX_WORKERS)
+    });
+    let mut cpu = root.req_table(&mut sink, "cpu");
+    let mut latency = root.req_table(&mut sink, "latency");
+    let mut memory = root.req_table(&mut sink, "memory");
+    let provenance: BTreeMap<String, String> = match root.table(&mut sink, "provenance") {
+        Some(mut p) => p
+            .rest()
+            .into_iter()
+            .map(|e| {
+                let v = match &e.node.value {
+                    toml_doc::Value::String(s) => s.clone(),
+                    _ => e.node.to_toml().to_string(),
+                };
+                (e.key.clone(), v)
+            })
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    root.finish(&mut sink, &["version", "name", "kind", "workers", "cpu", "latency", "memory", "provenance"]);
+
+    // A duration figure of one pass, at most `limits::MAX_WORK_NS`.
+    let dur = |sink: &mut ErrorSink, t: &mut Option<Fields>, key: &str, max_ns: u64| -> u64 {
+        let Some(t) = t else { return 0 };
+        let Some(s) = t.req_text(sink, key, expect::DURATION) else { return 0 };
+        match units::parse_duration_ns(s.get_ref()) {
+            Ok(ns) if ns <= max_ns => ns,
+            Ok(_) => {
+                sink.at(s.span(), format!("{}: `{}` is more than the limit of {}", s.path(), s.get_ref(), limits::describe_ns(max_ns)));
+                0
+            }
+            Err(e) => {
+                sink.at(s.span(), format!("{}: {e}", s.path()));
+                0
+            }
+        }
+    };
+    let max_work = limits::MAX_WORK_NS;
+    let cpu_l7_pass_ns = dur(&mut sink, &mut cpu, "l7_pass", max_work);
+    let cpu_l4_pass_ns = dur(&mut sink, &mut cpu, "l4_pass", max_work);
+    // Per KiB of payload: at the largest payload (2 GiB with the response) still below the ceiling.
+    let cpu_per_kib_ns = dur(&mut sink, &mut cpu, "per_kib", max_work / (2 * limits::MAX_PAYLOAD_BYTES / 1024));
+    let cpu_new_connection_ns = dur(&mut sink, &mut cpu, "new_connection", max_work);
+    let cpu_tls_handshake_ns = dur(&mut sink, &mut cpu, "tls_handshake", max_work);
+    let latency_fixed_ns = dur(&mut sink, &mut latency, "fixed", max_work);
+    let milli = |sink: &mut ErrorSink, s: Option<Spanned<String>>, min: f64| -> Option<f64> {
+        let s = s?;
+        match units::parse_millicores(s.get_ref()) {
+            Ok(m) if (min..=limits::MAX_MILLICORES).contains(&m) => Some(m),
+            Ok(_) => {
+                sink.at(
+                    s.span(),
+                    format!(
+                        "{}: `{}` is out of range: it must be between {min}m and {} cores",
+                        s.path(),
+                        s.get_ref(),
+                        limits::MAX_MILLICORES / 1000.0
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                sink.at(s.span(), format!("{}: {e}", s.path()));
+                None
+            }
+        }
+    };
+    let (mut cpu_idle_millicores, mut cpu_limit_millicores, mut tls_per_new_connection) = (0.0, None, true);
+    let mut cpu_request_millicores = DEFAULT_PROXY_CPU_REQUEST_MILLICORES;
+    if let Some(c) = &mut cpu {
+        let idle = c.req_text(&mut sink, "idle", expect::CPU);
+        cpu_idle_millicores = milli(&mut sink, idle, 0.0).unwrap_or(0.0);
+        let limit = c.text(&mut sink, "limit", expect::CPU);
+        cpu_limit_millicores = milli(&mut sink, limit, limits::MIN_CPU_LIMIT_MILLICORES);
+        let request = c.text(&mut sink, "request", expect::CPU);
+        cpu_request_millicores =
+            milli(&mut sink, request, limits::MIN_CPU_LIMIT_MILLICORES).unwrap_or(DEFAULT_PROXY_CPU_REQUEST_MILLICORES);
+        tls_per_new_connection = c.boolean(&mut sink, "tls_per_new_connection").map(Spanned::into_inner).unwrap_or(true);
     }
-    let mut dur = |field: &str, s: &Spanned<String>| {
-        units::parse_duration_ns(s.get_ref()).unwrap_or_else(|e| {
-            sink.at(s.span(), format!("{field}: {e}"));
-            0
-        })
+    let size = |sink: &mut ErrorSink, s: Option<Spanned<String>>| -> Option<u64> {
+        let s = s?;
+        match units::parse_bytes(s.get_ref()) {
+            Ok(b) if b <= limits::MAX_MEMORY_BYTES => Some(b),
+            Ok(_) => {
+                sink.at(
+                    s.span(),
+                    format!("{}: `{}` is more than the limit of {}", s.path(), s.get_ref(), units::format_bytes(limits::MAX_MEMORY_BYTES)),
+                );
+                None
+            }
+            Err(e) => {
+                sink.at(s.span(), format!("{}: {e}", s.path()));
+                None
+            }
+        }
     };
-    let cpu_l7_pass_ns = dur("cpu.l7_pass", &f.cpu.l7_pass);
-    let cpu_l4_pass_ns = dur("cpu.l4_pass", &f.cpu.l4_pass);
-    let cpu_per_kib_ns = dur("cpu.per_kib", &f.cpu.per_kib);
-    let cpu_new_connection_ns = dur("cpu.new_connection", &f.cpu.new_connection);
-    let cpu_tls_handshake_ns = dur("cpu.tls_handshake", &f.cpu.tls_handshake);
-    let latency_fixed_ns = dur("latency.fixed", &f.latency.fixed);
-    let mut milli = |field: &str, s: &Spanned<String>| {
-        units::parse_millicores(s.get_ref()).unwrap_or_else(|e| {
-            sink.at(s.span(), format!("{field}: {e}"));
-            0.0
-        })
-    };
-    let cpu_idle_millicores = milli("cpu.idle", &f.cpu.idle);
-    let cpu_limit_millicores = f.cpu.limit.as_ref().map(|l| milli("cpu.limit", l));
-    let cpu_request_millicores = f.cpu.request.as_ref().map(|r| milli("cpu.request", r)).unwrap_or(DEFAULT_PROXY_CPU_REQUEST_MILLICORES);
-    let mut size = |field: &str, s: &Spanned<String>| {
-        units::parse_bytes(s.get_ref()).unwrap_or_else(|e| {
-            sink.at(s.span(), format!("{field}: {e}"));
-            0
-        })
-    };
-    let mem_base_bytes = size("memory.base", &f.memory.base);
-    let mem_per_endpoint_bytes = size("memory.per_endpoint", &f.memory.per_endpoint);
-    let mem_per_connection_bytes = size("memory.per_connection", &f.memory.per_connection);
-    let mem_per_inflight_bytes = size("memory.per_inflight", &f.memory.per_inflight);
-    let mem_limit_bytes = f.memory.limit.as_ref().map(|l| size("memory.limit", l));
-    if let (Some(0.0), Some(l)) = (cpu_limit_millicores, &f.cpu.limit) {
-        sink.at(l.span(), "cpu.limit: must be more than zero");
+    let (mut mem_base_bytes, mut mem_per_endpoint_bytes, mut mem_per_connection_bytes, mut mem_per_inflight_bytes, mut mem_limit_bytes) =
+        (0, 0, 0, 0, None);
+    if let Some(m) = &mut memory {
+        for (key, slot) in [
+            ("base", &mut mem_base_bytes),
+            ("per_endpoint", &mut mem_per_endpoint_bytes),
+            ("per_connection", &mut mem_per_connection_bytes),
+            ("per_inflight", &mut mem_per_inflight_bytes),
+        ] {
+            let v = m.req_text(&mut sink, key, expect::SIZE);
+            *slot = size(&mut sink, v).unwrap_or(0);
+        }
+        let limit = m.text(&mut sink, "limit", expect::SIZE);
+        if let Some(l) = &limit {
+            if units::parse_bytes(l.get_ref()) == Ok(0) {
+                sink.at(l.span(), format!("{}: must be more than zero", l.path()));
+            }
+        }
+        mem_limit_bytes = size(&mut sink, limit).filter(|&b| b > 0);
+    }
+    if let Some(c) = cpu {
+        c.finish(
+            &mut sink,
+            &["l7_pass", "l4_pass", "per_kib", "new_connection", "tls_handshake", "tls_per_new_connection", "idle", "request", "limit"],
+        );
+    }
+    if let Some(l) = latency {
+        l.finish(&mut sink, &["fixed"]);
+    }
+    if let Some(m) = memory {
+        m.finish(&mut sink, &["base", "per_endpoint", "per_connection", "per_inflight", "limit"]);
     }
     sink.finish()?;
-    let provenance = f.provenance.into_iter().map(|(k, v)| (k, v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))).collect();
+    let (line, col) = kind_field.as_ref().map(|k| line_col(text, k.span().start)).unwrap_or((0, 0));
     Ok(CostModel {
-        name: f.name,
+        name,
         kind,
         source: path.to_path_buf(),
-        workers: workers as u32,
+        kind_at: (line, col),
+        workers: workers.unwrap_or(1) as u32,
         cpu_l7_pass_ns,
         cpu_l4_pass_ns,
         cpu_per_kib_ns,
         cpu_new_connection_ns,
         cpu_tls_handshake_ns,
-        tls_per_new_connection: f.cpu.tls_per_new_connection.unwrap_or(true),
+        tls_per_new_connection,
         cpu_idle_millicores,
         cpu_request_millicores,
         cpu_limit_millicores,
@@ -249,9 +301,15 @@ impl CostModels {
             match load(path) {
                 Ok(m) if m.kind != *kind => errors.push(InputError {
                     path: path.clone(),
-                    line: 0,
-                    col: 0,
-                    message: format!("kind: this model is for `{}` but the topology uses it for `{}`", m.kind.as_str(), kind.as_str()),
+                    line: m.kind_at.0,
+                    col: m.kind_at.1,
+                    message: format!(
+                        "kind: this model is for `{}` proxies but the topology names it as its {} model ([mesh] {}): give it a {} model",
+                        m.kind.as_str(),
+                        kind.as_str(),
+                        mesh_field(*kind),
+                        kind.as_str()
+                    ),
                 }),
                 Ok(m) => {
                     by_kind.insert(*kind, m);
@@ -268,5 +326,49 @@ impl CostModels {
 
     pub fn get(&self, kind: ProxyKind) -> Option<&CostModel> {
         self.by_kind.get(&kind)
+    }
+
+    /// Refuse models whose longest pass, on the topology's slowest node and stretched by the
+    /// model's own CPU limit, would take longer than `limits::MAX_DURATION_NS` of simulated
+    /// time: such a run could not represent its own clock.
+    pub fn check_work(&self, t: &crate::topology::Topology) -> Result<(), InputErrors> {
+        let Some(slowest) = t.nodes.iter().min_by(|a, b| a.speed.total_cmp(&b.speed)) else { return Ok(()) };
+        let payload = t.services.iter().map(|s| s.request_bytes + s.response_bytes).max().unwrap_or(0);
+        let mut errors = Vec::new();
+        for m in self.by_kind.values() {
+            let pass_ns = m.pass_cpu_ns(Layer::L7, payload, true).max(m.pass_cpu_ns(Layer::L4, payload, true)) as f64;
+            let stretched = pass_ns * m.effective_workers().1 / slowest.speed;
+            if stretched > limits::MAX_DURATION_NS as f64 {
+                errors.push(InputError {
+                    path: m.source.clone(),
+                    line: 0,
+                    col: 0,
+                    message: format!(
+                        "cpu: one pass costs up to {:.3} s of CPU; on node `{}` (speed {}){} that is {:.0} s of simulated time, more than the limit of {}: lower the costs or raise the node's speed",
+                        pass_ns / 1e9,
+                        slowest.name,
+                        slowest.speed,
+                        if m.cpu_limit_millicores.is_some() { " under the model's cpu.limit" } else { "" },
+                        stretched / 1e9,
+                        limits::describe_ns(limits::MAX_DURATION_NS)
+                    ),
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(InputErrors(errors))
+        }
+    }
+}
+
+/// The `[mesh]` key that names the model of a proxy kind.
+pub fn mesh_field(kind: ProxyKind) -> &'static str {
+    match kind {
+        ProxyKind::Sidecar => "sidecar_model",
+        ProxyKind::NodeProxy => "node_proxy_model",
+        ProxyKind::Ztunnel => "ztunnel_model",
+        ProxyKind::Waypoint => "waypoint_model",
     }
 }

@@ -1,8 +1,10 @@
 //! Placement: where the proxies of a data plane are, and which of them each call passes.
 //! Pure: a topology and a placement in, proxy instances and paths out; no time involved.
 //!
-//! A call from pod `a` to pod `b` takes the source side of `a`'s namespace placement and
-//! the destination side of `b`'s (so mixed meshes work):
+//! A run places every namespace alike ([`Layout::Uniform`]: the namespaces' own `placement`
+//! keys are overridden, so a comparison's columns really differ) or as the topology writes
+//! it ([`Layout::AsWritten`]: a mixed mesh). A call from pod `a` to pod `b` takes the source
+//! side of `a`'s namespace placement and the destination side of `b`'s:
 //!
 //! | placement | source side            | destination side                          |
 //! |-----------|------------------------|-------------------------------------------|
@@ -58,6 +60,79 @@ impl FromStr for Placement {
             "per-node" => Ok(Placement::PerNode),
             "ambient" => Ok(Placement::Ambient),
             other => Err(format!("unknown placement `{other}`: expected none, sidecar, per-node or ambient")),
+        }
+    }
+}
+
+/// The placement of every namespace in one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Layout {
+    /// Every namespace on one placement, whatever the namespaces name.
+    Uniform(Placement),
+    /// Each namespace on the placement it names (a mixed mesh); namespaces that inherit have
+    /// no run placement to inherit here, and are not meshed.
+    AsWritten,
+}
+
+impl Layout {
+    /// The four uniform placements, in the usual column order.
+    pub const UNIFORM: [Layout; 4] = [
+        Layout::Uniform(Placement::None),
+        Layout::Uniform(Placement::Sidecar),
+        Layout::Uniform(Placement::PerNode),
+        Layout::Uniform(Placement::Ambient),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Uniform(p) => p.as_str(),
+            Layout::AsWritten => "as-written",
+        }
+    }
+
+    /// The placement of each namespace of `t` under this layout.
+    pub fn namespace_placements(self, t: &Topology) -> Vec<Placement> {
+        t.namespaces
+            .iter()
+            .map(|n| match self {
+                Layout::Uniform(p) => p,
+                Layout::AsWritten => n.placement.unwrap_or(Placement::None),
+            })
+            .collect()
+    }
+
+    /// The layouts a comparison shows by default: the topology as written when it is a mixed
+    /// mesh, then every uniform placement.
+    pub fn defaults_for(t: &Topology) -> Vec<Layout> {
+        let mut v = if is_mixed(t) { vec![Layout::AsWritten] } else { Vec::new() };
+        v.extend(Layout::UNIFORM);
+        v
+    }
+}
+
+/// Whether some namespace of `t` names its own placement.
+pub fn is_mixed(t: &Topology) -> bool {
+    t.namespaces.iter().any(|n| n.placement.is_some())
+}
+
+impl From<Placement> for Layout {
+    fn from(p: Placement) -> Layout {
+        Layout::Uniform(p)
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Layout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "as-written" => Ok(Layout::AsWritten),
+            other => other.parse::<Placement>().map(Layout::Uniform).map_err(|e| format!("{e}, or as-written")),
         }
     }
 }
@@ -124,7 +199,7 @@ impl Path {
 /// A placement applied to a topology.
 #[derive(Clone, Debug)]
 pub struct Deployment {
-    pub placement: Placement,
+    pub layout: Layout,
     /// Effective placement of each namespace.
     pub namespace_placement: Vec<Placement>,
     pub proxies: Vec<ProxyInstance>,
@@ -157,10 +232,15 @@ impl PassCounts {
 }
 
 impl Deployment {
-    /// Place the proxies of `placement` (used by namespaces that inherit) on `topology`.
+    /// Place the proxies of `placement` on `topology`, every namespace alike.
     pub fn new(topology: &Topology, placement: Placement) -> Deployment {
+        Deployment::for_layout(topology, Layout::Uniform(placement))
+    }
+
+    /// Place the proxies of a layout on `topology`.
+    pub fn for_layout(topology: &Topology, layout: Layout) -> Deployment {
         let t = topology;
-        let namespace_placement: Vec<Placement> = t.namespaces.iter().map(|n| n.placement.unwrap_or(placement)).collect();
+        let namespace_placement = layout.namespace_placements(t);
         let pod_placement = |p: PodId| namespace_placement[t.services[t.pods[p].service].namespace];
         let uses = |pl: Placement| namespace_placement.contains(&pl);
         let mut proxies = Vec::new();
@@ -267,7 +347,12 @@ impl Deployment {
                 }
             }
         }
-        Deployment { placement, namespace_placement, proxies, sidecar_of_pod, node_proxy_of_node, ztunnel_of_node, waypoints_of_service }
+        Deployment { layout, namespace_placement, proxies, sidecar_of_pod, node_proxy_of_node, ztunnel_of_node, waypoints_of_service }
+    }
+
+    /// Which placement each namespace uses, as `namespace=placement` joined by `;`.
+    pub fn describe_namespaces(&self, t: &Topology) -> String {
+        t.namespaces.iter().zip(&self.namespace_placement).map(|(n, p)| format!("{}={p}", n.name)).collect::<Vec<_>>().join(";")
     }
 
     /// Waypoint replicas in front of a service (none outside ambient, or without a waypoint).

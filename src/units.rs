@@ -4,6 +4,11 @@
 //! Every quantity in a topology or model file carries its unit; this module is the only
 //! place that parses them. Errors are plain strings that the caller places at a file line.
 
+/// Every unit each kind of quantity accepts, as messages list them.
+const DURATION_UNITS: &str = "ns, us (or µs), ms, s, min";
+const SIZE_UNITS: &str = "B, KB, MB, GB (powers of 1000), Ki, Mi, Gi, KiB, MiB, GiB (powers of 1024)";
+const BANDWIDTH_UNITS: &str = "bps, Kbps, Mbps, Gbps";
+
 /// Parse a duration into nanoseconds. Units: `ns`, `us` (or `µs`), `ms`, `s`, `m` (minutes).
 pub fn parse_duration_ns(text: &str) -> Result<u64, String> {
     let (value, unit) = split_number(text)?;
@@ -13,8 +18,8 @@ pub fn parse_duration_ns(text: &str) -> Result<u64, String> {
         "ms" => 1e6,
         "s" => 1e9,
         "min" => 60e9,
-        "" => return Err(format!("duration `{text}` has no unit: append one of ns, us, ms, s, min (e.g. \"{text}ms\")")),
-        other => return Err(format!("unknown duration unit `{other}` in `{text}`: use ns, us, ms, s or min")),
+        "" => return Err(format!("duration `{text}` has no unit: append one of {DURATION_UNITS} (e.g. \"{text}ms\")")),
+        other => return Err(format!("unknown duration unit `{other}` in `{text}`: use one of {DURATION_UNITS}")),
     };
     to_integer(value * scale, text)
 }
@@ -31,8 +36,8 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "Ki" | "KiB" => 1024.0,
         "Mi" | "MiB" => 1024.0 * 1024.0,
         "Gi" | "GiB" => 1024.0 * 1024.0 * 1024.0,
-        "" => return Err(format!("size `{text}` has no unit: append one of B, KiB, MiB, GiB, KB, MB, GB")),
-        other => return Err(format!("unknown size unit `{other}` in `{text}`: use B, KiB, MiB, GiB, KB, MB or GB")),
+        "" => return Err(format!("size `{text}` has no unit: append one of {SIZE_UNITS} (e.g. \"{text}Mi\")")),
+        other => return Err(format!("unknown size unit `{other}` in `{text}`: use one of {SIZE_UNITS}")),
     };
     to_integer(value * scale, text)
 }
@@ -42,8 +47,8 @@ pub fn parse_rate_rps(text: &str) -> Result<f64, String> {
     let (value, unit) = split_number(text)?;
     match unit {
         "rps" | "/s" => Ok(value),
-        "" => Err(format!("rate `{text}` has no unit: write it as \"{text}rps\"")),
-        other => Err(format!("unknown rate unit `{other}` in `{text}`: use rps")),
+        "" => Err(format!("rate `{text}` has no unit: write a rate with a unit, like \"{text}rps\"")),
+        other => Err(format!("unknown rate unit `{other}` in `{text}`: write a rate with a unit, like \"1000rps\" (or \"1000/s\")")),
     }
 }
 
@@ -53,7 +58,7 @@ pub fn parse_millicores(text: &str) -> Result<f64, String> {
     match unit {
         "m" => Ok(value),
         "" | "cores" => Ok(value * 1000.0),
-        other => Err(format!("unknown CPU unit `{other}` in `{text}`: use \"300m\" (millicores) or \"2\" (cores)")),
+        other => Err(format!("unknown CPU unit `{other}` in `{text}`: write millicores like \"300m\" or cores like \"2\"")),
     }
 }
 
@@ -65,10 +70,21 @@ pub fn parse_bits_per_s(text: &str) -> Result<f64, String> {
         "Kbps" => 1e3,
         "Mbps" => 1e6,
         "Gbps" => 1e9,
-        "" => return Err(format!("bandwidth `{text}` has no unit: append bps, Kbps, Mbps or Gbps")),
-        other => return Err(format!("unknown bandwidth unit `{other}` in `{text}`: use bps, Kbps, Mbps or Gbps")),
+        "" => return Err(format!("bandwidth `{text}` has no unit: append one of {BANDWIDTH_UNITS}")),
+        other => return Err(format!("unknown bandwidth unit `{other}` in `{text}`: use one of {BANDWIDTH_UNITS}")),
     };
     Ok(value * scale)
+}
+
+/// Format a byte count the way input files write sizes (whole units of 1024 where exact).
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "Gi"), (1 << 20, "Mi"), (1 << 10, "Ki")];
+    for (size, unit) in UNITS {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    format!("{bytes}B")
 }
 
 /// Format nanoseconds the way input files write durations, for messages and `run.json`.
@@ -133,6 +149,7 @@ mod tests {
         assert!(parse_duration_ns("250").unwrap_err().contains("no unit"));
         assert!(parse_duration_ns("-1ms").unwrap_err().contains("negative"));
         assert!(parse_duration_ns("3 furlongs").unwrap_err().contains("unknown duration unit"));
+        assert!(parse_duration_ns("1e400s").unwrap_err().contains("not finite"));
     }
 
     #[test]
@@ -140,6 +157,13 @@ mod tests {
         assert_eq!(parse_bytes("1KiB"), Ok(1024));
         assert_eq!(parse_bytes("512Mi"), Ok(512 * 1024 * 1024));
         assert_eq!(parse_bytes("1KB"), Ok(1000));
+        // A unit that is close but wrong lists every accepted one, binary units included.
+        let e = parse_bytes("32G").unwrap_err();
+        for unit in ["Gi", "Mi", "Ki", "GiB", "GB", "B"] {
+            assert!(e.contains(unit), "{e}");
+        }
+        assert_eq!(format_bytes(1 << 50), "1048576Gi");
+        assert_eq!(format_bytes(1500), "1500B");
         assert_eq!(parse_rate_rps("1_200rps"), Ok(1200.0));
         assert!(parse_rate_rps("-5rps").is_err());
         assert_eq!(parse_millicores("300m"), Ok(300.0));

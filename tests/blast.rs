@@ -126,7 +126,7 @@ mod dynamic_runs {
         let limited = ambient.run("cpu-limit ztunnel").expect("cpu limit");
         let noisy = ambient.run("noisy-tenant").expect("noisy");
         assert!(noisy.scenario.target_name.starts_with("ztunnel/"));
-        let p99 = |r: &meshsim::blast::ScenarioResult| r.outcome.latency_p99_outage_ms;
+        let p99 = |r: &meshsim::blast::ScenarioResult| r.outcome.latency_p99_outage_ms.expect("requests succeeded");
         assert!(
             p99(noisy) > p99(base) * 1.2 && p99(noisy) > p99(limited) * 1.2,
             "noisy {} vs baseline {} and limit alone {}",
@@ -174,7 +174,7 @@ mod output {
         for k in 0..2 {
             let r = blast(&faces_path(), &[Placement::Sidecar], &short(), &flags(None)).expect("blast runs");
             let out = dir.join(format!("run{k}"));
-            let written = meshsim::app::blast::write(&r, &out).expect("written");
+            let written = meshsim::app::blast::write(&r, &out, false).expect("written");
             let read = |f: &str| std::fs::read(written.join(f)).expect("file exists");
             for f in
                 ["blast-static.csv", "blast-spread.csv", "timeline.csv", "blast.md", "timeline-sidecar.svg", "report.html", "results.json"]

@@ -155,3 +155,119 @@ mod istio_benchmark {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+/// `meshsim calibrate` on damaged copies of the public data: problems are reported with file
+/// and line and refused (exit 2) unless `--allow-incomplete`, which lists what it left out.
+mod damaged_data {
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Output};
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("calibrate-{name}"));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A copy of a shared gsd-v1 data set in `dir`, or `None` (test skipped) without the data.
+    fn copy_gsd(mesh: &str, dir: &Path) -> Option<PathBuf> {
+        let Some(shared) = super::shared_dir() else {
+            println!("skipped: no shared data");
+            return None;
+        };
+        let to = dir.join(mesh);
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(shared.join("data/gsd-v1").join(mesh)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+        Some(to)
+    }
+
+    fn calibrate(args: &[&str]) -> Output {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        Command::new(env!("CARGO_BIN_EXE_meshsim")).arg("calibrate").args(args).current_dir(root).output().unwrap()
+    }
+
+    fn first_log(dir: &Path, prefix: &str) -> PathBuf {
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix) && p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        logs.sort();
+        logs[0].clone()
+    }
+
+    #[test]
+    fn a_log_missing_its_rate_is_refused_and_listed_when_allowed() {
+        let d = scratch("no-rate");
+        let Some(data) = copy_gsd("linkerd", &d) else { return };
+        let log = first_log(&data, "600-3-");
+        let text = std::fs::read_to_string(&log).unwrap();
+        std::fs::write(&log, text.lines().filter(|l| !l.contains("Requests/sec:")).collect::<Vec<_>>().join("\n")).unwrap();
+        let out = d.join("out");
+        let o = calibrate(&[data.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&log.display().to_string()) && stderr.contains("Requests/sec"), "{stderr}");
+        assert!(stderr.contains("--allow-incomplete"), "{stderr}");
+        assert!(!out.exists());
+        let o = calibrate(&[data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--allow-incomplete"]);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(stdout.contains("left out") && stdout.contains("600-3"), "{stdout}");
+        let dropped = std::fs::read_to_string(out.join("dropped.csv")).unwrap();
+        assert!(dropped.starts_with("file,line,run,problem\n") && dropped.contains("600-3"), "{dropped}");
+        let model = std::fs::read_to_string(out.join("models/linkerd2-proxy.toml")).unwrap();
+        assert!(model.contains("left_out"), "{model}");
+    }
+
+    #[test]
+    fn a_bad_metrics_cell_and_a_missing_file_are_all_reported_at_once() {
+        let d = scratch("bad-cell");
+        let Some(data) = copy_gsd("ambient", &d) else { return };
+        let metrics = data.join("120-2-metrics.csv");
+        let text = std::fs::read_to_string(&metrics).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        lines[2] = lines[2].replacen(',', ",oops", 2);
+        std::fs::write(&metrics, lines.join("\n") + "\n").unwrap();
+        std::fs::remove_file(data.join("240-1-metrics.csv")).unwrap();
+        let o = calibrate(&[data.to_str().unwrap(), "--out", d.join("out").to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("120-2-metrics.csv:3:"), "{stderr}");
+        assert!(stderr.contains("no `240-1-metrics.csv`"), "{stderr}");
+        assert!(!d.join("out").exists());
+    }
+
+    #[test]
+    fn an_istio_csv_with_a_byte_order_mark_is_read_like_one_without() {
+        let Some(shared) = super::shared_dir() else {
+            println!("skipped: no shared data");
+            return;
+        };
+        let d = scratch("bom");
+        let plain = std::fs::read(shared.join("data/istio-benchmark/benchmark.csv")).unwrap();
+        // The label column first, where a byte-order mark sticks to its name.
+        let text = String::from_utf8(plain).unwrap();
+        let mut rows: Vec<Vec<String>> = text.lines().map(|l| l.split(',').map(String::from).collect()).collect();
+        let labels = rows[0].iter().position(|h| h == "Labels").unwrap();
+        for r in &mut rows {
+            let c = r.remove(labels);
+            r.insert(0, c);
+        }
+        let csv: String = rows.iter().map(|r| r.join(",") + "\n").collect();
+        std::fs::write(d.join("plain.csv"), &csv).unwrap();
+        std::fs::write(d.join("bom.csv"), format!("\u{feff}{csv}")).unwrap();
+        for name in ["plain", "bom"] {
+            let o = calibrate(&[d.join(format!("{name}.csv")).to_str().unwrap(), "--out", d.join(name).to_str().unwrap()]);
+            assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        assert_eq!(std::fs::read(d.join("bom/istio-fits.csv")).unwrap(), std::fs::read(d.join("plain/istio-fits.csv")).unwrap());
+        // A degree the sidecar models cannot use is bad input, refused before any fit.
+        let o = calibrate(&[d.join("plain.csv").to_str().unwrap(), "--out", d.join("deg").to_str().unwrap(), "--degree", "2"]);
+        assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(!d.join("deg").exists());
+    }
+}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use meshsim::app::capacity::{capacity, CapacityOptions};
-use meshsim::app::sweep::{csv_bytes, merge, run, SweepOptions};
+use meshsim::app::sweep::{merge, run, SweepOptions};
 use meshsim::app::{AppError, Overrides};
 use meshsim::placement::Placement;
 use meshsim::sweep::{expand, spec, Shard};
@@ -97,6 +97,26 @@ range = { from = 100, to = 400, factor = 2 }
     }
 }
 
+/// Run a whole sweep into `out` and return its CSV bytes.
+fn whole_csv(file: &Path, o: &SweepOptions, out: &Path) -> Vec<u8> {
+    let r = run(file, o, out).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.complete);
+    std::fs::read(out.join("sweep.csv")).unwrap()
+}
+
+/// Run every shard of `count` into `dir`, in reverse order; the shard CSVs.
+fn shard_files(file: &Path, count: usize, dir: &Path) -> Vec<PathBuf> {
+    (0..count)
+        .rev()
+        .map(|index| {
+            let o = SweepOptions { shard: Shard { index, count }, ..SweepOptions::default() };
+            let r = run(file, &o, dir).unwrap_or_else(|e| panic!("{e}"));
+            assert!(r.complete);
+            r.written
+        })
+        .collect()
+}
+
 mod shards {
     use super::*;
 
@@ -104,16 +124,10 @@ mod shards {
     fn merged_shards_equal_the_unsharded_sweep_byte_for_byte() {
         let d = scratch("shards");
         let file = sweep_file(&d, SMALL);
-        let whole = csv_bytes(&run(&file, &SweepOptions::default()).unwrap()).unwrap();
+        let whole = whole_csv(&file, &SweepOptions::default(), &d.join("whole"));
         for count in [2, 3] {
-            let mut parts = Vec::new();
             // Shards in reverse order: merge must not depend on the order it is given.
-            for index in (0..count).rev() {
-                let o = SweepOptions { shard: Shard { index, count }, ..SweepOptions::default() };
-                let out = run(&file, &o).unwrap();
-                let p = meshsim::app::sweep::write(&out, &d.join("shards")).unwrap();
-                parts.push(p);
-            }
+            let parts = shard_files(&file, count, &d.join(format!("shards-{count}")));
             let merged = d.join(format!("merged-{count}.csv"));
             merge(&merged, &parts).unwrap();
             assert_eq!(
@@ -128,12 +142,99 @@ mod shards {
     fn merge_refuses_a_missing_or_repeated_shard() {
         let d = scratch("merge-bad");
         let file = sweep_file(&d, SMALL);
-        let o = SweepOptions { shard: Shard { index: 0, count: 2 }, ..SweepOptions::default() };
-        let p = meshsim::app::sweep::write(&run(&file, &o).unwrap(), &d).unwrap();
+        let parts = shard_files(&file, 2, &d.join("s"));
+        let p = parts.iter().find(|p| p.ends_with("sweep-shard-0-of-2.csv")).unwrap().clone();
         let e = merge(&d.join("m.csv"), std::slice::from_ref(&p)).unwrap_err();
         assert!(e.to_string().contains("missing shard"), "{e}");
         let e = merge(&d.join("m.csv"), &[p.clone(), p]).unwrap_err();
-        assert!(e.to_string().contains("in both"), "{e}");
+        assert!(e.to_string().contains("merge each shard once"), "{e}");
+        assert!(!d.join("m.csv").exists());
+    }
+
+    /// Merge `parts` after `damage` edits the first shard; expect an input error naming the
+    /// file (and line) with `needle`, and no output file.
+    fn refused(name: &str, damage: impl Fn(&str) -> String, needle: &str, line: Option<usize>) {
+        let d = scratch(name);
+        let file = sweep_file(&d, SMALL);
+        let parts = shard_files(&file, 2, &d.join("s"));
+        let victim = d.join("s/sweep-shard-0-of-2.csv");
+        let text = std::fs::read_to_string(&victim).unwrap();
+        let damaged = damage(&text);
+        assert_ne!(damaged, text, "{name}: the damage must change the file");
+        std::fs::write(&victim, damaged).unwrap();
+        let out = d.join("m.csv");
+        let e = merge(&out, &parts).unwrap_err();
+        assert!(matches!(e, AppError::Input(_)), "{name}: {e}");
+        let msg = e.to_string();
+        let at = match line {
+            Some(l) => format!("{}:{l}:", victim.display()),
+            None => victim.display().to_string(),
+        };
+        assert!(msg.contains(&at), "{name}: the message does not name {at}: {msg}");
+        assert!(msg.contains(needle), "{name}: {msg}");
+        assert!(!out.exists(), "{name}: a merged file was written");
+        assert!(std::fs::read_dir(&d).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp-")));
+    }
+
+    #[test]
+    fn merge_refuses_a_header_only_shard() {
+        refused("header-only", |t| format!("{}\n", t.lines().next().unwrap()), "cut short", Some(1));
+    }
+
+    #[test]
+    fn merge_refuses_a_truncated_shard() {
+        // Cut in the middle of the last row: shard 0 of 2 holds cases 0 and 2, 3 rows each.
+        refused("truncated", |t| t[..t.len() - 40].to_string(), "fields where the header has", Some(7));
+        // Cut at a row's end: the last row is missing.
+        refused(
+            "truncated-row",
+            |t| {
+                let lines: Vec<&str> = t.lines().collect();
+                lines[..lines.len() - 1].join("\n") + "\n"
+            },
+            "cut short",
+            Some(6),
+        );
+    }
+
+    #[test]
+    fn merge_refuses_a_duplicated_row() {
+        refused(
+            "duplicated",
+            |t| {
+                let lines: Vec<&str> = t.lines().collect();
+                let mut v = lines.clone();
+                v.insert(2, lines[1]);
+                v.join("\n") + "\n"
+            },
+            "duplicated row",
+            Some(3),
+        );
+        refused("duplicated-last", |t| format!("{t}{}\n", t.lines().last().unwrap()), "duplicated row", Some(8));
+    }
+
+    #[test]
+    fn merge_refuses_shards_of_different_sweeps() {
+        let d = scratch("merge-two-sweeps");
+        let a = shard_files(&sweep_file(&d, SMALL), 2, &d.join("a"));
+        let b_dir = d.join("other");
+        std::fs::create_dir_all(&b_dir).unwrap();
+        let b = shard_files(&sweep_file(&b_dir, &SMALL.replace("values = [60, 240]", "values = [60, 120]")), 2, &d.join("b"));
+        let mixed = vec![
+            a.iter().find(|p| p.ends_with("sweep-shard-0-of-2.csv")).unwrap().clone(),
+            b.iter().find(|p| p.ends_with("sweep-shard-1-of-2.csv")).unwrap().clone(),
+        ];
+        let e = merge(&d.join("m.csv"), &mixed).unwrap_err().to_string();
+        assert!(e.contains("another sweep") && e.contains("sweep-shard-"), "{e}");
+        // The same sweep run with another seed is another sweep too.
+        let o = |index| SweepOptions { shard: Shard { index, count: 2 }, seed: Some(99), ..SweepOptions::default() };
+        let c = run(&sweep_file(&d, SMALL), &o(1), &d.join("c")).unwrap().written;
+        let e = merge(&d.join("m.csv"), &[mixed[0].clone(), c]).unwrap_err().to_string();
+        assert!(e.contains("another sweep") && e.contains("seed"), "{e}");
+        // A shard without its record cannot be checked.
+        std::fs::remove_file(mixed[0].with_extension("json")).unwrap();
+        let e = merge(&d.join("m.csv"), &a).unwrap_err().to_string();
+        assert!(e.contains("record"), "{e}");
         assert!(!d.join("m.csv").exists());
     }
 
@@ -141,9 +242,9 @@ mod shards {
     fn parallel_sweep_equals_serial_sweep() {
         let d = scratch("parallel");
         let file = sweep_file(&d, SMALL);
-        let with = |threads| {
+        let with = |threads: usize| {
             let o = SweepOptions { threads: Some(threads), ..SweepOptions::default() };
-            csv_bytes(&run(&file, &o).unwrap()).unwrap()
+            whole_csv(&file, &o, &d.join(format!("t{threads}")))
         };
         assert_eq!(with(1), with(3));
     }
@@ -152,15 +253,117 @@ mod shards {
     fn a_whole_sweep_writes_its_csv_and_charts() {
         let d = scratch("whole");
         let file = sweep_file(&d, SMALL);
-        let out = run(&file, &SweepOptions::default()).unwrap();
-        let dir = meshsim::app::sweep::write(&out, &d.join("out")).unwrap();
-        for f in ["sweep.csv", "cpu-vs-rate.png", "cpu-vs-rate.svg", "mem-vs-rate.png", "p99-vs-rate.svg", "report.html", "results.json"] {
+        let out = run(&file, &SweepOptions::default(), &d.join("out")).unwrap();
+        let dir = out.written;
+        for f in [
+            "sweep.csv",
+            "cpu-vs-rate.png",
+            "cpu-vs-rate.svg",
+            "mem-vs-rate.png",
+            "p99-vs-rate.svg",
+            ".meshsim-output",
+            "report.html",
+            "results.json",
+        ] {
             assert!(dir.join(f).is_file(), "{f}");
         }
         let csv = std::fs::read_to_string(dir.join("sweep.csv")).unwrap();
         let header = csv.lines().next().unwrap();
         assert!(header.starts_with("case_index,case_seed,rate_rps,service.face.replicas,placement,proxies,"));
         assert_eq!(csv.lines().count(), 1 + 4 * 3);
+        // Nothing of the run is left beside the output.
+        let names: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(names.iter().all(|n| !n.contains("partial") && !n.contains("staging")), "{names:?}");
+    }
+}
+
+#[test]
+fn an_axis_of_many_values_is_summarised_in_the_charts() {
+    let d = scratch("many-series");
+    let body = r#"
+placements = ["none"]
+[set]
+"simulation.duration" = "300ms"
+"simulation.warmup" = "100ms"
+[[axis]]
+path = "service.face.replicas"
+range = { from = 1, to = 14, step = 1 }
+[[axis]]
+path = "rate"
+values = [100, 200]
+"#;
+    let r = run(&sweep_file(&d, body), &SweepOptions::default(), &d.join("out")).unwrap();
+    let svg = std::fs::read_to_string(r.written.join("cpu-vs-rate.svg")).unwrap();
+    assert!(svg.contains("none (14 settings of the other inputs)"), "the 14 lines are not summarised");
+    assert!(!svg.contains("service.face.replicas=13"));
+}
+
+mod resume {
+    use super::*;
+
+    /// A sweep stopped after `k` cases and resumed gives the bytes of an uninterrupted run:
+    /// CSV, charts and marker alike.
+    #[test]
+    fn a_resumed_sweep_equals_an_uninterrupted_one() {
+        let d = scratch("resume");
+        let file = sweep_file(&d, SMALL);
+        let whole = d.join("whole");
+        whole_csv(&file, &SweepOptions::default(), &whole);
+        for k in [1, 3] {
+            let out = d.join(format!("stopped-{k}"));
+            let stop = SweepOptions { stop_after_cases: Some(k), threads: Some(2), ..SweepOptions::default() };
+            let r = run(&file, &stop, &out).unwrap();
+            assert!(!r.complete);
+            assert_eq!(r.cases_run, k);
+            assert!(!out.exists(), "no output before every case is done");
+            let partial = d.join(format!("stopped-{k}.partial"));
+            let rows = std::fs::read_to_string(partial.join("sweep.csv")).unwrap().lines().count() - 1;
+            assert_eq!(rows, k * 3, "the finished cases are on disk");
+            // Without --resume the finished work is neither lost nor silently reused.
+            let e = run(&file, &SweepOptions::default(), &out).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("--resume"), "{e}");
+            let r = run(&file, &SweepOptions { resume: true, ..SweepOptions::default() }, &out).unwrap();
+            assert!(r.complete);
+            assert_eq!((r.cases_resumed, r.cases_run), (k, 4 - k));
+            assert!(!partial.exists());
+            for f in ["sweep.csv", "cpu-vs-rate.svg", "p99-vs-rate.png", ".meshsim-output"] {
+                assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(whole.join(f)).unwrap(), "{f} after stopping at {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_resumed_shard_equals_an_uninterrupted_one() {
+        let d = scratch("resume-shard");
+        let file = sweep_file(&d, SMALL);
+        let shard = Shard { index: 1, count: 2 };
+        let full = run(&file, &SweepOptions { shard, ..SweepOptions::default() }, &d.join("a")).unwrap();
+        let stopped = run(&file, &SweepOptions { shard, stop_after_cases: Some(1), ..SweepOptions::default() }, &d.join("b")).unwrap();
+        assert!(!stopped.complete);
+        let resumed = run(&file, &SweepOptions { shard, resume: true, ..SweepOptions::default() }, &d.join("b")).unwrap();
+        assert_eq!(std::fs::read(&full.written).unwrap(), std::fs::read(&resumed.written).unwrap());
+        let record = |p: &Path| std::fs::read_to_string(p.with_extension("json")).unwrap();
+        assert_eq!(record(&full.written), record(&resumed.written));
+    }
+
+    #[test]
+    fn resume_is_refused_when_the_spec_or_seed_changed() {
+        let d = scratch("resume-changed");
+        let file = sweep_file(&d, SMALL);
+        let out = d.join("out");
+        run(&file, &SweepOptions { stop_after_cases: Some(2), ..SweepOptions::default() }, &out).unwrap();
+        let again = SweepOptions { resume: true, ..SweepOptions::default() };
+        let e = run(&file, &SweepOptions { seed: Some(8), ..again.clone() }, &out).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("changed"), "{e}");
+        let edited = sweep_file(&d, &SMALL.replace("\"1s\"", "\"2s\""));
+        let e = run(&edited, &again, &out).unwrap_err();
+        assert!(e.to_string().contains("changed"), "{e}");
+        // The finished cases are still there, and --force starts over.
+        assert!(d.join("out.partial/sweep.csv").is_file());
+        let r = run(&edited, &SweepOptions { force: true, ..SweepOptions::default() }, &out).unwrap();
+        assert!(r.complete && r.cases_resumed == 0);
     }
 }
 
@@ -169,7 +372,7 @@ mod errors {
 
     fn input_errors(body: &str, name: &str) -> String {
         let d = scratch(name);
-        match run(&sweep_file(&d, body), &SweepOptions::default()) {
+        match run(&sweep_file(&d, body), &SweepOptions::default(), &d.join("out")) {
             Err(e @ AppError::Input(_)) => e.to_string(),
             Err(e) => panic!("not an input error: {e}"),
             Ok(_) => panic!("accepted"),
@@ -189,7 +392,38 @@ mod errors {
         assert!(e.contains("no entry named `nosuch`"), "{e}");
         let e = input_errors("[[axis]]\npath = \"service.face.replicas\"\nvalues = [2, 0]\n", "bad-value");
         assert!(e.contains("sweep.toml:7:14:"), "{e}");
-        assert!(e.contains("service.replicas"), "{e}");
+        assert!(e.contains("service[1].replicas"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_path_is_reported_once_not_once_per_case() {
+        let e = input_errors(
+            "[[axis]]\npath = \"rate\"\nvalues = [60, 120, 240]\n[[axis]]\npath = \"service.face.replicaz\"\nvalues = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n",
+            "bad-path-once",
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.contains("in 30 cases, the first with rate = 60, service.face.replicaz = 1"), "{e}");
+        assert!(e.contains("service[1].replicaz: unknown key `replicaz` in service[1]: did you mean `replicas`?"), "{e}");
+    }
+
+    #[test]
+    fn a_geometric_range_counts_its_values_before_building_them() {
+        let e = input_errors("[[axis]]\npath = \"rate\"\nrange = { from = 1, to = 1e300, factor = 1.000001 }\n", "huge-range");
+        assert!(e.contains("sweep.toml:7:9: axis[0]: range of `rate`: 6907"), "{e}");
+        assert!(e.contains("values: more than the limit of 100000 cases"), "{e}");
+        let e = input_errors("[[axis]]\npath = \"rate\"\nrange = { from = 0, to = 1e300, step = 1e-300 }\n", "huge-step");
+        assert!(e.contains("more than the limit of 100000 cases"), "{e}");
+    }
+
+    #[test]
+    fn set_values_go_through_the_topology_checks() {
+        let e = input_errors("[set]\n\"simulation.duration\" = \"1e9s\"\n[[axis]]\npath = \"rate\"\nvalues = [60]\n", "set-duration");
+        assert!(e.contains("sweep.toml:6:25:"), "{e}");
+        assert!(e.contains("simulation.duration: `1e9s` is longer than the limit of 30 days"), "{e}");
+        let e = input_errors("[[axis]]\npath = \"rate\"\nvalues = [1e308]\n", "axis-rate");
+        assert!(e.contains("rate: the loads add up to 1e308 rps, above the limit"), "{e}");
+        let e = input_errors("[[axis]]\npath = \"rate\"\nvalues = [nan]\n", "axis-nan");
+        assert!(e.contains("sweep.toml:7:11: axis[0].values[0]: nan is not a number meshsim can use"), "{e}");
     }
 
     #[test]
@@ -281,5 +515,103 @@ rate = "100rps"
         assert!((max - 900.0).abs() < 45.0, "max rate {max}");
         let f = r.rows[0].search.failing_rps.unwrap();
         assert!((f - max) / f < 0.01);
+    }
+}
+
+mod interrupt {
+    use super::*;
+
+    fn state_next_case(partial: &Path) -> Option<u64> {
+        let text = std::fs::read_to_string(partial.join("sweep-state.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v["next_case"].as_u64()
+    }
+
+    /// Ctrl-C in the middle of a sweep keeps the finished cases; `--resume` runs the rest and
+    /// writes the bytes of an uninterrupted run.
+    #[test]
+    fn ctrl_c_keeps_finished_cases_and_resume_finishes_them() {
+        let d = scratch("ctrl-c");
+        let body = r#"
+placements = ["none", "sidecar"]
+[set]
+"simulation.duration" = "60s"
+"simulation.warmup" = "1s"
+[[axis]]
+path = "rate"
+range = { from = 200, to = 1400, step = 100 }
+"#;
+        let file = sweep_file(&d, body);
+        let bin = env!("CARGO_BIN_EXE_meshsim");
+        let f = file.to_str().unwrap();
+        let full = std::process::Command::new(bin).args(["sweep", f, "--threads", "1", "--out", "full"]).current_dir(&d).output().unwrap();
+        assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
+        let child = std::process::Command::new(bin)
+            .args(["sweep", f, "--threads", "1", "--out", "cut"])
+            .current_dir(&d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let partial = d.join("cut.partial");
+        let started = std::time::Instant::now();
+        while state_next_case(&partial).unwrap_or(0) == 0 {
+            assert!(started.elapsed().as_secs() < 60, "no case finished");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(kill.success());
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "{stderr}");
+        assert!(stderr.contains("--resume"), "{stderr}");
+        let kept = state_next_case(&partial).unwrap();
+        assert!(kept > 0 && kept < 13, "{kept}");
+        assert!(!d.join("cut").exists());
+        let leftovers: Vec<String> = std::fs::read_dir(&d)
+            .unwrap()
+            .chain(std::fs::read_dir(&partial).unwrap())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".staging-") || n.contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        let resumed = std::process::Command::new(bin).args(["sweep", f, "--resume", "--out", "cut"]).current_dir(&d).output().unwrap();
+        assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+        assert!(String::from_utf8_lossy(&resumed.stdout).contains(&format!("{kept} finished before")));
+        for name in ["sweep.csv", "cpu-vs-rate.svg", "p99-vs-rate.png", ".meshsim-output"] {
+            assert_eq!(std::fs::read(d.join("cut").join(name)).unwrap(), std::fs::read(d.join("full").join(name)).unwrap(), "{name}");
+        }
+        assert!(!partial.exists());
+    }
+
+    /// A named case that sets namespace placements runs as written in its own row; the other
+    /// rows of every case are uniform, whatever the case sets.
+    #[test]
+    fn named_cases_of_mixed_meshes_are_labelled_by_what_ran() {
+        let d = scratch("mixed-sweep");
+        let body = r#"
+[set]
+"simulation.duration" = "2s"
+"simulation.warmup" = "500ms"
+[[case]]
+name = "migrating"
+set = { "namespace.load.placement" = "sidecar", "namespace.faces.placement" = "ambient" }
+[[case]]
+name = "plain"
+set = { "service.face.replicas" = 2 }
+"#;
+        let file = sweep_file(&d, body);
+        let r = run(&file, &SweepOptions::default(), &d.join("out")).unwrap();
+        let csv = std::fs::read_to_string(r.written.join("sweep.csv")).unwrap();
+        let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+        let col = |name: &str| rows[0].iter().position(|h| *h == name).unwrap();
+        let (name, placement, proxies, ns) = (col("case_name"), col("placement"), col("proxies"), col("namespace_placements"));
+        let got: Vec<(&str, &str, &str, &str)> = rows[1..].iter().map(|r| (r[name], r[placement], r[proxies], r[ns])).collect();
+        assert_eq!(got.len(), 10, "{csv}");
+        assert_eq!(got[0], ("migrating", "as-written", "9", "faces=ambient;load=sidecar"));
+        assert_eq!(got[1], ("migrating", "none", "0", "faces=none;load=none"));
+        assert_eq!(got[2], ("migrating", "sidecar", "27", "faces=sidecar;load=sidecar"));
+        assert_eq!(got[5], ("plain", "as-written", "0", "faces=none;load=none"));
+        assert_eq!(got[7], ("plain", "sidecar", "26", "faces=sidecar;load=sidecar"));
     }
 }

@@ -427,8 +427,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http_ok(port: int, proc: subprocess.Popen | None, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-    """Until GET / on 127.0.0.1:port answers 200 with the backend's body (bounded)."""
+def wait_http_ok(port: int, proc: subprocess.Popen | None, timeout_s: float = STARTUP_TIMEOUT_S,
+                 path: str = "/", expect: bytes = BODY) -> None:
+    """Until GET `path` on 127.0.0.1:port answers 200 with the body `expect` (bounded)."""
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     while time.monotonic() < deadline:
@@ -436,11 +437,11 @@ def wait_http_ok(port: int, proc: subprocess.Popen | None, timeout_s: float = ST
             raise RuntimeError(f"process exited with code {proc.returncode} while starting")
         try:
             conn = http.client.HTTPConnection(LOOPBACK, port, timeout=2)
-            conn.request("GET", "/")
+            conn.request("GET", path)
             resp = conn.getresponse()
             body = resp.read()
             conn.close()
-            if resp.status == 200 and body == BODY:
+            if resp.status == 200 and body == expect:
                 return
             last = f"status {resp.status}, {len(body)}-byte body"
         except OSError as e:
@@ -449,20 +450,26 @@ def wait_http_ok(port: int, proc: subprocess.Popen | None, timeout_s: float = ST
     raise RuntimeError(f"127.0.0.1:{port} not ready after {timeout_s:g}s: {last}")
 
 
-NGINX_BACKEND_CONF = """\
+# The head of an nginx backend config: one worker in the foreground, every file under {workdir}.
+NGINX_HEAD = """\
 worker_processes 1;
 daemon off;
 master_process on;
 pid {workdir}/backend-nginx.pid;
 error_log {workdir}/backend-nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
+"""
+NGINX_TEMP_PATHS = """\
     client_body_temp_path {workdir}/nginx-body;
     proxy_temp_path {workdir}/nginx-proxy;
     fastcgi_temp_path {workdir}/nginx-fastcgi;
     uwsgi_temp_path {workdir}/nginx-uwsgi;
     scgi_temp_path {workdir}/nginx-scgi;
+"""
+NGINX_BACKEND_CONF = NGINX_HEAD + """\
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+""" + NGINX_TEMP_PATHS + """\
     keepalive_requests 1000000;
     keepalive_timeout 120s;
     server {{

@@ -13,9 +13,9 @@ use crate::blast::{outcome, PlacementResult, ScenarioResult, StaticAnalysis};
 use crate::metrics::summarize;
 use crate::placement::{Deployment, Placement};
 use crate::report::blast_out;
-use crate::report::outdir::StagedDir;
+use crate::report::outdir::{Source, StagedDir};
 use crate::sim::{simulate, Plan, SimOptions};
-use crate::units;
+use crate::{limits, units};
 
 /// Flags of `meshsim blast` that override the topology's `[blast]` table and its calls.
 #[derive(Clone, Debug, Default)]
@@ -45,40 +45,55 @@ pub struct BlastReport {
 }
 
 fn duration_flag(flag: &str, v: &Option<String>) -> Result<Option<u64>, AppError> {
-    v.as_ref().map(|s| units::parse_duration_ns(s).map_err(|e| AppError::arg(flag, e))).transpose()
+    v.as_ref().map(|s| super::duration_arg(flag, s)).transpose()
 }
 
 /// Apply the flags to the loaded inputs.
 pub fn apply_flags(inputs: &mut Inputs, f: &BlastFlags) -> Result<(), AppError> {
     let t = &mut inputs.topology;
     let b = &mut t.blast;
-    if let Some(x) = duration_flag("--slo-p99", &f.slo_p99)? {
-        b.slo_p99_ns = x.max(1);
+    let positive = |flag: &str, v: &Option<String>| -> Result<Option<u64>, AppError> {
+        match duration_flag(flag, v)? {
+            Some(0) => Err(AppError::arg(flag, "must be more than zero")),
+            x => Ok(x),
+        }
+    };
+    if let Some(x) = positive("--slo-p99", &f.slo_p99)? {
+        b.slo_p99_ns = x;
     }
     if let Some(x) = duration_flag("--fail-at", &f.fail_at)? {
         b.fail_at_ns = x;
     }
-    if let Some(x) = duration_flag("--outage", &f.outage)? {
+    if let Some(x) = positive("--outage", &f.outage)? {
         b.outage_ns = x;
     }
-    if let Some(x) = duration_flag("--node-reschedule", &f.node_reschedule)? {
+    if let Some(x) = positive("--node-reschedule", &f.node_reschedule)? {
         b.node_reschedule_ns = Some(x);
     }
     if let Some(c) = &f.cpu_limit {
         let m = units::parse_millicores(c).map_err(|e| AppError::arg("--cpu-limit", e))?;
-        if !(m > 0.0 && m.is_finite()) {
-            return Err(AppError::arg("--cpu-limit", "must be more than zero"));
+        if !(limits::MIN_CPU_LIMIT_MILLICORES..=limits::MAX_MILLICORES).contains(&m) {
+            return Err(AppError::arg(
+                "--cpu-limit",
+                format!("must be between {}m and {} cores", limits::MIN_CPU_LIMIT_MILLICORES, limits::MAX_MILLICORES / 1000.0),
+            ));
         }
         b.cpu_limit_millicores = m;
     }
     if let Some(m) = &f.memory_limit {
         let x = units::parse_bytes(m).map_err(|e| AppError::arg("--memory-limit", e))?;
-        b.memory_limit_bytes = Some(x.max(1));
+        if x == 0 || x > limits::MAX_MEMORY_BYTES {
+            return Err(AppError::arg(
+                "--memory-limit",
+                format!("must be more than zero and at most {}", units::format_bytes(limits::MAX_MEMORY_BYTES)),
+            ));
+        }
+        b.memory_limit_bytes = Some(x);
     }
     if let Some(n) = &f.noisy_tenant {
         let x = units::parse_bits_per_s(n).map_err(|e| AppError::arg("--noisy-tenant", e))?;
-        if !(x >= 0.0 && x.is_finite()) {
-            return Err(AppError::arg("--noisy-tenant", "must be zero or more"));
+        if !(0.0..=limits::MAX_BITS_PER_S).contains(&x) {
+            return Err(AppError::arg("--noisy-tenant", "must be between 0 and 1000Gbps"));
         }
         b.noisy_tenant_bits_per_s = x;
     }
@@ -93,8 +108,11 @@ pub fn apply_flags(inputs: &mut Inputs, f: &BlastFlags) -> Result<(), AppError> 
         ));
     }
     let timeout = duration_flag("--timeout", &f.timeout)?;
-    if timeout == Some(0) {
-        return Err(AppError::arg("--timeout", "must be more than zero"));
+    if timeout.is_some_and(|t| t < limits::MIN_TIMEOUT_NS) {
+        return Err(AppError::arg("--timeout", format!("must be at least {}", limits::describe_ns(limits::MIN_TIMEOUT_NS))));
+    }
+    if f.retries.is_some_and(|r| i64::from(r) > limits::MAX_RETRIES) {
+        return Err(AppError::arg("--retries", format!("must be at most {}", limits::MAX_RETRIES)));
     }
     for c in &mut t.calls {
         if let Some(r) = f.retries {
@@ -181,20 +199,20 @@ pub fn blast(path: &Path, placements: &[Placement], o: &Overrides, flags: &Blast
 }
 
 /// Write a blast report into `out` (whole or not at all), with the default report options.
-pub fn write(r: &BlastReport, out: &Path) -> Result<PathBuf, AppError> {
-    write_with(r, out, &super::results::ReportOptions::default())
+pub fn write(r: &BlastReport, out: &Path, force: bool) -> Result<PathBuf, AppError> {
+    write_with(r, out, force, &super::results::ReportOptions::default())
 }
 
 /// Write a blast report into `out` (whole or not at all).
-pub fn write_with(r: &BlastReport, out: &Path, o: &super::results::ReportOptions) -> Result<PathBuf, AppError> {
+pub fn write_with(r: &BlastReport, out: &Path, force: bool, o: &super::results::ReportOptions) -> Result<PathBuf, AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
-    let staged = StagedDir::create(out).map_err(io)?;
+    let staged = StagedDir::create(out, &Source::of_path("blast", &r.inputs.topology.source), force)?;
     let t = &r.inputs.topology;
     blast_out::write_all(&staged, t, &r.settings, &r.results, o.charts).map_err(AppError::Output)?;
     let charts = blast_out::charts(t, &r.settings, &r.results, o.charts);
     crate::report::html::write(staged.path(), &super::results::blast(r), &charts).map_err(AppError::Output)?;
-    let placements: Vec<Placement> = r.results.iter().map(|p| p.placement).collect();
-    let record = super::compare::run_record(&r.inputs, r.seed, &placements, "blast");
+    let placements: Vec<crate::placement::Layout> = r.results.iter().map(|p| p.placement.into()).collect();
+    let record = super::compare::run_record(&r.inputs, r.seed, &placements, "blast")?;
     std::fs::write(staged.file("run.json"), record).map_err(io)?;
-    staged.commit().map_err(io)
+    Ok(staged.commit()?)
 }

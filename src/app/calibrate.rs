@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use super::{load_inputs, run_placement, AppError, Inputs, Overrides};
 use crate::calibration::{self, Metric, PlacementInputs};
+use crate::input_error::{InputError, InputErrors};
 use crate::placement::{Deployment, Placement};
-use crate::report::outdir::StagedDir;
+use crate::report::number;
+use crate::report::outdir::{Source, StagedDir};
 use crate::topology::ProxyKind;
 
 /// Options of `meshsim calibrate`.
@@ -24,6 +26,11 @@ pub struct CalibrateArgs {
     pub placement: Option<Placement>,
     pub out: Option<PathBuf>,
     pub seed: u64,
+    /// Write into a folder that is not meshsim's (beside its files) or holds another input's output.
+    pub force: bool,
+    /// Fit without the measurements that cannot be used (listed in `dropped.csv` and on the
+    /// terminal) instead of refusing.
+    pub allow_incomplete: bool,
 }
 
 /// What calibrate printed and wrote.
@@ -37,12 +44,34 @@ fn err(e: impl std::fmt::Display) -> AppError {
 }
 
 fn input(path: &Path, e: impl std::fmt::Display) -> AppError {
-    AppError::Input(crate::input_error::InputErrors(vec![crate::input_error::InputError {
-        path: path.to_path_buf(),
-        line: 0,
-        col: 0,
-        message: e.to_string(),
-    }]))
+    AppError::Input(InputErrors(vec![InputError { path: path.to_path_buf(), line: 0, col: 0, message: e.to_string() }]))
+}
+
+/// A problem in the measurements as an input error (exit 2), each at its file and line.
+fn bad_data(source: &Path, e: calibration::CalibrationError) -> AppError {
+    let at = |path: PathBuf, line: u64, message: String| InputError { path, line: line as usize, col: usize::from(line > 0), message };
+    match e {
+        calibration::CalibrationError::Incomplete(list) => {
+            let mut errors: Vec<InputError> = list.into_iter().map(|d| at(d.path, d.line, d.message)).collect();
+            errors.push(at(
+                source.to_path_buf(),
+                0,
+                "nothing was fitted: fix the files above, or pass --allow-incomplete to fit without them (they are then listed in dropped.csv)".into(),
+            ));
+            AppError::Input(InputErrors(errors))
+        }
+        calibration::CalibrationError::Parse { path, line, message } => AppError::Input(InputErrors(vec![at(path, line, message)])),
+        calibration::CalibrationError::Invalid { path, message } => AppError::Input(InputErrors(vec![at(path, 0, message)])),
+        other => input(source, other),
+    }
+}
+
+/// The polynomial degree, within `limits::MAX_DEGREE` (higher degrees only fit noise).
+fn check_degree(degree: usize) -> Result<usize, AppError> {
+    if degree > crate::limits::MAX_DEGREE {
+        return Err(AppError::arg("--degree", format!("{degree} is more than the limit of {}", crate::limits::MAX_DEGREE)));
+    }
+    Ok(degree)
 }
 
 pub fn calibrate(a: &CalibrateArgs) -> Result<CalibrateReport, AppError> {
@@ -59,13 +88,32 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<CalibrateReport, AppError> {
     if !a.source.is_dir() {
         return Err(input(&a.source, "not found: give a gsd-v1 folder or an Istio benchmark CSV"));
     }
-    let degree = a.degree.unwrap_or(calibration::DEFAULT_DEGREE);
-    let cal = calibration::calibrate_gsd(&a.source, degree).map_err(|e| input(&a.source, e))?;
+    let degree = check_degree(a.degree.unwrap_or(calibration::DEFAULT_DEGREE))?;
+    let cal = if a.allow_incomplete {
+        calibration::calibrate_gsd_incomplete(&a.source, degree)
+    } else {
+        calibration::calibrate_gsd(&a.source, degree)
+    }
+    .map_err(|e| bad_data(&a.source, e))?;
+    // A polynomial of degree d needs d + 1 load levels; with fewer its coefficients are empty.
+    if degree >= cal.levels.len() {
+        return Err(AppError::arg(
+            "--degree",
+            format!(
+                "{degree} needs at least {} load levels, and {} has {}: use --degree {} or less",
+                degree + 1,
+                a.source.display(),
+                cal.levels.len(),
+                cal.levels.len().saturating_sub(1)
+            ),
+        ));
+    }
     let placement = a.placement.unwrap_or(if cal.dataset.contains("ambient") { Placement::Ambient } else { Placement::Sidecar });
     let out = a.out.clone().unwrap_or_else(|| Path::new("outputs").join(format!("calibration-{}", cal.dataset)));
-    let staged = StagedDir::create(&out).map_err(err)?;
+    let staged = StagedDir::create(&out, &Source::of_path("calibrate", &a.source), a.force)?;
     calibration::write_gsd_outputs(&cal, staged.path()).map_err(err)?;
     let mut table = calibration::print_table(&cal);
+    table.push_str(&calibration::dropped_note(&cal.dropped));
 
     // Derive each proxy kind's per-pass costs, given the measured system's placement.
     let inputs = load_inputs(&a.topology, &Overrides::default())?;
@@ -109,7 +157,7 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<CalibrateReport, AppError> {
         ],
         &rows,
     ));
-    let written = staged.commit().map_err(err)?;
+    let written = staged.commit()?;
     Ok(CalibrateReport { table, out: written })
 }
 
@@ -249,13 +297,16 @@ fn fit_model(
         }
     };
     let pass_key = if layer_l7 { "l7_pass" } else { "l4_pass" };
-    set(&mut doc, "cpu", pass_key, toml::Value::String(format!("{pass_us:.1}us")));
+    let quantity = |field: &str, x: f64, decimals: usize, unit: &str| -> Result<toml::Value, AppError> {
+        Ok(toml::Value::String(format!("{}{unit}", number::fixed(field, x, decimals).map_err(err)?)))
+    };
+    set(&mut doc, "cpu", pass_key, quantity("cpu.l7_pass", pass_us, 1, "us")?);
     if !layer_l7 {
-        set(&mut doc, "cpu", "l7_pass", toml::Value::String(format!("{pass_us:.1}us")));
+        set(&mut doc, "cpu", "l7_pass", quantity("cpu.l7_pass", pass_us, 1, "us")?);
     }
-    set(&mut doc, "cpu", "idle", toml::Value::String(format!("{idle:.3}m")));
-    set(&mut doc, "memory", "base", toml::Value::String(format!("{:.0}KiB", base_mib * 1024.0)));
-    set(&mut doc, "memory", "per_inflight", toml::Value::String(format!("{:.0}KiB", per_inflight_kib)));
+    set(&mut doc, "cpu", "idle", quantity("cpu.idle", idle, 3, "m")?);
+    set(&mut doc, "memory", "base", quantity("memory.base", base_mib * 1024.0, 0, "KiB")?);
+    set(&mut doc, "memory", "per_inflight", quantity("memory.per_inflight", per_inflight_kib, 0, "KiB")?);
     let mut prov = toml::Table::new();
     let mut put = |k: &str, v: String| {
         prov.insert(k.to_string(), toml::Value::String(v));
@@ -295,6 +346,10 @@ fn fit_model(
     if let Some(old) = doc.get("provenance").and_then(|p| p.get("hardware")).and_then(|h| h.as_str()) {
         put("hardware", old.to_string());
     }
+    if !cal.dropped.is_empty() {
+        let runs: Vec<String> = cal.dropped.iter().map(|d| d.to_string()).collect();
+        put("left_out", format!("fitted without these measurements (--allow-incomplete): {}", runs.join("; ")));
+    }
     put("generated_by", format!("meshsim {} calibrate", env!("CARGO_PKG_VERSION")));
     doc.insert("provenance".into(), toml::Value::Table(prov));
     let mut text = format!("# {} cost model, fitted by `meshsim calibrate` to measured data ([provenance] says which).\n", base.name);
@@ -303,24 +358,41 @@ fn fit_model(
 }
 
 fn calibrate_istio(a: &CalibrateArgs, csv: &Path) -> Result<CalibrateReport, AppError> {
-    let degree = a.degree.unwrap_or(calibration::DEFAULT_ISTIO_DEGREE);
-    let cal = calibration::calibrate_istio_benchmark(csv, degree).map_err(|e| input(csv, e))?;
+    let degree = check_degree(a.degree.unwrap_or(calibration::DEFAULT_ISTIO_DEGREE))?;
+    if degree != 1 {
+        return Err(AppError::arg(
+            "--degree",
+            format!("{degree}: the sidecar models fitted to Istio's benchmark need a line (degree 1); leave --degree out"),
+        ));
+    }
+    let cal = if a.allow_incomplete {
+        calibration::calibrate_istio_benchmark_incomplete(csv, degree)
+    } else {
+        calibration::calibrate_istio_benchmark(csv, degree)
+    }
+    .map_err(|e| bad_data(csv, e))?;
+    // Every model is fitted before anything is written: a data set that cannot give one is
+    // bad input, found now.
+    let csv_name = csv.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut models = Vec::new();
+    for mode in crate::validate::istio::bench_telemetry_modes(&cal) {
+        let fit = crate::validate::istio::fit_bench_sidecar(&cal, &mode).map_err(|e| input(csv, e))?;
+        models.push((crate::validate::istio::bench_model_file_name(&mode), crate::validate::istio::render_bench_model(&fit, &csv_name)));
+    }
     let out = a.out.clone().unwrap_or_else(|| Path::new("outputs").join("calibration-istio-benchmark"));
-    let staged = StagedDir::create(&out).map_err(err)?;
+    let staged = StagedDir::create(&out, &Source::of_path("calibrate", csv), a.force)?;
     calibration::write_istio_outputs(&cal, staged.path()).map_err(err)?;
     let mut table = calibration::print_istio_table(&cal);
+    table.push_str(&calibration::dropped_note(&cal.dropped));
     // One Envoy sidecar model per telemetry mode, as `meshsim validate` reads them.
     let models_dir = staged.file("models");
     std::fs::create_dir_all(&models_dir).map_err(err)?;
-    let csv_name = csv.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     table.push_str("\nsidecar models written:\n");
-    for mode in crate::validate::istio::bench_telemetry_modes(&cal) {
-        let fit = crate::validate::istio::fit_bench_sidecar(&cal, &mode).map_err(err)?;
-        let name = crate::validate::istio::bench_model_file_name(&mode);
-        std::fs::write(models_dir.join(&name), crate::validate::istio::render_bench_model(&fit, &csv_name)).map_err(err)?;
+    for (name, text) in models {
+        std::fs::write(models_dir.join(&name), text).map_err(err)?;
         table.push_str(&format!("  models/{name}\n"));
     }
-    let written = staged.commit().map_err(err)?;
+    let written = staged.commit()?;
     Ok(CalibrateReport { table, out: written })
 }
 

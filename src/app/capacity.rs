@@ -11,7 +11,7 @@ use super::{load_inputs, resolve_seed, run_placement, AppError, Inputs, Override
 use crate::capacity::{max_rate, nodes_needed, Demand, MaxRate, NodeType, Search};
 use crate::metrics::PlacementSummary;
 use crate::placement::Placement;
-use crate::report::outdir::StagedDir;
+use crate::report::outdir::{Source, StagedDir};
 use crate::report::table::{num, render};
 use crate::topology::ProxyKind;
 
@@ -88,7 +88,13 @@ pub fn capacity(path: &Path, overrides: &Overrides, o: &CapacityOptions) -> Resu
         NodeType { name: type_name, vcpu: first.vcpu, memory_mib: first.memory_bytes as f64 / (1024.0 * 1024.0), max_pods: first.max_pods };
     let start = inputs.topology.total_rate_rps();
     let search =
-        Search { start_rps: start, tolerance: 0.01, max_rps: o.max_rps.unwrap_or(start * 64.0), min_rps: (start / 1024.0).max(0.1) };
+        // The default ceiling stays within the rate limit every probe is held to.
+        Search {
+            start_rps: start,
+            tolerance: 0.01,
+            max_rps: o.max_rps.unwrap_or((start * 64.0).min(crate::limits::MAX_RATE_RPS)),
+            min_rps: (start / 1024.0).max(0.1),
+        };
     let progress = crate::report::progress::counter(o.progress, "rates probed");
     let rows = o
         .placements
@@ -137,7 +143,9 @@ fn size(inputs: &Inputs, placement: Placement, rate_rps: f64, seed: u64, o: &Cap
         Demand { cpu_millicores: total_cpu, memory_mib: total_mem, pods: t.pods.len() as u32 + waypoints, pods_per_node: per_node },
         o.headroom,
     );
-    let meets_slo = s.latency_p99_ms * 1e6 <= o.slo_p99_ns as f64 && s.error_rate <= o.max_error_rate && s.requests_succeeded > 0;
+    let meets_slo = s.latency_p99_ms.is_some_and(|p99| p99 * 1e6 <= o.slo_p99_ns as f64)
+        && s.error_rate <= o.max_error_rate
+        && s.requests_succeeded > 0;
     Ok(Sizing {
         rate_rps,
         summary: s,
@@ -186,7 +194,7 @@ const AT_RATE_HEADER: [&str; 13] = [
 ];
 
 fn f(x: f64) -> String {
-    format!("{x:.4}")
+    crate::report::number::cell(x, 4)
 }
 
 fn slo_ms(r: &CapacityReport) -> f64 {
@@ -204,13 +212,14 @@ pub fn rows(r: &CapacityReport) -> Vec<Vec<String>> {
         .map(|c| {
             let m = c.at_max.as_ref();
             let opt = |g: fn(&Sizing) -> f64| m.map(|s| f(g(s))).unwrap_or_default();
+            let latency = m.and_then(|s| s.summary.latency_p99_ms).map(f).unwrap_or_default();
             vec![
                 c.placement.to_string(),
                 f(slo_ms(r)),
                 f(c.search.rate_rps),
                 c.search.failing_rps.map(f).unwrap_or_default(),
-                opt(|s| s.summary.latency_p99_ms),
-                m.map(|s| format!("{:.6}", s.summary.error_rate)).unwrap_or_default(),
+                latency,
+                m.map(|s| crate::report::number::cell(s.summary.error_rate, 6)).unwrap_or_default(),
                 opt(|s| s.summary.dp_cpu_millicores),
                 opt(|s| s.summary.dp_mem_mib),
                 opt(|s| s.app_cpu_request_millicores),
@@ -236,9 +245,9 @@ pub fn at_rate_rows(r: &CapacityReport) -> Vec<Vec<String>> {
                 c.placement.to_string(),
                 f(s.rate_rps),
                 f(slo_ms(r)),
-                f(s.summary.latency_p99_ms),
+                s.summary.latency_p99_ms.map(f).unwrap_or_default(),
                 s.meets_slo.to_string(),
-                format!("{:.6}", s.summary.error_rate),
+                crate::report::number::cell(s.summary.error_rate, 6),
                 f(s.summary.dp_cpu_millicores),
                 f(s.summary.dp_mem_mib),
                 f(s.total_cpu_millicores),
@@ -266,7 +275,7 @@ pub fn tables(r: &CapacityReport) -> String {
             vec![
                 c.placement.to_string(),
                 cap(c),
-                num(m.map(|s| s.summary.latency_p99_ms), 2),
+                num(m.and_then(|s| s.summary.latency_p99_ms), 2),
                 num(m.map(|s| s.summary.dp_cpu_millicores), 0),
                 num(m.map(|s| s.summary.dp_mem_mib), 1),
                 num(m.map(|s| s.total_cpu_millicores), 0),
@@ -284,7 +293,7 @@ pub fn tables(r: &CapacityReport) -> String {
             Some(vec![
                 c.placement.to_string(),
                 format!("{:.0}", s.rate_rps),
-                num(Some(s.summary.latency_p99_ms), 2),
+                num(s.summary.latency_p99_ms, 2),
                 if s.meets_slo { "yes" } else { "no" }.into(),
                 num(Some(s.summary.dp_cpu_millicores), 0),
                 num(Some(s.summary.dp_mem_mib), 1),
@@ -306,14 +315,14 @@ pub fn tables(r: &CapacityReport) -> String {
 
 /// Write `capacity.csv` (and `capacity-at-rate.csv` with `--rate`), `results.json` and
 /// `report.html` into `out`, whole or not at all.
-pub fn write(r: &CapacityReport, out: &Path) -> Result<PathBuf, AppError> {
-    write_with(r, out, &super::results::ReportOptions::default())
+pub fn write(r: &CapacityReport, out: &Path, force: bool) -> Result<PathBuf, AppError> {
+    write_with(r, out, force, &super::results::ReportOptions::default())
 }
 
 /// [`write()`], with the report drawn as `o` says.
-pub fn write_with(r: &CapacityReport, out: &Path, o: &super::results::ReportOptions) -> Result<PathBuf, AppError> {
+pub fn write_with(r: &CapacityReport, out: &Path, force: bool, o: &super::results::ReportOptions) -> Result<PathBuf, AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
-    let staged = StagedDir::create(out).map_err(io)?;
+    let staged = StagedDir::create(out, &Source::of_path("capacity", &r.inputs.topology.source), force)?;
     let header: Vec<String> = HEADER.iter().map(|s| s.to_string()).collect();
     let bytes = crate::sweep::records::to_csv(&header, &rows(r)).map_err(AppError::Output)?;
     std::fs::write(staged.file("capacity.csv"), bytes).map_err(io)?;
@@ -329,5 +338,5 @@ pub fn write_with(r: &CapacityReport, out: &Path, o: &super::results::ReportOpti
         _ => Vec::new(),
     };
     crate::report::html::write(staged.path(), &results, &super::compare::keyed(charts)).map_err(AppError::Output)?;
-    staged.commit().map_err(io)
+    Ok(staged.commit()?)
 }

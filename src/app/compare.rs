@@ -9,11 +9,10 @@ use rayon::prelude::*;
 use super::results::ReportOptions;
 use super::{load_inputs, resolve_seed, run_placement, AppError, Inputs, Overrides, PlacementRun};
 use crate::metrics::{add_baseline, PlacementSummary};
-use crate::placement::Placement;
-use crate::report::csv_out;
-use crate::report::outdir::StagedDir;
+use crate::placement::Layout;
+use crate::report::outdir::{Source, StagedDir};
 use crate::report::results::Body;
-use crate::report::{html, result_charts};
+use crate::report::{csv_out, html, number, result_charts};
 
 /// What a comparison produced.
 pub struct Comparison {
@@ -25,15 +24,30 @@ pub struct Comparison {
 }
 
 /// Simulate each placement with the same seed (common random numbers: differences between
-/// rows come from the placements, not the draw).
-pub fn compare(path: &Path, placements: &[Placement], o: &Overrides) -> Result<Comparison, AppError> {
-    let inputs = load_inputs(path, o)?;
+/// rows come from the placements, not the draw). No placements: [`Layout::defaults_for`].
+pub fn compare(path: &Path, placements: &[Layout], o: &Overrides) -> Result<Comparison, AppError> {
+    compare_inputs(load_inputs(path, o)?, placements)
+}
+
+/// [`compare`] on loaded inputs.
+pub fn compare_inputs(inputs: Inputs, placements: &[Layout]) -> Result<Comparison, AppError> {
+    let defaults;
+    let placements = if placements.is_empty() {
+        defaults = Layout::defaults_for(&inputs.topology);
+        &defaults
+    } else {
+        placements
+    };
     let (seed, picked) = resolve_seed(&inputs.topology);
     compare_loaded(inputs, placements, seed, picked)
 }
 
 /// [`compare`] on inputs already loaded, with the seed given.
-pub fn compare_loaded(inputs: Inputs, placements: &[Placement], seed: u64, picked: bool) -> Result<Comparison, AppError> {
+pub fn compare_loaded(inputs: Inputs, placements: &[Layout], seed: u64, picked: bool) -> Result<Comparison, AppError> {
+    // A placement without its cost model is an input error found before any run starts.
+    for &p in placements {
+        super::check_models(&inputs, &crate::placement::Deployment::for_layout(&inputs.topology, p))?;
+    }
     let runs: Vec<PlacementRun> =
         placements.par_iter().map(|&p| run_placement(&inputs, p, seed, Vec::new(), None)).collect::<Result<_, _>>()?;
     let mut rows: Vec<PlacementSummary> = runs.iter().map(|r| r.summary.summary.clone()).collect();
@@ -42,14 +56,14 @@ pub fn compare_loaded(inputs: Inputs, placements: &[Placement], seed: u64, picke
 }
 
 /// Write a comparison's files into `out` (whole or not at all), with the default report options.
-pub fn write(c: &Comparison, out: &Path, command: &str) -> Result<PathBuf, AppError> {
-    write_with(c, out, command, &ReportOptions::default())
+pub fn write(c: &Comparison, out: &Path, command: &str, force: bool) -> Result<PathBuf, AppError> {
+    write_with(c, out, command, force, &ReportOptions::default())
 }
 
 /// Write a comparison's files into `out` (whole or not at all).
-pub fn write_with(c: &Comparison, out: &Path, command: &str, o: &ReportOptions) -> Result<PathBuf, AppError> {
+pub fn write_with(c: &Comparison, out: &Path, command: &str, force: bool, o: &ReportOptions) -> Result<PathBuf, AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
-    let staged = StagedDir::create(out).map_err(io)?;
+    let staged = StagedDir::create(out, &Source::of_path(command, &c.inputs.topology.source), force)?;
     csv_out::write_summary(&staged.file("summary.csv"), &c.rows).map_err(AppError::Output)?;
     let instances: Vec<(String, _)> = c.runs.iter().map(|r| (r.summary.summary.placement.to_string(), r.summary.proxies.clone())).collect();
     csv_out::write_instances(&staged.file("instances.csv"), &instances).map_err(AppError::Output)?;
@@ -69,17 +83,17 @@ pub fn write_with(c: &Comparison, out: &Path, command: &str, o: &ReportOptions) 
         crate::units::format_duration_ns(t.simulation.warmup_ns),
         c.seed
     );
-    std::fs::write(staged.file("summary.md"), csv_out::summary_markdown(&summary_title(t, command, &c.rows), &context, &c.rows))
-        .map_err(io)?;
+    let markdown = csv_out::summary_markdown(&summary_title(t, command, &c.rows), &context, &c.rows).map_err(AppError::Output)?;
+    std::fs::write(staged.file("summary.md"), markdown).map_err(io)?;
     let results = super::results::compare(c, command, o.slo_p99_ns);
     let charts = match &results.body {
         Body::Compare(section) => result_charts::compare(&t.name, section, o.charts),
         _ => Vec::new(),
     };
     html::write(staged.path(), &results, &keyed(charts)).map_err(AppError::Output)?;
-    let record = run_record(&c.inputs, c.seed, &c.rows.iter().map(|r| r.placement).collect::<Vec<_>>(), command);
+    let record = run_record(&c.inputs, c.seed, &c.rows.iter().map(|r| r.placement).collect::<Vec<_>>(), command)?;
     std::fs::write(staged.file("run.json"), record).map_err(io)?;
-    staged.commit().map_err(io)
+    Ok(staged.commit()?)
 }
 
 /// The heading of `summary.md`: `run` simulates one placement, `compare` several.
@@ -95,9 +109,10 @@ pub(crate) fn keyed(charts: Vec<crate::report::plot::Chart>) -> Vec<(String, cra
     charts.into_iter().enumerate().map(|(i, c)| (format!("chart-{i}"), c)).collect()
 }
 
-/// `run.json`: everything needed to repeat the run: version, seed, the resolved settings and
-/// the exact text of the topology and cost model files.
-pub fn run_record(inputs: &Inputs, seed: u64, placements: &[Placement], command: &str) -> String {
+/// `run.json`: everything needed to repeat the run: version, seed, the resolved settings (with
+/// the placement each namespace used in each row) and the exact text of the topology and cost
+/// model files.
+pub fn run_record(inputs: &Inputs, seed: u64, placements: &[Layout], command: &str) -> Result<String, AppError> {
     let t = &inputs.topology;
     let models: Vec<serde_json::Value> = inputs
         .models
@@ -112,6 +127,15 @@ pub fn run_record(inputs: &Inputs, seed: u64, placements: &[Placement], command:
             })
         })
         .collect();
+    // Row label → namespace → placement.
+    let namespace_record: serde_json::Map<String, serde_json::Value> = placements
+        .iter()
+        .map(|&l| {
+            let per: serde_json::Map<String, serde_json::Value> =
+                t.namespaces.iter().zip(l.namespace_placements(t)).map(|(n, p)| (n.name.clone(), p.as_str().into())).collect();
+            (l.as_str().to_string(), per.into())
+        })
+        .collect();
     let v = serde_json::json!({
         "meshsim_version": env!("CARGO_PKG_VERSION"),
         "command": command,
@@ -124,13 +148,14 @@ pub fn run_record(inputs: &Inputs, seed: u64, placements: &[Placement], command:
             "seed": seed,
             "duration_ns": t.simulation.duration_ns,
             "warmup_ns": t.simulation.warmup_ns,
-            "total_rate_rps": t.total_rate_rps(),
+            "total_rate_rps": number::json("total_rate_rps", t.total_rate_rps()).map_err(|e| AppError::Output(format!("run.json: {e}")))?,
             "placements": placements.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            "namespace_placements": namespace_record,
             "pods": t.pods.iter().map(|p| serde_json::json!({"pod": p.name, "node": t.nodes[p.node].name})).collect::<Vec<_>>(),
         },
         "models": models,
     });
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
-    s
+    Ok(s)
 }

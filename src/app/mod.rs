@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use crate::input_error::{InputError, InputErrors};
 use crate::metrics::{summarize, RunSummary};
 use crate::model::CostModels;
-use crate::placement::{Deployment, Placement};
+use crate::placement::{Deployment, Layout};
 use crate::sim::{simulate, Fault, Plan, RunOutput, SimError, SimOptions};
 use crate::topology::{self, Topology};
-use crate::units;
+use crate::{limits, units};
 
 /// Why a command failed; the binary maps it to an exit code (2 for bad input).
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,15 @@ pub enum AppError {
     Sim(#[from] SimError),
     #[error("{0}")]
     Output(String),
+}
+
+impl From<crate::report::outdir::OutputError> for AppError {
+    fn from(e: crate::report::outdir::OutputError) -> AppError {
+        match e {
+            crate::report::outdir::OutputError::Refused(m) => AppError::arg("--out", m),
+            crate::report::outdir::OutputError::Io(m) => AppError::Output(m),
+        }
+    }
 }
 
 impl AppError {
@@ -62,27 +71,51 @@ pub struct Overrides {
     pub seed: Option<u64>,
 }
 
-/// Load a topology and every cost model it names, then apply overrides.
+/// Load a topology and every cost model it names, then apply overrides. Overrides go
+/// through the same range checks as the file's values.
 pub fn load_inputs(path: &Path, o: &Overrides) -> Result<Inputs, AppError> {
-    let topology_text = std::fs::read_to_string(path).map_err(|e| {
-        InputErrors(vec![InputError { path: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read topology file: {e}") }])
-    })?;
+    let topology_text = crate::input_file::read_text(path, "topology")?;
     let mut topology = topology::parse(path, &topology_text)?;
     let models = CostModels::load(&topology.mesh.models)?;
+    apply_overrides(&mut topology, o)?;
+    models.check_work(&topology)?;
+    Ok(Inputs { topology, models, topology_text })
+}
+
+/// A duration flag within the simulated-time ceiling.
+pub fn duration_arg(flag: &str, text: &str) -> Result<u64, AppError> {
+    let ns = units::parse_duration_ns(text).map_err(|e| AppError::arg(flag, e))?;
+    if ns > limits::MAX_DURATION_NS {
+        return Err(AppError::arg(flag, format!("`{text}` is longer than the limit of {}", limits::describe_ns(limits::MAX_DURATION_NS))));
+    }
+    Ok(ns)
+}
+
+/// A total rate flag (`1200` or `1200rps`), within the rate ceiling.
+pub fn rate_arg(flag: &str, text: &str) -> Result<f64, AppError> {
+    let rps = units::parse_rate_rps(text)
+        .or_else(|_| text.trim().parse::<f64>().map_err(|_| format!("`{text}` is not a rate: write it like 1200 or 1200rps")))
+        .map_err(|e| AppError::arg(flag, e))?;
+    if !(rps > 0.0 && rps.is_finite()) {
+        return Err(AppError::arg(flag, format!("{rps} must be more than zero")));
+    }
+    topology::check_total_rate(rps).map_err(|e| AppError::arg(flag, e))?;
+    if rps < limits::MIN_RATE_RPS {
+        return Err(AppError::arg(flag, format!("{} is below the lowest rate of {} rps", limits::fmt_number(rps), limits::MIN_RATE_RPS)));
+    }
+    Ok(rps)
+}
+
+fn apply_overrides(topology: &mut Topology, o: &Overrides) -> Result<(), AppError> {
     if let Some(r) = &o.rate {
-        let rps = units::parse_rate_rps(r)
-            .or_else(|_| r.parse::<f64>().map_err(|_| format!("`{r}` is not a rate")))
-            .map_err(|e| AppError::arg("--rps", e))?;
-        if !(rps > 0.0 && rps.is_finite()) {
-            return Err(AppError::arg("--rps", format!("{rps} must be more than zero")));
-        }
-        topology.set_total_rate(rps);
+        let rps = rate_arg("--rps", r)?;
+        topology.set_total_rate_checked(rps).map_err(|e| AppError::arg("--rps", e))?;
     }
     if let Some(d) = &o.duration {
-        topology.simulation.duration_ns = units::parse_duration_ns(d).map_err(|e| AppError::arg("--duration", e))?;
+        topology.simulation.duration_ns = duration_arg("--duration", d)?;
     }
     if let Some(w) = &o.warmup {
-        topology.simulation.warmup_ns = units::parse_duration_ns(w).map_err(|e| AppError::arg("--warmup", e))?;
+        topology.simulation.warmup_ns = duration_arg("--warmup", w)?;
     } else if o.duration.is_some() && topology.simulation.warmup_ns >= topology.simulation.duration_ns {
         topology.simulation.warmup_ns = topology.simulation.duration_ns / 10;
     }
@@ -92,7 +125,7 @@ pub fn load_inputs(path: &Path, o: &Overrides) -> Result<Inputs, AppError> {
     if let Some(s) = o.seed {
         topology.simulation.seed = Some(s);
     }
-    Ok(Inputs { topology, models, topology_text })
+    Ok(())
 }
 
 /// Check that every proxy kind a placement deploys has a cost model.
@@ -111,7 +144,7 @@ pub fn check_models(inputs: &Inputs, d: &Deployment) -> Result<(), AppError> {
                 path: inputs.topology.source.clone(),
                 line,
                 col: if line > 0 { 1 } else { 0 },
-                message: format!("{field}: placement `{}` deploys {} proxies but [mesh] names no {field}", d.placement, kind.as_str()),
+                message: format!("{field}: placement `{}` deploys {} proxies but [mesh] names no {field}", d.layout, kind.as_str()),
             });
         }
     }
@@ -154,16 +187,16 @@ impl PlacementRun {
     }
 }
 
-/// Place, simulate and summarise one placement.
+/// Place, simulate and summarise one placement (or a mixed mesh as written).
 pub fn run_placement(
     inputs: &Inputs,
-    placement: Placement,
+    placement: impl Into<Layout>,
     seed: u64,
     faults: Vec<Fault>,
     slo_ns: Option<u64>,
 ) -> Result<PlacementRun, AppError> {
     let t = &inputs.topology;
-    let deployment = Deployment::new(t, placement);
+    let deployment = Deployment::for_layout(t, placement.into());
     check_models(inputs, &deployment)?;
     let plan = Plan::new(t, &deployment, &inputs.models);
     let mut opts = SimOptions::new(seed);

@@ -386,7 +386,7 @@ pub fn blast(b: &BlastReport) -> Results {
                         window_end_s: r4(r.scenario.window_ns.1 as f64 / 1e9),
                         failed_share_outage: r6(o.failed_share_outage),
                         slo_missed_share_outage: r6(o.slo_missed_share_outage),
-                        latency_p99_outage_ms: r4(o.latency_p99_outage_ms),
+                        latency_p99_outage_ms: o.latency_p99_outage_ms.map(r4),
                         failed_share_run: r6(o.failed_share_run),
                         slo_missed_share_run: r6(o.slo_missed_share_run),
                         time_to_recover_s: o.time_to_recover_s.map(r4),
@@ -438,37 +438,57 @@ pub fn blast(b: &BlastReport) -> Results {
     r
 }
 
-/// `sweep` (the whole grid). `base_inputs` is the sweep's base topology as loaded.
-pub fn sweep(s: &SweepOutcome, base_inputs: Option<&Inputs>) -> Results {
+/// Cases of a sweep listed in `results.json` at most: the page and the file stay readable and
+/// bounded in memory; `sweep.csv` holds every case.
+pub const MAX_SWEEP_CASES_LISTED: usize = 10_000;
+
+/// `sweep`, read back from the finished `sweep.csv` (the sweep streams its rows there, so
+/// nothing else holds them): the first [`MAX_SWEEP_CASES_LISTED`] cases with every figure.
+pub fn sweep(s: &SweepOutcome, base_inputs: Option<&Inputs>) -> Result<Results, String> {
     let spec = &s.spec;
+    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", s.csv.display());
+    let mut reader = csv::Reader::from_path(&s.csv).map_err(|e| at(&e))?;
+    let header = reader.headers().map_err(|e| at(&e))?.clone();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let case_col = col("case_index").ok_or_else(|| at(&"no column `case_index`"))?;
     let mut warnings = Vec::new();
-    let cases: Vec<SweepCase> = s
-        .results
-        .iter()
-        .map(|c| {
-            let placements: Vec<PlacementFigures> = c.rows.iter().map(PlacementFigures::of).collect();
-            let label = match &c.case.name {
-                Some(n) => format!("case {} ({n}), ", c.case.index),
-                None => format!("case {}, ", c.case.index),
-            };
-            warnings.extend(placement_warnings(&placements, None, &label));
-            SweepCase {
-                index: c.case.index,
-                name: c.case.name.clone(),
-                seed: c.case.seed,
-                values: spec.axes.iter().zip(&c.case.axis_values).map(|(a, v)| (a.path.clone(), v.clone())).collect(),
-                placements,
+    let mut cases: Vec<SweepCase> = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| at(&e))?;
+        let index: usize = row.get(case_col).unwrap_or("").parse().map_err(|_| at(&"a row without its case index"))?;
+        if cases.last().map(|c| c.index) != Some(index) {
+            if cases.len() == MAX_SWEEP_CASES_LISTED {
+                break;
             }
-        })
-        .collect();
+            let case = crate::sweep::case_at(spec, index);
+            cases.push(SweepCase {
+                index,
+                name: case.name.clone(),
+                seed: case.seed,
+                values: spec.axes.iter().zip(&case.axis_values).map(|(a, v)| (a.path.clone(), v.clone())).collect(),
+                placements: Vec::new(),
+            });
+        }
+        let figures = figures_from_row(&header, &row).map_err(|e| at(&e))?;
+        if let Some(c) = cases.last_mut() {
+            c.placements.push(figures);
+        }
+    }
+    for c in &cases {
+        let label = match &c.name {
+            Some(n) => format!("case {} ({n}), ", c.index),
+            None => format!("case {}, ", c.index),
+        };
+        warnings.extend(placement_warnings(&c.placements, None, &label));
+    }
     let inputs = base_inputs.map(|i| vec![input_set(&i.topology.name, i, spec.seed, false)]).unwrap_or_default();
     let axes: Vec<String> = spec.axes.iter().map(|a| a.path.clone()).collect();
+    let total = s.total_cases;
     let mut r = base(
         "sweep",
-        format!("{}: sweep of {} cases", spec.name, cases.len()),
+        format!("{}: sweep of {total} cases", spec.name),
         format!(
-            "How do data-plane CPU, memory and latency of each placement change across the {} cases of sweep `{}` (varying {})?",
-            cases.len(),
+            "How do data-plane CPU, memory and latency of each placement change across the {total} cases of sweep `{}` (varying {})?",
             spec.name,
             if axes.is_empty() { "named cases".to_string() } else { axes.join(", ") }
         ),
@@ -479,11 +499,65 @@ pub fn sweep(s: &SweepOutcome, base_inputs: Option<&Inputs>) -> Results {
             sweep_file: FileIdentity::of_bytes(&spec.source, spec.text.as_bytes()),
             seed: spec.seed,
             axes,
+            cases_total: total,
             cases,
         }),
     );
     r.warnings.extend(warnings);
-    r
+    Ok(r)
+}
+
+/// One row of a sweep's CSV as the figures of a placement (columns by name, as
+/// `csv_out::summary_cells` writes them).
+fn figures_from_row(header: &csv::StringRecord, row: &csv::StringRecord) -> Result<PlacementFigures, String> {
+    let cell = |name: &str| -> Result<&str, String> {
+        header.iter().position(|h| h == name).and_then(|i| row.get(i)).ok_or_else(|| format!("no column `{name}`"))
+    };
+    let num = |name: &str| -> Result<f64, String> {
+        let c = cell(name)?;
+        c.parse::<f64>().map_err(|_| format!("`{c}` in column `{name}` is not a number"))
+    };
+    let int = |name: &str| -> Result<u64, String> {
+        let c = cell(name)?;
+        c.parse::<u64>().map_err(|_| format!("`{c}` in column `{name}` is not a whole number"))
+    };
+    // Empty where nothing was measured (no request succeeded).
+    let opt = |name: &str| -> Result<Option<f64>, String> {
+        let c = cell(name)?;
+        if c.is_empty() {
+            Ok(None)
+        } else {
+            c.parse::<f64>().map(|x| Some(r4(x))).map_err(|_| format!("`{c}` in column `{name}` is not a number"))
+        }
+    };
+    Ok(PlacementFigures {
+        placement: cell("placement")?.to_string(),
+        proxies: int("proxies")? as usize,
+        passes_per_request: r4(num("passes_per_request")?),
+        l7_passes_per_request: r4(num("l7_passes_per_request")?),
+        dp_cpu_millicores: r4(num("dp_cpu_millicores")?),
+        dp_mem_mib: r4(num("dp_mem_mib")?),
+        app_cpu_millicores: r4(num("app_cpu_millicores")?),
+        latency_p50_ms: opt("latency_p50_ms")?,
+        latency_p90_ms: opt("latency_p90_ms")?,
+        latency_p99_ms: opt("latency_p99_ms")?,
+        latency_mean_ms: opt("latency_mean_ms")?,
+        added_p50_ms: opt("added_p50_ms")?,
+        added_p90_ms: opt("added_p90_ms")?,
+        added_p99_ms: opt("added_p99_ms")?,
+        requests_sent: int("requests_sent")?,
+        requests_succeeded: int("requests_succeeded")?,
+        requests_failed: int("requests_failed")?,
+        error_share: r6(num("error_rate")?),
+        offered_rps: r4(num("offered_rps")?),
+        achieved_rps: r4(num("achieved_rps")?),
+        dp_cpu_millicores_per_1000rps: r4(num("dp_cpu_millicores_per_1000rps")?),
+        dp_mem_mib_per_proxy: r4(num("dp_mem_mib_per_proxy")?),
+        node_cpu_utilization_max_share: r6(num("node_cpu_utilization_max")?),
+        throttled_ms_per_s: r4(num("throttled_ms_per_s")?),
+        events: int("events")?,
+        seed: int("seed")?,
+    })
 }
 
 fn sizing(s: &cap::Sizing) -> Sizing {
@@ -520,7 +594,11 @@ pub fn capacity(c: &CapacityReport) -> Results {
                 warnings.push(Warning {
                     kind: WarningKind::SloMiss,
                     placement: Some(name.clone()),
-                    message: format!("{name}: at {:.0} rps it misses the SLO (p99 {:.2} ms)", s.rate_rps, s.summary.latency_p99_ms),
+                    message: format!(
+                        "{name}: at {:.0} rps it misses the SLO (p99 {})",
+                        s.rate_rps,
+                        s.summary.latency_p99_ms.map(|x| format!("{x:.2} ms")).unwrap_or_else(|| "— (no request succeeded)".into())
+                    ),
                 });
             }
             PlacementCapacity {
@@ -533,7 +611,7 @@ pub fn capacity(c: &CapacityReport) -> Results {
                     .map(|s| Probe {
                         rate_rps: r4(s.rate_rps),
                         meets_slo: s.meets_slo,
-                        latency_p99_ms: (s.summary.requests_succeeded > 0).then(|| r4(s.summary.latency_p99_ms)),
+                        latency_p99_ms: s.summary.latency_p99_ms.filter(|_| s.summary.requests_succeeded > 0).map(r4),
                         error_share: r6(s.summary.error_rate),
                     })
                     .collect(),

@@ -213,6 +213,7 @@ pub fn table(checks: &[Check]) -> String {
 
 /// The checks as CSV.
 pub fn write_csv(path: &Path, checks: &[Check]) -> Result<(), AppError> {
+    use crate::report::number::cell;
     let e = |x: csv::Error| AppError::Output(format!("{}: {x}", path.display()));
     let mut w = csv::Writer::from_path(path).map_err(e)?;
     w.write_record([
@@ -238,11 +239,11 @@ pub fn write_csv(path: &Path, checks: &[Check]) -> Result<(), AppError> {
             c.metric.to_string(),
             c.unit.to_string(),
             c.target_rps.to_string(),
-            format!("{:.2}", c.rate_rps),
-            format!("{:.3}", c.measured),
-            format!("{:.3}", c.simulated),
-            format!("{:.4}", c.error()),
-            format!("{:.2}", c.target),
+            cell(c.rate_rps, 2),
+            cell(c.measured, 3),
+            cell(c.simulated, 3),
+            cell(c.error(), 4),
+            cell(c.target, 2),
             c.within_target().to_string(),
         ])
         .map_err(e)?;

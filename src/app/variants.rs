@@ -10,8 +10,8 @@ use super::compare::{compare_loaded, run_record, Comparison};
 use super::results::{self as res, ReportOptions};
 use super::{load_inputs, resolve_seed, AppError, Overrides};
 use crate::input_error::{InputError, InputErrors};
-use crate::placement::Placement;
-use crate::report::outdir::StagedDir;
+use crate::placement::Layout;
+use crate::report::outdir::{sha256_hex, Source, StagedDir};
 use crate::report::results::{Body, PlacementFigures};
 use crate::report::table::{num, render};
 use crate::report::{csv_out, html, result_charts};
@@ -49,7 +49,7 @@ impl std::str::FromStr for ModelSwap {
 
 /// Run both variants: `b` is another topology file, or (`None`) `a` again; `swaps` replace
 /// cost models of B. The seed is A's (or `--seed`) for both.
-pub fn variants(a: &Path, b: Option<&Path>, swaps: &[ModelSwap], placements: &[Placement], o: &Overrides) -> Result<Variants, AppError> {
+pub fn variants(a: &Path, b: Option<&Path>, swaps: &[ModelSwap], placements: &[Layout], o: &Overrides) -> Result<Variants, AppError> {
     let b_path = b.unwrap_or(a);
     if b.is_none() && swaps.is_empty() {
         return Err(AppError::arg("--b-model", "one topology makes one variant: give a second topology file or --b-model KIND=FILE"));
@@ -84,6 +84,14 @@ pub fn variants(a: &Path, b: Option<&Path>, swaps: &[ModelSwap], placements: &[P
         format!("{} with {}", b_path.display(), list.join(", "))
     };
     let labels = (a.display().to_string(), label_b);
+    // No placements given: those A's topology calls for (B runs the same ones, row by row).
+    let defaults;
+    let placements = if placements.is_empty() {
+        defaults = Layout::defaults_for(&ia.topology);
+        &defaults
+    } else {
+        placements
+    };
     let a = compare_loaded(ia, placements, seed, picked)?;
     let b = compare_loaded(ib, placements, seed, picked)?;
     Ok(Variants { a, b, labels })
@@ -129,16 +137,21 @@ pub fn differences_table(v: &Variants) -> String {
 }
 
 /// Write both variants' files into `out` (whole or not at all).
-pub fn write(v: &Variants, out: &Path, o: &ReportOptions) -> Result<PathBuf, AppError> {
+pub fn write(v: &Variants, out: &Path, force: bool, o: &ReportOptions) -> Result<PathBuf, AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
-    let staged = StagedDir::create(out).map_err(io)?;
+    let mut source = Source::of_path("compare", &v.a.inputs.topology.source);
+    // The pair is the input: both topologies' bytes and how B was made.
+    let pair = format!("{}\n{}\n{}\n{}", v.labels.0, v.labels.1, v.a.inputs.topology_text, v.b.inputs.topology_text);
+    source.sha256 = Some(sha256_hex(pair.as_bytes()));
+    let staged = StagedDir::create(out, &source, force)?;
+    let namespaces = csv_out::needs_namespaces(&v.a.rows) || csv_out::needs_namespaces(&v.b.rows);
     let mut header = vec!["variant".to_string()];
-    header.extend(csv_out::SUMMARY_HEADER.iter().map(|s| s.to_string()));
+    header.extend(csv_out::summary_header(namespaces).iter().map(|s| s.to_string()));
     let mut rows = Vec::new();
     for (label, c) in [("a", &v.a), ("b", &v.b)] {
         for r in &c.rows {
             let mut row = vec![label.to_string()];
-            row.extend(csv_out::summary_cells(r));
+            row.extend(csv_out::summary_cells(r, namespaces).map_err(AppError::Output)?);
             rows.push(row);
         }
     }
@@ -150,13 +163,15 @@ pub fn write(v: &Variants, out: &Path, o: &ReportOptions) -> Result<PathBuf, App
         difference_rows(v).into_iter().map(|(p, m, [a, b, d, r])| vec![p, m, cell(a), cell(b), cell(d), cell(r)]).collect();
     let bytes = crate::sweep::records::to_csv(&header, &rows).map_err(AppError::Output)?;
     std::fs::write(staged.file("differences.csv"), bytes).map_err(io)?;
-    let placements: Vec<Placement> = v.a.rows.iter().map(|r| r.placement).collect();
-    std::fs::write(staged.file("run-a.json"), run_record(&v.a.inputs, v.a.seed, &placements, "compare")).map_err(io)?;
-    std::fs::write(staged.file("run-b.json"), run_record(&v.b.inputs, v.b.seed, &placements, "compare")).map_err(io)?;
+    let placements: Vec<Layout> = v.a.rows.iter().map(|r| r.placement).collect();
+    std::fs::write(staged.file("run-a.json"), run_record(&v.a.inputs, v.a.seed, &placements, "compare")?).map_err(io)?;
+    std::fs::write(staged.file("run-b.json"), run_record(&v.b.inputs, v.b.seed, &placements, "compare")?).map_err(io)?;
     let md = format!(
         "{}\n{}\n## Differences, B against A\n\n```\n{}```\n",
-        csv_out::summary_markdown(&format!("Variant A: {}", v.labels.0), &format!("Seed {}.", v.a.seed), &v.a.rows),
-        csv_out::summary_markdown(&format!("Variant B: {}", v.labels.1), &format!("Seed {}.", v.b.seed), &v.b.rows),
+        csv_out::summary_markdown(&format!("Variant A: {}", v.labels.0), &format!("Seed {}.", v.a.seed), &v.a.rows)
+            .map_err(AppError::Output)?,
+        csv_out::summary_markdown(&format!("Variant B: {}", v.labels.1), &format!("Seed {}.", v.b.seed), &v.b.rows)
+            .map_err(AppError::Output)?,
         differences_table(v)
     );
     std::fs::write(staged.file("summary.md"), md).map_err(io)?;
@@ -166,7 +181,7 @@ pub fn write(v: &Variants, out: &Path, o: &ReportOptions) -> Result<PathBuf, App
         _ => Vec::new(),
     };
     html::write(staged.path(), &results, &super::compare::keyed(charts)).map_err(AppError::Output)?;
-    staged.commit().map_err(io)
+    Ok(staged.commit()?)
 }
 
 #[cfg(test)]
@@ -187,17 +202,17 @@ mod tests {
     #[test]
     fn every_difference_metric_is_a_figure() {
         let f = PlacementFigures::of(&crate::metrics::PlacementSummary {
-            placement: Placement::Sidecar,
+            placement: crate::placement::Placement::Sidecar.into(),
             proxies: 1,
             passes_per_request: 2.0,
             l7_passes_per_request: 2.0,
             dp_cpu_millicores: 10.0,
             dp_mem_mib: 5.0,
             app_cpu_millicores: 1.0,
-            latency_p50_ms: 1.0,
-            latency_p90_ms: 2.0,
-            latency_p99_ms: 3.0,
-            latency_mean_ms: 1.5,
+            latency_p50_ms: Some(1.0),
+            latency_p90_ms: Some(2.0),
+            latency_p99_ms: Some(3.0),
+            latency_mean_ms: Some(1.5),
             added_p50_ms: Some(0.1),
             added_p90_ms: Some(0.2),
             added_p99_ms: Some(0.3),
@@ -211,6 +226,7 @@ mod tests {
             throttled_ms_per_s: 0.0,
             events: 1,
             seed: 1,
+            namespace_placements: String::new(),
         });
         for m in DIFFERENCE_METRICS {
             assert!(res::metric(&f, m).is_some(), "{m}");

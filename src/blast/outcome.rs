@@ -20,7 +20,8 @@ pub struct TimelineRow {
     pub succeeded: u64,
     pub failed: u64,
     pub slo_missed: u64,
-    pub latency_p99_ms: f64,
+    /// `None` when no request of the bucket succeeded.
+    pub latency_p99_ms: Option<f64>,
 }
 
 /// The figures of one scenario run.
@@ -30,7 +31,8 @@ pub struct Outcome {
     pub sent_outage: u64,
     pub failed_share_outage: f64,
     pub slo_missed_share_outage: f64,
-    pub latency_p99_outage_ms: f64,
+    /// `None` when no request started during the disturbance succeeded.
+    pub latency_p99_outage_ms: Option<f64>,
     /// Over the measurement window (after warm-up).
     pub failed_share_run: f64,
     pub slo_missed_share_run: f64,
@@ -60,7 +62,7 @@ pub fn outcome(out: &RunOutput, window_ns: (u64, u64), warmup_ns: u64, baseline_
             succeeded: b.succeeded,
             failed: b.failed,
             slo_missed: b.slo_missed,
-            latency_p99_ms: if b.latency_ns.is_empty() { 0.0 } else { b.latency_ns.value_at_quantile(0.99) as f64 / 1e6 },
+            latency_p99_ms: (!b.latency_ns.is_empty()).then(|| b.latency_ns.value_at_quantile(0.99) as f64 / 1e6),
         })
         .collect();
     let (start, end) = window_ns;
@@ -98,7 +100,7 @@ pub fn outcome(out: &RunOutput, window_ns: (u64, u64), warmup_ns: u64, baseline_
         sent_outage: sent,
         failed_share_outage: share(failed, sent),
         slo_missed_share_outage: share(missed, sent),
-        latency_p99_outage_ms: if h.is_empty() { 0.0 } else { h.value_at_quantile(0.99) as f64 / 1e6 },
+        latency_p99_outage_ms: (!h.is_empty()).then(|| h.value_at_quantile(0.99) as f64 / 1e6),
         failed_share_run: share(run_failed, run_sent),
         slo_missed_share_run: share(run_missed, run_sent),
         time_to_recover_s,

@@ -127,6 +127,7 @@ mod tests {
                 // 27 proxies of 10 MiB; 0.01 MiB per rps.
                 series(Metric::Mem, (270.0, 0.01)),
             ],
+            dropped: Vec::new(),
         }
     }
 

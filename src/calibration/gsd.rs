@@ -5,7 +5,7 @@
 //! Metrics columns: `timestamp`, then `<name> CPU` in nanocores and `<name> mem` in bytes,
 //! each summed over replicas; an empty cell means the component is absent at that sample.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -28,11 +28,69 @@ pub struct GsdRun {
 const METRICS_SUFFIX: &str = "-metrics.csv";
 const RATE_PREFIX: &str = "Requests/sec:";
 
-/// Read every run in a gsd-v1 folder, sorted by (target rate, run number).
-///
-/// Errors name the file (and line): unreadable files, malformed cells, a run whose logs carry
-/// no `Requests/sec:` line, logs with a rate but no metrics file, an empty folder.
+/// A measurement that could not be used, and why: the file, the line (0 for the whole file)
+/// and, when it belongs to a run, the run it takes out of the fit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dropped {
+    pub path: PathBuf,
+    pub line: u64,
+    /// (target rps, run number) of the run left out, if the problem is in a run's files.
+    pub run: Option<(u32, u32)>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)?;
+        } else {
+            write!(f, "{}: {}", self.path.display(), self.message)?;
+        }
+        if let Some((rps, run)) = self.run {
+            write!(f, " (run {rps}-{run} left out)")?;
+        }
+        Ok(())
+    }
+}
+
+impl Dropped {
+    pub(crate) fn from_error(e: CalibrationError, run: Option<(u32, u32)>) -> Dropped {
+        let (path, line, message) = match e {
+            CalibrationError::Parse { path, line, message } => (path, line, message),
+            CalibrationError::Invalid { path, message } => (path, 0, message),
+            CalibrationError::Io { path, source } => (path, 0, format!("cannot read: {source}")),
+            other => (PathBuf::new(), 0, other.to_string()),
+        };
+        Dropped { path, line, run, message }
+    }
+}
+
+/// The runs of a gsd-v1 folder that could be read, and every problem found on the way.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GsdData {
+    /// Sorted by (target rate, run number); none of them has a problem.
+    pub runs: Vec<GsdRun>,
+    /// Every problem, in file order; the runs they concern are not in `runs`.
+    pub dropped: Vec<Dropped>,
+}
+
+/// Read every run in a gsd-v1 folder, sorted by (target rate, run number). Any problem in
+/// the folder's files is an error listing them all (file and line each): a missing or
+/// unreadable file, a malformed cell, a load-generator log without its `Requests/sec:` line,
+/// logs with no metrics file, metrics with no log. [`read_gsd_dir_lenient`] leaves such runs
+/// out instead and lists them.
 pub fn read_gsd_dir(dir: &Path) -> Result<Vec<GsdRun>, CalibrationError> {
+    let data = read_gsd_dir_lenient(dir)?;
+    if data.dropped.is_empty() {
+        Ok(data.runs)
+    } else {
+        Err(CalibrationError::Incomplete(data.dropped))
+    }
+}
+
+/// Read the runs of a gsd-v1 folder, leaving out every run with a problem in its files and
+/// listing each problem. Errors only when the folder itself cannot be read or holds no run.
+pub fn read_gsd_dir_lenient(dir: &Path) -> Result<GsdData, CalibrationError> {
     let entries = fs::read_dir(dir).map_err(|e| CalibrationError::io(dir, e))?;
     let mut names: Vec<String> = Vec::new();
     for entry in entries {
@@ -44,15 +102,24 @@ pub fn read_gsd_dir(dir: &Path) -> Result<Vec<GsdRun>, CalibrationError> {
     }
     names.sort();
 
+    let mut dropped = Vec::new();
     let mut metrics: BTreeMap<(u32, u32), PathBuf> = BTreeMap::new();
     let mut rates: BTreeMap<(u32, u32), (f64, Vec<PathBuf>)> = BTreeMap::new();
+    let mut bad_runs: BTreeSet<(u32, u32)> = BTreeSet::new();
     for name in &names {
         let path = dir.join(name);
         if let Some(stem) = name.strip_suffix(METRICS_SUFFIX) {
-            let key = parse_run_key(stem).ok_or_else(|| {
-                CalibrationError::invalid(&path, "metrics file name must be `{rps}-{run}-metrics.csv` with whole numbers")
-            })?;
-            metrics.insert(key, path);
+            match parse_run_key(stem) {
+                Some(key) => {
+                    metrics.insert(key, path);
+                }
+                None => dropped.push(Dropped {
+                    path,
+                    line: 0,
+                    run: None,
+                    message: "metrics file name must be `{rps}-{run}-metrics.csv` with whole numbers".into(),
+                }),
+            }
         } else if let Some(stem) = name.strip_suffix(".log") {
             // `{rps}-{run}-<anything>.log`; logs that name no run are not ours.
             let mut parts = stem.splitn(3, '-');
@@ -61,41 +128,67 @@ pub fn read_gsd_dir(dir: &Path) -> Result<Vec<GsdRun>, CalibrationError> {
                 _ => None,
             };
             let Some(key) = key else { continue };
-            if let Some(rate) = read_log_rate(&path)? {
-                let slot = rates.entry(key).or_insert((0.0, Vec::new()));
-                slot.0 += rate;
-                slot.1.push(path);
+            let slot = rates.entry(key).or_insert((0.0, Vec::new()));
+            slot.1.push(path.clone());
+            match read_log_rate(&path) {
+                Ok(Some(rate)) => slot.0 += rate,
+                // One load generator's rate missing from the sum would understate the run's
+                // rate: the whole run is left out.
+                Ok(None) => {
+                    bad_runs.insert(key);
+                    dropped.push(Dropped {
+                        path,
+                        line: 0,
+                        run: Some(key),
+                        message: format!("no `{RATE_PREFIX}` line: the load generator's report is missing or cut short"),
+                    });
+                }
+                Err(e) => {
+                    bad_runs.insert(key);
+                    dropped.push(Dropped::from_error(e, Some(key)));
+                }
             }
         }
     }
 
-    if metrics.is_empty() {
+    if metrics.is_empty() && dropped.is_empty() {
         return Err(CalibrationError::invalid(dir, "no `{rps}-{run}-metrics.csv` files: not a gsd-v1 folder"));
     }
     for ((rps, run), (_, logs)) in &rates {
         if !metrics.contains_key(&(*rps, *run)) {
-            return Err(CalibrationError::invalid(
-                &logs[0],
-                format!("load-generator log for run {rps}-{run} but no `{rps}-{run}-metrics.csv` beside it"),
-            ));
+            dropped.push(Dropped {
+                path: logs[0].clone(),
+                line: 0,
+                run: Some((*rps, *run)),
+                message: format!("load-generator log for run {rps}-{run} but no `{rps}-{run}-metrics.csv` beside it"),
+            });
         }
     }
 
     let mut runs = Vec::with_capacity(metrics.len());
     for ((target_rps, run), path) in metrics {
-        let Some((achieved_rps, _)) = rates.get(&(target_rps, run)) else {
-            return Err(CalibrationError::invalid(
-                &path,
-                format!(
-                    "no load-generator log with a `{RATE_PREFIX}` line for this run \
-                     (expected `{target_rps}-{run}-*.log` beside it)"
+        let key = (target_rps, run);
+        let Some((achieved_rps, _)) = rates.get(&key) else {
+            dropped.push(Dropped {
+                path,
+                line: 0,
+                run: Some(key),
+                message: format!(
+                    "no load-generator log with a `{RATE_PREFIX}` line for this run (expected `{target_rps}-{run}-*.log` beside it)"
                 ),
-            ));
+            });
+            continue;
         };
-        let columns = read_metrics_csv(&path)?;
-        runs.push(GsdRun { target_rps, run, achieved_rps: *achieved_rps, columns });
+        match read_metrics_csv(&path) {
+            Ok(columns) if !bad_runs.contains(&key) => runs.push(GsdRun { target_rps, run, achieved_rps: *achieved_rps, columns }),
+            Ok(_) => {}
+            Err(e) => dropped.push(Dropped::from_error(e, Some(key))),
+        }
     }
-    Ok(runs)
+    if runs.is_empty() && dropped.is_empty() {
+        return Err(CalibrationError::invalid(dir, "no usable run"));
+    }
+    Ok(GsdData { runs, dropped })
 }
 
 fn parse_run_key(stem: &str) -> Option<(u32, u32)> {
@@ -106,7 +199,7 @@ fn parse_run_key(stem: &str) -> Option<(u32, u32)> {
 /// The `Requests/sec:` figure of one load-generator log, if it has one.
 fn read_log_rate(path: &Path) -> Result<Option<f64>, CalibrationError> {
     let bytes = fs::read(path).map_err(|e| CalibrationError::io(path, e))?;
-    let text = String::from_utf8_lossy(&bytes);
+    let text = String::from_utf8_lossy(super::strip_bom(&bytes));
     let mut found: Option<(f64, u64)> = None;
     for (index, line) in text.lines().enumerate() {
         let line_no = index as u64 + 1;
@@ -137,8 +230,8 @@ fn read_log_rate(path: &Path) -> Result<Option<f64>, CalibrationError> {
 
 /// Read a metrics file into columns (every column except `timestamp`).
 fn read_metrics_csv(path: &Path) -> Result<BTreeMap<String, Vec<Option<f64>>>, CalibrationError> {
-    let file = fs::File::open(path).map_err(|e| CalibrationError::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+    let bytes = fs::read(path).map_err(|e| CalibrationError::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(super::strip_bom(&bytes));
     let headers = reader.headers().map_err(|e| CalibrationError::csv(path, e))?.clone();
     if headers.get(0).map(str::trim) != Some("timestamp") {
         return Err(CalibrationError::parse(path, 1, "the first column must be `timestamp`"));
@@ -204,7 +297,6 @@ mod tests {
         write(&dir, "60-1-metrics.csv", "timestamp,data-plane CPU,data-plane mem\nt0,1000000,1048576\nt1,,2097152\n");
         write(&dir, "60-1-wrk2-a.log", "Running\nRequests/sec:     20.02\n");
         write(&dir, "60-1-wrk2-b.log", "  Requests/sec:   19.98\nTransfer/sec: 1KB\n");
-        write(&dir, "60-1-wrk2-c.log", "no report here\n");
         write(&dir, "README.md", "ignored");
         let runs = read_gsd_dir(&dir).unwrap();
         assert_eq!(runs.len(), 1);
@@ -213,6 +305,41 @@ mod tests {
         approx::assert_relative_eq!(run.achieved_rps, 40.0, max_relative = 1e-12);
         assert_eq!(run.columns["data-plane CPU"], vec![Some(1e6), None]);
         assert_eq!(run.columns["data-plane mem"], vec![Some(1048576.0), Some(2097152.0)]);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_log_without_its_rate_is_reported_and_its_run_left_out_only_when_asked() {
+        let dir = temp_dir("norate");
+        write(&dir, "60-1-metrics.csv", "timestamp,x CPU\nt0,1\n");
+        write(&dir, "60-1-wrk2-a.log", "Requests/sec: 20\n");
+        write(&dir, "60-1-wrk2-b.log", "Running\nno report here\n");
+        write(&dir, "120-1-metrics.csv", "\u{feff}timestamp,x CPU\nt0,2\n");
+        write(&dir, "120-1-wrk2-a.log", "\u{feff}Requests/sec: 40\n");
+        let err = read_gsd_dir(&dir).unwrap_err().to_string();
+        assert!(err.contains("60-1-wrk2-b.log") && err.contains("Requests/sec"), "{err}");
+        let data = read_gsd_dir_lenient(&dir).unwrap();
+        // The run with a missing report is left out whole, not fitted with half its rate.
+        assert_eq!(data.runs.iter().map(|r| (r.target_rps, r.achieved_rps)).collect::<Vec<_>>(), vec![(120, 40.0)]);
+        assert_eq!(data.dropped.len(), 1);
+        assert_eq!(data.dropped[0].run, Some((60, 1)));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let dir = temp_dir("several");
+        write(&dir, "60-1-metrics.csv", "timestamp,x CPU\nt0,abc\n");
+        write(&dir, "60-1-w.log", "Requests/sec: 1\n");
+        write(&dir, "120-1-metrics.csv", "timestamp,x CPU\nt0,1\n");
+        write(&dir, "240-1-w.log", "Requests/sec: 1\n");
+        let data = read_gsd_dir_lenient(&dir).unwrap();
+        let listed: Vec<String> = data.dropped.iter().map(|d| d.to_string()).collect();
+        assert_eq!(listed.len(), 3, "{listed:?}");
+        assert!(listed.iter().any(|d| d.contains("60-1-metrics.csv:2:")), "{listed:?}");
+        assert!(listed.iter().any(|d| d.contains("120-1-metrics.csv") && d.contains("no load-generator log with")), "{listed:?}");
+        assert!(listed.iter().any(|d| d.contains("240-1-w.log") && d.contains("no `240-1-metrics.csv`")), "{listed:?}");
+        assert!(data.runs.is_empty());
         let _ = fs::remove_dir_all(&dir);
     }
 

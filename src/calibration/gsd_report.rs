@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::report::number::{cell, exact};
 use crate::report::plot::{write_chart, Chart, Mark, Series};
 
 use super::series::{GsdCalibration, SeriesMetric};
@@ -29,6 +30,12 @@ pub fn write_gsd_outputs(calibration: &GsdCalibration, out_dir: &Path) -> Result
     super::write_csv(&fits_path, &fit_rows(calibration))?;
     written.push(fits_path);
 
+    if !calibration.dropped.is_empty() {
+        let path = out_dir.join(super::DROPPED_FILE);
+        super::write_csv(&path, &super::dropped_rows(&calibration.dropped))?;
+        written.push(path);
+    }
+
     for series in &calibration.series {
         let stem = out_dir.join(chart_stem(&calibration.dataset, series));
         let chart = series_chart(&calibration.dataset, series);
@@ -50,8 +57,8 @@ fn steady_state_rows(calibration: &GsdCalibration) -> Vec<Vec<String>> {
                 s.metric.name().to_string(),
                 s.metric.unit().to_string(),
                 p.target_rps.to_string(),
-                format!("{:.2}", p.achieved_rps),
-                format!("{:.4}", p.value),
+                cell(p.achieved_rps, 2),
+                cell(p.value, 4),
                 p.samples_kept.to_string(),
             ]);
         }
@@ -71,8 +78,8 @@ fn fit_rows(calibration: &GsdCalibration) -> Vec<Vec<String>> {
         let mut row = vec![s.series.clone(), s.metric.name().to_string(), s.metric.unit().to_string(), degree.to_string()];
         match &s.fit {
             Some(fit) => {
-                row.extend((0..=degree).map(|k| fit.coefficients.get(k).map_or_else(String::new, f64::to_string)));
-                row.push(fit.r2.to_string());
+                row.extend((0..=degree).map(|k| fit.coefficients.get(k).map_or_else(String::new, |&c| exact(c))));
+                row.push(exact(fit.r2));
             }
             None => row.extend(std::iter::repeat_n(String::new(), degree + 2)),
         }
@@ -199,6 +206,7 @@ mod tests {
                 fit: Some(PolyFit { coefficients: vec![0.0, 1.0 / 6.0], r2: 1.0, points: 2 }),
                 fit_note: None,
             }],
+            dropped: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::fit::{fit_polynomial, PolyFit};
+use super::gsd::Dropped;
 use super::series::Metric;
 use super::CalibrationError;
 
@@ -156,6 +157,8 @@ pub struct IstioCalibration {
     pub added_latency: Vec<AddedLatency>,
     /// Fits that could not be made (too few distinct rates), one line each.
     pub notes: Vec<String>,
+    /// Rows left out (only when fitting incomplete data was asked for).
+    pub dropped: Vec<Dropped>,
 }
 
 /// Parse a label `<run id>_qps_<qps>_c_<conns>_<payload>_<telemetry mode>_<sidecar mode>`.
@@ -177,10 +180,21 @@ pub fn parse_label(label: &str) -> Result<(String, u32, u32, u32, String, Sideca
     Ok((tokens[0].to_string(), qps, conns, payload, telemetry, mode))
 }
 
-/// Read and parse every row of a benchmark CSV.
+/// Read and parse every row of a benchmark CSV; any bad row is an error listing them all.
 pub fn read_istio_benchmark(path: &Path) -> Result<Vec<IstioRow>, CalibrationError> {
-    let file = fs::File::open(path).map_err(|e| CalibrationError::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+    let (rows, dropped) = read_istio_benchmark_lenient(path)?;
+    if dropped.is_empty() {
+        Ok(rows)
+    } else {
+        Err(CalibrationError::Incomplete(dropped))
+    }
+}
+
+/// Read a benchmark CSV, leaving out rows that cannot be parsed and listing each. Errors when
+/// the file cannot be read, lacks a column, or has no usable row.
+pub fn read_istio_benchmark_lenient(path: &Path) -> Result<(Vec<IstioRow>, Vec<Dropped>), CalibrationError> {
+    let bytes = fs::read(path).map_err(|e| CalibrationError::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(super::strip_bom(&bytes));
     let headers = reader.headers().map_err(|e| CalibrationError::csv(path, e))?.clone();
     let column = |name: &str| {
         headers.iter().position(|h| h.trim() == name).ok_or_else(|| CalibrationError::parse(path, 1, format!("missing column `{name}`")))
@@ -196,38 +210,26 @@ pub fn read_istio_benchmark(path: &Path) -> Result<Vec<IstioRow>, CalibrationErr
     let mem_server = column("mem_Mi_avg_istio_proxy_fortioserver")?;
 
     let mut rows = Vec::new();
+    let mut dropped = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| CalibrationError::csv(path, e))?;
-        let line = record.position().map_or(0, |p| p.line());
-        let cell = |index: usize| record.get(index).unwrap_or("").trim();
-        let number = |index: usize| -> Result<f64, CalibrationError> {
-            let text = cell(index);
-            match text.parse::<f64>() {
-                Ok(v) if v.is_finite() => Ok(v),
-                _ => Err(CalibrationError::parse(path, line, format!("column `{}`: `{text}` is not a finite number", &headers[index]))),
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                dropped.push(Dropped::from_error(CalibrationError::csv(path, e), None));
+                continue;
             }
         };
-        let (run_id, qps_target, conns, payload_bytes, telemetry_mode, sidecar_mode) =
-            parse_label(cell(labels)).map_err(|m| CalibrationError::parse(path, line, m))?;
-        rows.push(IstioRow {
-            line,
-            run_id,
-            qps_target,
-            rate_rps: number(actual_qps)?,
-            conns,
-            payload_bytes,
-            telemetry_mode,
-            sidecar_mode,
-            latency_p50_us: number(p50)?,
-            latency_p90_us: number(p90)?,
-            latency_p99_us: number(p99)?,
-            cpu_client_millicores: number(cpu_client)?,
-            cpu_server_millicores: number(cpu_server)?,
-            mem_client_mib: number(mem_client)?,
-            mem_server_mib: number(mem_server)?,
-        });
+        let line = record.position().map_or(0, |p| p.line());
+        match parse_row(path, &headers, &record, line, [labels, actual_qps, p50, p90, p99, cpu_client, cpu_server, mem_client, mem_server])
+        {
+            Ok(row) => rows.push(row),
+            Err(e) => dropped.push(Dropped::from_error(e, None)),
+        }
     }
     if rows.is_empty() {
+        if !dropped.is_empty() {
+            return Err(CalibrationError::Incomplete(dropped));
+        }
         return Err(CalibrationError::invalid(path, "no rows after the header"));
     }
     rows.sort_by(|a, b| {
@@ -241,13 +243,68 @@ pub fn read_istio_benchmark(path: &Path) -> Result<Vec<IstioRow>, CalibrationErr
             b.line,
         ))
     });
-    Ok(rows)
+    Ok((rows, dropped))
+}
+
+/// One row of the benchmark CSV; `cols` are the positions of Labels, ActualQPS, p50, p90,
+/// p99, client and server CPU, client and server memory.
+fn parse_row(
+    path: &Path,
+    headers: &csv::StringRecord,
+    record: &csv::StringRecord,
+    line: u64,
+    cols: [usize; 9],
+) -> Result<IstioRow, CalibrationError> {
+    let [labels, actual_qps, p50, p90, p99, cpu_client, cpu_server, mem_client, mem_server] = cols;
+    let cell = |index: usize| record.get(index).unwrap_or("").trim();
+    let number = |index: usize| -> Result<f64, CalibrationError> {
+        let text = cell(index);
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => Err(CalibrationError::parse(path, line, format!("column `{}`: `{text}` is not a finite number", &headers[index]))),
+        }
+    };
+    let (run_id, qps_target, conns, payload_bytes, telemetry_mode, sidecar_mode) =
+        parse_label(cell(labels)).map_err(|m| CalibrationError::parse(path, line, m))?;
+    Ok(IstioRow {
+        line,
+        run_id,
+        qps_target,
+        rate_rps: number(actual_qps)?,
+        conns,
+        payload_bytes,
+        telemetry_mode,
+        sidecar_mode,
+        latency_p50_us: number(p50)?,
+        latency_p90_us: number(p90)?,
+        latency_p99_us: number(p99)?,
+        cpu_client_millicores: number(cpu_client)?,
+        cpu_server_millicores: number(cpu_server)?,
+        mem_client_mib: number(mem_client)?,
+        mem_server_mib: number(mem_server)?,
+    })
 }
 
 /// Read a benchmark CSV, fit per-sidecar CPU and memory against the rate for every telemetry
 /// and sidecar mode with sidecars (polynomial of `degree`), and compute added latency.
+/// Any bad row is an error listing them all.
 pub fn calibrate_istio_benchmark(path: &Path, degree: usize) -> Result<IstioCalibration, CalibrationError> {
-    let rows = read_istio_benchmark(path)?;
+    calibrate_istio_rows(path, read_istio_benchmark(path)?, Vec::new(), degree)
+}
+
+/// [`calibrate_istio_benchmark`], leaving out rows that cannot be parsed; they are listed in
+/// the result's `dropped`.
+pub fn calibrate_istio_benchmark_incomplete(path: &Path, degree: usize) -> Result<IstioCalibration, CalibrationError> {
+    let (rows, dropped) = read_istio_benchmark_lenient(path)?;
+    calibrate_istio_rows(path, rows, dropped, degree)
+}
+
+fn calibrate_istio_rows(
+    path: &Path,
+    rows: Vec<IstioRow>,
+    dropped: Vec<Dropped>,
+    degree: usize,
+) -> Result<IstioCalibration, CalibrationError> {
     let mut groups: BTreeMap<(String, SidecarMode), Vec<&IstioRow>> = BTreeMap::new();
     for row in &rows {
         groups.entry((row.telemetry_mode.clone(), row.sidecar_mode)).or_default().push(row);
@@ -273,7 +330,7 @@ pub fn calibrate_istio_benchmark(path: &Path, degree: usize) -> Result<IstioCali
         }
     }
     let added_latency = added_latency(&rows);
-    Ok(IstioCalibration { source: path.to_path_buf(), degree, rows, fits, added_latency, notes })
+    Ok(IstioCalibration { source: path.to_path_buf(), degree, rows, fits, added_latency, notes, dropped })
 }
 
 /// `both` minus `baseline`, matched on (qps, conns, payload); means over repeated rows.

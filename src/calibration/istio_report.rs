@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::report::number::exact;
 use crate::report::plot::{write_chart, Chart, Mark, Series};
 
 use super::istio_bench::{IstioCalibration, IstioRow, SidecarMode, SidecarProxy};
@@ -24,6 +25,11 @@ pub fn write_istio_outputs(calibration: &IstioCalibration, out_dir: &Path) -> Re
     ] {
         let path = out_dir.join(name);
         super::write_csv(&path, &rows)?;
+        written.push(path);
+    }
+    if !calibration.dropped.is_empty() {
+        let path = out_dir.join(super::DROPPED_FILE);
+        super::write_csv(&path, &super::dropped_rows(&calibration.dropped))?;
         written.push(path);
     }
     for metric in Metric::ALL {
@@ -63,17 +69,17 @@ fn row_rows(calibration: &IstioCalibration) -> Vec<Vec<String>> {
             r.telemetry_mode.clone(),
             r.sidecar_mode.name().to_string(),
             r.qps_target.to_string(),
-            r.rate_rps.to_string(),
+            exact(r.rate_rps),
             r.conns.to_string(),
             r.payload_bytes.to_string(),
             r.run_id.clone(),
-            r.latency_p50_us.to_string(),
-            r.latency_p90_us.to_string(),
-            r.latency_p99_us.to_string(),
-            r.cpu_client_millicores.to_string(),
-            r.cpu_server_millicores.to_string(),
-            r.mem_client_mib.to_string(),
-            r.mem_server_mib.to_string(),
+            exact(r.latency_p50_us),
+            exact(r.latency_p90_us),
+            exact(r.latency_p99_us),
+            exact(r.cpu_client_millicores),
+            exact(r.cpu_server_millicores),
+            exact(r.mem_client_mib),
+            exact(r.mem_server_mib),
         ]
     }));
     rows
@@ -94,8 +100,8 @@ fn fit_rows(calibration: &IstioCalibration) -> Vec<Vec<String>> {
             f.metric.unit().to_string(),
             degree.to_string(),
         ];
-        row.extend((0..=degree).map(|k| f.fit.coefficients.get(k).map_or_else(String::new, f64::to_string)));
-        row.push(f.fit.r2.to_string());
+        row.extend((0..=degree).map(|k| f.fit.coefficients.get(k).map_or_else(String::new, |&c| exact(c))));
+        row.push(exact(f.fit.r2));
         row.push(f.fit.points.to_string());
         rows.push(row);
     }
@@ -122,9 +128,9 @@ fn added_latency_rows(calibration: &IstioCalibration) -> Vec<Vec<String>> {
             a.payload_bytes.to_string(),
             a.rows_both.to_string(),
             a.rows_baseline.to_string(),
-            a.added_p50_us.to_string(),
-            a.added_p90_us.to_string(),
-            a.added_p99_us.to_string(),
+            exact(a.added_p50_us),
+            exact(a.added_p90_us),
+            exact(a.added_p99_us),
         ]
     }));
     rows

@@ -30,14 +30,16 @@ use std::path::PathBuf;
 
 pub use derive::{derive_pass_costs, PassCosts, PlacementInputs};
 pub use fit::{fit_polynomial, round_rate_to_10, PolyFit};
-pub use gsd::{read_gsd_dir, GsdRun};
+pub use gsd::{read_gsd_dir, read_gsd_dir_lenient, Dropped, GsdData, GsdRun};
 pub use gsd_report::{print_table, write_gsd_outputs};
 pub use istio_bench::{
-    calibrate_istio_benchmark, parse_label, read_istio_benchmark, AddedLatency, IstioCalibration, IstioFit, IstioRow, SidecarMode,
-    SidecarProxy, DEFAULT_ISTIO_DEGREE,
+    calibrate_istio_benchmark, calibrate_istio_benchmark_incomplete, parse_label, read_istio_benchmark, read_istio_benchmark_lenient,
+    AddedLatency, IstioCalibration, IstioFit, IstioRow, SidecarMode, SidecarProxy, DEFAULT_ISTIO_DEGREE,
 };
 pub use istio_report::{print_istio_table, write_istio_outputs};
-pub use series::{calibrate_gsd, GsdCalibration, KeptPoint, LoadLevel, Metric, SeriesMetric, SteadyPoint, DEFAULT_DEGREE};
+pub use series::{
+    calibrate_gsd, calibrate_gsd_incomplete, GsdCalibration, KeptPoint, LoadLevel, Metric, SeriesMetric, SteadyPoint, DEFAULT_DEGREE,
+};
 pub use sources::{read_published_figures, PublishedFigure};
 pub use steady::{pooled_mean, steady_samples, PooledMean};
 
@@ -63,6 +65,9 @@ pub enum CalibrationError {
     /// Arguments given by the caller are out of range.
     #[error("{0}")]
     Input(String),
+    /// Measurements that could not be used, each at its file and line; nothing was fitted.
+    #[error("{}\nmeshsim fits only complete data: fix these, or pass --allow-incomplete to fit without them (they are listed in the outputs)", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
+    Incomplete(Vec<Dropped>),
     /// A chart could not be drawn.
     #[error("{}: cannot draw chart: {message}", path.display())]
     Plot { path: PathBuf, message: String },
@@ -102,6 +107,40 @@ fn csv_message(err: &csv::Error) -> String {
         csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
         _ => err.to_string(),
     }
+}
+
+/// File listing the measurements a calibration left out (written only when some were).
+pub const DROPPED_FILE: &str = "dropped.csv";
+
+/// `file,line,run,problem` rows of left-out measurements, header first.
+pub(crate) fn dropped_rows(dropped: &[Dropped]) -> Vec<Vec<String>> {
+    let mut rows = vec![["file", "line", "run", "problem"].map(String::from).to_vec()];
+    rows.extend(dropped.iter().map(|d| {
+        vec![
+            d.path.display().to_string(),
+            if d.line > 0 { d.line.to_string() } else { String::new() },
+            d.run.map(|(rps, run)| format!("{rps}-{run}")).unwrap_or_default(),
+            d.message.clone(),
+        ]
+    }));
+    rows
+}
+
+/// A terminal note listing left-out measurements (empty when none were).
+pub fn dropped_note(dropped: &[Dropped]) -> String {
+    if dropped.is_empty() {
+        return String::new();
+    }
+    let mut s = format!("\nleft out ({} problems; listed in {DROPPED_FILE}):\n", dropped.len());
+    for d in dropped {
+        s.push_str(&format!("  {d}\n"));
+    }
+    s
+}
+
+/// `bytes` without a leading UTF-8 byte-order mark (spreadsheet programs write one).
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(bytes)
 }
 
 /// Write rows (header first) as a CSV file; the report modules share it.

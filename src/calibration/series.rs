@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::fit::{fit_polynomial, round_rate_to_10, PolyFit};
-use super::gsd::{read_gsd_dir, GsdRun};
+use super::gsd::{read_gsd_dir, read_gsd_dir_lenient, Dropped, GsdRun};
 use super::steady::{pooled_mean, steady_samples};
 use super::CalibrationError;
 
@@ -126,6 +126,8 @@ pub struct GsdCalibration {
     pub levels: Vec<LoadLevel>,
     /// `data-plane` first, then component series by name; CPU before memory.
     pub series: Vec<SeriesMetric>,
+    /// Measurements left out (only when fitting incomplete data was asked for).
+    pub dropped: Vec<Dropped>,
 }
 
 impl GsdCalibration {
@@ -137,8 +139,22 @@ impl GsdCalibration {
 
 /// Read a gsd-v1 folder, apply the steady-state method to every data-plane series and fit a
 /// polynomial of `degree` in the achieved rate (rounded to 10) over all kept samples.
+/// Any problem in the folder's files is an error listing them all.
 pub fn calibrate_gsd(dir: &Path, degree: usize) -> Result<GsdCalibration, CalibrationError> {
-    let runs = read_gsd_dir(dir)?;
+    calibrate_runs(dir, read_gsd_dir(dir)?, Vec::new(), degree)
+}
+
+/// [`calibrate_gsd`], leaving out the runs whose files have problems; they are listed in
+/// the result's `dropped`.
+pub fn calibrate_gsd_incomplete(dir: &Path, degree: usize) -> Result<GsdCalibration, CalibrationError> {
+    let data = read_gsd_dir_lenient(dir)?;
+    if data.runs.is_empty() {
+        return Err(CalibrationError::Incomplete(data.dropped));
+    }
+    calibrate_runs(dir, data.runs, data.dropped, degree)
+}
+
+fn calibrate_runs(dir: &Path, runs: Vec<GsdRun>, dropped: Vec<Dropped>, degree: usize) -> Result<GsdCalibration, CalibrationError> {
     let dataset = dataset_name(dir);
     let levels = load_levels(&runs);
     let mut series = Vec::new();
@@ -156,7 +172,7 @@ pub fn calibrate_gsd(dir: &Path, degree: usize) -> Result<GsdCalibration, Calibr
             format!("no `{DATA_PLANE} CPU`/`mem` or data-plane `<name> mesh` column has any sample"),
         ));
     }
-    Ok(GsdCalibration { dataset, source_dir: dir.to_path_buf(), degree, levels, series })
+    Ok(GsdCalibration { dataset, source_dir: dir.to_path_buf(), degree, levels, series, dropped })
 }
 
 fn dataset_name(dir: &Path) -> String {

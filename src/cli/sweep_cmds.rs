@@ -6,78 +6,72 @@ use std::path::{Path, PathBuf};
 use crate::app::capacity::{self as cap, CapacityOptions};
 use crate::app::results::ReportOptions;
 use crate::app::sweep::{self as sw, SweepOptions};
-use crate::app::{default_out, AppError, Overrides};
+use crate::app::{duration_arg, rate_arg, AppError, Overrides};
+use crate::limits::{MAX_HEADROOM, MAX_SERVICES};
 use crate::placement::Placement;
-use crate::report::table::{num, render};
-use crate::sweep::records::axis_column;
-use crate::sweep::spec::value_cell;
+use crate::report::table::render;
 use crate::sweep::Shard;
 use crate::units;
+
+/// Most worker threads a sweep starts (each holds a running case).
+const MAX_THREADS: usize = 1024;
 
 /// Rows beyond this are not printed (the CSV has them all).
 const MAX_PRINTED_ROWS: usize = 80;
 
-pub fn sweep(
-    file: &Path,
-    shard: Option<Shard>,
-    seed: Option<u64>,
-    threads: Option<usize>,
-    out: Option<PathBuf>,
-    report: &ReportOptions,
-) -> Result<(), AppError> {
-    if threads == Some(0) {
-        return Err(AppError::arg("--threads", "must be at least 1"));
+/// Flags of `meshsim sweep`.
+pub struct SweepArgs {
+    pub shard: Option<Shard>,
+    pub seed: Option<u64>,
+    pub threads: Option<usize>,
+    pub out: Option<PathBuf>,
+    pub resume: bool,
+    pub force: bool,
+}
+
+pub fn sweep(file: &Path, a: SweepArgs, report: &ReportOptions) -> Result<(), AppError> {
+    if a.threads.is_some_and(|n| n == 0 || n > MAX_THREADS) {
+        return Err(AppError::arg("--threads", format!("must be between 1 and {MAX_THREADS}")));
     }
-    let o = SweepOptions { shard: shard.unwrap_or(Shard::WHOLE), seed, threads, progress: true };
-    let s = sw::run(file, &o)?;
-    let runs: usize = s.results.iter().map(|r| r.rows.len()).sum();
+    let o = SweepOptions {
+        shard: a.shard.unwrap_or(Shard::WHOLE),
+        seed: a.seed,
+        threads: a.threads,
+        progress: true,
+        resume: a.resume,
+        force: a.force,
+        stop_after_cases: None,
+        report: *report,
+    };
+    let name = crate::sweep::spec::load(file)?.name;
+    let out = a.out.unwrap_or_else(|| Path::new("outputs").join(name));
+    let s = sw::run(file, &o, &out)?;
     let shard_note = if s.shard.count > 1 { format!(" (shard {}/{})", s.shard.index, s.shard.count) } else { String::new() };
+    let resumed = if s.cases_resumed > 0 { format!(", {} finished before", s.cases_resumed) } else { String::new() };
     println!(
-        "{}: {} of {} cases{shard_note} x {} placements = {runs} runs, seed {}",
+        "{}: {} of {} cases{shard_note}{resumed} x {} placements = {} runs, seed {}",
         s.spec.name,
-        s.results.len(),
+        s.shard_cases,
         s.total_cases,
         s.spec.placements.len(),
+        s.shard_cases * s.spec.placements.len(),
         s.spec.seed
     );
-    eprintln!("ran in {:.2} s on {} threads", s.wall_s, s.threads);
-    let mut header = vec!["case".to_string()];
-    if !s.spec.cases.is_empty() {
-        header.push("name".into());
+    eprintln!("ran {} cases in {:.2} s on {} threads", s.cases_run, s.wall_s, s.threads);
+    if !s.complete {
+        println!("stopped after {} cases: the finished ones are in {}; --resume runs the rest", s.cases_run, s.written.display());
+        return Ok(());
     }
-    header.extend(s.spec.axes.iter().map(|a| axis_column(&a.path)));
-    header.extend(["placement", "DP CPU mC", "DP mem MiB", "p99 ms", "errors %"].map(String::from));
-    let mut body = Vec::new();
-    for r in &s.results {
-        for row in &r.rows {
-            let mut cells = vec![r.case.index.to_string()];
-            if !s.spec.cases.is_empty() {
-                cells.push(r.case.name.clone().unwrap_or_default());
-            }
-            cells.extend(r.case.axis_values.iter().map(value_cell));
-            cells.extend([
-                row.placement.to_string(),
-                num(Some(row.dp_cpu_millicores), 1),
-                num(Some(row.dp_mem_mib), 1),
-                num(Some(row.latency_p99_ms), 3),
-                num(Some(row.error_rate * 100.0), 3),
-            ]);
-            body.push(cells);
-        }
+    let p = sw::preview(&s.spec, &s.csv, MAX_PRINTED_ROWS)?;
+    let h: Vec<&str> = p.header.iter().map(String::as_str).collect();
+    print!("{}", render(&h, &p.rows));
+    if p.total > p.rows.len() {
+        println!("… {} more rows in the CSV", p.total - p.rows.len());
     }
-    let hidden = body.len().saturating_sub(MAX_PRINTED_ROWS);
-    body.truncate(MAX_PRINTED_ROWS);
-    let h: Vec<&str> = header.iter().map(String::as_str).collect();
-    print!("{}", render(&h, &body));
-    if hidden > 0 {
-        println!("… {hidden} more rows in the CSV");
-    }
-    let out = out.unwrap_or_else(|| Path::new("outputs").join(&s.spec.name));
-    let written = sw::write_with(&s, &out, report)?;
     if s.shard.count > 1 {
-        println!("wrote {}", written.display());
+        println!("wrote {} (and its record {})", s.written.display(), crate::sweep::records::record_path(&s.written).display());
     } else {
-        println!("wrote {}/ (report.html, results.json, sweep.csv, cpu-vs-rate, mem-vs-rate, p99-vs-rate .png/.svg)", written.display());
+        println!("wrote {}/ (report.html, results.json, sweep.csv, cpu-vs-rate, mem-vs-rate, p99-vs-rate .png/.svg)", s.written.display());
     }
     Ok(())
 }
@@ -100,26 +94,18 @@ pub struct CapacityArgs {
     pub seed: Option<u64>,
     pub placements: Vec<Placement>,
     pub out: Option<PathBuf>,
-}
-
-fn rate_arg(flag: &str, r: &str) -> Result<f64, AppError> {
-    let rps = units::parse_rate_rps(r)
-        .or_else(|_| r.parse::<f64>().map_err(|_| format!("`{r}` is not a rate")))
-        .map_err(|e| AppError::arg(flag, e))?;
-    if rps > 0.0 && rps.is_finite() {
-        Ok(rps)
-    } else {
-        Err(AppError::arg(flag, format!("{rps} must be more than zero")))
-    }
+    pub force: bool,
 }
 
 pub fn capacity(file: &Path, a: CapacityArgs, report: &ReportOptions) -> Result<(), AppError> {
-    let slo_p99_ns = units::parse_duration_ns(&a.slo_p99).map_err(|e| AppError::arg("--slo-p99", e))?;
+    let out = super::check_out(file, a.out.as_ref(), Some("capacity"), "capacity", a.force)?;
+    let slo_p99_ns = duration_arg("--slo-p99", &a.slo_p99)?;
     if slo_p99_ns == 0 {
         return Err(AppError::arg("--slo-p99", "must be more than zero"));
     }
-    if !(0.0..1.0).contains(&a.headroom) {
-        return Err(AppError::arg("--headroom", format!("{} must be a share in [0, 1), e.g. 0.2", a.headroom)));
+    // The share given is the share used: refused outside its range, never clamped.
+    if !(0.0..=MAX_HEADROOM).contains(&a.headroom) {
+        return Err(AppError::arg("--headroom", format!("{} must be a share between 0 and {MAX_HEADROOM}, e.g. 0.2", a.headroom)));
     }
     if !(0.0..=1.0).contains(&a.max_error_rate) {
         return Err(AppError::arg("--max-error-rate", format!("{} must be a share in [0, 1]", a.max_error_rate)));
@@ -151,8 +137,7 @@ pub fn capacity(file: &Path, a: CapacityArgs, report: &ReportOptions) -> Result<
         o.headroom * 100.0
     );
     print!("{}", cap::tables(&r));
-    let out = a.out.unwrap_or_else(|| default_out(t, Some("capacity")));
-    let written = cap::write_with(&r, &out, report)?;
+    let written = cap::write_with(&r, &out, a.force, report)?;
     println!(
         "wrote {}/ (report.html, results.json, capacity.csv{})",
         written.display(),
@@ -162,8 +147,19 @@ pub fn capacity(file: &Path, a: CapacityArgs, report: &ReportOptions) -> Result<
 }
 
 pub fn synth(services: usize, out: &Path, models: &str, seed: u64) -> Result<(), AppError> {
-    if services == 0 {
-        return Err(AppError::arg("--services", "must be at least 1"));
+    if services == 0 || services > MAX_SERVICES {
+        return Err(AppError::arg("--services", format!("must be between 1 and {MAX_SERVICES}")));
+    }
+    if let Ok(existing) = std::fs::read_to_string(out) {
+        if !existing.starts_with(crate::sweep::synth::FIRST_LINE) {
+            return Err(AppError::arg(
+                "--out",
+                format!(
+                    "{} exists and is not a synthetic topology meshsim wrote: meshsim does not overwrite it; choose another file",
+                    out.display()
+                ),
+            ));
+        }
     }
     let text = crate::sweep::synth::topology_text(services, seed, models);
     crate::report::outdir::write_atomic(out, text.as_bytes()).map_err(|e| AppError::Output(format!("{}: {e}", out.display())))?;

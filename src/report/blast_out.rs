@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use crate::blast::{PlacementResult, ScenarioKind, ScenarioResult, Settings};
+use crate::report::number::cell;
 use crate::report::outdir::StagedDir;
 use crate::report::plot::{placement_style, write_chart, Band, Chart, ChartOptions, Mark, RefLine, Series};
 use crate::report::table::{num, render};
@@ -13,7 +14,7 @@ use crate::topology::Topology;
 use crate::units::format_duration_ns;
 
 fn f(x: f64) -> String {
-    format!("{x:.4}")
+    cell(x, 4)
 }
 
 fn opt(x: Option<f64>) -> String {
@@ -62,14 +63,14 @@ fn blast_rows(results: &[PlacementResult]) -> Vec<Vec<String>> {
         for r in &p.runs {
             let o = &r.outcome;
             let [pods, share, ids, plain] = target_cells(p, r);
-            let int = |x: Option<f64>| x.map(|x| format!("{x:.0}")).unwrap_or_default();
+            let int = |x: Option<f64>| x.map(|x| cell(x, 0)).unwrap_or_default();
             rows.push(vec![
                 p.placement.to_string(),
                 r.scenario.name.clone(),
                 r.scenario.target_name.clone(),
                 f(o.failed_share_outage),
                 f(o.slo_missed_share_outage),
-                f(o.latency_p99_outage_ms),
+                opt(o.latency_p99_outage_ms),
                 f(o.failed_share_run),
                 f(o.slo_missed_share_run),
                 opt(o.time_to_recover_s),
@@ -126,7 +127,7 @@ fn spread_rows(results: &[PlacementResult]) -> Vec<Vec<String>> {
 }
 
 fn pct(x: f64) -> String {
-    format!("{:.2}", x * 100.0)
+    cell(x * 100.0, 2)
 }
 
 /// The dynamic results for the terminal: a row per placement × scenario.
@@ -155,7 +156,7 @@ pub fn blast_table(results: &[PlacementResult]) -> String {
                 r.scenario.target_name.clone(),
                 pct(o.failed_share_outage),
                 pct(o.slo_missed_share_outage),
-                num(Some(o.latency_p99_outage_ms), 2),
+                num(o.latency_p99_outage_ms, 2),
                 match o.time_to_recover_s {
                     Some(s) => format!("{s:.0}"),
                     None => "never".into(),
@@ -173,7 +174,8 @@ pub fn blast_table(results: &[PlacementResult]) -> String {
 /// The static spread for the terminal: min / mean / max per placement and kind.
 pub fn spread_table(results: &[PlacementResult]) -> String {
     let header = ["placement", "kind", "count", "pods cut min/mean/max", "traffic % min/mean/max", "identities min/mean/max"];
-    let mmm = |s: crate::blast::Spread, k: f64, d: usize| format!("{:.d$} / {:.d$} / {:.d$}", s.min * k, s.mean * k, s.max * k);
+    let mmm =
+        |s: crate::blast::Spread, k: f64, d: usize| format!("{} / {} / {}", cell(s.min * k, d), cell(s.mean * k, d), cell(s.max * k, d));
     let body: Vec<Vec<String>> = results
         .iter()
         .flat_map(|p| {
@@ -268,7 +270,7 @@ fn blast_md(t: &Topology, s: &Settings, results: &[PlacementResult]) -> String {
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
     md.push_str(&markdown(&h, &rows));
     md.push_str("\n## Static blast radius per kind of component (min / mean / max)\n\n");
-    let mmm = |s: crate::blast::Spread, k: f64| format!("{:.1} / {:.1} / {:.1}", s.min * k, s.mean * k, s.max * k);
+    let mmm = |s: crate::blast::Spread, k: f64| format!("{} / {} / {}", cell(s.min * k, 1), cell(s.mean * k, 1), cell(s.max * k, 1));
     let spread: Vec<Vec<String>> = results
         .iter()
         .flat_map(|p| {
@@ -324,19 +326,16 @@ pub fn slug(name: &str) -> String {
     s.trim_matches('-').to_string()
 }
 
-fn timeline_series(name: String, r: &ScenarioResult, color: usize, value: fn(&crate::blast::TimelineRow) -> f64) -> Series {
-    Series { name, points: r.outcome.timeline.iter().map(|b| (b.t_s, value(b))).collect(), mark: Mark::Line, color }
+/// A timeline as a series; a bucket without a value (no request succeeded in it) is no point.
+fn timeline_series(name: String, r: &ScenarioResult, color: usize, value: fn(&crate::blast::TimelineRow) -> Option<f64>) -> Series {
+    Series { name, points: r.outcome.timeline.iter().filter_map(|b| Some((b.t_s, value(b)?))).collect(), mark: Mark::Line, color }
 }
 
-fn miss_percent(b: &crate::blast::TimelineRow) -> f64 {
-    if b.sent > 0 {
-        b.slo_missed as f64 / b.sent as f64 * 100.0
-    } else {
-        0.0
-    }
+fn miss_percent(b: &crate::blast::TimelineRow) -> Option<f64> {
+    Some(if b.sent > 0 { b.slo_missed as f64 / b.sent as f64 * 100.0 } else { 0.0 })
 }
 
-fn p99_ms(b: &crate::blast::TimelineRow) -> f64 {
+fn p99_ms(b: &crate::blast::TimelineRow) -> Option<f64> {
     b.latency_p99_ms
 }
 
@@ -479,12 +478,12 @@ pub fn write_all(staged: &StagedDir, t: &Topology, s: &Settings, results: &[Plac
                 vec![
                     p.placement.to_string(),
                     r.scenario.name.clone(),
-                    format!("{:.3}", b.t_s),
+                    cell(b.t_s, 3),
                     b.sent.to_string(),
                     b.succeeded.to_string(),
                     b.failed.to_string(),
                     b.slo_missed.to_string(),
-                    f(b.latency_p99_ms),
+                    opt(b.latency_p99_ms),
                 ]
             })
         })

@@ -1,14 +1,20 @@
 //! CSV files of a run: `summary.csv` (a row per placement), `instances.csv` (a row per proxy
-//! instance), `edges.csv` (a row per edge). Headers carry units; numbers have fixed decimals
-//! so the same run gives the same bytes.
+//! instance), `edges.csv` (a row per edge), and `summary.md`. Headers carry units; numbers go
+//! through [`number`] (fixed decimals, never NaN or infinity).
 
 use std::path::Path;
 
 use crate::metrics::{EdgeSummary, PlacementSummary, ProxySummary};
+use crate::placement::Layout;
+use crate::report::number;
 use crate::report::table::num;
 
-fn f(x: f64) -> String {
-    format!("{x:.4}")
+fn f(field: &str, x: f64) -> Result<String, String> {
+    number::fixed(field, x, 4).map_err(|e| e.to_string())
+}
+
+fn opt(field: &str, x: Option<f64>) -> Result<String, String> {
+    number::fixed_or_empty(field, x, 4).map_err(|e| e.to_string())
 }
 
 fn writer(path: &Path) -> Result<csv::Writer<std::fs::File>, String> {
@@ -19,7 +25,10 @@ fn done(mut w: csv::Writer<std::fs::File>, path: &Path) -> Result<(), String> {
     w.flush().map_err(|e| format!("{}: {e}", path.display()))
 }
 
-pub const SUMMARY_HEADER: [&str; 25] = [
+/// Column of the placement each namespace used; present when a row runs a mixed mesh as written.
+pub const NAMESPACES_COLUMN: &str = "namespace_placements";
+
+pub const SUMMARY_HEADER: [&str; 27] = [
     "placement",
     "proxies",
     "passes_per_request",
@@ -45,51 +54,81 @@ pub const SUMMARY_HEADER: [&str; 25] = [
     "dp_cpu_millicores_per_1000rps",
     "dp_mem_mib_per_proxy",
     "latency_added_p99_share",
+    "node_cpu_utilization_max",
+    "throttled_ms_per_s",
 ];
 
-/// The cells of one summary row, in [`SUMMARY_HEADER`] order.
-pub fn summary_cells(r: &PlacementSummary) -> Vec<String> {
+/// The header of `summary.csv` and of a sweep's metric columns; with `namespaces`, the
+/// [`NAMESPACES_COLUMN`] follows.
+pub fn summary_header(namespaces: bool) -> Vec<&'static str> {
+    let mut h = SUMMARY_HEADER.to_vec();
+    if namespaces {
+        h.push(NAMESPACES_COLUMN);
+    }
+    h
+}
+
+/// Whether rows need the [`NAMESPACES_COLUMN`]: one of them runs a topology as written.
+pub fn needs_namespaces(rows: &[PlacementSummary]) -> bool {
+    rows.iter().any(|r| r.placement == Layout::AsWritten)
+}
+
+/// The cells of one summary row, in [`summary_header`] order. Latencies of a row where no
+/// request succeeded are empty; a value that is not finite is refused, naming its column.
+pub fn summary_cells(r: &PlacementSummary, namespaces: bool) -> Result<Vec<String>, String> {
     let per_k = if r.offered_rps > 0.0 { r.dp_cpu_millicores / r.offered_rps * 1000.0 } else { 0.0 };
     let per_proxy = if r.proxies > 0 { r.dp_mem_mib / r.proxies as f64 } else { 0.0 };
-    let share = match r.added_p99_ms {
-        Some(a) if r.latency_p99_ms > 0.0 => f(a / r.latency_p99_ms),
-        _ => String::new(),
+    let share = match (r.added_p99_ms, r.latency_p99_ms) {
+        (Some(a), Some(p99)) if p99 > 0.0 => Some(a / p99),
+        _ => None,
     };
-    let opt = |x: Option<f64>| x.map(f).unwrap_or_default();
-    vec![
+    let mut cells = vec![
         r.placement.as_str().to_string(),
         r.proxies.to_string(),
-        f(r.passes_per_request),
-        f(r.l7_passes_per_request),
-        f(r.dp_cpu_millicores),
-        f(r.dp_mem_mib),
-        f(r.app_cpu_millicores),
-        f(r.latency_p50_ms),
-        f(r.latency_p90_ms),
-        f(r.latency_p99_ms),
-        f(r.latency_mean_ms),
-        opt(r.added_p50_ms),
-        opt(r.added_p90_ms),
-        opt(r.added_p99_ms),
+        f("passes_per_request", r.passes_per_request)?,
+        f("l7_passes_per_request", r.l7_passes_per_request)?,
+        f("dp_cpu_millicores", r.dp_cpu_millicores)?,
+        f("dp_mem_mib", r.dp_mem_mib)?,
+        f("app_cpu_millicores", r.app_cpu_millicores)?,
+        opt("latency_p50_ms", r.latency_p50_ms)?,
+        opt("latency_p90_ms", r.latency_p90_ms)?,
+        opt("latency_p99_ms", r.latency_p99_ms)?,
+        opt("latency_mean_ms", r.latency_mean_ms)?,
+        opt("added_p50_ms", r.added_p50_ms)?,
+        opt("added_p90_ms", r.added_p90_ms)?,
+        opt("added_p99_ms", r.added_p99_ms)?,
         r.requests_sent.to_string(),
         r.requests_succeeded.to_string(),
         r.requests_failed.to_string(),
-        format!("{:.6}", r.error_rate),
-        f(r.offered_rps),
-        f(r.achieved_rps),
+        number::fixed("error_rate", r.error_rate, 6).map_err(|e| e.to_string())?,
+        f("offered_rps", r.offered_rps)?,
+        f("achieved_rps", r.achieved_rps)?,
         r.events.to_string(),
         r.seed.to_string(),
-        f(per_k),
-        f(per_proxy),
-        share,
-    ]
+        f("dp_cpu_millicores_per_1000rps", per_k)?,
+        f("dp_mem_mib_per_proxy", per_proxy)?,
+        opt("latency_added_p99_share", share)?,
+        number::fixed("node_cpu_utilization_max", r.node_cpu_utilization_max, 6).map_err(|e| e.to_string())?,
+        f("throttled_ms_per_s", r.throttled_ms_per_s)?,
+    ];
+    if namespaces {
+        cells.push(r.namespace_placements.clone());
+    }
+    Ok(cells)
+}
+
+/// Name a refused row: the file, the row and the field.
+fn in_row(path: &Path, row: &str) -> impl Fn(String) -> String {
+    let (path, row) = (path.display().to_string(), row.to_string());
+    move |e| format!("{path}: row `{row}`: {e}")
 }
 
 pub fn write_summary(path: &Path, rows: &[PlacementSummary]) -> Result<(), String> {
+    let namespaces = needs_namespaces(rows);
     let mut w = writer(path)?;
-    w.write_record(SUMMARY_HEADER).map_err(|e| e.to_string())?;
+    w.write_record(summary_header(namespaces)).map_err(|e| e.to_string())?;
     for r in rows {
-        w.write_record(summary_cells(r)).map_err(|e| e.to_string())?;
+        w.write_record(summary_cells(r, namespaces).map_err(in_row(path, r.placement.as_str()))?).map_err(|e| e.to_string())?;
     }
     done(w, path)
 }
@@ -113,16 +152,17 @@ pub fn write_instances(path: &Path, rows: &[(String, Vec<ProxySummary>)]) -> Res
     .map_err(|e| e.to_string())?;
     for (placement, proxies) in rows {
         for p in proxies {
+            let at = in_row(path, &p.name);
             w.write_record([
                 placement.clone(),
                 p.name.clone(),
                 p.kind.to_string(),
                 p.node.clone(),
-                f(p.cpu_millicores),
-                f(p.mem_mib),
-                f(p.passes_per_s),
-                f(p.inflight_mean),
-                f(p.connections_mean),
+                f("cpu_millicores", p.cpu_millicores).map_err(&at)?,
+                f("mem_mib", p.mem_mib).map_err(&at)?,
+                f("passes_per_s", p.passes_per_s).map_err(&at)?,
+                f("inflight_mean", p.inflight_mean).map_err(&at)?,
+                f("connections_mean", p.connections_mean).map_err(&at)?,
                 p.endpoints.to_string(),
                 p.queue_max.to_string(),
                 p.rejected.to_string(),
@@ -149,16 +189,17 @@ pub fn write_edges(path: &Path, rows: &[(String, Vec<EdgeSummary>)]) -> Result<(
     .map_err(|e| e.to_string())?;
     for (placement, edges) in rows {
         for e in edges {
+            let at = in_row(path, &e.name);
             w.write_record([
                 placement.clone(),
                 e.name.clone(),
                 e.calls.to_string(),
                 e.failed.to_string(),
                 e.retried.to_string(),
-                f(e.latency_p50_ms),
-                f(e.latency_p90_ms),
-                f(e.latency_p99_ms),
-                f(e.latency_mean_ms),
+                opt("latency_p50_ms", e.latency_p50_ms).map_err(&at)?,
+                opt("latency_p90_ms", e.latency_p90_ms).map_err(&at)?,
+                opt("latency_p99_ms", e.latency_p99_ms).map_err(&at)?,
+                opt("latency_mean_ms", e.latency_mean_ms).map_err(&at)?,
             ])
             .map_err(|e| e.to_string())?;
         }
@@ -167,30 +208,61 @@ pub fn write_edges(path: &Path, rows: &[(String, Vec<EdgeSummary>)]) -> Result<(
 }
 
 /// The comparison as a markdown document, for design reviews: what was simulated, then a
-/// row per placement. Deterministic (no wall-clock figures).
-pub fn summary_markdown(title: &str, context: &str, rows: &[PlacementSummary]) -> String {
+/// row per placement, then which placement each namespace used where a row runs the topology
+/// as written. Deterministic (no wall-clock figures); `—` where nothing was measured.
+pub fn summary_markdown(title: &str, context: &str, rows: &[PlacementSummary]) -> Result<String, String> {
     let mut out = format!("# {title}\n\n{context}\n\n");
     out.push_str("| placement | proxies | L7 passes/req | passes/req | data-plane CPU (mC) | data-plane memory (MiB) | p50 (ms) | p90 (ms) | p99 (ms) | added p50 (ms) | added p90 (ms) | added p99 (ms) | errors (%) |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
+        let at = |field: &str, x: Option<f64>, d: usize| {
+            number::markdown(field, x, d).map_err(|e| format!("summary.md: row `{}`: {e}", r.placement))
+        };
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.placement,
             r.proxies,
-            num(Some(r.l7_passes_per_request), 2),
-            num(Some(r.passes_per_request), 2),
-            num(Some(r.dp_cpu_millicores), 1),
-            num(Some(r.dp_mem_mib), 1),
-            num(Some(r.latency_p50_ms), 3),
-            num(Some(r.latency_p90_ms), 3),
-            num(Some(r.latency_p99_ms), 3),
-            num(r.added_p50_ms, 3),
-            num(r.added_p90_ms, 3),
-            num(r.added_p99_ms, 3),
-            num(Some(r.error_rate * 100.0), 3),
+            at("L7 passes/req", Some(r.l7_passes_per_request), 2)?,
+            at("passes/req", Some(r.passes_per_request), 2)?,
+            at("data-plane CPU", Some(r.dp_cpu_millicores), 1)?,
+            at("data-plane memory", Some(r.dp_mem_mib), 1)?,
+            at("p50", r.latency_p50_ms, 3)?,
+            at("p90", r.latency_p90_ms, 3)?,
+            at("p99", r.latency_p99_ms, 3)?,
+            at("added p50", r.added_p50_ms, 3)?,
+            at("added p90", r.added_p90_ms, 3)?,
+            at("added p99", r.added_p99_ms, 3)?,
+            at("errors", Some(r.error_rate * 100.0), 3)?,
         ));
     }
-    out
+    if let Some(note) = namespace_note(rows) {
+        out.push_str(&format!("\n{note}\n"));
+    }
+    if let Some(note) = failure_note(rows) {
+        out.push_str(&format!("\n{note}\n"));
+    }
+    Ok(out)
+}
+
+/// Which placement each namespace used, when a row runs the topology as written; `None` when
+/// every row places all namespaces alike (its label says how).
+pub fn namespace_note(rows: &[PlacementSummary]) -> Option<String> {
+    let mixed = rows.iter().find(|r| r.placement == Layout::AsWritten)?;
+    let list = mixed.namespace_placements.replace('=', " on ").replace(';', ", ");
+    Some(format!(
+        "as-written: each namespace on the placement the topology names ({list}; a namespace that inherits is not meshed). \
+         The other rows put every namespace on the row's placement."
+    ))
+}
+
+/// A warning for rows where no request succeeded: their latencies are not numbers.
+pub fn failure_note(rows: &[PlacementSummary]) -> Option<String> {
+    let failed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.latency_p50_ms.is_none())
+        .map(|r| format!("{} ({} of {} requests failed)", r.placement, r.requests_failed, r.requests_sent))
+        .collect();
+    (!failed.is_empty()).then(|| format!("no request succeeded in: {}; their latencies are shown as —", failed.join(", ")))
 }
 
 /// The comparison table for the terminal.
@@ -222,9 +294,9 @@ pub fn summary_table(rows: &[PlacementSummary], events_per_s: &[f64]) -> String 
                 num(Some(r.passes_per_request), 2),
                 num(Some(r.dp_cpu_millicores), 1),
                 num(Some(r.dp_mem_mib), 1),
-                num(Some(r.latency_p50_ms), 3),
-                num(Some(r.latency_p90_ms), 3),
-                num(Some(r.latency_p99_ms), 3),
+                num(r.latency_p50_ms, 3),
+                num(r.latency_p90_ms, 3),
+                num(r.latency_p99_ms, 3),
                 num(r.added_p50_ms, 3),
                 num(r.added_p90_ms, 3),
                 num(r.added_p99_ms, 3),
@@ -234,4 +306,62 @@ pub fn summary_table(rows: &[PlacementSummary], events_per_s: &[f64]) -> String 
         })
         .collect();
     crate::report::table::render(&header, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::placement::Placement;
+
+    fn row() -> PlacementSummary {
+        PlacementSummary {
+            placement: Layout::Uniform(Placement::Sidecar),
+            namespace_placements: "app=sidecar".into(),
+            proxies: 2,
+            passes_per_request: 2.0,
+            l7_passes_per_request: 2.0,
+            dp_cpu_millicores: 10.0,
+            dp_mem_mib: 20.0,
+            app_cpu_millicores: 5.0,
+            latency_p50_ms: Some(1.0),
+            latency_p90_ms: Some(2.0),
+            latency_p99_ms: Some(3.0),
+            latency_mean_ms: Some(1.5),
+            added_p50_ms: None,
+            added_p90_ms: None,
+            added_p99_ms: None,
+            requests_sent: 10,
+            requests_succeeded: 10,
+            requests_failed: 0,
+            error_rate: 0.0,
+            offered_rps: 100.0,
+            achieved_rps: 100.0,
+            node_cpu_utilization_max: 0.5,
+            throttled_ms_per_s: 0.0,
+            events: 1000,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn a_value_that_is_not_finite_is_refused_naming_its_column() {
+        assert!(summary_cells(&row(), false).is_ok());
+        let r = PlacementSummary { latency_p99_ms: Some(f64::INFINITY), ..row() };
+        let e = summary_cells(&r, false).unwrap_err();
+        assert!(e.contains("latency_p99_ms"), "{e}");
+        let r = PlacementSummary { dp_cpu_millicores: f64::NAN, ..row() };
+        assert!(summary_cells(&r, false).unwrap_err().contains("dp_cpu_millicores"));
+        let e = summary_markdown("t", "c", &[PlacementSummary { dp_mem_mib: f64::NAN, ..row() }]).unwrap_err();
+        assert!(e.contains("data-plane memory"), "{e}");
+    }
+
+    #[test]
+    fn no_latency_is_an_empty_cell_not_zero() {
+        let r = PlacementSummary { latency_p50_ms: None, latency_p90_ms: None, latency_p99_ms: None, latency_mean_ms: None, ..row() };
+        let cells = summary_cells(&r, false).unwrap();
+        let at = |name: &str| &cells[SUMMARY_HEADER.iter().position(|h| *h == name).unwrap()];
+        assert_eq!(at("latency_p50_ms"), "");
+        assert_eq!(at("latency_mean_ms"), "");
+        assert_eq!(at("dp_cpu_millicores"), "10.0000");
+    }
 }

@@ -412,7 +412,7 @@ fn blast(out: &mut String, b: &BlastSection, charts: &[(String, Chart)]) -> Resu
                 td(&s.target),
                 tdn(pct(Some(s.failed_share_outage), 2)),
                 tdn(pct(Some(s.slo_missed_share_outage), 2)),
-                tdn(num(Some(s.latency_p99_outage_ms), 2)),
+                tdn(num(s.latency_p99_outage_ms, 2)),
                 tdn(s.time_to_recover_s.map(tick_label).unwrap_or_else(|| "never".into())),
                 tdn(s.pods_cut.map(|x| x.to_string()).unwrap_or_else(|| "—".into())),
                 tdn(pct(s.traffic_share, 1)),

@@ -4,9 +4,11 @@
 pub mod blast_out;
 pub mod csv_out;
 pub mod html;
+pub mod number;
 pub mod outdir;
 pub mod plot;
 pub mod progress;
 pub mod result_charts;
 pub mod results;
 pub mod table;
+pub mod temp;

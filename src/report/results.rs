@@ -206,7 +206,7 @@ fn round_to(x: f64, k: f64) -> f64 {
 impl PlacementFigures {
     pub fn of(r: &PlacementSummary) -> PlacementFigures {
         let ok = r.requests_succeeded > 0;
-        let lat = |x: f64| ok.then_some(r4(x));
+        let lat = |x: Option<f64>| if ok { x.map(r4) } else { None };
         let added = |x: Option<f64>| if ok { x.map(r4) } else { None };
         PlacementFigures {
             placement: r.placement.to_string(),
@@ -374,7 +374,7 @@ pub struct ScenarioFigures {
     pub window_end_s: f64,
     pub failed_share_outage: f64,
     pub slo_missed_share_outage: f64,
-    pub latency_p99_outage_ms: f64,
+    pub latency_p99_outage_ms: Option<f64>,
     pub failed_share_run: f64,
     pub slo_missed_share_run: f64,
     /// Seconds from the start of the disturbance until every later second was healthy;
@@ -397,6 +397,9 @@ pub struct SweepSection {
     pub seed: u64,
     /// Axis paths, in column order.
     pub axes: Vec<String>,
+    /// Cases of the sweep; `cases` lists the first of them (at most 10,000, all of them
+    /// when fewer), `sweep.csv` every one.
+    pub cases_total: usize,
     pub cases: Vec<SweepCase>,
 }
 

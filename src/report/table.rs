@@ -33,10 +33,10 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// A number with a fixed count of decimals; `-` for none.
+/// A number with a fixed count of decimals; `—` for none (nothing was measured).
 pub fn num(x: Option<f64>, decimals: usize) -> String {
     match x {
         Some(v) if v.is_finite() => format!("{v:.decimals$}"),
-        _ => "-".into(),
+        _ => "—".into(),
     }
 }

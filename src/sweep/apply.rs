@@ -24,6 +24,9 @@ pub struct Base {
 pub struct ApplyError {
     pub span: std::ops::Range<usize>,
     pub message: String,
+    /// The case's settings, when the problem is in the topology they make (the same problem
+    /// in many cases is then reported once, naming the first case).
+    pub settings: Option<String>,
 }
 
 const MODEL_FIELDS: [(&str, &str); 5] = [
@@ -47,7 +50,7 @@ impl Base {
         let mut rate_rps = None;
         let mut errors = Vec::new();
         for s in settings {
-            let err = |message: String| ApplyError { span: s.span.clone(), message };
+            let err = |message: String| ApplyError { span: s.span.clone(), message, settings: None };
             if s.path == "rate" {
                 match rate_of(&s.value) {
                     Ok(r) => rate_rps = Some(r),
@@ -86,7 +89,7 @@ impl Base {
             return Err(errors);
         }
         let text = toml::to_string(&doc)
-            .map_err(|e| vec![ApplyError { span: 0..0, message: format!("cannot write the edited topology: {e}") }])?;
+            .map_err(|e| vec![ApplyError { span: 0..0, message: format!("cannot write the edited topology: {e}"), settings: None }])?;
         let mut t = topology::parse(&self.path, &text).map_err(|es| {
             // The edited text has no lines of its own: place the error at the case's last
             // varied setting and name what it set.
@@ -96,12 +99,14 @@ impl Base {
             es.0.into_iter()
                 .map(|e| ApplyError {
                     span: span.clone(),
-                    message: format!("with {}: the topology `{}` becomes invalid: {}", what.join(", "), self.path.display(), e.message),
+                    message: format!("the topology `{}` becomes invalid: {}", self.path.display(), e.message),
+                    settings: Some(what.join(", ")),
                 })
                 .collect::<Vec<_>>()
         })?;
         if let Some(r) = rate_rps {
-            t.set_total_rate(r);
+            let at = settings.iter().rev().find(|s| s.path == "rate").map(|s| s.span.clone()).unwrap_or(0..0);
+            t.set_total_rate_checked(r).map_err(|e| vec![ApplyError { span: at, message: format!("rate: {e}"), settings: None }])?;
         }
         Ok((t, text))
     }
@@ -116,11 +121,11 @@ fn rate_of(v: &toml::Value) -> Result<f64, String> {
         }
         other => return Err(format!("`{other}` is not a rate: write 1200 or \"1200rps\"")),
     };
-    if r > 0.0 && r.is_finite() {
-        Ok(r)
-    } else {
-        Err(format!("{r} must be more than zero"))
+    if !(r > 0.0 && r.is_finite()) {
+        return Err(format!("{r} must be more than zero"));
     }
+    topology::check_total_rate(r)?;
+    Ok(r)
 }
 
 /// Set `value` at a dotted path. Tables are entered by key; arrays of tables by the `name`

@@ -60,35 +60,38 @@ impl std::str::FromStr for Shard {
     }
 }
 
+/// Case `index` of the grid (`index < spec.case_count()`), built on its own so a sweep never
+/// holds every case at once.
+pub fn case_at(spec: &SweepSpec, index: usize) -> Case {
+    let per_named: usize = spec.axes.iter().map(|a| a.values.len()).product::<usize>().max(1);
+    let named = if spec.cases.is_empty() { None } else { spec.cases.get(index / per_named) };
+    // Mixed-radix digits of the position within the named case: the last axis turns fastest.
+    let mut digits = vec![0usize; spec.axes.len()];
+    let mut rest = index % per_named;
+    for (k, a) in spec.axes.iter().enumerate().rev() {
+        digits[k] = rest % a.values.len();
+        rest /= a.values.len();
+    }
+    let mut settings = spec.fixed.clone();
+    if let Some(nc) = named {
+        settings.extend(nc.settings.iter().cloned());
+    }
+    let mut axis_values = Vec::with_capacity(spec.axes.len());
+    for (a, &d) in spec.axes.iter().zip(&digits) {
+        settings.push(Setting { path: a.path.clone(), value: a.values[d].clone(), span: a.spans[d].clone() });
+        axis_values.push(a.values[d].clone());
+    }
+    Case { index, seed: case_seed(spec.seed, index), name: named.map(|c| c.name.clone()), settings, axis_values }
+}
+
+/// Every case of the grid, in order, one at a time.
+pub fn cases(spec: &SweepSpec) -> impl Iterator<Item = Case> + '_ {
+    (0..spec.case_count()).map(move |i| case_at(spec, i))
+}
+
 /// Every case of the grid, in order.
 pub fn expand(spec: &SweepSpec) -> Vec<Case> {
-    let named: Vec<Option<&super::spec::NamedCase>> =
-        if spec.cases.is_empty() { vec![None] } else { spec.cases.iter().map(Some).collect() };
-    let per_named: usize = spec.axes.iter().map(|a| a.values.len()).product();
-    let mut out = Vec::with_capacity(spec.case_count());
-    for nc in named {
-        for j in 0..per_named {
-            let index = out.len();
-            // Mixed-radix digits of j: the last axis turns fastest.
-            let mut digits = vec![0usize; spec.axes.len()];
-            let mut rest = j;
-            for (k, a) in spec.axes.iter().enumerate().rev() {
-                digits[k] = rest % a.values.len();
-                rest /= a.values.len();
-            }
-            let mut settings = spec.fixed.clone();
-            if let Some(nc) = nc {
-                settings.extend(nc.settings.iter().cloned());
-            }
-            let mut axis_values = Vec::with_capacity(spec.axes.len());
-            for (a, &d) in spec.axes.iter().zip(&digits) {
-                settings.push(Setting { path: a.path.clone(), value: a.values[d].clone(), span: a.spans[d].clone() });
-                axis_values.push(a.values[d].clone());
-            }
-            out.push(Case { index, seed: case_seed(spec.seed, index), name: nc.map(|c| c.name.clone()), settings, axis_values });
-        }
-    }
-    out
+    cases(spec).collect()
 }
 
 #[cfg(test)]

@@ -8,5 +8,5 @@ pub mod records;
 pub mod spec;
 pub mod synth;
 
-pub use grid::{case_seed, expand, Case, Shard};
+pub use grid::{case_at, case_seed, cases, expand, Case, Shard};
 pub use spec::SweepSpec;

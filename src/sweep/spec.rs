@@ -2,70 +2,28 @@
 //! Two layers as for topologies: serde structs mirroring the TOML with spans, and the
 //! validated [`SweepSpec`]. Every problem is reported at once as `path:line:col: message`.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use toml::Spanned;
+use crate::input_error::{ErrorSink, InputError, InputErrors};
+use crate::limits;
+use crate::placement::Layout;
+use crate::toml_doc::{self, expect, Fields, Node, Spanned};
 
-use crate::input_error::{from_toml, ErrorSink, InputError, InputErrors};
-use crate::placement::Placement;
-
-type S<T> = Spanned<T>;
-
-const SUPPORTED_VERSION: u32 = 1;
+const SUPPORTED_VERSION: i64 = 1;
 /// A sweep with more cases than this is refused (a limit on everything, never a hang).
-pub const MAX_CASES: usize = 1_000_000;
+pub const MAX_CASES: usize = limits::MAX_CASES;
+/// Axes of one grid.
+pub const MAX_AXES: usize = 100;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SweepFile {
-    version: S<u32>,
-    name: S<String>,
-    #[serde(default)]
-    description: Option<String>,
-    /// Base topology, relative to the sweep file's folder.
-    topology: S<String>,
-    #[serde(default)]
-    seed: Option<S<i64>>,
-    #[serde(default)]
-    placements: Option<S<Vec<S<String>>>>,
-    /// Settings applied to every case, by dotted path.
-    #[serde(default)]
-    set: Option<S<toml::Table>>,
-    #[serde(default, rename = "axis")]
-    axes: Vec<AxisInput>,
-    #[serde(default, rename = "case")]
-    cases: Vec<CaseInput>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AxisInput {
-    path: S<String>,
-    #[serde(default)]
-    values: Option<S<Vec<S<toml::Value>>>>,
-    #[serde(default)]
-    range: Option<S<RangeInput>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `range = { from, to, step | factor, unit }` of an axis.
+#[derive(Clone, Debug, PartialEq)]
 struct RangeInput {
     from: f64,
     to: f64,
-    #[serde(default)]
     step: Option<f64>,
-    #[serde(default)]
     factor: Option<f64>,
-    #[serde(default)]
     unit: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CaseInput {
-    name: S<String>,
-    set: S<toml::Table>,
 }
 
 /// A value given to a path, with the byte span it was written at (for error messages).
@@ -102,8 +60,10 @@ pub struct SweepSpec {
     /// The base topology, resolved against the sweep file's folder.
     pub topology: PathBuf,
     pub seed: u64,
-    /// Rows of each case, in this order.
-    pub placements: Vec<Placement>,
+    /// Rows of each case, in this order (`as-written` runs a case's mixed mesh as written).
+    pub placements: Vec<Layout>,
+    /// The file lists no placements: the four, and `as-written` first when a case is a mixed mesh.
+    pub placements_by_default: bool,
     /// Settings of every case, applied before the case's own.
     pub fixed: Vec<Setting>,
     pub axes: Vec<Axis>,
@@ -121,46 +81,113 @@ impl SweepSpec {
 
 /// Read and validate a sweep file.
 pub fn load(path: &Path) -> Result<SweepSpec, InputErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        InputErrors(vec![InputError { path: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read sweep file: {e}") }])
-    })?;
+    let text = crate::input_file::read_text(path, "sweep")?;
     parse(path, &text)
 }
 
 /// Parse sweep text read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<SweepSpec, InputErrors> {
-    let file: SweepFile = toml::from_str(text).map_err(|e| InputErrors(vec![from_toml(path, text, &e)]))?;
+    let doc = toml_doc::parse(path, text)?;
     let mut sink = ErrorSink::new(path, text);
-    let spec = build(path, text, &file, &mut sink);
+    let spec = build(path, text, &mut Fields::root(&doc), &mut sink);
     sink.finish()?;
     Ok(spec)
 }
 
-fn settings(t: &S<toml::Table>) -> Vec<Setting> {
-    // Keys of an inline table carry no span of their own; the table's span places them.
-    t.get_ref().iter().map(|(k, v)| Setting { path: k.clone(), value: v.clone(), span: t.span() }).collect()
+/// The settings of a `[set]` or `set = { … }` table: each value placed at its own span.
+fn settings(sink: &mut ErrorSink, t: Option<Fields>) -> Vec<Setting> {
+    let Some(mut t) = t else { return Vec::new() };
+    let path = t.path().to_string();
+    t.rest()
+        .into_iter()
+        .filter_map(|e| match e.node.non_finite() {
+            Some(bad) => {
+                sink.at(
+                    bad.span.clone(),
+                    format!("{path}.\"{}\": {} is not a number meshsim can use: {}", e.key, bad.to_toml(), expect::NUMBER),
+                );
+                None
+            }
+            None => Some(Setting { path: e.key.clone(), value: e.node.to_toml(), span: e.node.span.clone() }),
+        })
+        .collect()
 }
 
-fn build(path: &Path, text: &str, f: &SweepFile, sink: &mut ErrorSink) -> SweepSpec {
-    if *f.version.get_ref() != SUPPORTED_VERSION {
-        sink.at(
-            f.version.span(),
-            format!("version: {} is not supported: this meshsim reads sweep files of version {SUPPORTED_VERSION}", f.version.get_ref()),
-        );
+type AxisValues = (Vec<toml::Value>, Vec<std::ops::Range<usize>>);
+
+/// The values of an axis, a list of numbers or strings (`Ok(None)` when the axis has no
+/// `values`; `Err` when a problem with them is reported).
+fn axis_values(sink: &mut ErrorSink, a: &mut Fields, path: &str) -> Result<Option<AxisValues>, ()> {
+    let Some(e) = a.entry("values") else { return Ok(None) };
+    let field = a.key_path("values");
+    let toml_doc::Value::Array(items) = &e.node.value else {
+        let found = e.node.value.describe();
+        sink.at(e.node.span.clone(), format!("{field}: write a list of values, like [60, 120] or [\"5ms\", \"10ms\"] (found {found})"));
+        return Err(());
+    };
+    if items.len() > MAX_CASES {
+        sink.at(e.node.span.clone(), format!("{field}: {} values of `{path}`: more than the limit of {MAX_CASES} cases", items.len()));
+        return Err(());
     }
-    let name = f.name.get_ref().clone();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
-        sink.at(f.name.span(), "name: use letters, digits, `-`, `_` or `.` only (it names the output folder)");
+    let mut ok = true;
+    for (i, n) in items.iter().enumerate() {
+        if let Some(bad) = n.non_finite() {
+            sink.at(bad.span.clone(), format!("{field}[{i}]: {} is not a number meshsim can use: {}", bad.to_toml(), expect::NUMBER));
+            ok = false;
+        }
     }
+    if !ok {
+        return Err(());
+    }
+    Ok(Some((items.iter().map(Node::to_toml).collect(), items.iter().map(|n| n.span.clone()).collect())))
+}
+
+fn range_input(sink: &mut ErrorSink, r: &mut Fields) -> Option<RangeInput> {
+    let from = r.req_number(sink, "from");
+    let to = r.req_number(sink, "to");
+    let step = r.number(sink, "step");
+    let factor = r.number(sink, "factor");
+    let unit = r.text(sink, "unit", "write a unit in quotes, like \"ms\"");
+    Some(RangeInput {
+        from: *from?.get_ref(),
+        to: *to?.get_ref(),
+        step: step.map(Spanned::into_inner),
+        factor: factor.map(Spanned::into_inner),
+        unit: unit.map(Spanned::into_inner),
+    })
+}
+
+fn build(path: &Path, text: &str, f: &mut Fields, sink: &mut ErrorSink) -> SweepSpec {
+    if let Some(v) = f.req_int(sink, "version") {
+        if *v.get_ref() != SUPPORTED_VERSION {
+            sink.at(
+                v.span(),
+                format!("version: {} is not supported: this meshsim reads sweep files of version {SUPPORTED_VERSION}", v.get_ref()),
+            );
+        }
+    }
+    let name = match f.req_text(sink, "name", expect::NAME) {
+        Some(n) => {
+            if let Err(e) = limits::check_output_name(n.get_ref()) {
+                sink.at(n.span(), format!("name: {e}"));
+            }
+            n.into_inner()
+        }
+        None => String::new(),
+    };
+    let description = f.text(sink, "description", expect::TEXT).map(Spanned::into_inner).unwrap_or_default();
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    let topology = base_dir.join(f.topology.get_ref());
-    if !topology.is_file() {
-        sink.at(
-            f.topology.span(),
-            format!("topology: file `{}` not found (paths are relative to the sweep file's folder)", topology.display()),
-        );
-    }
-    let seed = match &f.seed {
+    let topology = match f.req_text(sink, "topology", expect::FILE) {
+        Some(t) => {
+            let p = base_dir.join(t.get_ref());
+            if !p.is_file() {
+                sink.at(t.span(), format!("topology: file `{}` not found (paths are relative to the sweep file's folder)", p.display()));
+            }
+            p
+        }
+        None => PathBuf::new(),
+    };
+    let seed = match f.int(sink, "seed") {
         None => 1,
         Some(s) if *s.get_ref() >= 0 => *s.get_ref() as u64,
         Some(s) => {
@@ -168,93 +195,126 @@ fn build(path: &Path, text: &str, f: &SweepFile, sink: &mut ErrorSink) -> SweepS
             1
         }
     };
+    let placement_list =
+        f.entry("placements").is_some().then(|| f.texts(sink, "placements", "write a placement: none, sidecar, per-node or ambient"));
+    let placements_span = f.entry("placements").map(|e| e.node.span.clone()).unwrap_or(0..0);
+    let fixed_table = f.table(sink, "set");
+    let fixed = settings(sink, fixed_table);
+    let axis_fields = f.tables(sink, "axis");
+    let case_fields = f.tables(sink, "case");
+    if axis_fields.len() > MAX_AXES {
+        sink.at(0..0, format!("{} axes: at most {MAX_AXES} are supported", axis_fields.len()));
+    }
 
     let mut placements = Vec::new();
     let mut placement_axis = None;
     let mut axes = Vec::new();
-    for a in &f.axes {
-        let p = a.path.get_ref().trim().to_string();
+    let mut axis_paths: HashSet<String> = HashSet::new();
+    for mut a in axis_fields {
+        let Some(path_field) = a.req_text(sink, "path", "write a dotted path in quotes, like \"service.face.replicas\"") else {
+            a.finish(sink, &["path", "values", "range"]);
+            continue;
+        };
+        let p = path_field.get_ref().trim().to_string();
+        let Ok(values) = axis_values(sink, &mut a, &p) else {
+            a.finish(sink, &["path", "values", "range"]);
+            continue;
+        };
+        let range = a.table(sink, "range").map(|mut r| {
+            let x = range_input(sink, &mut r);
+            r.finish(sink, &["from", "to", "step", "factor", "unit"]);
+            (x, r.span())
+        });
+        let axis_path = a.path().to_string();
+        let values_path = a.key_path("values");
+        a.finish(sink, &["path", "values", "range"]);
         if p.is_empty() || p.split('.').any(str::is_empty) {
-            sink.at(a.path.span(), format!("axis.path: `{p}` is not a dotted path such as `service.face.replicas`"));
+            sink.at(path_field.span(), format!("{}: `{p}` is not a dotted path such as `service.face.replicas`", path_field.path()));
             continue;
         }
-        if axes.iter().any(|x: &Axis| x.path == p) || (p == "placement" && placement_axis.is_some()) {
-            sink.at(a.path.span(), format!("axis.path: `{p}` is varied twice: merge the two axes into one"));
+        if !axis_paths.insert(p.clone()) {
+            sink.at(path_field.span(), format!("{}: `{p}` is varied twice: merge the two axes into one", path_field.path()));
             continue;
         }
-        let (values, spans) = match (&a.values, &a.range) {
-            (Some(v), None) => {
-                (v.get_ref().iter().map(|x| x.get_ref().clone()).collect(), v.get_ref().iter().map(|x| x.span()).collect::<Vec<_>>())
-            }
-            (None, Some(r)) => match expand_range(r.get_ref()) {
+        let (values, spans) = match (values, range) {
+            (Some(v), None) => v,
+            (None, Some((Some(r), span))) => match expand_range(&r) {
                 Ok(values) => {
-                    let spans = vec![r.span(); values.len()];
+                    let spans = vec![span; values.len()];
                     (values, spans)
                 }
                 Err(e) => {
-                    sink.at(r.span(), format!("axis.range of `{p}`: {e}"));
+                    sink.at(span, format!("{}: range of `{p}`: {e}", axis_path));
                     continue;
                 }
             },
+            (None, Some((None, _))) => continue,
             _ => {
                 sink.at(
-                    a.path.span(),
-                    format!("axis `{p}`: give either `values = [...]` or `range = {{ from, to, step }}`, not both or neither"),
+                    path_field.span(),
+                    format!("{}: give either `values = [...]` or `range = {{ from, to, step }}` for `{p}`, not both or neither", axis_path),
                 );
                 continue;
             }
         };
         if values.is_empty() {
-            sink.at(a.path.span(), format!("axis `{p}`: has no values: give at least one"));
+            sink.at(path_field.span(), format!("{}: axis `{p}` has no values: give at least one", axis_path));
             continue;
         }
         if p == "placement" {
             let mut list = Vec::new();
             for (v, sp) in values.iter().zip(&spans) {
-                match v.as_str().map(str::parse::<Placement>) {
+                match v.as_str().map(str::parse::<Layout>) {
                     Some(Ok(pl)) => list.push(pl),
-                    _ => sink
-                        .at(sp.clone(), format!("axis `placement`: `{v}` is not a placement: expected none, sidecar, per-node or ambient")),
+                    _ => sink.at(
+                        sp.clone(),
+                        format!("{}: `{v}` is not a placement: write one of none, sidecar, per-node, ambient or as-written", values_path),
+                    ),
                 }
             }
-            placement_axis = Some((list, a.path.span()));
+            placement_axis = Some((list, path_field.span()));
             continue;
         }
         axes.push(Axis { path: p, values, spans });
     }
-    match (&f.placements, placement_axis) {
+    let placements_by_default = placement_list.is_none() && placement_axis.is_none();
+    match (placement_list, placement_axis) {
         (Some(_), Some((_, sp))) => sink.at(sp, "axis `placement`: the file also sets `placements`: keep one of the two"),
         (Some(list), None) => {
-            for s in list.get_ref() {
-                match s.get_ref().parse::<Placement>() {
+            for s in &list {
+                match s.get_ref().parse::<Layout>() {
                     Ok(p) => placements.push(p),
-                    Err(e) => sink.at(s.span(), format!("placements: {e}")),
+                    Err(e) => sink.at(s.span(), format!("{}: {e}", s.path())),
                 }
             }
-            if list.get_ref().is_empty() {
-                sink.at(list.span(), "placements: give at least one placement");
+            if list.is_empty() {
+                sink.at(placements_span.clone(), "placements: give at least one placement");
             }
         }
         (None, Some((list, _))) => placements = list,
-        (None, None) => placements = Placement::ALL.to_vec(),
+        (None, None) => placements = Layout::UNIFORM.to_vec(),
     }
-    let mut seen = Vec::new();
+    let mut seen = HashSet::new();
     for p in &placements {
-        if seen.contains(p) {
-            sink.at(0..0, format!("placements: `{p}` is listed twice: each placement is a row of every case"));
+        if !seen.insert(*p) {
+            sink.at(placements_span.clone(), format!("placements: `{p}` is listed twice: each placement is a row of every case"));
         }
-        seen.push(*p);
     }
 
     let mut cases: Vec<NamedCase> = Vec::new();
-    for c in &f.cases {
-        if cases.iter().any(|x| x.name == *c.name.get_ref()) {
-            sink.at(c.name.span(), format!("case.name: case `{}` is defined twice", c.name.get_ref()));
+    let mut case_names: HashSet<String> = HashSet::new();
+    for mut c in case_fields {
+        let name = c.req_text(sink, "name", expect::NAME);
+        let set = c.req_table(sink, "set");
+        let s = settings(sink, set);
+        c.finish(sink, &["name", "set"]);
+        let Some(name) = name else { continue };
+        if let Err(e) = limits::check_entity_name(name.get_ref()) {
+            sink.at(name.span(), format!("{}: {e}", name.path()));
         }
-        if c.name.get_ref().is_empty() {
-            sink.at(c.name.span(), "case.name: must not be empty");
+        if !case_names.insert(name.get_ref().clone()) {
+            sink.at(name.span(), format!("{}: case `{}` is defined twice", name.path(), name.get_ref()));
         }
-        let s = settings(&c.set);
         for x in &s {
             if x.path == "placement" {
                 sink.at(
@@ -262,28 +322,29 @@ fn build(path: &Path, text: &str, f: &SweepFile, sink: &mut ErrorSink) -> SweepS
                     "case.set: `placement` cannot be set per case: list the placements in `placements` (every case runs each)",
                 );
             }
-            if axes.iter().any(|a| a.path == x.path) {
+            if axis_paths.contains(&x.path) {
                 sink.at(x.span.clone(), format!("case.set: `{}` is also an axis: vary it in one place", x.path));
             }
         }
-        cases.push(NamedCase { name: c.name.get_ref().clone(), settings: s });
+        cases.push(NamedCase { name: name.into_inner(), settings: s });
     }
 
-    let fixed = f.set.as_ref().map(settings).unwrap_or_default();
     for x in &fixed {
         if x.path == "placement" {
             sink.at(x.span.clone(), "set: `placement` is chosen with `placements = [...]`");
         }
     }
+    f.finish(sink, &["version", "name", "description", "topology", "seed", "placements", "set", "axis", "case"]);
 
     let spec = SweepSpec {
         name,
-        description: f.description.clone().unwrap_or_default(),
+        description,
         source: path.to_path_buf(),
         text: text.to_string(),
         topology,
         seed,
         placements,
+        placements_by_default,
         fixed,
         axes,
         cases,
@@ -309,18 +370,25 @@ fn expand_range(r: &RangeInput) -> Result<Vec<toml::Value>, String> {
             if !(step > 0.0 && step.is_finite()) {
                 return Err(format!("step {step} must be more than zero"));
             }
-            let n = ((r.to - r.from) / step + 1e-9).floor() as usize + 1;
-            if n > MAX_CASES {
-                return Err(format!("{n} values: more than the limit of {MAX_CASES}"));
+            // Count before building: a tiny step must be refused, not allocated.
+            let n = ((r.to - r.from) / step + 1e-9).floor() + 1.0;
+            if n.is_nan() || n > MAX_CASES as f64 {
+                return Err(format!("{n:.0} values: more than the limit of {MAX_CASES} cases"));
             }
-            xs.extend((0..n).map(|i| r.from + i as f64 * step));
+            xs.extend((0..n as usize).map(|i| r.from + i as f64 * step));
         }
         (None, Some(factor)) => {
             if !(factor > 1.0 && factor.is_finite()) || r.from <= 0.0 {
                 return Err(format!("factor {factor} must be more than 1, and `from` more than zero"));
             }
+            // Count before building (a factor of 1.000001 from 1 to 1e300 is 7e8 values).
+            let n = ((r.to * (1.0 + 1e-9) / r.from).ln() / factor.ln()).floor() + 1.0;
+            if n.is_nan() || n > MAX_CASES as f64 {
+                return Err(format!("{n:.0} values: more than the limit of {MAX_CASES} cases"));
+            }
             let mut x = r.from;
-            while x <= r.to * (1.0 + 1e-9) {
+            // One more than the count allows for rounding in the repeated product.
+            while x <= r.to * (1.0 + 1e-9) && xs.len() <= n as usize {
                 xs.push(x);
                 x *= factor;
             }

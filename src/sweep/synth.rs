@@ -7,6 +7,9 @@ use std::fmt::Write;
 
 use super::grid::splitmix64;
 
+/// How every synthetic topology begins (so `synth` replaces only files it wrote).
+pub const FIRST_LINE: &str = "# Synthetic topology: ";
+
 /// Services per layer boundary: five layers.
 const LAYERS: usize = 5;
 
@@ -21,7 +24,7 @@ pub fn topology_text(services: usize, seed: u64, models_dir: &str) -> String {
     let layer = |i: usize| i / width;
     let mut s = String::new();
     let w = &mut s;
-    let _ = writeln!(w, "# Synthetic topology: {services} services in {LAYERS} layers (meshsim synth).");
+    let _ = writeln!(w, "{FIRST_LINE}{services} services in {LAYERS} layers (meshsim synth).");
     let _ = writeln!(w, "version = 1\nname = \"synth-{services}\"");
     let _ = writeln!(w, "\n[simulation]\nduration = \"5s\"\nwarmup = \"1s\"\nseed = {seed}");
     let _ = writeln!(

@@ -14,8 +14,9 @@
 //! ```
 
 use super::input::BlastInput;
+use super::validate::duration_in;
 use crate::input_error::ErrorSink;
-use crate::units;
+use crate::{limits, units};
 
 /// Validated `[blast]` settings; units are in the names.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,53 +59,53 @@ pub(super) fn validate(sink: &mut ErrorSink, input: Option<&BlastInput>, duratio
     let Some(b) = input else {
         return c;
     };
-    let mut positive_duration = |field: &str, v: &Option<toml::Spanned<String>>| {
-        let v = v.as_ref()?;
-        match units::parse_duration_ns(v.get_ref()) {
-            Ok(0) => {
-                sink.at(v.span(), format!("blast.{field}: must be more than zero"));
-                None
-            }
-            Ok(ns) => Some((ns, v.span())),
-            Err(e) => {
-                sink.at(v.span(), format!("blast.{field}: {e}"));
-                None
-            }
-        }
-    };
-    if let Some((ns, _)) = positive_duration("slo_p99", &b.slo_p99) {
+    let max = limits::MAX_DURATION_NS;
+    if let Some(ns) = b.slo_p99.as_ref().and_then(|v| duration_in(sink, v, 1, max)) {
         c.slo_p99_ns = ns;
     }
-    if let Some((ns, _)) = positive_duration("outage", &b.outage) {
+    if let Some(ns) = b.outage.as_ref().and_then(|v| duration_in(sink, v, 1, max)) {
         c.outage_ns = ns;
     }
-    c.node_reschedule_ns = positive_duration("node_reschedule", &b.node_reschedule).map(|x| x.0);
+    c.node_reschedule_ns = b.node_reschedule.as_ref().and_then(|v| duration_in(sink, v, 1, max));
     if let Some(v) = &b.fail_at {
-        match units::parse_duration_ns(v.get_ref()) {
-            Ok(ns) if duration_ns > 0 && ns >= duration_ns => sink.at(v.span(), "blast.fail_at: must be earlier than simulation.duration"),
-            Ok(ns) => c.fail_at_ns = ns,
-            Err(e) => sink.at(v.span(), format!("blast.fail_at: {e}")),
+        match duration_in(sink, v, 0, max) {
+            Some(ns) if duration_ns > 0 && ns >= duration_ns => {
+                sink.at(v.span(), format!("{}: must be earlier than simulation.duration", v.path()))
+            }
+            Some(ns) => c.fail_at_ns = ns,
+            None => {}
         }
     }
     if let Some(v) = &b.cpu_limit {
         match units::parse_millicores(v.get_ref()) {
-            Ok(m) if m > 0.0 && m.is_finite() => c.cpu_limit_millicores = m,
-            Ok(_) => sink.at(v.span(), "blast.cpu_limit: must be more than zero"),
-            Err(e) => sink.at(v.span(), format!("blast.cpu_limit: {e}")),
+            Ok(m) if (limits::MIN_CPU_LIMIT_MILLICORES..=limits::MAX_MILLICORES).contains(&m) => c.cpu_limit_millicores = m,
+            Ok(_) => sink.at(
+                v.span(),
+                format!(
+                    "{}: must be between {}m and {} cores",
+                    v.path(),
+                    limits::MIN_CPU_LIMIT_MILLICORES,
+                    limits::MAX_MILLICORES / 1000.0
+                ),
+            ),
+            Err(e) => sink.at(v.span(), format!("{}: {e}", v.path())),
         }
     }
     if let Some(v) = &b.memory_limit {
         match units::parse_bytes(v.get_ref()) {
-            Ok(0) => sink.at(v.span(), "blast.memory_limit: must be more than zero"),
+            Ok(0) => sink.at(v.span(), format!("{}: must be more than zero", v.path())),
+            Ok(x) if x > limits::MAX_MEMORY_BYTES => {
+                sink.at(v.span(), format!("{}: more than the limit of {}", v.path(), units::format_bytes(limits::MAX_MEMORY_BYTES)))
+            }
             Ok(x) => c.memory_limit_bytes = Some(x),
-            Err(e) => sink.at(v.span(), format!("blast.memory_limit: {e}")),
+            Err(e) => sink.at(v.span(), format!("{}: {e}", v.path())),
         }
     }
     if let Some(v) = &b.noisy_tenant {
         match units::parse_bits_per_s(v.get_ref()) {
-            Ok(x) if x >= 0.0 && x.is_finite() => c.noisy_tenant_bits_per_s = x,
-            Ok(_) => sink.at(v.span(), "blast.noisy_tenant: must be zero or more"),
-            Err(e) => sink.at(v.span(), format!("blast.noisy_tenant: {e}")),
+            Ok(x) if (0.0..=limits::MAX_BITS_PER_S).contains(&x) => c.noisy_tenant_bits_per_s = x,
+            Ok(_) => sink.at(v.span(), format!("{}: must be between 0 and 1000Gbps", v.path())),
+            Err(e) => sink.at(v.span(), format!("{}: {e}", v.path())),
         }
     }
     c

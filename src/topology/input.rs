@@ -1,243 +1,387 @@
-//! The topology file as written: serde structs that mirror the TOML one to one. Unknown keys
-//! are errors; every field that later checks may reject keeps its byte span so the message
-//! can name its line. Nothing outside `topology` sees these types.
+//! The topology file as written: structs that mirror the TOML one to one, read by hand from
+//! the spanned document so that every wrong type, missing key and unknown key is reported at
+//! once with its dotted path. Every value keeps its byte span and path so later checks can
+//! name its line. Nothing outside `topology` sees these types.
 
-use serde::Deserialize;
-use toml::Spanned;
+use crate::input_error::ErrorSink;
+use crate::toml_doc::{expect, Fields, Spanned};
 
 type S<T> = Spanned<T>;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TopologyFile {
-    pub version: S<u32>,
-    pub name: S<String>,
-    #[serde(default)]
-    pub description: Option<String>,
-    pub simulation: SimulationInput,
-    pub mesh: MeshInput,
-    #[serde(default)]
+    pub version: Option<S<i64>>,
+    pub name: Option<S<String>>,
+    pub description: Option<S<String>>,
+    pub simulation: Option<SimulationInput>,
+    pub mesh: Option<MeshInput>,
     pub network: NetworkInput,
-    #[serde(default, rename = "node")]
     pub nodes: Vec<NodeInput>,
-    #[serde(default, rename = "namespace")]
     pub namespaces: Vec<NamespaceInput>,
-    #[serde(default, rename = "service")]
     pub services: Vec<ServiceInput>,
-    #[serde(default, rename = "load")]
     pub loads: Vec<LoadInput>,
-    #[serde(default)]
     pub blast: Option<BlastInput>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SimulationInput {
-    pub duration: S<String>,
-    #[serde(default)]
+    pub duration: Option<S<String>>,
     pub warmup: Option<S<String>>,
-    #[serde(default)]
     pub seed: Option<S<i64>>,
-    #[serde(default)]
     pub max_events: Option<S<i64>>,
-    #[serde(default)]
+    pub max_pending: Option<S<i64>>,
     pub queue_limit: Option<S<i64>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MeshInput {
-    #[serde(default)]
     pub sidecar_model: Option<S<String>>,
-    #[serde(default)]
     pub ztunnel_model: Option<S<String>>,
-    #[serde(default)]
     pub waypoint_model: Option<S<String>>,
-    #[serde(default)]
     pub node_proxy_model: Option<S<String>>,
     /// Where a per-node proxy does L7 work: "source", "destination", "both" or "none".
-    #[serde(default)]
     pub per_node_l7: Option<S<String>>,
     /// What configuration a sidecar holds: "mesh" (every endpoint) or "namespace" (scoped).
-    #[serde(default)]
     pub sidecar_scope: Option<S<String>>,
     /// Callers stop sending to a replica after consecutive errors, for a while.
-    #[serde(default)]
     pub outlier_detection: Option<OutlierInput>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct OutlierInput {
-    #[serde(default)]
     pub consecutive_errors: Option<S<i64>>,
-    #[serde(default)]
     pub ejection: Option<S<String>>,
-    #[serde(default)]
     pub max_ejection_percent: Option<S<i64>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 pub struct NetworkInput {
-    #[serde(default)]
     pub same_node: Option<S<String>>,
-    #[serde(default)]
     pub same_zone: Option<S<String>>,
-    #[serde(default)]
     pub cross_zone: Option<S<String>>,
-    #[serde(default)]
     pub cross_cluster: Option<S<String>>,
-    #[serde(default, rename = "between")]
     pub overrides: Vec<LatencyOverrideInput>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LatencyOverrideInput {
     /// A cluster, zone or node name.
-    pub a: S<String>,
-    pub b: S<String>,
-    pub latency: S<String>,
+    pub a: Option<S<String>>,
+    pub b: Option<S<String>>,
+    pub latency: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NodeInput {
-    pub name: S<String>,
-    #[serde(default)]
+    pub name: Option<S<String>>,
     pub count: Option<S<i64>>,
-    #[serde(default)]
     pub cluster: Option<S<String>>,
-    #[serde(default)]
     pub zone: Option<S<String>>,
-    pub vcpu: S<f64>,
-    pub memory: S<String>,
-    #[serde(default)]
+    pub vcpu: Option<S<f64>>,
+    pub memory: Option<S<String>>,
     pub speed: Option<S<f64>>,
-    #[serde(default)]
     pub max_pods: Option<S<i64>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NamespaceInput {
-    pub name: S<String>,
+    pub name: Option<S<String>>,
     /// "inherit" (the run's placement), "none", "sidecar", "per-node" or "ambient".
-    #[serde(default)]
     pub placement: Option<S<String>>,
-    #[serde(default)]
     pub waypoint: Option<WaypointInput>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct WaypointInput {
     /// "namespace" (one waypoint for the namespace) or "service" (one per service).
-    #[serde(default)]
     pub scope: Option<S<String>>,
-    pub replicas: S<i64>,
+    pub replicas: Option<S<i64>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ServiceInput {
-    pub name: S<String>,
-    pub namespace: S<String>,
-    pub replicas: S<i64>,
-    #[serde(default)]
+    pub path: String,
+    pub span: std::ops::Range<usize>,
+    pub name: Option<S<String>>,
+    pub namespace: Option<S<String>>,
+    pub replicas: Option<S<i64>>,
     pub nodes: Vec<S<String>>,
-    #[serde(default)]
     pub zones: Vec<S<String>>,
-    #[serde(default)]
     pub clusters: Vec<S<String>>,
-    #[serde(default)]
     pub service_time: Option<ServiceTimeInput>,
-    #[serde(default)]
     pub concurrency: Option<S<i64>>,
-    #[serde(default)]
     pub protocol: Option<S<String>>,
-    #[serde(default)]
     pub request_size: Option<S<String>>,
-    #[serde(default)]
     pub response_size: Option<S<String>>,
-    #[serde(default)]
     pub cpu_request: Option<S<String>>,
-    #[serde(default)]
     pub memory_request: Option<S<String>>,
-    #[serde(default, rename = "call")]
     pub calls: Vec<CallInput>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ServiceTimeInput {
+    pub path: String,
     /// "constant", "exponential" or "lognormal".
-    pub dist: S<String>,
-    pub mean: S<String>,
+    pub dist: Option<S<String>>,
+    pub mean: Option<S<String>>,
     /// Coefficient of variation, for lognormal.
-    #[serde(default)]
     pub cv: Option<S<f64>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CallInput {
-    pub to: S<String>,
-    #[serde(default)]
+    pub to: Option<S<String>>,
     pub count: Option<S<i64>>,
-    #[serde(default)]
     pub probability: Option<S<f64>>,
     /// "parallel" or "sequential".
-    #[serde(default)]
     pub mode: Option<S<String>>,
     /// "pooled" or "per-request".
-    #[serde(default)]
     pub connection: Option<S<String>>,
-    #[serde(default)]
     pub timeout: Option<S<String>>,
-    #[serde(default)]
     pub retries: Option<S<i64>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LoadInput {
-    pub to: S<String>,
-    pub rate: S<String>,
+    pub to: Option<S<String>>,
+    pub rate: Option<S<String>>,
     /// A service acting as the load generator (its pods send the requests, through its proxy).
-    #[serde(default)]
     pub from: Option<S<String>>,
     /// "poisson" (default) or "constant".
-    #[serde(default)]
     pub arrival: Option<S<String>>,
     /// Connections the load generator sends over, with aligned phases (default 1).
-    #[serde(default)]
     pub connections: Option<S<i64>>,
-    #[serde(default)]
     pub connection: Option<S<String>>,
-    #[serde(default)]
     pub timeout: Option<S<String>>,
-    #[serde(default)]
     pub retries: Option<S<i64>>,
 }
 
 /// `[blast]`: settings of `meshsim blast` (see `topology::blast` for units and defaults).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 pub struct BlastInput {
-    #[serde(default)]
     pub slo_p99: Option<S<String>>,
-    #[serde(default)]
     pub fail_at: Option<S<String>>,
-    #[serde(default)]
     pub outage: Option<S<String>>,
-    #[serde(default)]
     pub node_reschedule: Option<S<String>>,
-    #[serde(default)]
     pub cpu_limit: Option<S<String>>,
-    #[serde(default)]
     pub memory_limit: Option<S<String>>,
-    #[serde(default)]
     pub noisy_tenant: Option<S<String>>,
+}
+
+fn choice(options: &[&str]) -> String {
+    let quoted: Vec<String> = options.iter().map(|o| format!("\"{o}\"")).collect();
+    format!("write one of {}", quoted.join(", "))
+}
+
+/// Read the document's fields; every problem goes to `sink`.
+pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
+    let version = root.req_int(sink, "version");
+    let name = root.req_text(sink, "name", expect::NAME);
+    let description = root.text(sink, "description", expect::TEXT);
+    let simulation = root.req_table(sink, "simulation").map(|mut f| {
+        let s = SimulationInput {
+            duration: f.req_text(sink, "duration", expect::DURATION),
+            warmup: f.text(sink, "warmup", expect::DURATION),
+            seed: f.int(sink, "seed"),
+            max_events: f.int(sink, "max_events"),
+            max_pending: f.int(sink, "max_pending"),
+            queue_limit: f.int(sink, "queue_limit"),
+        };
+        f.finish(sink, &["duration", "warmup", "seed", "max_events", "max_pending", "queue_limit"]);
+        s
+    });
+    let mesh = root.req_table(sink, "mesh").map(|mut f| {
+        let m = MeshInput {
+            sidecar_model: f.text(sink, "sidecar_model", expect::FILE),
+            ztunnel_model: f.text(sink, "ztunnel_model", expect::FILE),
+            waypoint_model: f.text(sink, "waypoint_model", expect::FILE),
+            node_proxy_model: f.text(sink, "node_proxy_model", expect::FILE),
+            per_node_l7: f.text(sink, "per_node_l7", &choice(&["source", "destination", "both", "none"])),
+            sidecar_scope: f.text(sink, "sidecar_scope", &choice(&["mesh", "namespace"])),
+            outlier_detection: f.table(sink, "outlier_detection").map(|mut o| {
+                let x = OutlierInput {
+                    consecutive_errors: o.int(sink, "consecutive_errors"),
+                    ejection: o.text(sink, "ejection", expect::DURATION),
+                    max_ejection_percent: o.int(sink, "max_ejection_percent"),
+                };
+                o.finish(sink, &["consecutive_errors", "ejection", "max_ejection_percent"]);
+                x
+            }),
+        };
+        f.finish(
+            sink,
+            &["sidecar_model", "ztunnel_model", "waypoint_model", "node_proxy_model", "per_node_l7", "sidecar_scope", "outlier_detection"],
+        );
+        m
+    });
+    let network = root
+        .table(sink, "network")
+        .map(|mut f| {
+            let n = NetworkInput {
+                same_node: f.text(sink, "same_node", expect::DURATION),
+                same_zone: f.text(sink, "same_zone", expect::DURATION),
+                cross_zone: f.text(sink, "cross_zone", expect::DURATION),
+                cross_cluster: f.text(sink, "cross_cluster", expect::DURATION),
+                overrides: f
+                    .tables(sink, "between")
+                    .into_iter()
+                    .map(|mut o| {
+                        let x = LatencyOverrideInput {
+                            a: o.req_text(sink, "a", expect::NAME),
+                            b: o.req_text(sink, "b", expect::NAME),
+                            latency: o.req_text(sink, "latency", expect::DURATION),
+                        };
+                        o.finish(sink, &["a", "b", "latency"]);
+                        x
+                    })
+                    .collect(),
+            };
+            f.finish(sink, &["same_node", "same_zone", "cross_zone", "cross_cluster", "between"]);
+            n
+        })
+        .unwrap_or_default();
+    let nodes = root
+        .tables(sink, "node")
+        .into_iter()
+        .map(|mut f| {
+            let n = NodeInput {
+                name: f.req_text(sink, "name", expect::NAME),
+                count: f.int(sink, "count"),
+                cluster: f.text(sink, "cluster", expect::NAME),
+                zone: f.text(sink, "zone", expect::NAME),
+                vcpu: f.req_number(sink, "vcpu"),
+                memory: f.req_text(sink, "memory", expect::SIZE),
+                speed: f.number(sink, "speed"),
+                max_pods: f.int(sink, "max_pods"),
+            };
+            f.finish(sink, &["name", "count", "cluster", "zone", "vcpu", "memory", "speed", "max_pods"]);
+            n
+        })
+        .collect();
+    let namespaces = root
+        .tables(sink, "namespace")
+        .into_iter()
+        .map(|mut f| {
+            let n = NamespaceInput {
+                name: f.req_text(sink, "name", expect::NAME),
+                placement: f.text(sink, "placement", &choice(&["inherit", "none", "sidecar", "per-node", "ambient"])),
+                waypoint: f.table(sink, "waypoint").map(|mut w| {
+                    let x = WaypointInput {
+                        scope: w.text(sink, "scope", &choice(&["namespace", "service"])),
+                        replicas: w.req_int(sink, "replicas"),
+                    };
+                    w.finish(sink, &["scope", "replicas"]);
+                    x
+                }),
+            };
+            f.finish(sink, &["name", "placement", "waypoint"]);
+            n
+        })
+        .collect();
+    let services = root.tables(sink, "service").into_iter().map(|f| read_service(f, sink)).collect();
+    let loads = root
+        .tables(sink, "load")
+        .into_iter()
+        .map(|mut f| {
+            let l = LoadInput {
+                to: f.req_text(sink, "to", expect::NAME),
+                rate: f.req_text(sink, "rate", expect::RATE),
+                from: f.text(sink, "from", expect::NAME),
+                arrival: f.text(sink, "arrival", &choice(&["poisson", "constant"])),
+                connections: f.int(sink, "connections"),
+                connection: f.text(sink, "connection", &choice(&["pooled", "per-request"])),
+                timeout: f.text(sink, "timeout", expect::DURATION),
+                retries: f.int(sink, "retries"),
+            };
+            f.finish(sink, &["to", "rate", "from", "arrival", "connections", "connection", "timeout", "retries"]);
+            l
+        })
+        .collect();
+    let blast = root.table(sink, "blast").map(|mut f| {
+        let b = BlastInput {
+            slo_p99: f.text(sink, "slo_p99", expect::DURATION),
+            fail_at: f.text(sink, "fail_at", expect::DURATION),
+            outage: f.text(sink, "outage", expect::DURATION),
+            node_reschedule: f.text(sink, "node_reschedule", expect::DURATION),
+            cpu_limit: f.text(sink, "cpu_limit", expect::CPU),
+            memory_limit: f.text(sink, "memory_limit", expect::SIZE),
+            noisy_tenant: f.text(sink, "noisy_tenant", expect::BANDWIDTH),
+        };
+        f.finish(sink, &["slo_p99", "fail_at", "outage", "node_reschedule", "cpu_limit", "memory_limit", "noisy_tenant"]);
+        b
+    });
+    root.finish(
+        sink,
+        &["version", "name", "description", "simulation", "mesh", "network", "node", "namespace", "service", "load", "blast"],
+    );
+    TopologyFile { version, name, description, simulation, mesh, network, nodes, namespaces, services, loads, blast }
+}
+
+fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {
+    let s = ServiceInput {
+        path: f.path().to_string(),
+        span: f.span(),
+        name: f.req_text(sink, "name", expect::NAME),
+        namespace: f.req_text(sink, "namespace", expect::NAME),
+        replicas: f.req_int(sink, "replicas"),
+        nodes: f.texts(sink, "nodes", expect::NAME),
+        zones: f.texts(sink, "zones", expect::NAME),
+        clusters: f.texts(sink, "clusters", expect::NAME),
+        service_time: match f.entry("service_time") {
+            // A bare duration is the most common slip: say what the table looks like.
+            Some(e) if !matches!(e.node.value, crate::toml_doc::Value::Table(_)) => {
+                sink.at(
+                    e.node.span.clone(),
+                    format!(
+                        "{}: write a table, like {{ dist = \"exponential\", mean = \"1ms\" }} (found {})",
+                        f.key_path("service_time"),
+                        e.node.value.describe()
+                    ),
+                );
+                None
+            }
+            Some(_) => f.table(sink, "service_time").map(|mut t| {
+                let x = ServiceTimeInput {
+                    path: t.path().to_string(),
+                    dist: t.req_text(sink, "dist", &choice(&["constant", "exponential", "lognormal"])),
+                    mean: t.req_text(sink, "mean", expect::DURATION),
+                    cv: t.number(sink, "cv"),
+                };
+                t.finish(sink, &["dist", "mean", "cv"]);
+                x
+            }),
+            None => None,
+        },
+        concurrency: f.int(sink, "concurrency"),
+        protocol: f.text(sink, "protocol", &choice(&["http1", "http2", "grpc", "tcp"])),
+        request_size: f.text(sink, "request_size", expect::SIZE),
+        response_size: f.text(sink, "response_size", expect::SIZE),
+        cpu_request: f.text(sink, "cpu_request", expect::CPU),
+        memory_request: f.text(sink, "memory_request", expect::SIZE),
+        calls: f
+            .tables(sink, "call")
+            .into_iter()
+            .map(|mut c| {
+                let x = CallInput {
+                    to: c.req_text(sink, "to", expect::NAME),
+                    count: c.int(sink, "count"),
+                    probability: c.number(sink, "probability"),
+                    mode: c.text(sink, "mode", &choice(&["parallel", "sequential"])),
+                    connection: c.text(sink, "connection", &choice(&["pooled", "per-request"])),
+                    timeout: c.text(sink, "timeout", expect::DURATION),
+                    retries: c.int(sink, "retries"),
+                };
+                c.finish(sink, &["to", "count", "probability", "mode", "connection", "timeout", "retries"]);
+                x
+            })
+            .collect(),
+    };
+    f.finish(
+        sink,
+        &[
+            "name",
+            "namespace",
+            "replicas",
+            "nodes",
+            "zones",
+            "clusters",
+            "service_time",
+            "concurrency",
+            "protocol",
+            "request_size",
+            "response_size",
+            "cpu_request",
+            "memory_request",
+            "call",
+        ],
+    );
+    s
 }

@@ -5,18 +5,19 @@
 
 pub mod blast;
 mod input;
+mod schedule;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
 use petgraph::graph::DiGraph;
 
-use crate::input_error::{InputError, InputErrors};
+use crate::input_error::InputErrors;
 use crate::placement::Placement;
 
 pub use blast::BlastConfig;
 
-pub use validate::parse;
+pub use validate::{check_rate, check_total_rate, parse};
 
 pub type NodeId = usize;
 pub type NamespaceId = usize;
@@ -54,6 +55,9 @@ pub struct SimulationConfig {
     pub seed: Option<u64>,
     /// A run that would process more events than this stops with an error instead of hanging.
     pub max_events: u64,
+    /// A run whose pending (scheduled, not yet processed) events pass this stops with an
+    /// error instead of exhausting memory (`simulation.max_pending`, default 10,000,000).
+    pub max_pending: u64,
     /// Requests waiting for a worker at one station beyond this are rejected (HTTP 503).
     pub queue_limit: u32,
 }
@@ -367,6 +371,20 @@ impl Topology {
         }
     }
 
+    /// [`Topology::set_total_rate`] for a rate from the command line or a sweep: the total
+    /// and every load's share of it must be within the ranges a file's rates have.
+    pub fn set_total_rate_checked(&mut self, total_rps: f64) -> Result<(), String> {
+        if !(total_rps > 0.0 && total_rps.is_finite()) {
+            return Err(format!("{} must be more than zero", crate::limits::fmt_number(total_rps)));
+        }
+        check_total_rate(total_rps)?;
+        self.set_total_rate(total_rps);
+        for l in &self.loads {
+            check_rate(l.rate_rps).map_err(|e| format!("the load to `{}` would get {e}", self.services[l.to].name))?;
+        }
+        Ok(())
+    }
+
     pub fn total_rate_rps(&self) -> f64 {
         self.loads.iter().map(|l| l.rate_rps).sum()
     }
@@ -374,8 +392,6 @@ impl Topology {
 
 /// Read and validate a topology file.
 pub fn load(path: &Path) -> Result<Topology, InputErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        InputErrors(vec![InputError { path: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read topology file: {e}") }])
-    })?;
+    let text = crate::input_file::read_text(path, "topology")?;
     parse(path, &text)
 }

@@ -1,274 +1,178 @@
-//! From the file's serde structs to the validated [`Topology`]: resolve names to ids, parse
-//! units, schedule pods onto nodes, reject cycles. Every problem is collected, none stops
-//! the others from being found.
+//! From the file's input structs to the validated [`Topology`]: resolve names to ids, parse
+//! units, check every quantity against its range (`crate::limits`), schedule pods onto
+//! nodes, reject cycles. Every problem is collected, none stops the others from being found,
+//! and each names its field by dotted path (`service[2].call[0].timeout`). Every check is
+//! linear in the file's size or n log n (names are looked up in hash maps).
 
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use petgraph::graph::DiGraph;
-use toml::Spanned;
 
 use super::input::*;
 use super::*;
-use crate::input_error::{from_toml, ErrorSink};
+use crate::input_error::ErrorSink;
+use crate::limits::{self, describe_ns};
+use crate::toml_doc::{Fields, Spanned};
 use crate::units;
 
-const SUPPORTED_VERSION: u32 = 1;
+const SUPPORTED_VERSION: i64 = 1;
 
 /// Parse topology text read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Topology, InputErrors> {
-    let file: TopologyFile = toml::from_str(text).map_err(|e| InputErrors(vec![from_toml(path, text, &e)]))?;
+    let doc = crate::toml_doc::parse(path, text)?;
     let mut sink = ErrorSink::new(path, text);
+    let file = read(&mut Fields::root(&doc), &mut sink);
     let topology = build(path, &file, &mut sink);
     sink.finish()?;
     Ok(topology)
 }
 
-fn span<T>(s: &Spanned<T>) -> std::ops::Range<usize> {
-    s.span()
-}
-
-fn duration(sink: &mut ErrorSink, field: &str, s: &Spanned<String>) -> u64 {
-    units::parse_duration_ns(s.get_ref()).unwrap_or_else(|e| {
-        sink.at(span(s), format!("{field}: {e}"));
-        0
-    })
-}
-
-fn opt_duration(sink: &mut ErrorSink, field: &str, s: &Option<Spanned<String>>, default_ns: u64) -> u64 {
-    s.as_ref().map(|s| duration(sink, field, s)).unwrap_or(default_ns)
-}
-
-fn bytes(sink: &mut ErrorSink, field: &str, s: &Option<Spanned<String>>, default: u64) -> u64 {
-    match s {
-        None => default,
-        Some(s) => units::parse_bytes(s.get_ref()).unwrap_or_else(|e| {
-            sink.at(span(s), format!("{field}: {e}"));
-            default
-        }),
+/// A duration within `min..=max`; `None` (and an error) otherwise.
+pub(super) fn duration_in(sink: &mut ErrorSink, s: &Spanned<String>, min_ns: u64, max_ns: u64) -> Option<u64> {
+    match units::parse_duration_ns(s.get_ref()) {
+        Err(e) => {
+            sink.at(s.span(), format!("{}: {e}", s.path()));
+            None
+        }
+        Ok(ns) if ns < min_ns => {
+            sink.at(s.span(), format!("{}: `{}` is shorter than the minimum of {}", s.path(), s.get_ref(), describe_ns(min_ns)));
+            None
+        }
+        Ok(ns) if ns > max_ns => {
+            sink.at(s.span(), format!("{}: `{}` is longer than the limit of {}", s.path(), s.get_ref(), describe_ns(max_ns)));
+            None
+        }
+        Ok(ns) => Some(ns),
     }
 }
 
-fn positive_int(sink: &mut ErrorSink, field: &str, s: &Option<Spanned<i64>>, default: u32, min: i64) -> u32 {
-    int_in(sink, field, s, default, min, u32::MAX as i64)
+fn opt_duration(sink: &mut ErrorSink, s: &Option<Spanned<String>>, default_ns: u64, min_ns: u64, max_ns: u64) -> u64 {
+    s.as_ref().and_then(|s| duration_in(sink, s, min_ns, max_ns)).unwrap_or(default_ns)
+}
+
+fn bytes_in(sink: &mut ErrorSink, s: &Option<Spanned<String>>, default: u64, max: u64) -> u64 {
+    let Some(s) = s else { return default };
+    match units::parse_bytes(s.get_ref()) {
+        Ok(b) if b <= max => b,
+        Ok(_) => {
+            sink.at(s.span(), format!("{}: `{}` is more than the limit of {}", s.path(), s.get_ref(), units::format_bytes(max)));
+            default
+        }
+        Err(e) => {
+            sink.at(s.span(), format!("{}: {e}", s.path()));
+            default
+        }
+    }
+}
+
+fn millicores_in(sink: &mut ErrorSink, s: &Option<Spanned<String>>, default: f64, max: f64) -> f64 {
+    let Some(s) = s else { return default };
+    match units::parse_millicores(s.get_ref()) {
+        Ok(m) if m <= max => m,
+        Ok(_) => {
+            sink.at(s.span(), format!("{}: `{}` is more than the limit of {} cores", s.path(), s.get_ref(), max / 1000.0));
+            default
+        }
+        Err(e) => {
+            sink.at(s.span(), format!("{}: {e}", s.path()));
+            default
+        }
+    }
 }
 
 /// An integer within `min..=max`: every count in a topology has a ceiling, so a typo such as
 /// `count = 100000000` is an error at its line rather than a run that exhausts memory.
-fn int_in(sink: &mut ErrorSink, field: &str, s: &Option<Spanned<i64>>, default: u32, min: i64, max: i64) -> u32 {
+fn int_in(sink: &mut ErrorSink, s: &Option<Spanned<i64>>, default: i64, min: i64, max: i64) -> i64 {
     match s {
         None => default,
         Some(v) => {
             let x = *v.get_ref();
-            if x < min {
-                sink.at(span(v), format!("{field}: {x} is out of range: it must be at least {min}"));
-                default
-            } else if x > max {
-                sink.at(span(v), format!("{field}: {x} is out of range: it must be at most {max}"));
+            if x < min || x > max {
+                sink.at(v.span(), format!("{}: {x} is out of range: it must be between {min} and {max}", v.path()));
                 default
             } else {
-                x as u32
+                x
             }
         }
     }
 }
 
-/// Ceilings on the size of a topology (see [`int_in`]).
-pub const MAX_NODES_PER_ENTRY: i64 = 10_000;
-pub const MAX_REPLICAS: i64 = 10_000;
-pub const MAX_WAYPOINT_REPLICAS: i64 = 1_000;
-pub const MAX_CALL_COUNT: i64 = 1_000;
-pub const MAX_SERVICES: usize = 100_000;
-
-/// Most connections one load may name: each tick sends one request per connection at once.
-const MAX_LOAD_CONNECTIONS: u32 = 65_536;
-
-fn load_connections(sink: &mut ErrorSink, s: &Option<Spanned<i64>>) -> u32 {
-    let n = positive_int(sink, "load.connections", s, 1, 1);
-    if n > MAX_LOAD_CONNECTIONS {
-        if let Some(v) = s {
-            sink.at(span(v), format!("load.connections: {n} is more than {MAX_LOAD_CONNECTIONS}: lower it"));
-        }
-        return 1;
+/// A number within `min..=max` (finite: the reader refuses nan and inf).
+fn number_in(sink: &mut ErrorSink, s: &Spanned<f64>, min: f64, max: f64, min_exclusive: bool) -> Option<f64> {
+    let x = *s.get_ref();
+    let low = if min_exclusive { x <= min } else { x < min };
+    if low || x > max {
+        let (x, min, max) = (limits::fmt_number(x), limits::fmt_number(min), limits::fmt_number(max));
+        let lower = if min_exclusive { format!("more than {min}") } else { format!("at least {min}") };
+        sink.at(s.span(), format!("{}: {x} is out of range: it must be {lower} and at most {max}", s.path()));
+        None
+    } else {
+        Some(x)
     }
-    n
 }
 
-fn choice<T: Copy>(sink: &mut ErrorSink, field: &str, s: &Option<Spanned<String>>, default: T, options: &[(&str, T)]) -> T {
+fn choice<T: Copy>(sink: &mut ErrorSink, s: &Option<Spanned<String>>, default: T, options: &[(&str, T)]) -> T {
     match s {
         None => default,
         Some(v) => match options.iter().find(|(name, _)| *name == v.get_ref().as_str()) {
             Some((_, t)) => *t,
             None => {
                 let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-                sink.at(span(v), format!("{field}: unknown value `{}`: expected one of {}", v.get_ref(), names.join(", ")));
+                sink.at(v.span(), format!("{}: unknown value `{}`: write one of {}", v.path(), v.get_ref(), names.join(", ")));
                 default
             }
         },
     }
 }
 
+/// A name of a node, zone, cluster, namespace or service (empty when absent or bad).
+fn entity_name(sink: &mut ErrorSink, s: &Option<Spanned<String>>) -> String {
+    let Some(s) = s else { return String::new() };
+    if let Err(e) = limits::check_entity_name(s.get_ref()) {
+        sink.at(s.span(), format!("{}: {e}", s.path()));
+    }
+    s.get_ref().clone()
+}
+
 fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
-    if *f.version.get_ref() != SUPPORTED_VERSION {
-        sink.at(
-            span(&f.version),
-            format!("version: {} is not supported: this meshsim reads version {SUPPORTED_VERSION}", f.version.get_ref()),
-        );
-    }
-    let name = f.name.get_ref().clone();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
-        sink.at(span(&f.name), "name: use letters, digits, `-`, `_` or `.` only (it names the output folder)");
-    }
-
-    // Simulation settings.
-    let s = &f.simulation;
-    let duration_ns = duration(sink, "simulation.duration", &s.duration);
-    if duration_ns == 0 {
-        sink.at(span(&s.duration), "simulation.duration: must be more than zero");
-    }
-    let warmup_ns = opt_duration(sink, "simulation.warmup", &s.warmup, 0);
-    if let Some(w) = &s.warmup {
-        if warmup_ns >= duration_ns && duration_ns > 0 {
-            sink.at(span(w), "simulation.warmup: must be shorter than simulation.duration");
+    if let Some(v) = &f.version {
+        if *v.get_ref() != SUPPORTED_VERSION {
+            sink.at(v.span(), format!("version: {} is not supported: this meshsim reads version {SUPPORTED_VERSION}", v.get_ref()));
         }
     }
-    let seed = s.seed.as_ref().and_then(|v| {
-        if *v.get_ref() < 0 {
-            sink.at(span(v), "simulation.seed: must be zero or more");
-            None
-        } else {
-            Some(*v.get_ref() as u64)
+    let name = match &f.name {
+        Some(n) => {
+            if let Err(e) = limits::check_output_name(n.get_ref()) {
+                sink.at(n.span(), format!("name: {e}"));
+            }
+            n.get_ref().clone()
         }
-    });
-    let max_events = match &s.max_events {
-        None => 2_000_000_000,
-        Some(v) if *v.get_ref() > 0 => *v.get_ref() as u64,
-        Some(v) => {
-            sink.at(span(v), "simulation.max_events: must be more than zero");
-            1
-        }
+        None => String::new(),
     };
-    let queue_limit = positive_int(sink, "simulation.queue_limit", &s.queue_limit, 10_000, 1);
-    let simulation = SimulationConfig { duration_ns, warmup_ns, seed, max_events, queue_limit };
 
-    // Mesh: cost model files and options.
-    let base_dir = path.parent().unwrap_or(Path::new("."));
-    let mut models = Vec::new();
-    for (kind, field, value) in [
-        (ProxyKind::Sidecar, "mesh.sidecar_model", &f.mesh.sidecar_model),
-        (ProxyKind::NodeProxy, "mesh.node_proxy_model", &f.mesh.node_proxy_model),
-        (ProxyKind::Ztunnel, "mesh.ztunnel_model", &f.mesh.ztunnel_model),
-        (ProxyKind::Waypoint, "mesh.waypoint_model", &f.mesh.waypoint_model),
-    ] {
-        if let Some(v) = value {
-            let p = base_dir.join(v.get_ref());
-            if !p.is_file() {
-                sink.at(
-                    span(v),
-                    format!("{field}: model file `{}` not found (paths are relative to the topology file's folder)", p.display()),
-                );
-            }
-            models.push((kind, p));
-        }
-    }
-    let per_node_l7 = choice(
-        sink,
-        "mesh.per_node_l7",
-        &f.mesh.per_node_l7,
-        PerNodeL7::Destination,
-        &[("source", PerNodeL7::Source), ("destination", PerNodeL7::Destination), ("both", PerNodeL7::Both), ("none", PerNodeL7::None)],
-    );
-    let sidecar_scope = choice(
-        sink,
-        "mesh.sidecar_scope",
-        &f.mesh.sidecar_scope,
-        SidecarScope::Mesh,
-        &[("mesh", SidecarScope::Mesh), ("namespace", SidecarScope::Namespace)],
-    );
-    let outlier_detection = f.mesh.outlier_detection.as_ref().map(|o| OutlierDetection {
-        consecutive_errors: int_in(sink, "mesh.outlier_detection.consecutive_errors", &o.consecutive_errors, 5, 1, 1_000_000),
-        ejection_ns: opt_duration(sink, "mesh.outlier_detection.ejection", &o.ejection, 30_000_000_000),
-        max_ejection_percent: int_in(sink, "mesh.outlier_detection.max_ejection_percent", &o.max_ejection_percent, 10, 0, 100),
-    });
-    let mesh = MeshConfig { models, per_node_l7, sidecar_scope, outlier_detection };
-
-    // Nodes.
-    let mut nodes: Vec<Node> = Vec::new();
-    for n in &f.nodes {
-        let count = int_in(sink, "node.count", &n.count, 1, 1, MAX_NODES_PER_ENTRY);
-        let vcpu = *n.vcpu.get_ref();
-        if !(vcpu > 0.0 && vcpu.is_finite()) {
-            sink.at(span(&n.vcpu), format!("node.vcpu: {vcpu} must be more than zero"));
-        }
-        let memory_bytes = units::parse_bytes(n.memory.get_ref()).unwrap_or_else(|e| {
-            sink.at(span(&n.memory), format!("node.memory: {e}"));
-            0
-        });
-        let speed = n.speed.as_ref().map(|v| *v.get_ref()).unwrap_or(1.0);
-        if !(speed > 0.0 && speed.is_finite()) {
-            sink.at(span(n.speed.as_ref().unwrap()), format!("node.speed: {speed} must be more than zero"));
-        }
-        let max_pods = positive_int(sink, "node.max_pods", &n.max_pods, 110, 1);
-        let cluster = n.cluster.as_ref().map(|c| c.get_ref().clone()).unwrap_or_else(|| "cluster".into());
-        let zone = n.zone.as_ref().map(|c| c.get_ref().clone()).unwrap_or_else(|| format!("{cluster}-zone"));
-        for i in 0..count {
-            let name = if count == 1 { n.name.get_ref().clone() } else { format!("{}-{}", n.name.get_ref(), i + 1) };
-            if nodes.iter().any(|x| x.name == name) {
-                sink.at(span(&n.name), format!("node.name: node `{name}` is defined twice"));
-            }
-            nodes.push(Node {
-                name,
-                cluster: cluster.clone(),
-                zone: zone.clone(),
-                vcpu,
-                memory_bytes,
-                speed,
-                max_pods,
-                cpu_period_ns: super::DEFAULT_CPU_PERIOD_NS,
-            });
-        }
-    }
-    if nodes.is_empty() {
-        sink.at(0..0, "no [[node]] given: a topology needs at least one node");
-    }
-
-    // Network.
-    let net = &f.network;
-    let mut overrides = Vec::new();
-    for o in &net.overrides {
-        let place = |sink: &mut ErrorSink, s: &Spanned<String>| -> Option<Place> {
-            let x = s.get_ref();
-            if nodes.iter().any(|n| n.name == *x) {
-                Some(Place::Node(x.clone()))
-            } else if nodes.iter().any(|n| n.zone == *x) {
-                Some(Place::Zone(x.clone()))
-            } else if nodes.iter().any(|n| n.cluster == *x) {
-                Some(Place::Cluster(x.clone()))
-            } else {
-                sink.at(span(s), format!("network.between: `{x}` is not a node, zone or cluster of this topology"));
-                None
-            }
-        };
-        let a = place(sink, &o.a);
-        let b = place(sink, &o.b);
-        let latency_ns = duration(sink, "network.between.latency", &o.latency);
-        if let (Some(a), Some(b)) = (a, b) {
-            overrides.push(LatencyOverride { a, b, latency_ns });
-        }
-    }
-    let network = Network {
-        same_node_ns: opt_duration(sink, "network.same_node", &net.same_node, 25_000),
-        same_zone_ns: opt_duration(sink, "network.same_zone", &net.same_zone, 250_000),
-        cross_zone_ns: opt_duration(sink, "network.cross_zone", &net.cross_zone, 500_000),
-        cross_cluster_ns: opt_duration(sink, "network.cross_cluster", &net.cross_cluster, 5_000_000),
-        overrides,
-    };
+    let simulation = simulation(sink, f.simulation.as_ref());
+    let mesh = mesh(path, sink, f.mesh.as_ref());
+    let problems_before_nodes = sink.errors.len();
+    let nodes = nodes(sink, &f.nodes);
+    // Scheduling on nodes with a missing or bad figure would only add false complaints.
+    let nodes_ok = sink.errors.len() == problems_before_nodes
+        && !sink.is_full()
+        && f.nodes.iter().all(|n| n.name.is_some() && n.vcpu.is_some() && n.memory.is_some());
+    let network = network(sink, &f.network, &nodes);
 
     // Namespaces.
+    if f.namespaces.len() > limits::MAX_NAMESPACES {
+        sink.at(0..0, format!("{} namespaces: at most {} are supported", f.namespaces.len(), limits::MAX_NAMESPACES));
+    }
     let mut namespaces: Vec<Namespace> = Vec::new();
+    let mut namespace_index: HashMap<String, NamespaceId> = HashMap::new();
     for ns in &f.namespaces {
-        if namespaces.iter().any(|x| x.name == *ns.name.get_ref()) {
-            sink.at(span(&ns.name), format!("namespace.name: namespace `{}` is defined twice", ns.name.get_ref()));
+        let ns_name = entity_name(sink, &ns.name);
+        if let Some(n) = &ns.name {
+            if namespace_index.insert(ns_name.clone(), namespaces.len()).is_some() {
+                sink.at(n.span(), format!("{}: namespace `{ns_name}` is defined twice", n.path()));
+            }
         }
         let placement = match &ns.placement {
             None => None,
@@ -276,7 +180,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             Some(p) => match p.get_ref().parse::<Placement>() {
                 Ok(pl) => Some(pl),
                 Err(e) => {
-                    sink.at(span(p), format!("namespace.placement: {e}, or inherit"));
+                    sink.at(p.span(), format!("{}: {e}, or inherit", p.path()));
                     None
                 }
             },
@@ -284,145 +188,92 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
         let waypoint = ns.waypoint.as_ref().map(|w| WaypointSpec {
             scope: choice(
                 sink,
-                "namespace.waypoint.scope",
                 &w.scope,
                 WaypointScope::Namespace,
                 &[("namespace", WaypointScope::Namespace), ("service", WaypointScope::Service)],
             ),
-            replicas: int_in(sink, "namespace.waypoint.replicas", &Some(w.replicas.clone()), 1, 1, MAX_WAYPOINT_REPLICAS),
+            replicas: int_in(sink, &w.replicas, 1, 1, limits::MAX_WAYPOINT_REPLICAS) as u32,
         });
-        namespaces.push(Namespace { name: ns.name.get_ref().clone(), placement, waypoint });
+        namespaces.push(Namespace { name: ns_name, placement, waypoint });
     }
 
-    if f.services.len() > MAX_SERVICES {
-        sink.at(0..0, format!("{} services: at most {MAX_SERVICES} are supported", f.services.len()));
+    if f.services.len() > limits::MAX_SERVICES {
+        sink.at(0..0, format!("{} services: at most {} are supported", f.services.len(), limits::MAX_SERVICES));
     }
     // Services (first pass: names, so calls can point forward).
-    let mut service_index: BTreeMap<&str, ServiceId> = BTreeMap::new();
+    let mut service_index: HashMap<&str, ServiceId> = HashMap::new();
     for (i, s) in f.services.iter().enumerate() {
-        if service_index.insert(s.name.get_ref().as_str(), i).is_some() {
-            sink.at(span(&s.name), format!("service.name: service `{}` is defined twice", s.name.get_ref()));
+        if let Some(n) = &s.name {
+            if service_index.insert(n.get_ref().as_str(), i).is_some() {
+                sink.at(n.span(), format!("{}: service `{}` is defined twice", n.path(), n.get_ref()));
+            }
         }
     }
+    let slowest = nodes.iter().enumerate().min_by(|a, b| a.1.speed.total_cmp(&b.1.speed)).map(|(i, n)| (i, n.speed));
     let mut services = Vec::new();
     let mut calls = Vec::new();
     for (sid, s) in f.services.iter().enumerate() {
-        let namespace = match namespaces.iter().position(|n| n.name == *s.namespace.get_ref()) {
-            Some(i) => i,
-            None => {
-                sink.at(
-                    span(&s.namespace),
-                    format!(
-                        "service.namespace: service `{}` names namespace `{}`, which no [[namespace]] defines",
-                        s.name.get_ref(),
-                        s.namespace.get_ref()
-                    ),
-                );
-                0
-            }
-        };
-        let replicas = int_in(sink, "service.replicas", &Some(s.replicas.clone()), 1, 1, MAX_REPLICAS);
-        let service_time = match &s.service_time {
-            None => ServiceTime::Constant { mean_ns: 0 },
-            Some(st) => {
-                let mean_ns = duration(sink, "service.service_time.mean", &st.mean);
-                match st.dist.get_ref().as_str() {
-                    "constant" => ServiceTime::Constant { mean_ns },
-                    "exponential" => ServiceTime::Exponential { mean_ns },
-                    "lognormal" => {
-                        let cv = match &st.cv {
-                            Some(cv) if *cv.get_ref() > 0.0 && cv.get_ref().is_finite() => *cv.get_ref(),
-                            Some(cv) => {
-                                sink.at(span(cv), "service.service_time.cv: must be more than zero");
-                                1.0
-                            }
-                            None => {
-                                sink.at(
-                                    span(&st.dist),
-                                    "service.service_time: a lognormal needs `cv` (coefficient of variation, e.g. 0.5)",
-                                );
-                                1.0
-                            }
-                        };
-                        ServiceTime::LogNormal { mean_ns, cv }
-                    }
-                    other => {
-                        sink.at(
-                            span(&st.dist),
-                            format!(
-                                "service.service_time.dist: unknown distribution `{other}`: expected constant, exponential or lognormal"
-                            ),
-                        );
-                        ServiceTime::Constant { mean_ns }
-                    }
+        let svc_name = entity_name(sink, &s.name);
+        let namespace = match &s.namespace {
+            None => 0,
+            Some(ns) => match namespace_index.get(ns.get_ref()) {
+                Some(&i) => i,
+                None => {
+                    sink.at(
+                        ns.span(),
+                        format!("{}: service `{svc_name}` names namespace `{}`, which no [[namespace]] defines", ns.path(), ns.get_ref()),
+                    );
+                    0
                 }
-            }
+            },
         };
-        let concurrency = positive_int(sink, "service.concurrency", &s.concurrency, 1024, 1);
+        let replicas = int_in(sink, &s.replicas, 1, 1, limits::MAX_REPLICAS) as u32;
+        let service_time = service_time(sink, s.service_time.as_ref(), slowest.map(|(i, speed)| (nodes[i].name.as_str(), speed)));
+        let concurrency = int_in(sink, &s.concurrency, 1024, 1, limits::MAX_CONCURRENCY) as u32;
         let protocol = choice(
             sink,
-            "service.protocol",
             &s.protocol,
             Protocol::Http1,
             &[("http1", Protocol::Http1), ("http2", Protocol::Http2), ("grpc", Protocol::Grpc), ("tcp", Protocol::Tcp)],
         );
-        let request_bytes = bytes(sink, "service.request_size", &s.request_size, 1024);
-        let response_bytes = bytes(sink, "service.response_size", &s.response_size, 1024);
-        let cpu_request_millicores = match &s.cpu_request {
-            None => 100.0,
-            Some(v) => units::parse_millicores(v.get_ref()).unwrap_or_else(|e| {
-                sink.at(span(v), format!("service.cpu_request: {e}"));
-                0.0
-            }),
-        };
-        let memory_request_bytes = bytes(sink, "service.memory_request", &s.memory_request, 64 * 1024 * 1024);
+        let request_bytes = bytes_in(sink, &s.request_size, 1024, limits::MAX_PAYLOAD_BYTES);
+        let response_bytes = bytes_in(sink, &s.response_size, 1024, limits::MAX_PAYLOAD_BYTES);
+        let cpu_request_millicores = millicores_in(sink, &s.cpu_request, 100.0, limits::MAX_MILLICORES);
+        let memory_request_bytes = bytes_in(sink, &s.memory_request, 64 * 1024 * 1024, limits::MAX_MEMORY_BYTES);
         let mut call_ids = Vec::new();
         for c in &s.calls {
-            let to = match service_index.get(c.to.get_ref().as_str()) {
+            let Some(to_name) = &c.to else { continue };
+            let to = match service_index.get(to_name.get_ref().as_str()) {
                 Some(&t) => t,
                 None => {
                     sink.at(
-                        span(&c.to),
-                        format!("service.call.to: service `{}` calls `{}`, which does not exist", s.name.get_ref(), c.to.get_ref()),
+                        to_name.span(),
+                        format!("{}: service `{svc_name}` calls `{}`, which does not exist", to_name.path(), to_name.get_ref()),
                     );
                     continue;
                 }
             };
-            let probability = match &c.probability {
-                None => 1.0,
-                Some(p) if (0.0..=1.0).contains(p.get_ref()) => *p.get_ref(),
-                Some(p) => {
-                    sink.at(span(p), format!("service.call.probability: {} must be between 0 and 1", p.get_ref()));
-                    1.0
-                }
-            };
+            let probability = c.probability.as_ref().and_then(|p| number_in(sink, p, 0.0, 1.0, false)).unwrap_or(1.0);
             let call = Call {
                 from: sid,
                 to,
-                count: int_in(sink, "service.call.count", &c.count, 1, 1, MAX_CALL_COUNT),
+                count: int_in(sink, &c.count, 1, 1, limits::MAX_CALL_COUNT) as u32,
                 probability,
-                mode: choice(
-                    sink,
-                    "service.call.mode",
-                    &c.mode,
-                    CallMode::Parallel,
-                    &[("parallel", CallMode::Parallel), ("sequential", CallMode::Sequential)],
-                ),
+                mode: choice(sink, &c.mode, CallMode::Parallel, &[("parallel", CallMode::Parallel), ("sequential", CallMode::Sequential)]),
                 connection: choice(
                     sink,
-                    "service.call.connection",
                     &c.connection,
                     ConnectionReuse::Pooled,
                     &[("pooled", ConnectionReuse::Pooled), ("per-request", ConnectionReuse::PerRequest)],
                 ),
-                timeout_ns: c.timeout.as_ref().map(|t| duration(sink, "service.call.timeout", t)),
-                retries: positive_int(sink, "service.call.retries", &c.retries, 0, 0),
+                timeout_ns: c.timeout.as_ref().and_then(|t| duration_in(sink, t, limits::MIN_TIMEOUT_NS, limits::MAX_DURATION_NS)),
+                retries: int_in(sink, &c.retries, 0, 0, limits::MAX_RETRIES) as u32,
             };
             call_ids.push(calls.len());
-            calls.push((call, span(&c.to)));
+            calls.push((call, to_name.span()));
         }
         services.push(Service {
-            name: s.name.get_ref().clone(),
+            name: svc_name,
             namespace,
             replicas,
             service_time,
@@ -438,6 +289,9 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             pods: Vec::new(),
         });
     }
+    if calls.len() > limits::MAX_CALLS {
+        sink.at(0..0, format!("{} calls: at most {} are supported", calls.len(), limits::MAX_CALLS));
+    }
 
     // The call graph must be acyclic: a cycle would make one request spawn calls forever.
     let mut call_graph = DiGraph::new();
@@ -447,127 +301,66 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
     }
     if let Err(cycle) = petgraph::algo::toposort(&call_graph, None) {
         let sid = call_graph[cycle.node_id()];
-        if let Some((c, sp)) = calls.iter().find(|(c, _)| c.from == sid && reaches(&call_graph, graph_nodes[c.to], graph_nodes[sid])) {
-            let _ = c;
-            sink.at(
-                sp.clone(),
-                format!("service.call.to: calls form a cycle through service `{}`: a call graph must be acyclic", services[sid].name),
-            );
-        } else {
-            sink.at(0..0, format!("calls form a cycle through service `{}`: a call graph must be acyclic", services[sid].name));
+        let culprit = calls.iter().find(|(c, _)| c.from == sid && reaches(&call_graph, graph_nodes[c.to], graph_nodes[sid]));
+        let message = format!("calls form a cycle through service `{}`: a call graph must be acyclic", services[sid].name);
+        match culprit {
+            Some((c, sp)) => {
+                let path = f.services[sid].calls.iter().filter_map(|ci| ci.to.as_ref()).find(|t| t.span() == *sp).map(|t| t.path());
+                let _ = c;
+                sink.at(sp.clone(), format!("{}: {message}", path.unwrap_or("service.call.to")));
+            }
+            None => sink.at(0..0, message),
         }
     }
     let calls: Vec<Call> = calls.into_iter().map(|(c, _)| c).collect();
 
-    // Schedule pods: each service's replicas spread over its eligible nodes, fewest pods first.
-    let mut pods = Vec::new();
-    let mut used_millicores = vec![0.0f64; nodes.len()];
-    let mut used_bytes = vec![0u64; nodes.len()];
-    let mut pod_count = vec![0u32; nodes.len()];
-    for (sid, s) in f.services.iter().enumerate() {
-        let eligible: Vec<NodeId> = (0..nodes.len())
-            .filter(|&n| {
-                (s.nodes.is_empty()
-                    || s.nodes.iter().any(|x| {
-                        *x.get_ref() == nodes[n].name || x.get_ref().strip_suffix("-*").is_some_and(|p| nodes[n].name.starts_with(p))
-                    }))
-                    && (s.zones.is_empty() || s.zones.iter().any(|x| *x.get_ref() == nodes[n].zone))
-                    && (s.clusters.is_empty() || s.clusters.iter().any(|x| *x.get_ref() == nodes[n].cluster))
-            })
-            .collect();
-        for (field, list, pred) in [
-            (
-                "service.nodes",
-                &s.nodes,
-                &(|n: &Node, x: &str| n.name == x || x.strip_suffix("-*").is_some_and(|p| n.name.starts_with(p)))
-                    as &dyn Fn(&Node, &str) -> bool,
-            ),
-            ("service.zones", &s.zones, &|n: &Node, x: &str| n.zone == x),
-            ("service.clusters", &s.clusters, &|n: &Node, x: &str| n.cluster == x),
-        ] {
-            for x in list {
-                if !nodes.iter().any(|n| pred(n, x.get_ref())) {
-                    sink.at(span(x), format!("{field}: `{}` matches no node", x.get_ref()));
-                }
-            }
-        }
-        if eligible.is_empty() {
-            continue;
-        }
-        let svc = &mut services[sid];
-        let mut per_node = vec![0u32; nodes.len()];
-        for r in 0..svc.replicas {
-            let fits = |n: NodeId| {
-                used_millicores[n] + svc.cpu_request_millicores <= nodes[n].vcpu * 1000.0 + 1e-9
-                    && used_bytes[n] + svc.memory_request_bytes <= nodes[n].memory_bytes
-                    && pod_count[n] < nodes[n].max_pods
-            };
-            let chosen = eligible.iter().copied().filter(|&n| fits(n)).min_by_key(|&n| (per_node[n], pod_count[n], n));
-            match chosen {
-                Some(n) => {
-                    per_node[n] += 1;
-                    pod_count[n] += 1;
-                    used_millicores[n] += svc.cpu_request_millicores;
-                    used_bytes[n] += svc.memory_request_bytes;
-                    svc.pods.push(pods.len());
-                    pods.push(Pod { name: format!("{}-{}", svc.name, r + 1), service: sid, node: n });
-                }
-                None => {
-                    sink.at(
-                        span(&s.replicas),
-                        format!(
-                            "service.replicas: replica {} of `{}` does not fit on any eligible node (requests {}m CPU, {} MiB; nodes full or at max_pods): add nodes or lower the requests",
-                            r + 1,
-                            svc.name,
-                            svc.cpu_request_millicores,
-                            svc.memory_request_bytes / (1024 * 1024)
-                        ),
-                    );
-                    break;
-                }
-            }
-        }
-    }
+    let total_pods: u64 = services.iter().map(|s| u64::from(s.replicas)).sum();
+    let pods = if total_pods > limits::MAX_PODS as u64 {
+        sink.at(0..0, format!("{total_pods} pods (the sum of replicas): at most {} are supported", limits::MAX_PODS));
+        Vec::new()
+    } else if !nodes_ok {
+        Vec::new()
+    } else {
+        super::schedule::schedule(sink, &nodes, &f.services, &mut services)
+    };
 
     // Load.
+    if f.loads.len() > limits::MAX_LOADS {
+        sink.at(0..0, format!("{} loads: at most {} are supported", f.loads.len(), limits::MAX_LOADS));
+    }
     let mut loads = Vec::new();
+    let mut total_rate = 0.0;
     for l in &f.loads {
-        let to = service_index.get(l.to.get_ref().as_str()).copied();
-        if to.is_none() {
-            sink.at(span(&l.to), format!("load.to: service `{}` does not exist", l.to.get_ref()));
-        }
-        let from = l.from.as_ref().and_then(|fr| {
-            let x = service_index.get(fr.get_ref().as_str()).copied();
+        let to = l.to.as_ref().and_then(|t| {
+            let x = service_index.get(t.get_ref().as_str()).copied();
             if x.is_none() {
-                sink.at(span(fr), format!("load.from: service `{}` does not exist", fr.get_ref()));
+                sink.at(t.span(), format!("{}: service `{}` does not exist", t.path(), t.get_ref()));
             }
             x
         });
-        let rate_rps = units::parse_rate_rps(l.rate.get_ref()).unwrap_or_else(|e| {
-            sink.at(span(&l.rate), format!("load.rate: {e}"));
-            0.0
+        let from = l.from.as_ref().and_then(|fr| {
+            let x = service_index.get(fr.get_ref().as_str()).copied();
+            if x.is_none() {
+                sink.at(fr.span(), format!("{}: service `{}` does not exist", fr.path(), fr.get_ref()));
+            }
+            x
         });
+        let rate_rps = l.rate.as_ref().map(|r| rate(sink, r)).unwrap_or(0.0);
+        total_rate += rate_rps;
         let load = Load {
             to: to.unwrap_or(0),
             rate_rps,
             from,
-            arrival: choice(
-                sink,
-                "load.arrival",
-                &l.arrival,
-                Arrival::Poisson,
-                &[("poisson", Arrival::Poisson), ("constant", Arrival::Constant)],
-            ),
-            connections: load_connections(sink, &l.connections),
+            arrival: choice(sink, &l.arrival, Arrival::Poisson, &[("poisson", Arrival::Poisson), ("constant", Arrival::Constant)]),
+            connections: int_in(sink, &l.connections, 1, 1, limits::MAX_LOAD_CONNECTIONS) as u32,
             connection: choice(
                 sink,
-                "load.connection",
                 &l.connection,
                 ConnectionReuse::Pooled,
                 &[("pooled", ConnectionReuse::Pooled), ("per-request", ConnectionReuse::PerRequest)],
             ),
-            timeout_ns: l.timeout.as_ref().map(|t| duration(sink, "load.timeout", t)),
-            retries: positive_int(sink, "load.retries", &l.retries, 0, 0),
+            timeout_ns: l.timeout.as_ref().and_then(|t| duration_in(sink, t, limits::MIN_TIMEOUT_NS, limits::MAX_DURATION_NS)),
+            retries: int_in(sink, &l.retries, 0, 0, limits::MAX_RETRIES) as u32,
             closed: None,
         };
         loads.push(load);
@@ -575,12 +368,28 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
     if f.loads.is_empty() {
         sink.at(0..0, "no [[load]] given: name at least one entry service and its rate");
     }
+    if let Err(e) = check_total_rate(total_rate) {
+        let span = f.loads.first().and_then(|l| l.rate.as_ref()).map(|r| r.span()).unwrap_or(0..0);
+        sink.at(span, format!("load.rate: {e}"));
+    }
+    // The engine keeps a counter per caller and callee replica of every call and load.
+    let endpoints: u64 = calls.iter().map(|c| u64::from(services[c.to].replicas)).sum::<u64>()
+        + loads.iter().filter_map(|l| services.get(l.to)).map(|s| u64::from(s.replicas)).sum::<u64>();
+    if endpoints > limits::MAX_CALL_ENDPOINTS {
+        sink.at(
+            0..0,
+            format!(
+                "calls and loads reach {endpoints} callee replicas in all, more than the limit of {}: fewer calls or replicas",
+                limits::MAX_CALL_ENDPOINTS
+            ),
+        );
+    }
 
     Topology {
         name,
-        description: f.description.clone().unwrap_or_default(),
+        description: f.description.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default(),
         source: path.to_path_buf(),
-        simulation,
+        simulation: simulation.clone(),
         mesh,
         network,
         nodes,
@@ -590,7 +399,268 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
         loads,
         pods,
         call_graph,
-        blast: super::blast::validate(sink, f.blast.as_ref(), duration_ns),
+        blast: super::blast::validate(sink, f.blast.as_ref(), simulation.duration_ns),
+    }
+}
+
+/// A load's rate: 0, or between [`limits::MIN_RATE_RPS`] and [`limits::MAX_RATE_RPS`].
+fn rate(sink: &mut ErrorSink, r: &Spanned<String>) -> f64 {
+    match units::parse_rate_rps(r.get_ref()) {
+        Err(e) => {
+            sink.at(r.span(), format!("{}: {e}", r.path()));
+            0.0
+        }
+        Ok(x) => match check_rate(x) {
+            Ok(()) => x,
+            Err(e) => {
+                sink.at(r.span(), format!("{}: {e}", r.path()));
+                0.0
+            }
+        },
+    }
+}
+
+/// Whether one load's rate is in range.
+pub fn check_rate(rps: f64) -> Result<(), String> {
+    let (x, min, max) = (limits::fmt_number(rps), limits::fmt_number(limits::MIN_RATE_RPS), limits::fmt_number(limits::MAX_RATE_RPS));
+    if !rps.is_finite() || rps < 0.0 {
+        Err(format!("{x} rps is not a rate: write zero or more, like \"1000rps\""))
+    } else if rps > 0.0 && rps < limits::MIN_RATE_RPS {
+        Err(format!("{x} rps is below the lowest rate of {min} rps (or 0)"))
+    } else if rps > limits::MAX_RATE_RPS {
+        Err(format!("{x} rps is above the limit of {max} rps"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether the sum of the loads' rates is in range.
+pub fn check_total_rate(rps: f64) -> Result<(), String> {
+    if rps > limits::MAX_RATE_RPS {
+        Err(format!(
+            "the loads add up to {} rps, above the limit of {} rps",
+            limits::fmt_number(rps),
+            limits::fmt_number(limits::MAX_RATE_RPS)
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn simulation(sink: &mut ErrorSink, s: Option<&SimulationInput>) -> SimulationConfig {
+    let mut c = SimulationConfig {
+        duration_ns: 0,
+        warmup_ns: 0,
+        seed: None,
+        max_events: limits::DEFAULT_MAX_EVENTS,
+        max_pending: limits::DEFAULT_MAX_PENDING,
+        queue_limit: 10_000,
+    };
+    let Some(s) = s else { return c };
+    if let Some(d) = &s.duration {
+        c.duration_ns = duration_in(sink, d, 0, limits::MAX_DURATION_NS).unwrap_or(0);
+        if units::parse_duration_ns(d.get_ref()) == Ok(0) {
+            sink.at(d.span(), format!("{}: must be more than zero", d.path()));
+        }
+    }
+    c.warmup_ns = opt_duration(sink, &s.warmup, 0, 0, limits::MAX_DURATION_NS);
+    if let Some(w) = &s.warmup {
+        if c.warmup_ns >= c.duration_ns && c.duration_ns > 0 {
+            sink.at(w.span(), format!("{}: must be shorter than simulation.duration", w.path()));
+        }
+    }
+    c.seed = s.seed.as_ref().and_then(|v| {
+        if *v.get_ref() < 0 {
+            sink.at(v.span(), format!("{}: must be zero or more", v.path()));
+            None
+        } else {
+            Some(*v.get_ref() as u64)
+        }
+    });
+    c.max_events = int_in(sink, &s.max_events, limits::DEFAULT_MAX_EVENTS as i64, 1, limits::MAX_EVENTS) as u64;
+    c.max_pending = int_in(sink, &s.max_pending, limits::DEFAULT_MAX_PENDING as i64, 1, limits::MAX_PENDING) as u64;
+    c.queue_limit = int_in(sink, &s.queue_limit, 10_000, 1, limits::MAX_QUEUE_LIMIT) as u32;
+    c
+}
+
+fn mesh(path: &Path, sink: &mut ErrorSink, m: Option<&MeshInput>) -> MeshConfig {
+    let mut models = Vec::new();
+    let Some(m) = m else {
+        return MeshConfig { models, per_node_l7: PerNodeL7::Destination, sidecar_scope: SidecarScope::Mesh, outlier_detection: None };
+    };
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    for (kind, value) in [
+        (ProxyKind::Sidecar, &m.sidecar_model),
+        (ProxyKind::NodeProxy, &m.node_proxy_model),
+        (ProxyKind::Ztunnel, &m.ztunnel_model),
+        (ProxyKind::Waypoint, &m.waypoint_model),
+    ] {
+        if let Some(v) = value {
+            let p = base_dir.join(v.get_ref());
+            if !p.is_file() {
+                sink.at(
+                    v.span(),
+                    format!("{}: model file `{}` not found (paths are relative to the topology file's folder)", v.path(), p.display()),
+                );
+            }
+            models.push((kind, p));
+        }
+    }
+    let per_node_l7 = choice(
+        sink,
+        &m.per_node_l7,
+        PerNodeL7::Destination,
+        &[("source", PerNodeL7::Source), ("destination", PerNodeL7::Destination), ("both", PerNodeL7::Both), ("none", PerNodeL7::None)],
+    );
+    let sidecar_scope =
+        choice(sink, &m.sidecar_scope, SidecarScope::Mesh, &[("mesh", SidecarScope::Mesh), ("namespace", SidecarScope::Namespace)]);
+    let outlier_detection = m.outlier_detection.as_ref().map(|o| OutlierDetection {
+        consecutive_errors: int_in(sink, &o.consecutive_errors, 5, 1, 1_000_000) as u32,
+        ejection_ns: opt_duration(sink, &o.ejection, 30_000_000_000, 1, limits::MAX_DURATION_NS),
+        max_ejection_percent: int_in(sink, &o.max_ejection_percent, 10, 0, 100) as u32,
+    });
+    MeshConfig { models, per_node_l7, sidecar_scope, outlier_detection }
+}
+
+fn nodes(sink: &mut ErrorSink, entries: &[NodeInput]) -> Vec<Node> {
+    // Count first: a topology of more than MAX_NODES nodes is refused before any is built.
+    let counts: Vec<i64> = entries.iter().map(|n| int_in(sink, &n.count, 1, 1, limits::MAX_NODES_PER_ENTRY)).collect();
+    let total: i64 = counts.iter().sum();
+    if total as usize > limits::MAX_NODES {
+        sink.at(0..0, format!("{total} nodes in all: at most {} are supported", limits::MAX_NODES));
+        return Vec::new();
+    }
+    let mut nodes: Vec<Node> = Vec::with_capacity(total as usize);
+    // Name → the entry that defined it, to report a clash once per entry.
+    let mut defined: HashMap<String, usize> = HashMap::with_capacity(total as usize);
+    for (entry, (n, &count)) in entries.iter().zip(&counts).enumerate() {
+        let base = entity_name(sink, &n.name);
+        let vcpu = n.vcpu.as_ref().and_then(|v| number_in(sink, v, 0.0, limits::MAX_VCPU, true)).unwrap_or(1.0);
+        let memory_bytes = match &n.memory {
+            Some(m) => {
+                let b = bytes_in(sink, &n.memory, 0, limits::MAX_MEMORY_BYTES);
+                if b == 0 && units::parse_bytes(m.get_ref()) == Ok(0) {
+                    sink.at(m.span(), format!("{}: must be more than zero", m.path()));
+                }
+                b
+            }
+            None => 0,
+        };
+        let speed = n.speed.as_ref().and_then(|v| number_in(sink, v, limits::MIN_SPEED, limits::MAX_SPEED, false)).unwrap_or(1.0);
+        let max_pods = int_in(sink, &n.max_pods, 110, 1, limits::MAX_PODS_PER_NODE) as u32;
+        let cluster = n.cluster.as_ref().map(|_| entity_name(sink, &n.cluster)).unwrap_or_else(|| "cluster".into());
+        let zone = n.zone.as_ref().map(|_| entity_name(sink, &n.zone)).unwrap_or_else(|| format!("{cluster}-zone"));
+        let mut clashes: Vec<(String, usize)> = Vec::new();
+        for i in 0..count {
+            let name = if count == 1 { base.clone() } else { format!("{base}-{}", i + 1) };
+            if let Some(&other) = defined.get(&name) {
+                clashes.push((name.clone(), other));
+            } else {
+                defined.insert(name.clone(), entry);
+            }
+            nodes.push(Node {
+                name,
+                cluster: cluster.clone(),
+                zone: zone.clone(),
+                vcpu,
+                memory_bytes,
+                speed,
+                max_pods,
+                cpu_period_ns: super::DEFAULT_CPU_PERIOD_NS,
+            });
+        }
+        if let (Some((first, other)), Some(name)) = (clashes.first(), &n.name) {
+            let more = if clashes.len() > 1 { format!(" (and {} more names)", clashes.len() - 1) } else { String::new() };
+            let by = if *other == entry { "this entry".to_string() } else { format!("node[{other}]") };
+            sink.at(name.span(), format!("{}: node `{first}` is defined twice, here and by {by}{more}", name.path()));
+        }
+    }
+    if entries.is_empty() {
+        sink.at(0..0, "no [[node]] given: a topology needs at least one node");
+    }
+    nodes
+}
+
+fn network(sink: &mut ErrorSink, net: &NetworkInput, nodes: &[Node]) -> Network {
+    if net.overrides.len() > limits::MAX_LATENCY_OVERRIDES {
+        sink.at(
+            0..0,
+            format!("{} [[network.between]] entries: at most {} are supported", net.overrides.len(), limits::MAX_LATENCY_OVERRIDES),
+        );
+    }
+    let names: HashSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    let zones: HashSet<&str> = nodes.iter().map(|n| n.zone.as_str()).collect();
+    let clusters: HashSet<&str> = nodes.iter().map(|n| n.cluster.as_str()).collect();
+    let place = |sink: &mut ErrorSink, s: &Spanned<String>| -> Option<Place> {
+        let x = s.get_ref();
+        if names.contains(x.as_str()) {
+            Some(Place::Node(x.clone()))
+        } else if zones.contains(x.as_str()) {
+            Some(Place::Zone(x.clone()))
+        } else if clusters.contains(x.as_str()) {
+            Some(Place::Cluster(x.clone()))
+        } else {
+            sink.at(s.span(), format!("{}: `{x}` is not a node, zone or cluster of this topology", s.path()));
+            None
+        }
+    };
+    let mut overrides = Vec::new();
+    for o in &net.overrides {
+        let a = o.a.as_ref().and_then(|a| place(sink, a));
+        let b = o.b.as_ref().and_then(|b| place(sink, b));
+        let latency_ns = o.latency.as_ref().and_then(|l| duration_in(sink, l, 0, limits::MAX_LATENCY_NS));
+        if let (Some(a), Some(b), Some(latency_ns)) = (a, b, latency_ns) {
+            overrides.push(LatencyOverride { a, b, latency_ns });
+        }
+    }
+    let max = limits::MAX_LATENCY_NS;
+    Network {
+        same_node_ns: opt_duration(sink, &net.same_node, 25_000, 0, max),
+        same_zone_ns: opt_duration(sink, &net.same_zone, 250_000, 0, max),
+        cross_zone_ns: opt_duration(sink, &net.cross_zone, 500_000, 0, max),
+        cross_cluster_ns: opt_duration(sink, &net.cross_cluster, 5_000_000, 0, max),
+        overrides,
+    }
+}
+
+/// A service time; its mean, stretched by the slowest node, must stay within the duration
+/// ceiling (so every simulated time is representable).
+fn service_time(sink: &mut ErrorSink, st: Option<&ServiceTimeInput>, slowest: Option<(&str, f64)>) -> ServiceTime {
+    let Some(st) = st else { return ServiceTime::Constant { mean_ns: 0 } };
+    let mean_ns = st.mean.as_ref().and_then(|m| duration_in(sink, m, 0, limits::MAX_WORK_NS)).unwrap_or(0);
+    if let (Some(m), Some((node, speed))) = (&st.mean, slowest) {
+        let stretched = mean_ns as f64 / speed;
+        if stretched > limits::MAX_DURATION_NS as f64 {
+            sink.at(
+                m.span(),
+                format!(
+                    "{}: `{}` on node `{node}` (speed {speed}) takes {:.0} s of simulated time, more than the limit of {}: shorten it or speed up the node",
+                    m.path(),
+                    m.get_ref(),
+                    stretched / 1e9,
+                    describe_ns(limits::MAX_DURATION_NS)
+                ),
+            );
+        }
+    }
+    let Some(dist) = &st.dist else { return ServiceTime::Constant { mean_ns } };
+    match dist.get_ref().as_str() {
+        "constant" => ServiceTime::Constant { mean_ns },
+        "exponential" => ServiceTime::Exponential { mean_ns },
+        "lognormal" => {
+            let cv = match &st.cv {
+                Some(cv) => number_in(sink, cv, 0.0, limits::MAX_CV, true).unwrap_or(1.0),
+                None => {
+                    sink.at(dist.span(), format!("{}: a lognormal needs `cv` (coefficient of variation, e.g. 0.5)", st.path));
+                    1.0
+                }
+            };
+            ServiceTime::LogNormal { mean_ns, cv }
+        }
+        other => {
+            sink.at(dist.span(), format!("{}: unknown distribution `{other}`: write one of constant, exponential, lognormal", dist.path()));
+            ServiceTime::Constant { mean_ns }
+        }
     }
 }
 

@@ -256,6 +256,15 @@ fn case_seed(seed: u64, index: usize) -> u64 {
 }
 
 /// Simulate one placement of `inputs` with one timeline bucket (long low-rate runs need no more).
+/// Latency added by the mesh: both runs must have measured some (no request succeeding is
+/// not a latency of zero).
+fn added(with: Option<f64>, without: Option<f64>) -> Result<f64, ValidateError> {
+    match (with, without) {
+        (Some(a), Some(b)) => Ok(a - b),
+        _ => Err(ValidateError::Invalid("a simulated run had no successful request, so no latency to compare".into())),
+    }
+}
+
 fn run(inputs: &Inputs, placement: Placement, seed: u64) -> Result<RunSummary, ValidateError> {
     let t = &inputs.topology;
     let deployment = Deployment::new(t, placement);
@@ -356,7 +365,11 @@ fn bench_row(
     let without = run(&inputs, Placement::None, seed)?;
     let cpu = mean_of_kind(&with, ProxyKind::Sidecar, |p| p.cpu_millicores).unwrap_or(0.0);
     let (s, b) = (&with.summary, &without.summary);
-    let sim = [s.latency_p50_ms - b.latency_p50_ms, s.latency_p90_ms - b.latency_p90_ms, s.latency_p99_ms - b.latency_p99_ms];
+    let sim = [
+        added(s.latency_p50_ms, b.latency_p50_ms)?,
+        added(s.latency_p90_ms, b.latency_p90_ms)?,
+        added(s.latency_p99_ms, b.latency_p99_ms)?,
+    ];
     let measured = baseline_us
         .map(|b| [(row.latency_p50_us - b[0]) / 1000.0, (row.latency_p90_us - b[1]) / 1000.0, (row.latency_p99_us - b[2]) / 1000.0]);
     let err = |k: usize| measured.and_then(|m| relative_error(sim[k], m[k]));
@@ -466,9 +479,10 @@ pub fn validate_istio_published(topology: &Path, seed: u64) -> Result<Vec<Publis
         (&ambient_l4, "Istio 1.22 two ztunnels (ambient L4)", 0.17, 0.20, SRC_122),
     ] {
         let s = &summary.summary;
-        for (metric, published, simulated) in
-            [("added p90", p90, s.latency_p90_ms - base.latency_p90_ms), ("added p99", p99, s.latency_p99_ms - base.latency_p99_ms)]
-        {
+        for (metric, published, simulated) in [
+            ("added p90", p90, added(s.latency_p90_ms, base.latency_p90_ms)?),
+            ("added p99", p99, added(s.latency_p99_ms, base.latency_p99_ms)?),
+        ] {
             checks.push(PublishedCheck {
                 component: component.to_string(),
                 metric: metric.into(),
@@ -491,10 +505,7 @@ fn pct(x: Option<f64>) -> String {
 }
 
 fn cell(x: Option<f64>, decimals: usize) -> String {
-    match x {
-        Some(v) if v.is_finite() => format!("{v:.decimals$}"),
-        _ => String::new(),
-    }
+    x.map(|v| crate::report::number::cell(v, decimals)).unwrap_or_default()
 }
 
 const BENCH_HEADER: [&str; 21] = [
@@ -548,19 +559,19 @@ pub fn write_bench_csv(path: &Path, rows: &[IstioBenchRow]) -> Result<(), Valida
                 r.run_id.clone(),
                 r.line.to_string(),
                 r.qps_target.to_string(),
-                format!("{:.3}", r.rate_rps),
+                cell(Some(r.rate_rps), 3),
                 r.conns.to_string(),
-                format!("{:.3}", r.cpu_measured_millicores),
-                format!("{:.3}", r.cpu_simulated_millicores),
+                cell(Some(r.cpu_measured_millicores), 3),
+                cell(Some(r.cpu_simulated_millicores), 3),
                 cell(r.cpu_error, 4),
                 cell(r.added_p50_measured_ms, 4),
-                format!("{:.4}", r.added_p50_simulated_ms),
+                cell(Some(r.added_p50_simulated_ms), 4),
                 cell(r.added_p50_error, 4),
                 cell(r.added_p90_measured_ms, 4),
-                format!("{:.4}", r.added_p90_simulated_ms),
+                cell(Some(r.added_p90_simulated_ms), 4),
                 cell(r.added_p90_error, 4),
                 cell(r.added_p99_measured_ms, 4),
-                format!("{:.4}", r.added_p99_simulated_ms),
+                cell(Some(r.added_p99_simulated_ms), 4),
                 cell(r.added_p99_error, 4),
                 within(r.cpu_error, 0.10),
                 within(r.added_p50_error, 0.25),
@@ -580,8 +591,8 @@ pub fn write_published_csv(path: &Path, checks: &[PublishedCheck]) -> Result<(),
                 c.component.clone(),
                 c.metric.clone(),
                 c.unit.clone(),
-                format!("{:.4}", c.published),
-                format!("{:.4}", c.simulated),
+                cell(Some(c.published), 4),
+                cell(Some(c.simulated), 4),
                 cell(c.error, 4),
                 c.source.clone(),
             ]

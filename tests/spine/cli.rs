@@ -32,7 +32,7 @@ fn same_file_and_seed_give_identical_bytes() {
     let (a, b) = (files(&dir.join("a")), files(&dir.join("b")));
     assert_eq!(
         a.iter().map(|x| &x.0).collect::<Vec<_>>(),
-        ["edges.csv", "instances.csv", "report.html", "results.json", "run.json", "summary.csv", "summary.md"]
+        [".meshsim-output", "edges.csv", "instances.csv", "report.html", "results.json", "run.json", "summary.csv", "summary.md"]
     );
     assert_eq!(a, b);
     // A different seed gives a different run.
@@ -69,7 +69,11 @@ fn line_of(text: &str, needle: &str) -> usize {
 
 #[test]
 fn call_to_missing_service_is_rejected() {
-    rejects("missing-service", |t| t.replacen("to = \"smiley\"", "to = \"smiely\"", 1), &["service.call.to", "`smiely`", "does not exist"]);
+    rejects(
+        "missing-service",
+        |t| t.replacen("to = \"smiley\"", "to = \"smiely\"", 1),
+        &["service[1].call[0].to", "`smiely`", "does not exist"],
+    );
 }
 
 #[test]
@@ -86,7 +90,7 @@ fn zero_replicas_is_rejected() {
     rejects(
         "zero-replicas",
         |t| t.replacen("name = \"color\"\nnamespace = \"faces\"\nreplicas = 3", "name = \"color\"\nnamespace = \"faces\"\nreplicas = 0", 1),
-        &["service.replicas", "at least 1"],
+        &["service[3].replicas", "between 1 and"],
     );
 }
 
@@ -94,7 +98,7 @@ fn zero_replicas_is_rejected() {
 fn negative_rate_is_rejected_at_its_line() {
     let text = std::fs::read_to_string(root().join("topologies/faces.toml")).unwrap();
     let line = line_of(&text, "rate = \"1200rps\"");
-    rejects("negative-rate", |t| t.replace("rate = \"1200rps\"", "rate = \"-5rps\""), &["load.rate", "negative", &format!(":{line}:")]);
+    rejects("negative-rate", |t| t.replace("rate = \"1200rps\"", "rate = \"-5rps\""), &["load[0].rate", "negative", &format!(":{line}:")]);
 }
 
 #[test]
@@ -111,7 +115,7 @@ fn more_pods_than_nodes_can_hold_is_rejected() {
     rejects(
         "too-many-pods",
         |t| t.replacen("replicas = 3\ncpu_request = \"300m\"", "replicas = 30\ncpu_request = \"1\"", 1),
-        &["service.replicas", "does not fit"],
+        &["service[1].replicas", "does not fit"],
     );
 }
 
@@ -131,7 +135,7 @@ fn all_errors_in_a_file_are_reported_at_once() {
                 1,
             )
         },
-        &["`nope`", "service.replicas"],
+        &["`nope`", "service[3].replicas"],
     );
 }
 

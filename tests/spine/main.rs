@@ -4,7 +4,10 @@
 mod cli;
 mod common;
 mod golden;
+mod inputs;
+mod outputs;
 mod placement;
 mod properties;
 mod queueing;
 mod report;
+mod scheduling;

@@ -1,7 +1,7 @@
 //! Placement on the Faces topology: proxies deployed and passes per end-user request must be
 //! what design.md's table gives.
 
-use meshsim::placement::{Deployment, Placement};
+use meshsim::placement::{Deployment, Layout, Placement};
 use meshsim::topology::ProxyKind;
 
 use crate::common::*;
@@ -46,22 +46,40 @@ fn faces_ambient_has_3_ztunnels_3_waypoints_and_9_passes_3_at_l7() {
     assert_eq!(d.proxies.iter().filter(|p| p.kind == ProxyKind::Waypoint).count(), 3);
 }
 
+/// Faces as a mixed mesh: the load generator keeps sidecars while the app runs ambient.
+pub fn mixed_faces(name: &str) -> std::path::PathBuf {
+    let dir = scratch(name);
+    let text = std::fs::read_to_string(root().join("topologies/faces.toml")).unwrap();
+    let text = text.replace("[[namespace]]\nname = \"load\"", "[[namespace]]\nname = \"load\"\nplacement = \"sidecar\"");
+    let text = text.replace("[[namespace]]\nname = \"faces\"", "[[namespace]]\nname = \"faces\"\nplacement = \"ambient\"");
+    let text = text.replace("\"../models/", &format!("\"{}/models/", root().display()));
+    write(&dir, "mixed", &text)
+}
+
 #[test]
 fn mixed_mesh_takes_source_side_of_caller_and_destination_side_of_callee() {
-    let dir = scratch("mixed");
-    let text = std::fs::read_to_string(root().join("topologies/faces.toml")).unwrap();
-    // The load generator keeps sidecars while the app runs ambient.
-    let text = text.replace("[[namespace]]\nname = \"load\"", "[[namespace]]\nname = \"load\"\nplacement = \"sidecar\"");
-    let text = text.replace("\"../models/", &format!("\"{}/models/", root().display()));
-    let p = write(&dir, "mixed", &text);
-    let t = inputs(&p).topology;
-    let d = Deployment::new(&t, Placement::Ambient);
+    let t = inputs(&mixed_faces("mixed")).topology;
+    let d = Deployment::for_layout(&t, Layout::AsWritten);
     let counts = d.pass_counts(&t);
     // wrk2 -> face: wrk2's sidecar (L7), face's waypoint (L7), face's ztunnel (L4) = 3;
     // face -> smiley and face -> color: 3 passes each as in ambient.
     assert!((counts.total - 9.0).abs() < 1e-9, "{}", counts.total);
     assert!((counts.l7 - 4.0).abs() < 1e-9, "{}", counts.l7);
     assert_eq!(d.proxies.iter().filter(|p| p.kind == ProxyKind::Sidecar).count(), 3);
+}
+
+#[test]
+fn a_uniform_placement_overrides_the_namespaces_own() {
+    // Each column of a comparison is what its label says, whatever the namespaces name.
+    let t = inputs(&mixed_faces("mixed-uniform")).topology;
+    for (placement, proxies, passes) in [(Placement::None, 0, 0.0), (Placement::Sidecar, 27, 6.0), (Placement::Ambient, 6, 9.0)] {
+        let d = Deployment::new(&t, placement);
+        assert_eq!(d.proxies.len(), proxies, "{placement}");
+        assert!((d.pass_counts(&t).total - passes).abs() < 1e-9, "{placement}");
+        assert!(d.namespace_placement.iter().all(|&p| p == placement), "{placement}");
+    }
+    let d = Deployment::for_layout(&t, Layout::AsWritten);
+    assert_eq!(d.describe_namespaces(&t), "faces=ambient;load=sidecar");
 }
 
 #[test]

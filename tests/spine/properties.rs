@@ -103,3 +103,85 @@ proptest! {
         }
     }
 }
+
+/// Every number in a written CSV, JSON or markdown file is finite: no cell or value reads as
+/// NaN or infinity. Returns how many numbers were checked.
+fn assert_written_numbers_are_finite(dir: &std::path::Path) -> usize {
+    let mut checked = 0;
+    let not_finite = |s: &str| {
+        let t = s.trim().trim_start_matches(['-', '+']).to_ascii_lowercase();
+        t == "nan" || t == "inf" || t == "infinity"
+    };
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        match path.extension().and_then(|x| x.to_str()) {
+            Some("csv") => {
+                let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
+                for rec in r.records() {
+                    for cell in rec.unwrap().iter() {
+                        assert!(!not_finite(cell), "{name}: `{cell}`");
+                        if let Ok(x) = cell.parse::<f64>() {
+                            assert!(x.is_finite(), "{name}: `{cell}`");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+            Some("json") => {
+                fn walk(v: &serde_json::Value, name: &str, checked: &mut usize) {
+                    match v {
+                        serde_json::Value::Number(n) => {
+                            assert!(n.as_f64().is_some_and(f64::is_finite), "{name}: {n}");
+                            *checked += 1;
+                        }
+                        serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, name, checked)),
+                        serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, name, checked)),
+                        _ => {}
+                    }
+                }
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+                walk(&v, &name, &mut checked);
+            }
+            Some("md") => {
+                for cell in text.split(['|', ' ', '\n']) {
+                    assert!(!not_finite(cell), "{name}: `{cell}`");
+                }
+            }
+            _ => {}
+        }
+    }
+    checked
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
+
+    /// Bundled topologies at random rates and seeds, short runs: every number meshsim writes
+    /// into summary.csv, instances.csv, edges.csv, summary.md and run.json is finite.
+    #[test]
+    fn every_number_written_is_finite(
+        topology in prop::sample::select(vec!["faces", "bookinfo", "ecommerce-3region", "istio-perf", "loopback-bench"]),
+        rate in 1u32..4000,
+        seed in any::<u64>(),
+    ) {
+        let dir = scratch("finite");
+        let o = meshsim::app::Overrides {
+            rate: Some(format!("{rate}rps")),
+            duration: Some("2s".into()),
+            warmup: Some("500ms".into()),
+            seed: Some(seed),
+        };
+        let path = root().join(format!("topologies/{topology}.toml"));
+        // The bench topologies name only the proxies they measure.
+        let placements: Vec<meshsim::placement::Layout> = match topology {
+            "loopback-bench" => vec![Placement::None.into(), Placement::Sidecar.into()],
+            _ => Vec::new(),
+        };
+        let c = meshsim::app::compare::compare(&path, &placements, &o).unwrap();
+        let out = meshsim::app::compare::write(&c, &dir.join("out"), "compare", false).unwrap();
+        let checked = assert_written_numbers_are_finite(&out);
+        prop_assert!(checked > 50, "only {checked} numbers checked");
+    }
+}

@@ -7,7 +7,7 @@ use meshsim::placement::Placement;
 use crate::common::*;
 
 fn mean_sojourn_ms(run: &meshsim::app::PlacementRun, edge: usize) -> f64 {
-    run.summary.edges[edge].latency_mean_ms
+    run.summary.edges[edge].latency_mean_ms.expect("some calls succeeded")
 }
 
 /// M/M/1 with service rate μ = 100,000/s (mean 10 µs): time is scaled so that a few

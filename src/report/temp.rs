@@ -1,0 +1,233 @@
+//! Temporary files and folders of this process: names unique per process and per use, removal
+//! when the process is interrupted (SIGINT, SIGTERM), and removal of those left behind by
+//! meshsim processes that are no longer alive.
+//!
+//! Every temporary name is `.<base>.<kind>-<pid>-<n>`: the process id says whose it is, the
+//! counter `n` makes two uses in one process distinct.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// The kinds of temporary names meshsim makes (the word before the process id).
+const KINDS: [&str; 2] = ["staging", "tmp"];
+
+/// Exit code of a command stopped by SIGINT or SIGTERM (the shell's code for Ctrl-C).
+pub const INTERRUPTED_EXIT_CODE: i32 = 130;
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// What to remove, and what to tell the user, when the process is interrupted.
+#[derive(Default)]
+struct Registry {
+    paths: BTreeSet<PathBuf>,
+    notes: Vec<String>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry { paths: BTreeSet::new(), notes: Vec::new() });
+
+fn registry() -> MutexGuard<'static, Registry> {
+    // A panic while the lock was held leaves the set usable: it only lists paths.
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A temporary name for `base` in `dir`, unique to this process and this call.
+pub fn unique(dir: &Path, base: &str, kind: &str) -> PathBuf {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{base}.{kind}-{}-{n}", std::process::id()))
+}
+
+/// Remove `path` (a file or a folder) when the process is interrupted, until [`forget`].
+pub fn register(path: &Path) {
+    registry().paths.insert(path.to_path_buf());
+}
+
+/// `path` is no longer temporary (renamed into place, or removed).
+pub fn forget(path: &Path) {
+    registry().paths.remove(path);
+}
+
+/// A line printed if the process is interrupted from now on (e.g. where finished work is kept).
+pub fn note_on_interrupt(note: String) {
+    registry().notes.push(note);
+}
+
+/// Drop the lines added by [`note_on_interrupt`].
+pub fn clear_notes() {
+    registry().notes.clear();
+}
+
+/// Held while outputs are renamed into place; the interrupt handler waits for it.
+static CRITICAL: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    static IN_CRITICAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with interruption held off: a signal arriving meanwhile is handled when `f` returns,
+/// so renames that put outputs in place are never cut in half. Nested calls run inside the
+/// outer one.
+pub fn uninterrupted<R>(f: impl FnOnce() -> R) -> R {
+    if IN_CRITICAL.with(|c| c.get()) {
+        return f();
+    }
+    let _guard = CRITICAL.lock().unwrap_or_else(|e| e.into_inner());
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_CRITICAL.with(|c| c.set(false));
+        }
+    }
+    IN_CRITICAL.with(|c| c.set(true));
+    let _reset = Reset;
+    f()
+}
+
+/// Whether `name` is a temporary name meshsim makes (see [`unique`]).
+pub fn is_temporary(name: &str) -> bool {
+    owner(name).is_some()
+}
+
+fn remove(path: &Path) {
+    let _ = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+}
+
+/// Remove every registered temporary path and return the notes; what an interrupt does.
+fn clean_up(r: &mut Registry) -> Vec<String> {
+    for p in std::mem::take(&mut r.paths) {
+        remove(&p);
+    }
+    std::mem::take(&mut r.notes)
+}
+
+/// Handle SIGINT and SIGTERM for the rest of the process: remove temporary files and folders,
+/// print the notes, and exit with [`INTERRUPTED_EXIT_CODE`].
+pub fn install_interrupt_handler() -> std::io::Result<()> {
+    use signal_hook::consts::signal::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new().name("interrupt".into()).spawn(move || {
+        if signals.forever().next().is_some() {
+            let _critical = CRITICAL.lock().unwrap_or_else(|e| e.into_inner());
+            let notes = clean_up(&mut registry());
+            eprintln!("interrupted: temporary files removed");
+            for n in notes {
+                eprintln!("{n}");
+            }
+            std::process::exit(INTERRUPTED_EXIT_CODE);
+        }
+    })?;
+    Ok(())
+}
+
+/// The process id and kind in a temporary name made by [`unique`] (or by earlier versions,
+/// which had no counter): `.<base>.<kind>-<pid>[-<n>]`.
+fn owner(name: &str) -> Option<u32> {
+    if !name.starts_with('.') {
+        return None;
+    }
+    KINDS.iter().find_map(|kind| {
+        let marker = format!(".{kind}-");
+        let rest = &name[name.rfind(&marker)? + marker.len()..];
+        let parts: Vec<&str> = rest.split('-').collect();
+        let digits = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if parts.len() > 2 || !parts.iter().all(digits) {
+            return None;
+        }
+        parts[0].parse().ok()
+    })
+}
+
+/// Whether `pid` is a live process named meshsim (a reused id of another program is not).
+pub fn is_meshsim_process(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim() == "meshsim").unwrap_or(false)
+}
+
+/// Whether process `pid` may still be using its temporary names: it is this process, or a
+/// live meshsim. Without `/proc` nothing can be told, and everything is kept.
+fn may_be_in_use(pid: u32) -> bool {
+    pid == std::process::id() || !Path::new("/proc/self").exists() || is_meshsim_process(pid)
+}
+
+/// Remove the temporary names in `dir` left by meshsim processes that are gone (killed, or
+/// the machine stopped). Returns what was removed. Names of live meshsim processes, of this
+/// process, and every name not of the form meshsim makes are left alone.
+pub fn remove_stale(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = owner(&name) {
+            if !may_be_in_use(pid) {
+                remove(&e.path());
+                removed.push(e.path());
+            }
+        }
+    }
+    removed.sort();
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_per_use_and_carry_the_process_id() {
+        let a = unique(Path::new("out"), "faces", "staging");
+        let b = unique(Path::new("out"), "faces", "staging");
+        assert_ne!(a, b);
+        let name = a.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(owner(&name), Some(std::process::id()));
+    }
+
+    #[test]
+    fn owners_are_read_only_from_meshsim_names() {
+        assert_eq!(owner(".faces.staging-42-7"), Some(42));
+        assert_eq!(owner(".faces.staging-42"), Some(42));
+        assert_eq!(owner(".summary.csv.tmp-9-0"), Some(9));
+        assert_eq!(owner(".faces.old-9-3"), None);
+        assert_eq!(owner("faces.staging-42"), None);
+        assert_eq!(owner(".faces.staging-x"), None);
+        assert_eq!(owner(".faces.staging-42-7-1"), None);
+        assert_eq!(owner(".notes.txt"), None);
+        assert_eq!(owner(".faces.old"), None);
+    }
+
+    #[test]
+    fn stale_names_of_dead_processes_are_removed_and_others_kept() {
+        let dir = std::env::temp_dir().join(format!("meshsim-temp-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A pid above the kernel's maximum (4194304) is never alive.
+        let dead = dir.join(".faces.staging-4194999-0");
+        std::fs::create_dir_all(dead.join("x")).unwrap();
+        std::fs::write(dir.join(".a.csv.tmp-4194999-1"), "x").unwrap();
+        let mine = unique(&dir, "faces", "staging");
+        std::fs::create_dir_all(&mine).unwrap();
+        std::fs::write(dir.join(".notes.tmp"), "user's").unwrap();
+        std::fs::write(dir.join("keep.csv"), "user's").unwrap();
+        let removed = remove_stale(&dir);
+        if Path::new("/proc/self").exists() {
+            assert_eq!(removed.len(), 2, "{removed:?}");
+            assert!(!dead.exists());
+        }
+        assert!(mine.exists() && dir.join(".notes.tmp").exists() && dir.join("keep.csv").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn registered_paths_are_removed_on_interrupt() {
+        let dir = std::env::temp_dir().join(format!("meshsim-temp-reg-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("inner")).unwrap();
+        // A registry of the test's own: the process's one holds other tests' staging folders.
+        let mut r = Registry::default();
+        r.paths.insert(dir.clone());
+        r.notes.push("kept".into());
+        let notes = clean_up(&mut r);
+        assert!(!dir.exists());
+        assert_eq!(notes, vec!["kept".to_string()]);
+    }
+}
