@@ -5,6 +5,7 @@
 
 pub mod blast;
 mod input;
+mod placement;
 mod schedule;
 mod validate;
 
@@ -13,9 +14,9 @@ use std::path::{Path, PathBuf};
 use petgraph::graph::DiGraph;
 
 use crate::input_error::InputErrors;
-use crate::placement::Placement;
 
 pub use blast::BlastConfig;
+pub use placement::Placement;
 
 pub use validate::{check_rate, check_total_rate, parse};
 
