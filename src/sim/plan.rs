@@ -8,9 +8,6 @@ use crate::model::CostModels;
 use crate::placement::{Deployment, Stop};
 use crate::topology::{CallMode, ClosedLoop, ConnectionReuse, PodId, ProxyKind, ServiceTime, Topology};
 
-/// Default ceiling on events waiting in the queue.
-pub const DEFAULT_MAX_PENDING: u64 = 10_000_000;
-
 /// What a station is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StationKind {
@@ -288,7 +285,7 @@ impl Plan {
             duration_ns: t.simulation.duration_ns,
             warmup_ns: t.simulation.warmup_ns,
             max_events: t.simulation.max_events,
-            max_pending: DEFAULT_MAX_PENDING,
+            max_pending: t.simulation.max_pending,
             queue_limit: t.simulation.queue_limit,
             outlier_detection: t.mesh.outlier_detection,
         }

@@ -75,6 +75,8 @@ pub struct NodeInput {
     pub memory: Option<S<String>>,
     pub speed: Option<S<f64>>,
     pub max_pods: Option<S<i64>>,
+    /// CFS bandwidth period of the node's containers.
+    pub cpu_period: Option<S<String>>,
 }
 
 pub struct NamespaceInput {
@@ -100,6 +102,11 @@ pub struct ServiceInput {
     pub zones: Vec<S<String>>,
     pub clusters: Vec<S<String>>,
     pub service_time: Option<ServiceTimeInput>,
+    /// CPU work of one request (the same as `service_time`, which is all CPU work).
+    pub cpu: Option<ServiceTimeInput>,
+    /// Off-CPU time of one request (I/O, sleep), after its CPU work.
+    pub wait: Option<ServiceTimeInput>,
+    pub cpu_limit: Option<S<String>>,
     pub concurrency: Option<S<i64>>,
     pub protocol: Option<S<String>>,
     pub request_size: Option<S<String>>,
@@ -131,12 +138,18 @@ pub struct CallInput {
 }
 
 pub struct LoadInput {
+    /// Dotted path of the entry (`load[0]`).
+    pub path: String,
     pub to: Option<S<String>>,
     pub rate: Option<S<String>>,
+    /// `rate` is in the file (when `rate` is `None`, it was of the wrong type).
+    pub rate_given: bool,
     /// A service acting as the load generator (its pods send the requests, through its proxy).
     pub from: Option<S<String>>,
-    /// "poisson" (default) or "constant".
+    /// "poisson" (default), "constant" or "closed".
     pub arrival: Option<S<String>>,
+    /// Closed loop: pause between an answer and the next request of a connection.
+    pub think_time: Option<ServiceTimeInput>,
     /// Connections the load generator sends over, with aligned phases (default 1).
     pub connections: Option<S<i64>>,
     pub connection: Option<S<String>>,
@@ -241,8 +254,9 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
                 memory: f.req_text(sink, "memory", expect::SIZE),
                 speed: f.number(sink, "speed"),
                 max_pods: f.int(sink, "max_pods"),
+                cpu_period: f.text(sink, "cpu_period", expect::DURATION),
             };
-            f.finish(sink, &["name", "count", "cluster", "zone", "vcpu", "memory", "speed", "max_pods"]);
+            f.finish(sink, &["name", "count", "cluster", "zone", "vcpu", "memory", "speed", "max_pods", "cpu_period"]);
             n
         })
         .collect();
@@ -272,16 +286,19 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
         .into_iter()
         .map(|mut f| {
             let l = LoadInput {
+                path: f.path().to_string(),
                 to: f.req_text(sink, "to", expect::NAME),
-                rate: f.req_text(sink, "rate", expect::RATE),
+                rate_given: f.entry("rate").is_some(),
+                rate: f.text(sink, "rate", expect::RATE),
                 from: f.text(sink, "from", expect::NAME),
-                arrival: f.text(sink, "arrival", &choice(&["poisson", "constant"])),
+                arrival: f.text(sink, "arrival", &choice(&["poisson", "constant", "closed"])),
+                think_time: distribution(&mut f, sink, "think_time"),
                 connections: f.int(sink, "connections"),
                 connection: f.text(sink, "connection", &choice(&["pooled", "per-request"])),
                 timeout: f.text(sink, "timeout", expect::DURATION),
                 retries: f.int(sink, "retries"),
             };
-            f.finish(sink, &["to", "rate", "from", "arrival", "connections", "connection", "timeout", "retries"]);
+            f.finish(sink, &["to", "rate", "from", "arrival", "think_time", "connections", "connection", "timeout", "retries"]);
             l
         })
         .collect();
@@ -315,31 +332,10 @@ fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {
         nodes: f.texts(sink, "nodes", expect::NAME),
         zones: f.texts(sink, "zones", expect::NAME),
         clusters: f.texts(sink, "clusters", expect::NAME),
-        service_time: match f.entry("service_time") {
-            // A bare duration is the most common slip: say what the table looks like.
-            Some(e) if !matches!(e.node.value, crate::toml_doc::Value::Table(_)) => {
-                sink.at(
-                    e.node.span.clone(),
-                    format!(
-                        "{}: write a table, like {{ dist = \"exponential\", mean = \"1ms\" }} (found {})",
-                        f.key_path("service_time"),
-                        e.node.value.describe()
-                    ),
-                );
-                None
-            }
-            Some(_) => f.table(sink, "service_time").map(|mut t| {
-                let x = ServiceTimeInput {
-                    path: t.path().to_string(),
-                    dist: t.req_text(sink, "dist", &choice(&["constant", "exponential", "lognormal"])),
-                    mean: t.req_text(sink, "mean", expect::DURATION),
-                    cv: t.number(sink, "cv"),
-                };
-                t.finish(sink, &["dist", "mean", "cv"]);
-                x
-            }),
-            None => None,
-        },
+        service_time: distribution(&mut f, sink, "service_time"),
+        cpu: distribution(&mut f, sink, "cpu"),
+        wait: distribution(&mut f, sink, "wait"),
+        cpu_limit: f.text(sink, "cpu_limit", expect::CPU),
         concurrency: f.int(sink, "concurrency"),
         protocol: f.text(sink, "protocol", &choice(&["http1", "http2", "grpc", "tcp"])),
         request_size: f.text(sink, "request_size", expect::SIZE),
@@ -374,6 +370,9 @@ fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {
             "zones",
             "clusters",
             "service_time",
+            "cpu",
+            "wait",
+            "cpu_limit",
             "concurrency",
             "protocol",
             "request_size",
@@ -384,4 +383,34 @@ fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {
         ],
     );
     s
+}
+
+/// A distribution table (`{ dist, mean, cv }`) under `key`, as `service_time`, `cpu`, `wait`
+/// and `think_time` take it.
+fn distribution(f: &mut Fields, sink: &mut ErrorSink, key: &str) -> Option<ServiceTimeInput> {
+    match f.entry(key) {
+        // A bare duration is the most common slip: say what the table looks like.
+        Some(e) if !matches!(e.node.value, crate::toml_doc::Value::Table(_)) => {
+            sink.at(
+                e.node.span.clone(),
+                format!(
+                    "{}: write a table, like {{ dist = \"exponential\", mean = \"1ms\" }} (found {})",
+                    f.key_path(key),
+                    e.node.value.describe()
+                ),
+            );
+            None
+        }
+        Some(_) => f.table(sink, key).map(|mut t| {
+            let x = ServiceTimeInput {
+                path: t.path().to_string(),
+                dist: t.req_text(sink, "dist", &choice(&["constant", "exponential", "lognormal"])),
+                mean: t.req_text(sink, "mean", expect::DURATION),
+                cv: t.number(sink, "cv"),
+            };
+            t.finish(sink, &["dist", "mean", "cv"]);
+            x
+        }),
+        None => None,
+    }
 }

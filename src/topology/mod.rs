@@ -379,6 +379,12 @@ impl Topology {
             return Err(format!("{} must be more than zero", crate::limits::fmt_number(total_rps)));
         }
         check_total_rate(total_rps)?;
+        if let Some(l) = self.loads.iter().find(|l| l.closed.is_some()) {
+            return Err(format!(
+                "the load to `{}` is closed-loop: its rate comes out of the simulation; change its `connections` instead",
+                self.services[l.to].name
+            ));
+        }
         self.set_total_rate(total_rps);
         for l in &self.loads {
             check_rate(l.rate_rps).map_err(|e| format!("the load to `{}` would get {e}", self.services[l.to].name))?;

@@ -228,7 +228,24 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             },
         };
         let replicas = int_in(sink, &s.replicas, 1, 1, limits::MAX_REPLICAS) as u32;
-        let service_time = service_time(sink, s.service_time.as_ref(), slowest.map(|(i, speed)| (nodes[i].name.as_str(), speed)));
+        let slowest_node = slowest.map(|(i, speed)| (nodes[i].name.as_str(), speed));
+        // `service_time` is all CPU work (its meaning before CPU and waiting were split);
+        // `cpu` says the same explicitly, so a service gives one of the two.
+        if let (Some(old), Some(_)) = (&s.service_time, &s.cpu) {
+            sink.at(
+                s.span.clone(),
+                format!("{}: give `cpu` (and `wait`) or the older `service_time`, not both: `service_time` is all CPU work", old.path),
+            );
+        }
+        let service_time = service_time(sink, s.cpu.as_ref().or(s.service_time.as_ref()), slowest_node);
+        let wait = s.wait.as_ref().map(|w| service_time_of(sink, w, None));
+        let cpu_limit_millicores = s.cpu_limit.as_ref().map(|l| {
+            let m = millicores_in(sink, &s.cpu_limit, limits::MIN_CPU_LIMIT_MILLICORES, limits::MAX_MILLICORES);
+            if m < limits::MIN_CPU_LIMIT_MILLICORES {
+                sink.at(l.span(), format!("{}: must be at least {}m", l.path(), limits::MIN_CPU_LIMIT_MILLICORES));
+            }
+            m
+        });
         let concurrency = int_in(sink, &s.concurrency, 1024, 1, limits::MAX_CONCURRENCY) as u32;
         let protocol = choice(
             sink,
@@ -277,8 +294,8 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             namespace,
             replicas,
             service_time,
-            wait: None,
-            cpu_limit_millicores: None,
+            wait,
+            cpu_limit_millicores,
             concurrency,
             protocol,
             request_bytes,
@@ -345,14 +362,44 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             }
             x
         });
+        let is_closed = l.arrival.as_ref().is_some_and(|a| a.get_ref() == "closed");
         let rate_rps = l.rate.as_ref().map(|r| rate(sink, r)).unwrap_or(0.0);
+        if !l.rate_given && !is_closed {
+            sink.at(
+                l.to.as_ref().map(|t| t.span()).unwrap_or(0..0),
+                format!(
+                    "{}.rate: missing: an open-loop load needs a rate, like \"1000rps\" (or arrival = \"closed\" with connections)",
+                    l.path
+                ),
+            );
+        }
+        if l.think_time.is_some() && !is_closed {
+            let t = l.think_time.as_ref().map(|t| t.path.clone()).unwrap_or_default();
+            sink.at(
+                l.to.as_ref().map(|t| t.span()).unwrap_or(0..0),
+                format!("{t}: think time applies to closed-loop load (arrival = \"closed\") only"),
+            );
+        }
         total_rate += rate_rps;
+        let connections = int_in(sink, &l.connections, 1, 1, limits::MAX_LOAD_CONNECTIONS) as u32;
+        // Closed loop: each connection sends its next request when the answer arrives; a rate,
+        // if given, caps each connection at its share (fortio `-qps` with `-c`).
+        let closed = is_closed.then(|| ClosedLoop {
+            connections,
+            think: l.think_time.as_ref().map(|t| service_time_of(sink, t, None)),
+            min_gap_ns: (rate_rps > 0.0).then(|| (connections as f64 / rate_rps * 1e9).round().min(limits::MAX_DURATION_NS as f64) as u64),
+        });
         let load = Load {
             to: to.unwrap_or(0),
             rate_rps,
             from,
-            arrival: choice(sink, &l.arrival, Arrival::Poisson, &[("poisson", Arrival::Poisson), ("constant", Arrival::Constant)]),
-            connections: int_in(sink, &l.connections, 1, 1, limits::MAX_LOAD_CONNECTIONS) as u32,
+            arrival: choice(
+                sink,
+                &l.arrival,
+                Arrival::Poisson,
+                &[("poisson", Arrival::Poisson), ("constant", Arrival::Constant), ("closed", Arrival::Poisson)],
+            ),
+            connections,
             connection: choice(
                 sink,
                 &l.connection,
@@ -361,7 +408,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             ),
             timeout_ns: l.timeout.as_ref().and_then(|t| duration_in(sink, t, limits::MIN_TIMEOUT_NS, limits::MAX_DURATION_NS)),
             retries: int_in(sink, &l.retries, 0, 0, limits::MAX_RETRIES) as u32,
-            closed: None,
+            closed,
         };
         loads.push(load);
     }
@@ -548,6 +595,8 @@ fn nodes(sink: &mut ErrorSink, entries: &[NodeInput]) -> Vec<Node> {
         };
         let speed = n.speed.as_ref().and_then(|v| number_in(sink, v, limits::MIN_SPEED, limits::MAX_SPEED, false)).unwrap_or(1.0);
         let max_pods = int_in(sink, &n.max_pods, 110, 1, limits::MAX_PODS_PER_NODE) as u32;
+        // The kubelet accepts CFS periods from 1 ms to 1 s (`--cpu-cfs-quota-period`).
+        let cpu_period_ns = opt_duration(sink, &n.cpu_period, super::DEFAULT_CPU_PERIOD_NS, 1_000_000, 1_000_000_000);
         let cluster = n.cluster.as_ref().map(|_| entity_name(sink, &n.cluster)).unwrap_or_else(|| "cluster".into());
         let zone = n.zone.as_ref().map(|_| entity_name(sink, &n.zone)).unwrap_or_else(|| format!("{cluster}-zone"));
         let mut clashes: Vec<(String, usize)> = Vec::new();
@@ -558,16 +607,7 @@ fn nodes(sink: &mut ErrorSink, entries: &[NodeInput]) -> Vec<Node> {
             } else {
                 defined.insert(name.clone(), entry);
             }
-            nodes.push(Node {
-                name,
-                cluster: cluster.clone(),
-                zone: zone.clone(),
-                vcpu,
-                memory_bytes,
-                speed,
-                max_pods,
-                cpu_period_ns: super::DEFAULT_CPU_PERIOD_NS,
-            });
+            nodes.push(Node { name, cluster: cluster.clone(), zone: zone.clone(), vcpu, memory_bytes, speed, max_pods, cpu_period_ns });
         }
         if let (Some((first, other)), Some(name)) = (clashes.first(), &n.name) {
             let more = if clashes.len() > 1 { format!(" (and {} more names)", clashes.len() - 1) } else { String::new() };
@@ -626,7 +666,14 @@ fn network(sink: &mut ErrorSink, net: &NetworkInput, nodes: &[Node]) -> Network 
 /// A service time; its mean, stretched by the slowest node, must stay within the duration
 /// ceiling (so every simulated time is representable).
 fn service_time(sink: &mut ErrorSink, st: Option<&ServiceTimeInput>, slowest: Option<(&str, f64)>) -> ServiceTime {
-    let Some(st) = st else { return ServiceTime::Constant { mean_ns: 0 } };
+    match st {
+        Some(st) => service_time_of(sink, st, slowest),
+        None => ServiceTime::Constant { mean_ns: 0 },
+    }
+}
+
+/// A distribution of durations; with `slowest`, CPU work that the slowest node stretches.
+fn service_time_of(sink: &mut ErrorSink, st: &ServiceTimeInput, slowest: Option<(&str, f64)>) -> ServiceTime {
     let mean_ns = st.mean.as_ref().and_then(|m| duration_in(sink, m, 0, limits::MAX_WORK_NS)).unwrap_or(0);
     if let (Some(m), Some((node, speed))) = (&st.mean, slowest) {
         let stretched = mean_ns as f64 / speed;

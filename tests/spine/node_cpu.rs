@@ -1,0 +1,156 @@
+//! Node CPU as a topology file states it: `cpu` and `wait` per service, `cpu_limit`, a node's
+//! `cpu_period`, and closed-loop load (`arrival = "closed"`, `connections`, `think_time`).
+//! Each case has an answer known without the simulator.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use approx::assert_relative_eq;
+use meshsim::placement::Placement;
+
+use crate::common::*;
+
+fn meshsim(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshsim")).args(args).current_dir(cwd).output().expect("the binary runs")
+}
+
+/// `queueing_topology` on one node of `vcpu` cores (its `[[node]]` replaced), with a CFS
+/// period of `period`.
+fn one_node(duration: &str, vcpu: u32, period: &str, services: &str, load: &str) -> String {
+    queueing_topology(duration, services, load)
+        .replace("vcpu = 64\nmemory = \"256Gi\"", &format!("vcpu = {vcpu}\nmemory = \"256Gi\"\ncpu_period = \"{period}\""))
+}
+
+#[test]
+fn a_closed_loop_from_the_file_obeys_littles_law() {
+    // 4 connections, no think time, one single-slot server with exponential 1 ms of CPU on a
+    // 1-core node: the server is never idle, so X = μ = 1000 rps and R = N / X = 4 ms
+    // (machine repairman M/M/1//N with zero think time).
+    let dir = scratch("closed-file");
+    let text = one_node(
+        "60s",
+        1,
+        "100ms",
+        "[[service]]\nname = \"s\"\nnamespace = \"app\"\nreplicas = 1\nconcurrency = 1\ncpu = { dist = \"exponential\", mean = \"1ms\" }\n",
+        "[[load]]\nto = \"s\"\narrival = \"closed\"\nconnections = 4\n",
+    );
+    let r = run(&write(&dir, "closed", &text), Placement::None);
+    let s = &r.summary.summary;
+    assert_relative_eq!(s.achieved_rps, 1000.0, max_relative = 0.03);
+    assert_relative_eq!(s.latency_mean_ms.unwrap(), 4.0, max_relative = 0.05);
+    // Little's law on what was measured: N = X · R.
+    assert_relative_eq!(s.achieved_rps * s.latency_mean_ms.unwrap() / 1000.0, 4.0, max_relative = 0.05);
+    // Closed loop: what was offered is what the connections sent.
+    assert_relative_eq!(s.offered_rps, s.requests_sent as f64 / 58.0, max_relative = 1e-9);
+}
+
+#[test]
+fn a_rate_on_a_closed_loop_caps_each_connection() {
+    // 2 connections capped at 100 rps in all (50 each) against a 1 ms server: the cap, not
+    // the server, sets the throughput.
+    let dir = scratch("closed-cap");
+    let text = one_node(
+        "30s",
+        1,
+        "100ms",
+        "[[service]]\nname = \"s\"\nnamespace = \"app\"\nreplicas = 1\ncpu = { dist = \"constant\", mean = \"1ms\" }\n",
+        "[[load]]\nto = \"s\"\narrival = \"closed\"\nconnections = 2\nrate = \"100rps\"\n",
+    );
+    let r = run(&write(&dir, "cap", &text), Placement::None);
+    assert_relative_eq!(r.summary.summary.achieved_rps, 100.0, max_relative = 0.02);
+}
+
+#[test]
+fn waiting_holds_a_slot_but_no_core() {
+    // 1 ms of CPU then 9 ms of waiting, at 500 rps on one core: half a core busy, and every
+    // request takes at least its 10 ms. Were the wait CPU work the core would saturate.
+    let dir = scratch("wait");
+    let text = one_node(
+        "30s",
+        1,
+        "100ms",
+        "[[service]]\nname = \"s\"\nnamespace = \"app\"\nreplicas = 1\ncpu = { dist = \"constant\", mean = \"1ms\" }\nwait = { dist = \"constant\", mean = \"9ms\" }\n",
+        "[[load]]\nto = \"s\"\nrate = \"500rps\"\narrival = \"constant\"\n",
+    );
+    let r = run(&write(&dir, "wait", &text), Placement::None);
+    let s = &r.summary.summary;
+    assert_relative_eq!(s.app_cpu_millicores, 500.0, max_relative = 0.02);
+    assert!(s.latency_p50_ms.unwrap() >= 10.0, "{:?}", s.latency_p50_ms);
+    assert!(s.latency_p99_ms.unwrap() < 12.0, "{:?}", s.latency_p99_ms);
+    assert_eq!(s.requests_failed, 0);
+}
+
+#[test]
+fn a_cpu_limit_throttles_per_period() {
+    // 50 ms of CPU per request under a 200m limit with a 100 ms period: 20 ms of CPU per
+    // period, so a request needs parts of three periods and takes at least 130 ms (started
+    // 10 ms before a period ends: 10 + 20 + 80 + 20) and at most 210 ms plus queueing. One
+    // request every 2 s never queues behind another.
+    let dir = scratch("limit");
+    let text = one_node(
+        "60s",
+        4,
+        "100ms",
+        "[[service]]\nname = \"s\"\nnamespace = \"app\"\nreplicas = 1\ncpu = { dist = \"constant\", mean = \"50ms\" }\ncpu_limit = \"200m\"\n",
+        "[[load]]\nto = \"s\"\nrate = \"0.5rps\"\narrival = \"poisson\"\n",
+    );
+    let r = run(&write(&dir, "limit", &text), Placement::None);
+    let s = &r.summary.summary;
+    assert!(s.latency_p50_ms.unwrap() >= 129.0, "{:?}", s.latency_p50_ms);
+    assert!(s.latency_p50_ms.unwrap() <= 215.0, "{:?}", s.latency_p50_ms);
+    assert!(s.throttled_ms_per_s > 0.0);
+    let c = r.summary.containers.iter().find(|c| c.kind == "app").unwrap();
+    // Each request is throttled for 80 or 160 ms of its life.
+    assert!(c.throttled_periods >= s.requests_succeeded, "{} periods for {} requests", c.throttled_periods, s.requests_succeeded);
+}
+
+#[test]
+fn node_cpu_inputs_are_checked() {
+    let dir = scratch("node-cpu-inputs");
+    let svc = "[[service]]\nname = \"s\"\nnamespace = \"app\"\nreplicas = 1\n";
+    for (name, services, load, period, needle) in [
+        (
+            "both",
+            format!("{svc}service_time = {{ dist = \"constant\", mean = \"1ms\" }}\ncpu = {{ dist = \"constant\", mean = \"1ms\" }}\n"),
+            "[[load]]\nto = \"s\"\nrate = \"10rps\"\n",
+            "100ms",
+            "not both",
+        ),
+        ("no-rate", svc.to_string(), "[[load]]\nto = \"s\"\n", "100ms", "needs a rate"),
+        (
+            "think-open",
+            svc.to_string(),
+            "[[load]]\nto = \"s\"\nrate = \"10rps\"\nthink_time = { dist = \"constant\", mean = \"1ms\" }\n",
+            "100ms",
+            "closed-loop load",
+        ),
+        ("period", svc.to_string(), "[[load]]\nto = \"s\"\nrate = \"10rps\"\n", "5s", "cpu_period"),
+        ("limit", format!("{svc}cpu_limit = \"0m\"\n"), "[[load]]\nto = \"s\"\nrate = \"10rps\"\n", "100ms", "cpu_limit"),
+        ("wait-bare", format!("{svc}wait = \"3ms\"\n"), "[[load]]\nto = \"s\"\nrate = \"10rps\"\n", "100ms", "wait: write a table"),
+    ] {
+        let text = one_node("5s", 1, period, &services, load);
+        let p = write(&dir, name, &text);
+        let o = meshsim(&["run", p.to_str().unwrap(), "--placement", "none", "--out", "out"], &dir);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(needle), "{name}: {stderr}");
+        assert!(!dir.join("out").exists());
+    }
+}
+
+#[test]
+fn rps_cannot_set_a_closed_loop() {
+    let dir = scratch("closed-rps");
+    let text = one_node(
+        "5s",
+        1,
+        "100ms",
+        "[[service]]\nname = \"s\"\nnamespace = \"app\"\nreplicas = 1\n",
+        "[[load]]\nto = \"s\"\narrival = \"closed\"\nconnections = 2\n",
+    );
+    let p = write(&dir, "closed", &text);
+    let o = meshsim(&["run", p.to_str().unwrap(), "--placement", "none", "--rps", "100", "--out", "out"], &dir);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("closed-loop"), "{stderr}");
+}
