@@ -459,7 +459,10 @@ fn compare(file: &std::path::Path, common: &RunArgs, mode: RunMode, report: &app
         println!("{note}");
     }
     let written = app::compare::write_with(&c, &out, command, common.force, report)?;
-    println!("wrote {}/ (report.html, results.json, summary.csv, summary.md, instances.csv, edges.csv, run.json)", written.display());
+    println!(
+        "wrote {}/ (report.html, results.json, summary.csv, summary.md, instances.csv, edges.csv, nodes.csv, containers.csv, run.json)",
+        written.display()
+    );
     Ok(())
 }
 

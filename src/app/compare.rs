@@ -69,6 +69,11 @@ pub fn write_with(c: &Comparison, out: &Path, command: &str, force: bool, o: &Re
     csv_out::write_instances(&staged.file("instances.csv"), &instances).map_err(AppError::Output)?;
     let edges: Vec<(String, _)> = c.runs.iter().map(|r| (r.summary.summary.placement.to_string(), r.summary.edges.clone())).collect();
     csv_out::write_edges(&staged.file("edges.csv"), &edges).map_err(AppError::Output)?;
+    let nodes: Vec<(String, _)> = c.runs.iter().map(|r| (r.summary.summary.placement.to_string(), r.summary.nodes.clone())).collect();
+    csv_out::write_nodes(&staged.file("nodes.csv"), &nodes).map_err(AppError::Output)?;
+    let containers: Vec<(String, _)> =
+        c.runs.iter().map(|r| (r.summary.summary.placement.to_string(), r.summary.containers.clone())).collect();
+    csv_out::write_containers(&staged.file("containers.csv"), &containers).map_err(AppError::Output)?;
     let t = &c.inputs.topology;
     let context = format!(
         "Simulated by meshsim {}: `{}` ({} services, {} pods on {} nodes), {:.0} rps for {} after a {} warm-up, seed {}. \

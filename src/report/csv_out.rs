@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::metrics::{EdgeSummary, PlacementSummary, ProxySummary};
+use crate::metrics::{ContainerSummary, EdgeSummary, NodeSummary, PlacementSummary, ProxySummary};
 use crate::placement::Layout;
 use crate::report::number;
 use crate::report::table::num;
@@ -133,6 +133,74 @@ pub fn write_summary(path: &Path, rows: &[PlacementSummary]) -> Result<(), Strin
     done(w, path)
 }
 
+/// `nodes.csv`: a row per placement and node: how busy its cores were and who used them.
+pub fn write_nodes(path: &Path, rows: &[(String, Vec<NodeSummary>)]) -> Result<(), String> {
+    let mut w = writer(path)?;
+    w.write_record([
+        "placement",
+        "node",
+        "vcpu",
+        "cpu_utilization",
+        "app_millicores",
+        "sidecar_millicores",
+        "node_proxy_millicores",
+        "ztunnel_millicores",
+        "waypoint_millicores",
+        "proxy_idle_millicores",
+        "other_millicores",
+        "ready_tasks_mean",
+        "throttled_ms_per_s",
+    ])
+    .map_err(|e| e.to_string())?;
+    for (placement, nodes) in rows {
+        for n in nodes {
+            let at = in_row(path, &n.name);
+            w.write_record([
+                placement.clone(),
+                n.name.clone(),
+                f("vcpu", n.vcpu).map_err(&at)?,
+                number::fixed("cpu_utilization", n.cpu_utilization, 6).map_err(|e| at(e.to_string()))?,
+                f("app_millicores", n.app_millicores).map_err(&at)?,
+                f("sidecar_millicores", n.sidecar_millicores).map_err(&at)?,
+                f("node_proxy_millicores", n.node_proxy_millicores).map_err(&at)?,
+                f("ztunnel_millicores", n.ztunnel_millicores).map_err(&at)?,
+                f("waypoint_millicores", n.waypoint_millicores).map_err(&at)?,
+                f("proxy_idle_millicores", n.proxy_idle_millicores).map_err(&at)?,
+                f("other_millicores", n.other_millicores).map_err(&at)?,
+                f("ready_tasks_mean", n.ready_tasks_mean).map_err(&at)?,
+                f("throttled_ms_per_s", n.throttled_ms_per_s).map_err(&at)?,
+            ])
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    done(w, path)
+}
+
+/// `containers.csv`: a row per placement and CPU container (application pod or proxy): its
+/// CPU, its tasks' wait for a core, and the time its CPU limit throttled it.
+pub fn write_containers(path: &Path, rows: &[(String, Vec<ContainerSummary>)]) -> Result<(), String> {
+    let mut w = writer(path)?;
+    w.write_record(["placement", "container", "kind", "node", "cpu_millicores", "ready_tasks_mean", "throttled_ms", "throttled_periods"])
+        .map_err(|e| e.to_string())?;
+    for (placement, containers) in rows {
+        for c in containers {
+            let at = in_row(path, &c.name);
+            w.write_record([
+                placement.clone(),
+                c.name.clone(),
+                c.kind.to_string(),
+                c.node.clone(),
+                f("cpu_millicores", c.cpu_millicores).map_err(&at)?,
+                f("ready_tasks_mean", c.ready_tasks_mean).map_err(&at)?,
+                f("throttled_ms", c.throttled_ms).map_err(&at)?,
+                c.throttled_periods.to_string(),
+            ])
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    done(w, path)
+}
+
 pub fn write_instances(path: &Path, rows: &[(String, Vec<ProxySummary>)]) -> Result<(), String> {
     let mut w = writer(path)?;
     w.write_record([
@@ -212,14 +280,14 @@ pub fn write_edges(path: &Path, rows: &[(String, Vec<EdgeSummary>)]) -> Result<(
 /// as written. Deterministic (no wall-clock figures); `—` where nothing was measured.
 pub fn summary_markdown(title: &str, context: &str, rows: &[PlacementSummary]) -> Result<String, String> {
     let mut out = format!("# {title}\n\n{context}\n\n");
-    out.push_str("| placement | proxies | L7 passes/req | passes/req | data-plane CPU (mC) | data-plane memory (MiB) | p50 (ms) | p90 (ms) | p99 (ms) | added p50 (ms) | added p90 (ms) | added p99 (ms) | errors (%) |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| placement | proxies | L7 passes/req | passes/req | data-plane CPU (mC) | data-plane memory (MiB) | p50 (ms) | p90 (ms) | p99 (ms) | added p50 (ms) | added p90 (ms) | added p99 (ms) | errors (%) | throughput (rps) | busiest node CPU (%) |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let at = |field: &str, x: Option<f64>, d: usize| {
             number::markdown(field, x, d).map_err(|e| format!("summary.md: row `{}`: {e}", r.placement))
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.placement,
             r.proxies,
             at("L7 passes/req", Some(r.l7_passes_per_request), 2)?,
@@ -233,6 +301,8 @@ pub fn summary_markdown(title: &str, context: &str, rows: &[PlacementSummary]) -
             at("added p90", r.added_p90_ms, 3)?,
             at("added p99", r.added_p99_ms, 3)?,
             at("errors", Some(r.error_rate * 100.0), 3)?,
+            at("throughput", Some(r.achieved_rps), 1)?,
+            at("busiest node CPU", Some(r.node_cpu_utilization_max * 100.0), 1)?,
         ));
     }
     if let Some(note) = namespace_note(rows) {
@@ -281,6 +351,8 @@ pub fn summary_table(rows: &[PlacementSummary], events_per_s: &[f64]) -> String 
         "+p90 ms",
         "+p99 ms",
         "errors %",
+        "done rps",
+        "node CPU max %",
         "events/s",
     ];
     let body: Vec<Vec<String>> = rows
@@ -301,6 +373,8 @@ pub fn summary_table(rows: &[PlacementSummary], events_per_s: &[f64]) -> String 
                 num(r.added_p90_ms, 3),
                 num(r.added_p99_ms, 3),
                 num(Some(r.error_rate * 100.0), 3),
+                num(Some(r.achieved_rps), 1),
+                num(Some(r.node_cpu_utilization_max * 100.0), 1),
                 format!("{:.2}M", eps / 1e6),
             ]
         })

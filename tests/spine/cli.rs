@@ -32,7 +32,18 @@ fn same_file_and_seed_give_identical_bytes() {
     let (a, b) = (files(&dir.join("a")), files(&dir.join("b")));
     assert_eq!(
         a.iter().map(|x| &x.0).collect::<Vec<_>>(),
-        [".meshsim-output", "edges.csv", "instances.csv", "report.html", "results.json", "run.json", "summary.csv", "summary.md"]
+        [
+            ".meshsim-output",
+            "containers.csv",
+            "edges.csv",
+            "instances.csv",
+            "nodes.csv",
+            "report.html",
+            "results.json",
+            "run.json",
+            "summary.csv",
+            "summary.md"
+        ]
     );
     assert_eq!(a, b);
     // A different seed gives a different run.

@@ -91,11 +91,10 @@ fn a_missing_node_figure_is_one_message_without_false_scheduling_complaints() {
 }
 
 #[test]
-fn a_bare_duration_for_a_service_time_says_what_the_table_looks_like() {
-    let (_, stderr) = faces_refused("service-time", |t| {
-        t.replacen("service_time = { dist = \"lognormal\", mean = \"4ms\", cv = 0.5 }", "service_time = \"1ms\"", 1)
-    });
-    has_all(&stderr, &["service[1].service_time: write a table, like { dist = \"exponential\", mean = \"1ms\" }"]);
+fn a_bare_duration_for_a_distribution_says_what_the_table_looks_like() {
+    let (_, stderr) =
+        faces_refused("service-time", |t| t.replacen("cpu = { dist = \"lognormal\", mean = \"4.4ms\", cv = 0.5 }", "cpu = \"1ms\"", 1));
+    has_all(&stderr, &["service[1].cpu: write a table, like { dist = \"exponential\", mean = \"1ms\" }"]);
     assert!(!stderr.contains("ServiceTimeInput"), "{stderr}");
 }
 
@@ -151,7 +150,7 @@ fn quantities_outside_their_ranges_are_refused_at_their_lines() {
     let (path, stderr) = faces_refused("ranges", |t| {
         t.replacen("duration = \"30s\"", "duration = \"1e18ns\"\nmax_pending = 0", 1)
             .replacen("speed = 1.0", "speed = 1e-15", 1)
-            .replacen("mean = \"2ms\"", "mean = \"9e18ns\"", 1)
+            .replacen("mean = \"0.42ms\"", "mean = \"9e18ns\"", 1)
             .replacen("connection = \"per-request\"", "connection = \"per-request\"\ntimeout = \"1ns\"\nretries = 4294967295", 1)
             .replacen("rate = \"1200rps\"", "rate = \"1e308rps\"", 1)
     });
@@ -162,7 +161,7 @@ fn quantities_outside_their_ranges_are_refused_at_their_lines() {
             &format!(":{}:12: simulation.duration: `1e18ns` is longer than the limit of 30 days", line_of(&text, "1e18ns")),
             "simulation.max_pending: 0 is out of range: it must be between 1 and 1000000000",
             "node[0].speed: 1e-15 is out of range: it must be at least 0.001 and at most 1000",
-            "service[2].service_time.mean: `9e18ns` is longer than the limit of 60min",
+            "service[2].cpu.mean: `9e18ns` is longer than the limit of 60min",
             "service[1].call[1].timeout: `1ns` is shorter than the minimum of 1us",
             "service[1].call[1].retries: 4294967295 is out of range: it must be between 0 and 10",
             "load[0].rate: 1e308 rps is above the limit of 10000000 rps",
