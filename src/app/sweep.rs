@@ -722,6 +722,7 @@ pub fn preview(spec: &SweepSpec, csv_path: &Path, max: usize) -> Result<Preview,
         ("DP mem MiB", "dp_mem_mib", 1, 1.0),
         ("p99 ms", "latency_p99_ms", 3, 1.0),
         ("errors %", "error_rate", 3, 100.0),
+        ("done rps", "achieved_rps", 1, 1.0),
     ];
     let mut rows = Vec::new();
     let mut total = 0;

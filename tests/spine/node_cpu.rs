@@ -154,3 +154,25 @@ fn rps_cannot_set_a_closed_loop() {
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("closed-loop"), "{stderr}");
 }
+
+#[test]
+fn on_small_nodes_the_proxies_take_throughput_from_the_application() {
+    // bookinfo-small-nodes: closed-loop load on 2-vCPU nodes the application saturates. Every
+    // mesh's passes run on the same cores, so each mesh completes fewer requests than `none`;
+    // and each run obeys Little's law, N = X · R, with N the 32 connections.
+    let path = root().join("topologies/bookinfo-small-nodes.toml");
+    let mut i = inputs(&path);
+    i.topology.simulation.duration_ns = 30_000_000_000;
+    let throughput = |p: Placement| {
+        let r = meshsim::app::run_placement(&i, p, 2024, Vec::new(), None).unwrap();
+        let s = r.summary.summary;
+        assert!(s.node_cpu_utilization_max > 0.95, "{p}: the busiest node is not saturated: {}", s.node_cpu_utilization_max);
+        assert_relative_eq!(s.achieved_rps * s.latency_mean_ms.unwrap() / 1000.0, 32.0, max_relative = 0.05);
+        s.achieved_rps
+    };
+    let none = throughput(Placement::None);
+    for p in [Placement::Sidecar, Placement::PerNode, Placement::Ambient] {
+        let x = throughput(p);
+        assert!(x < none * 0.97, "{p}: {x:.1} rps against {none:.1} without a mesh");
+    }
+}
