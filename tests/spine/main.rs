@@ -7,6 +7,7 @@ mod golden;
 mod inputs;
 mod outputs;
 mod placement;
+mod profiles;
 mod properties;
 mod queueing;
 mod report;
