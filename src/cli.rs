@@ -42,7 +42,7 @@ pub enum Command {
         /// A p99 target for the report, e.g. 50ms: a line on latency charts, a warning when missed.
         #[arg(long = "slo-p99")]
         slo_p99: Option<String>,
-        /// Replace a cost model in variant B, e.g. sidecar=models/envoy-sidecar.toml (repeatable;
+        /// Replace a cost model in variant B, e.g. sidecar=models/istio-1.24-published/istio-1.24-sidecar.toml (repeatable;
         /// with one topology file, B is that file with these models).
         #[arg(long = "b-model", value_name = "KIND=FILE")]
         b_model: Vec<app::variants::ModelSwap>,
@@ -111,7 +111,7 @@ pub enum Command {
         #[arg(long)]
         istio_benchmark: Option<PathBuf>,
         /// Folder of the sidecar models fitted per telemetry mode.
-        #[arg(long, default_value = "models")]
+        #[arg(long, default_value = "models/istio-bench-2020")]
         models: PathBuf,
         /// Write into a folder that holds another output, or beside the files of a folder that is not meshsim's.
         #[arg(long)]
@@ -453,6 +453,10 @@ fn compare(file: &std::path::Path, common: &RunArgs, mode: RunMode, report: &app
         crate::units::format_duration_ns(t.simulation.warmup_ns),
         c.seed
     );
+    println!("{}", app::results::models_line(&c.inputs));
+    if let Some(w) = app::results::mixed_sources_message(&app::results::model_sources(&c.inputs.models)) {
+        eprintln!("warning: {w}");
+    }
     let eps: Vec<f64> = c.runs.iter().map(|r| r.events_per_s()).collect();
     print!("{}", crate::report::csv_out::summary_table(&c.rows, &eps));
     for note in [crate::report::csv_out::namespace_note(&c.rows), crate::report::csv_out::failure_note(&c.rows)].into_iter().flatten() {
@@ -571,7 +575,6 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
 fn validate_error(e: crate::validate::istio::ValidateError) -> AppError {
     use crate::validate::istio::ValidateError as V;
     match e {
-        V::App(e) => e,
         V::Model(e) => AppError::Input(e),
         V::Sim(e) => AppError::Sim(e),
         e @ (V::Calibration(_) | V::Invalid(_)) => AppError::arg("validate", e.to_string()),

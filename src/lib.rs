@@ -12,6 +12,7 @@ pub mod capacity;
 pub mod cli;
 pub mod input_error;
 pub mod input_file;
+pub mod inputs;
 pub mod limits;
 pub mod metrics;
 pub mod model;

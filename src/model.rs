@@ -35,6 +35,15 @@ pub struct CostModel {
     pub cpu_per_kib_ns: u64,
     pub cpu_new_connection_ns: u64,
     pub cpu_tls_handshake_ns: u64,
+    /// CPU of waking the proxy's worker threads, charged to a pass that finds the proxy idle
+    /// (no pass started or ended) for longer than `wake_up_after_idle_ns`: an idle event loop
+    /// sleeps in the kernel and comes back with cold caches, so per-request CPU falls as load
+    /// keeps the workers busy. 0: no such cost.
+    pub cpu_wake_up_ns: u64,
+    pub wake_up_after_idle_ns: u64,
+    /// CPU a pass spends after it has passed its request on (stats, access logs, buffer
+    /// bookkeeping): its worker stays busy, the request does not wait for it.
+    pub cpu_after_response_ns: u64,
     /// Whether a new downstream connection also costs a new mTLS handshake on this pass
     /// (false where the proxy multiplexes onto pooled mTLS connections, as ztunnel's HBONE does).
     pub tls_per_new_connection: bool,
@@ -176,6 +185,31 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
     let cpu_new_connection_ns = dur(&mut sink, &mut cpu, "new_connection", max_work);
     let cpu_tls_handshake_ns = dur(&mut sink, &mut cpu, "tls_handshake", max_work);
     let latency_fixed_ns = dur(&mut sink, &mut latency, "fixed", max_work);
+    let optional = |sink: &mut ErrorSink, t: &mut Option<Fields>, key: &str| -> Option<u64> {
+        let s = t.as_mut()?.text(sink, key, expect::DURATION)?;
+        match units::parse_duration_ns(s.get_ref()) {
+            Ok(ns) if ns <= max_work => Some(ns),
+            Ok(_) => {
+                sink.at(s.span(), format!("{}: `{}` is more than the limit of {}", s.path(), s.get_ref(), limits::describe_ns(max_work)));
+                None
+            }
+            Err(e) => {
+                sink.at(s.span(), format!("{}: {e}", s.path()));
+                None
+            }
+        }
+    };
+    let cpu_wake_up_ns = optional(&mut sink, &mut cpu, "wake_up").unwrap_or(0);
+    let wake_up_after_idle_ns = optional(&mut sink, &mut cpu, "wake_up_after_idle").unwrap_or(0);
+    if cpu_wake_up_ns > 0 && wake_up_after_idle_ns == 0 {
+        if let Some(c) = &cpu {
+            sink.at(
+                c.span(),
+                "cpu.wake_up: a wake-up cost needs cpu.wake_up_after_idle, the idle time after which it is charged (like \"3ms\")",
+            );
+        }
+    }
+    let cpu_after_response_ns = optional(&mut sink, &mut cpu, "after_response").unwrap_or(0);
     let milli = |sink: &mut ErrorSink, s: Option<Spanned<String>>, min: f64| -> Option<f64> {
         let s = s?;
         match units::parse_millicores(s.get_ref()) {
@@ -250,7 +284,20 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
     if let Some(c) = cpu {
         c.finish(
             &mut sink,
-            &["l7_pass", "l4_pass", "per_kib", "new_connection", "tls_handshake", "tls_per_new_connection", "idle", "request", "limit"],
+            &[
+                "l7_pass",
+                "l4_pass",
+                "per_kib",
+                "new_connection",
+                "tls_handshake",
+                "tls_per_new_connection",
+                "wake_up",
+                "wake_up_after_idle",
+                "after_response",
+                "idle",
+                "request",
+                "limit",
+            ],
         );
     }
     if let Some(l) = latency {
@@ -272,6 +319,9 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
         cpu_per_kib_ns,
         cpu_new_connection_ns,
         cpu_tls_handshake_ns,
+        cpu_wake_up_ns,
+        wake_up_after_idle_ns,
+        cpu_after_response_ns,
         tls_per_new_connection,
         cpu_idle_millicores,
         cpu_request_millicores,
@@ -337,6 +387,7 @@ impl CostModels {
         let mut errors = Vec::new();
         for m in self.by_kind.values() {
             let pass_ns = m.pass_cpu_ns(Layer::L7, payload, true).max(m.pass_cpu_ns(Layer::L4, payload, true)) as f64;
+            let pass_ns = pass_ns + (m.cpu_wake_up_ns + m.cpu_after_response_ns) as f64;
             let stretched = pass_ns * m.effective_workers().1 / slowest.speed;
             if stretched > limits::MAX_DURATION_NS as f64 {
                 errors.push(InputError {

@@ -41,10 +41,12 @@ enum Seed {
 }
 
 fn files(dir: &str) -> Vec<PathBuf> {
+    // Model files sit one folder down, in their profile's folder.
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .flat_map(|p| if p.is_dir() { std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).collect() } else { vec![p] })
+        .filter(|p| p.extension().is_some_and(|e| e == "toml") && !p.ends_with("profile.toml"))
         .collect();
     v.sort();
     v
@@ -288,8 +290,9 @@ fn mutated_inputs_are_accepted_or_refused_never_a_panic() {
             // The mutated model, used by faces for its kind.
             let model = case_dir.join("model.toml");
             std::fs::rename(&file, &model).unwrap();
-            let line = faces.lines().find(|l| l.starts_with(key)).expect("faces names every kind");
-            std::fs::write(&file, faces.replace(line, &format!("{key} = {:?}", model.display().to_string()))).unwrap();
+            // A per-kind key replaces the profile's model of that kind.
+            let line = faces.lines().find(|l| l.starts_with("profile = ")).expect("faces names its profile");
+            std::fs::write(&file, faces.replace(line, &format!("{line}\n{key} = {:?}", model.display().to_string()))).unwrap();
         }
         let before = listing(&case_dir);
         let run = rng.gen_bool(0.25);

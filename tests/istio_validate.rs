@@ -73,7 +73,7 @@ fn bench_model_files_match_the_benchmark_fit() {
     assert!(modes.contains(&"none_mtls".to_string()), "{modes:?}");
     for mode in &modes {
         let fit = fit_bench_sidecar(&cal, mode).unwrap();
-        let path = crate_dir().join("models").join(bench_model_file_name(mode));
+        let path = crate_dir().join("models/istio-bench-2020").join(bench_model_file_name(mode));
         let text = render_bench_model(&fit, "benchmark.csv");
         let file = model::load(&path).unwrap_or_else(|e| {
             panic!("{e}\nwrite {} with:\n{text}", path.display());
@@ -126,7 +126,7 @@ fn cpu_exception(r: &IstioBenchRow) -> bool {
 #[test]
 fn benchmark_rows_are_all_reported() {
     let Some(csv) = benchmark_csv() else { return };
-    let models = crate_dir().join("models");
+    let models = crate_dir().join("models/istio-bench-2020");
     let rows = validate_istio_benchmark(&csv, &topology(), &models, 1).unwrap();
     println!("{}", format_bench_table(&rows));
     let cal = calibrate_istio_benchmark(&csv, DEFAULT_ISTIO_DEGREE).unwrap();

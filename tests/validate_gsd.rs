@@ -57,10 +57,14 @@ fn calibrate_writes_models_with_provenance() {
 
 #[test]
 fn committed_models_all_say_where_their_numbers_came_from() {
-    for entry in std::fs::read_dir(root().join("models")).unwrap() {
-        let path = entry.unwrap().path();
+    let profiles = std::fs::read_dir(root().join("models")).unwrap().map(|e| e.unwrap().path());
+    let files: Vec<_> = profiles.flat_map(|d| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path())).collect();
+    assert!(files.len() >= 15, "{files:?}");
+    for path in files.into_iter().filter(|p| !p.ends_with("profile.toml")) {
         let m = meshsim::model::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(m.provenance.get("source").is_some_and(|s| !s.is_empty()), "{} has no provenance.source", path.display());
+        let profile = path.parent().unwrap().file_name().unwrap().to_str().unwrap();
+        assert_eq!(m.provenance.get("profile").map(String::as_str), Some(profile), "{}", path.display());
     }
 }
 

@@ -311,6 +311,9 @@ fn fit_model(
     let mut put = |k: &str, v: String| {
         prov.insert(k.to_string(), toml::Value::String(v));
     };
+    if let Some(p) = base.provenance.get("profile") {
+        put("profile", p.clone());
+    }
     put("source", format!("steady-state series `{}` of data set `{}` ({})", costs.series, cal.dataset, cal.source_dir.display()));
     put("method", "publisher's steady-state filter per run and column; least-squares fits against achieved rps rounded to 10".into());
     put(

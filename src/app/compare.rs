@@ -77,7 +77,7 @@ pub fn write_with(c: &Comparison, out: &Path, command: &str, force: bool, o: &Re
     let t = &c.inputs.topology;
     let context = format!(
         "Simulated by meshsim {}: `{}` ({} services, {} pods on {} nodes), {:.0} rps for {} after a {} warm-up, seed {}. \
-         Latency is end to end; *added* is over `none` in the same run; CPU and memory are the data plane's steady state.",
+         Latency is end to end; *added* is over `none` in the same run; CPU and memory are the data plane's steady state.\n\n{}{}",
         env!("CARGO_PKG_VERSION"),
         t.source.display(),
         t.services.len(),
@@ -86,7 +86,11 @@ pub fn write_with(c: &Comparison, out: &Path, command: &str, force: bool, o: &Re
         t.total_rate_rps(),
         crate::units::format_duration_ns(t.simulation.duration_ns - t.simulation.warmup_ns),
         crate::units::format_duration_ns(t.simulation.warmup_ns),
-        c.seed
+        c.seed,
+        super::results::models_line(&c.inputs),
+        super::results::mixed_sources_message(&super::results::model_sources(&c.inputs.models))
+            .map(|w| format!("\n\n**Warning:** {w}."))
+            .unwrap_or_default()
     );
     let markdown = csv_out::summary_markdown(&summary_title(t, command, &c.rows), &context, &c.rows).map_err(AppError::Output)?;
     std::fs::write(staged.file("summary.md"), markdown).map_err(io)?;
@@ -158,6 +162,8 @@ pub fn run_record(inputs: &Inputs, seed: u64, placements: &[Layout], command: &s
             "namespace_placements": namespace_record,
             "pods": t.pods.iter().map(|p| serde_json::json!({"pod": p.name, "node": t.nodes[p.node].name})).collect::<Vec<_>>(),
         },
+        "profile": t.mesh.profile.as_ref().map(|p| p.name.clone()),
+        "model_sources": super::results::model_sources(&inputs.models).into_iter().map(|(s, _)| s).collect::<Vec<_>>(),
         "models": models,
     });
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();

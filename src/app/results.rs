@@ -65,6 +65,8 @@ pub fn input_set(label: &str, inputs: &Inputs, seed: u64, seed_picked: bool) -> 
             loads: t.loads.len(),
         },
         models: model_infos(&inputs.models),
+        profile: t.mesh.profile.as_ref().map(|p| p.name.clone()),
+        model_sources: model_sources(&inputs.models).into_iter().map(|(s, _)| s).collect(),
         seed,
         seed_picked,
         duration_s: r4(t.simulation.duration_ns as f64 / 1e9),
@@ -86,19 +88,58 @@ fn model_infos(models: &CostModels) -> Vec<ModelInfo> {
         .collect()
 }
 
-/// Warnings about what was read: models measured on different hardware or from unnamed
+/// Where a model's numbers come from: its `[provenance] profile`, else the hardware it
+/// names, else "an unstated source".
+fn source_of(provenance: &BTreeMap<String, String>) -> String {
+    match (provenance.get("profile"), provenance.get("hardware")) {
+        (Some(p), _) => format!("profile {p}"),
+        (None, Some(hw)) => format!("hardware {hw}"),
+        (None, None) => "an unstated source".into(),
+    }
+}
+
+/// The sources of a set of models, each with the models (`name (kind)`) it gave.
+pub fn model_sources(models: &CostModels) -> Vec<(String, Vec<String>)> {
+    let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, m) in &models.by_kind {
+        by.entry(source_of(&m.provenance)).or_default().push(format!("{} ({})", m.name, k.as_str()));
+    }
+    by.into_iter().collect()
+}
+
+/// One line saying where a run's cost models come from, for terminals and `summary.md`.
+pub fn models_line(inputs: &Inputs) -> String {
+    let profile = match &inputs.topology.mesh.profile {
+        Some(p) => format!("profile `{}` ({}; {})", p.name, p.software, p.hardware),
+        None => "no profile".into(),
+    };
+    let sources: Vec<String> = model_sources(&inputs.models).iter().map(|(s, ms)| format!("{s}: {}", ms.join(", "))).collect();
+    format!("Cost models: {profile}. Sources: {}.", if sources.is_empty() { "none".into() } else { sources.join("; ") })
+}
+
+/// The warning of models from more than one source, naming each source and its models.
+pub fn mixed_sources_message(sources: &[(String, Vec<String>)]) -> Option<String> {
+    (sources.len() > 1).then(|| {
+        let list: Vec<String> = sources.iter().map(|(s, ms)| format!("{} from {s}", ms.join(", "))).collect();
+        format!(
+            "the cost models come from more than one source (different hardware or measurements), so their figures do not compare directly: {}",
+            list.join("; ")
+        )
+    })
+}
+
+/// Warnings about what was read: models from more than one source or from unnamed
 /// sources, and picked seeds.
 fn input_warnings(sets: &[InputSet]) -> Vec<Warning> {
     let mut out = Vec::new();
-    let mut hardware: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut sources: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for s in sets {
         for m in &s.models {
             if !seen.insert((m.name.clone(), m.file.sha256.clone())) {
                 continue;
             }
-            let hw = m.provenance.get("hardware").cloned().unwrap_or_else(|| "not stated".into());
-            hardware.entry(hw).or_default().push(format!("{} ({})", m.name, m.kind));
+            sources.entry(source_of(&m.provenance)).or_default().push(format!("{} ({})", m.name, m.kind));
             if !m.provenance.contains_key("source") {
                 out.push(Warning {
                     kind: WarningKind::UnknownModelSource,
@@ -111,16 +152,9 @@ fn input_warnings(sets: &[InputSet]) -> Vec<Warning> {
             }
         }
     }
-    if hardware.len() > 1 {
-        let list: Vec<String> = hardware.iter().map(|(hw, ms)| format!("{} on {hw}", ms.join(", "))).collect();
-        out.push(Warning {
-            kind: WarningKind::MixedModelSources,
-            placement: None,
-            message: format!(
-                "the cost models were measured on different hardware, so their figures do not compare directly: {}",
-                list.join("; ")
-            ),
-        });
+    let sources: Vec<(String, Vec<String>)> = sources.into_iter().collect();
+    if let Some(message) = mixed_sources_message(&sources) {
+        out.push(Warning { kind: WarningKind::MixedModelSources, placement: None, message });
     }
     for s in sets {
         if s.seed_picked {

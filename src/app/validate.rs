@@ -3,7 +3,7 @@
 //! and memory per series with the measured steady state, against the targets (CPU within
 //! 10%, memory within 15%).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 
@@ -57,23 +57,7 @@ impl Check {
     }
 }
 
-/// A path under the shared data folder if it exists; otherwise says plainly that it is absent
-/// (`skipped: …`), for tests and commands that read the public measurements where they lie.
-pub fn shared_path(relative: &str) -> Option<PathBuf> {
-    let dir = shared_dir();
-    let path = dir.join(relative);
-    if path.exists() {
-        Some(path)
-    } else {
-        println!("skipped: shared data not found at {} (set MESHSIM_SHARED)", path.display());
-        None
-    }
-}
-
-/// The shared data folder: `MESHSIM_SHARED` if set, else `../shared` beside the project.
-pub fn shared_dir() -> PathBuf {
-    std::env::var_os("MESHSIM_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-}
+pub use crate::calibration::{shared_dir, shared_path};
 
 fn read_gsd(data: &Path) -> Result<calibration::GsdCalibration, AppError> {
     calibration::calibrate_gsd(data, calibration::DEFAULT_DEGREE).map_err(|e| {

@@ -35,7 +35,9 @@ pub struct ModelSwap {
 impl std::str::FromStr for ModelSwap {
     type Err = String;
     fn from_str(s: &str) -> Result<ModelSwap, String> {
-        let (k, p) = s.split_once('=').ok_or_else(|| format!("`{s}`: write KIND=FILE, e.g. sidecar=models/envoy-sidecar.toml"))?;
+        let (k, p) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}`: write KIND=FILE, e.g. sidecar=models/istio-1.24-published/envoy-sidecar.toml"))?;
         let kind = ProxyKind::ALL
             .into_iter()
             .find(|x| x.as_str() == k)
@@ -192,8 +194,8 @@ mod tests {
     #[test]
     fn a_model_swap_reads_kind_equals_file() {
         assert_eq!(
-            "sidecar=models/envoy-sidecar.toml".parse::<ModelSwap>(),
-            Ok(ModelSwap { kind: ProxyKind::Sidecar, path: PathBuf::from("models/envoy-sidecar.toml") })
+            "sidecar=models/istio-1.24-published/envoy-sidecar.toml".parse::<ModelSwap>(),
+            Ok(ModelSwap { kind: ProxyKind::Sidecar, path: PathBuf::from("models/istio-1.24-published/envoy-sidecar.toml") })
         );
         assert!("gateway=x.toml".parse::<ModelSwap>().unwrap_err().contains("not a proxy kind"));
         assert!("sidecar".parse::<ModelSwap>().unwrap_err().contains("KIND=FILE"));

@@ -151,3 +151,21 @@ pub(crate) fn write_csv(path: &std::path::Path, rows: &[Vec<String>]) -> Result<
     }
     writer.flush().map_err(|e| CalibrationError::io(path, e))
 }
+
+/// A path under the shared data folder if it exists; otherwise says plainly that it is absent
+/// (`skipped: …`), for tests and commands that read the public measurements where they lie.
+pub fn shared_path(relative: &str) -> Option<PathBuf> {
+    let dir = shared_dir();
+    let path = dir.join(relative);
+    if path.exists() {
+        Some(path)
+    } else {
+        println!("skipped: shared data not found at {} (set MESHSIM_SHARED)", path.display());
+        None
+    }
+}
+
+/// The shared data folder: `MESHSIM_SHARED` if set, else `../shared` beside the project.
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("MESHSIM_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}

@@ -79,7 +79,7 @@ mod tests {
     fn sources_csv_has_one_row_per_table_row_of_the_markdown() {
         let csv_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("calibration/sources.csv");
         let figures = read_published_figures(&csv_path).unwrap();
-        let Some(md_path) = crate::app::validate::shared_path("calibration-sources.md") else { return };
+        let Some(md_path) = crate::calibration::shared_path("calibration-sources.md") else { return };
         let markdown = fs::read_to_string(&md_path).unwrap();
         let expected = table_rows_per_section(&markdown);
         let mut found: BTreeMap<String, usize> = BTreeMap::new();

@@ -87,6 +87,11 @@ pub struct InputSet {
     pub label: String,
     pub topology: TopologyInfo,
     pub models: Vec<ModelInfo>,
+    /// The model profile the topology names (`mesh.profile`), if any.
+    pub profile: Option<String>,
+    /// Where the models come from, one entry per source (`profile <name>`, or the hardware
+    /// named by models outside any profile); more than one is warned about.
+    pub model_sources: Vec<String>,
     pub seed: u64,
     /// True when no seed was given and one was picked for this run.
     pub seed_picked: bool,

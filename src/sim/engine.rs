@@ -74,6 +74,8 @@ pub(super) struct Station {
     /// Calls present and when that count last changed, for the occupancy integral.
     pub present: u32,
     pub since_ns: u64,
+    /// When a pass last started or ended here (a proxy's wake-up cost).
+    pub last_active_ns: u64,
 }
 
 pub(super) struct Engine<'a> {
@@ -139,7 +141,16 @@ impl<'a> Engine<'a> {
         let stations = plan
             .stations
             .iter()
-            .map(|s| Station { busy: 0, servers: s.servers, up: true, epoch: 0, queue: VecDeque::new(), present: 0, since_ns: 0 })
+            .map(|s| Station {
+                busy: 0,
+                servers: s.servers,
+                up: true,
+                epoch: 0,
+                queue: VecDeque::new(),
+                present: 0,
+                since_ns: 0,
+                last_active_ns: 0,
+            })
             .collect();
         let mut containers: Vec<CpuContainerSpec> = plan.containers.iter().map(|c| c.cpu.clone()).collect();
         for h in &opts.hogs {

@@ -31,6 +31,10 @@ pub struct StationSpec {
     pub service_time: Option<ServiceTime>,
     /// Off-CPU time of an application request, after its CPU work.
     pub wait: Option<ServiceTime>,
+    /// A proxy's wake-up: (idle ns after which a pass pays it, its reference CPU ns).
+    pub wake_up: Option<(u64, u64)>,
+    /// Reference CPU ns a proxy's worker spends after each pass, off the request's path.
+    pub after_response_ns: u64,
 }
 
 /// What runs in a CPU container.
@@ -134,6 +138,8 @@ impl Plan {
                 cpu_mult: 1.0 / speed,
                 service_time: Some(s.service_time),
                 wait: s.wait,
+                wake_up: None,
+                after_response_ns: 0,
             });
             containers.push(ContainerPlan {
                 kind: ContainerKind::App(pid),
@@ -158,6 +164,8 @@ impl Plan {
                 cpu_mult: 1.0 / speed,
                 service_time: None,
                 wait: None,
+                wake_up: model.filter(|m| m.cpu_wake_up_ns > 0).map(|m| (m.wake_up_after_idle_ns, m.cpu_wake_up_ns)),
+                after_response_ns: model.map(|m| m.cpu_after_response_ns).unwrap_or(0),
             });
             containers.push(ContainerPlan {
                 kind: ContainerKind::Proxy(x, p.kind),

@@ -58,13 +58,21 @@ impl Engine<'_> {
             return;
         }
         let call = self.calls[c as usize];
-        let work_ref = match &self.cpu_samplers[s] {
+        let mut work_ref = match &self.cpu_samplers[s] {
             Some(sampler) => sampler.sample(&mut self.rng),
             None => {
                 let step = self.plan.steps[(self.plan.paths[call.path as usize].0 + call.step) as usize];
                 step.work_ns as f64
             }
         };
+        if let Some((after_idle_ns, wake_ns)) = spec.wake_up {
+            // Only a pass that finds every worker asleep pays for waking one.
+            let st = &mut self.stations[s];
+            if st.busy == 1 && self.now.saturating_sub(st.last_active_ns) > after_idle_ns {
+                work_ref += wake_ns as f64;
+            }
+            st.last_active_ns = self.now;
+        }
         if self.in_window(self.now) {
             self.out.stations[s].passes += 1;
         }
@@ -81,6 +89,7 @@ impl Engine<'_> {
         if token & BG_JOB != 0 {
             let s = (token & !BG_JOB) as usize;
             self.stations[s].busy -= 1;
+            self.stations[s].last_active_ns = self.now;
             self.start_queued(s);
             return;
         }
@@ -122,9 +131,17 @@ impl Engine<'_> {
         let call = self.calls[c as usize];
         let (first, len, _) = self.plan.paths[call.path as usize];
         let step = self.plan.steps[(first + call.step) as usize];
-        self.stations[s].busy -= 1;
         self.occupancy(s, -1);
-        self.start_queued(s);
+        self.stations[s].last_active_ns = self.now;
+        let after_ns = self.plan.stations[s].after_response_ns;
+        if after_ns > 0 {
+            // The worker stays busy with the pass's own bookkeeping; the call moves on now.
+            let spec = &self.plan.stations[s];
+            self.start_task(spec.container, after_ns as f64 * spec.cpu_mult, BG_JOB | s as u32);
+        } else {
+            self.stations[s].busy -= 1;
+            self.start_queued(s);
+        }
         if call.step + 1 == len {
             self.next_group(c);
         } else {

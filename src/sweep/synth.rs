@@ -27,10 +27,7 @@ pub fn topology_text(services: usize, seed: u64, models_dir: &str) -> String {
     let _ = writeln!(w, "{FIRST_LINE}{services} services in {LAYERS} layers (meshsim synth).");
     let _ = writeln!(w, "version = 1\nname = \"synth-{services}\"");
     let _ = writeln!(w, "\n[simulation]\nduration = \"5s\"\nwarmup = \"1s\"\nseed = {seed}");
-    let _ = writeln!(
-        w,
-        "\n[mesh]\nsidecar_model = \"{models_dir}/envoy-sidecar.toml\"\nztunnel_model = \"{models_dir}/ztunnel.toml\"\nwaypoint_model = \"{models_dir}/waypoint-envoy.toml\"\nnode_proxy_model = \"{models_dir}/envoy-node.toml\""
-    );
+    let _ = writeln!(w, "\n[mesh]\nprofile = \"envoy-1.40-loopback\"\nmodels_dir = \"{models_dir}\"");
     let _ = writeln!(w, "\n[[node]]\nname = \"n\"\ncount = {nodes}\nzone = \"z1\"\nvcpu = 16\nmemory = \"64Gi\"");
     for ns in 0..services.div_ceil(10) {
         let _ = writeln!(w, "\n[[namespace]]\nname = \"ns{ns}\"\nwaypoint = {{ scope = \"namespace\", replicas = 3 }}");

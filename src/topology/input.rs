@@ -32,6 +32,10 @@ pub struct SimulationInput {
 }
 
 pub struct MeshInput {
+    /// The model profile (a folder of the models folder) the per-kind models come from.
+    pub profile: Option<S<String>>,
+    /// Where profiles are looked up, relative to the topology's folder (default `../models`).
+    pub models_dir: Option<S<String>>,
     pub sidecar_model: Option<S<String>>,
     pub ztunnel_model: Option<S<String>>,
     pub waypoint_model: Option<S<String>>,
@@ -193,6 +197,8 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
     });
     let mesh = root.req_table(sink, "mesh").map(|mut f| {
         let m = MeshInput {
+            profile: f.text(sink, "profile", expect::NAME),
+            models_dir: f.text(sink, "models_dir", "write a folder path in quotes, like \"../models\""),
             sidecar_model: f.text(sink, "sidecar_model", expect::FILE),
             ztunnel_model: f.text(sink, "ztunnel_model", expect::FILE),
             waypoint_model: f.text(sink, "waypoint_model", expect::FILE),
@@ -211,7 +217,17 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
         };
         f.finish(
             sink,
-            &["sidecar_model", "ztunnel_model", "waypoint_model", "node_proxy_model", "per_node_l7", "sidecar_scope", "outlier_detection"],
+            &[
+                "profile",
+                "models_dir",
+                "sidecar_model",
+                "ztunnel_model",
+                "waypoint_model",
+                "node_proxy_model",
+                "per_node_l7",
+                "sidecar_scope",
+                "outlier_detection",
+            ],
         );
         m
     });

@@ -6,6 +6,7 @@
 pub mod blast;
 mod input;
 mod placement;
+pub mod profile;
 mod schedule;
 mod validate;
 
@@ -105,6 +106,8 @@ pub enum SidecarScope {
 pub struct MeshConfig {
     /// Cost model file of each proxy kind, resolved against the topology file's folder.
     pub models: Vec<(ProxyKind, PathBuf)>,
+    /// The profile `mesh.profile` names, if any (per-kind keys override its models).
+    pub profile: Option<profile::Profile>,
     pub per_node_l7: PerNodeL7,
     pub sidecar_scope: SidecarScope,
     /// Outlier detection in callers' load balancing; `None`: replicas are never ejected.

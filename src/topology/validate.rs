@@ -10,6 +10,7 @@ use std::path::Path;
 use petgraph::graph::DiGraph;
 
 use super::input::*;
+use super::profile::{self, Profile, DEFAULT_MODELS_DIR};
 use super::*;
 use crate::input_error::ErrorSink;
 use crate::limits::{self, describe_ns};
@@ -533,9 +534,20 @@ fn simulation(sink: &mut ErrorSink, s: Option<&SimulationInput>) -> SimulationCo
 fn mesh(path: &Path, sink: &mut ErrorSink, m: Option<&MeshInput>) -> MeshConfig {
     let mut models = Vec::new();
     let Some(m) = m else {
-        return MeshConfig { models, per_node_l7: PerNodeL7::Destination, sidecar_scope: SidecarScope::Mesh, outlier_detection: None };
+        return MeshConfig {
+            models,
+            profile: None,
+            per_node_l7: PerNodeL7::Destination,
+            sidecar_scope: SidecarScope::Mesh,
+            outlier_detection: None,
+        };
     };
     let base_dir = path.parent().unwrap_or(Path::new("."));
+    let profile = m.profile.as_ref().and_then(|p| mesh_profile(sink, base_dir, p, m.models_dir.as_ref()));
+    if let Some(p) = &profile {
+        models.extend(p.models.iter().cloned());
+    }
+    // A per-kind key replaces the profile's model of that kind.
     for (kind, value) in [
         (ProxyKind::Sidecar, &m.sidecar_model),
         (ProxyKind::NodeProxy, &m.node_proxy_model),
@@ -550,6 +562,7 @@ fn mesh(path: &Path, sink: &mut ErrorSink, m: Option<&MeshInput>) -> MeshConfig 
                     format!("{}: model file `{}` not found (paths are relative to the topology file's folder)", v.path(), p.display()),
                 );
             }
+            models.retain(|(k, _)| *k != kind);
             models.push((kind, p));
         }
     }
@@ -566,7 +579,45 @@ fn mesh(path: &Path, sink: &mut ErrorSink, m: Option<&MeshInput>) -> MeshConfig 
         ejection_ns: opt_duration(sink, &o.ejection, 30_000_000_000, 1, limits::MAX_DURATION_NS),
         max_ejection_percent: int_in(sink, &o.max_ejection_percent, 10, 0, 100) as u32,
     });
-    MeshConfig { models, per_node_l7, sidecar_scope, outlier_detection }
+    MeshConfig { models, profile, per_node_l7, sidecar_scope, outlier_detection }
+}
+
+/// The profile `mesh.profile` names, looked up in `mesh.models_dir` (relative to the
+/// topology's folder), by default the `models` folder beside the topology's folder.
+fn mesh_profile(sink: &mut ErrorSink, base_dir: &Path, name: &Spanned<String>, models_dir: Option<&Spanned<String>>) -> Option<Profile> {
+    let dir = base_dir.join(models_dir.map(|d| d.get_ref().as_str()).unwrap_or(DEFAULT_MODELS_DIR));
+    if let Some(d) = models_dir {
+        if !dir.is_dir() {
+            sink.at(d.span(), format!("{}: folder `{}` not found (relative to the topology file's folder)", d.path(), dir.display()));
+            return None;
+        }
+    }
+    let n = name.get_ref();
+    if let Err(e) = profile::check_name(n) {
+        sink.at(name.span(), format!("{}: `{n}` {e}", name.path()));
+        return None;
+    }
+    if !dir.join(n).join(profile::PROFILE_FILE).is_file() {
+        let known = profile::known(&dir);
+        let listed = if known.is_empty() { "there are none".to_string() } else { format!("known profiles: {}", known.join(", ")) };
+        sink.at(
+            name.span(),
+            format!(
+                "{}: unknown profile `{n}` in `{}` ({listed}); a profile is a folder there holding a {}, set mesh.models_dir to look elsewhere",
+                name.path(),
+                dir.display(),
+                profile::PROFILE_FILE
+            ),
+        );
+        return None;
+    }
+    match profile::load(&dir, n) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            sink.errors.extend(e.0);
+            None
+        }
+    }
 }
 
 fn nodes(sink: &mut ErrorSink, entries: &[NodeInput]) -> Vec<Node> {

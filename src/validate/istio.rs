@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::app::{check_models, load_inputs, AppError, Inputs, Overrides};
 use crate::calibration::{
     calibrate_istio_benchmark, CalibrationError, IstioCalibration, IstioRow, Metric, SidecarMode, SidecarProxy, DEFAULT_ISTIO_DEGREE,
 };
 use crate::input_error::InputErrors;
+use crate::inputs::{check_models, load_inputs, Inputs, Overrides};
 use crate::metrics::{summarize, RunSummary};
 use crate::model::{self, CostModel};
 use crate::placement::{Deployment, Placement};
@@ -39,8 +39,6 @@ const MB_IN_MIB: f64 = 1e6 / (1024.0 * 1024.0);
 /// Why a validation could not run. Messages are lowercase and name the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateError {
-    #[error("{0}")]
-    App(#[from] AppError),
     #[error("{0}")]
     Calibration(#[from] CalibrationError),
     #[error("{0}")]
@@ -189,6 +187,7 @@ pub fn render_bench_model(fit: &BenchSidecarFit, benchmark_csv_name: &str) -> St
     let _ = writeln!(s, "per_connection = \"20KiB\"   # \"under 20k\" per connection (calibration-sources E)");
     let _ = writeln!(s, "per_inflight = \"64KiB\"\n");
     let _ = writeln!(s, "[provenance]");
+    let _ = writeln!(s, "profile = \"istio-bench-2020\"");
     let _ = writeln!(s, "component = \"Istio sidecar, telemetry mode {mode}, `both` rows (client and server sidecars)\"");
     let _ = writeln!(
         s,

@@ -132,7 +132,11 @@ fn more_pods_than_nodes_can_hold_is_rejected() {
 
 #[test]
 fn missing_model_file_is_rejected() {
-    rejects("missing-model", |t| t.replace("ztunnel.toml", "ztunel.toml"), &["mesh.ztunnel_model", "not found"]);
+    let missing = format!("ztunnel_model = \"{}/models/gsd-2025-gke/ztunel.toml\"\nper_node_l7 =", root().display());
+    rejects("missing-model", |t| t.replacen("per_node_l7 =", &missing, 1), &["mesh.ztunnel_model", "not found"]);
+    let models = format!("models_dir = \"{}/models/\"", root().display());
+    let missing = format!("models_dir = \"{}/no-models\"", root().display());
+    rejects("missing-models-dir", |t| t.replacen(&models, &missing, 1), &["mesh.models_dir", "not found"]);
 }
 
 #[test]

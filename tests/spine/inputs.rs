@@ -72,7 +72,7 @@ fn type_errors_are_all_reported_at_once_in_the_users_terms() {
     has_all(
         &stderr,
         &[
-            &format!("{p}:31:8: node[0].vcpu: write a number"),
+            &format!("{p}:{}:8: node[0].vcpu: write a number", line_of(&faces_text(), "vcpu = 8")),
             "service[2].replicas: write a whole number",
             "service[1].call[1].retries: write a whole number, like 3 (found the number 1.5)",
             "load[0].rate: write a rate with a unit, in quotes, like \"1000rps\" (found the number 1200)",
@@ -136,8 +136,11 @@ fn a_size_with_a_wrong_unit_lists_every_unit() {
 
 #[test]
 fn a_model_of_the_wrong_kind_names_its_file_and_line_once() {
-    let (_, stderr) = faces_refused("wrong-kind", |t| t.replacen("models/ztunnel.toml", "models/linkerd2-proxy.toml", 1));
-    let model = root().join("models/linkerd2-proxy.toml");
+    let (_, stderr) = faces_refused("wrong-kind", |t| {
+        let model = root().join("models/gsd-2025-gke/linkerd2-proxy.toml");
+        t.replacen("per_node_l7 =", &format!("ztunnel_model = \"{}\"\nper_node_l7 =", model.display()), 1)
+    });
+    let model = root().join("models/gsd-2025-gke/linkerd2-proxy.toml");
     let line = line_of(&std::fs::read_to_string(&model).unwrap(), "kind = ");
     has_all(&stderr, &[&format!("{}:{line}:", model.display()), "kind: this model is for `sidecar`", "ztunnel_model"]);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -8,6 +8,7 @@ mod inputs;
 mod node_cpu;
 mod outputs;
 mod placement;
+mod profiles;
 mod properties;
 mod queueing;
 mod report;

@@ -107,7 +107,7 @@ fn capacity_and_variants_write_their_report() {
             "compare",
             "topologies/faces.toml",
             "--b-model",
-            "sidecar=models/envoy-sidecar.toml",
+            "sidecar=models/istio-1.24-published/envoy-sidecar.toml",
             "--placements",
             "none,sidecar",
             "--duration",
@@ -134,7 +134,7 @@ fn capacity_and_variants_write_their_report() {
 
 /// A topology whose free text and model provenance carry markup.
 fn hostile_topology(dir: &Path) -> PathBuf {
-    let model = std::fs::read_to_string(root().join("models/linkerd2-proxy.toml")).unwrap();
+    let model = std::fs::read_to_string(root().join("models/gsd-2025-gke/linkerd2-proxy.toml")).unwrap();
     let model = model.replace("[provenance]\n", "[provenance]\nversion = \"<img src=x onerror=alert(2)>\"\n");
     let model = model
         .lines()

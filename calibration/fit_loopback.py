@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Fit the cost models of the `envoy-1.40-loopback` profile from the committed bench results.
+
+Reads calibration/bench/results/envoy-1.40-loopback/{summary-cpu-latency,summary-memory,memory}.csv
+and writes models/envoy-1.40-loopback/{sidecar,node-proxy,waypoint,ztunnel}.toml. Standard
+library only; the same inputs give the same bytes. Run from the repository's root:
+
+    python3 calibration/fit_loopback.py            # write the models
+    python3 calibration/fit_loopback.py --check    # exit 1 if the committed models differ
+
+CPU per pass at per-proxy pass rate L (passes/s) is fitted as
+
+    cpu(L) = base + wake_up * exp(-L * tau)
+
+exp(-L*tau) is the chance that a Poisson arrival comes more than tau after the previous one.
+meshsim charges the wake-up (`cpu.wake_up`) to a pass that finds the proxy idle for longer than
+`cpu.wake_up_after_idle`, idle counted from the end of the previous pass, so that setting is
+tau less the pass's own CPU time (`base`). tau is chosen on a log grid; for each tau, base and
+wake_up are the least-squares fit in relative error (each rate weighs the same). Rows are the
+rate sweep (HTTP/1.1, pooled, 1 KiB, 2 workers).
+"""
+
+import csv
+import math
+import os
+import sys
+
+RESULTS = "calibration/bench/results/envoy-1.40-loopback"
+OUT = "models/envoy-1.40-loopback"
+PROFILE = "envoy-1.40-loopback"
+TAU_GRID_MS = [0.05 * (1.02**i) for i in range(400)]  # 0.05 ms to about 137 ms
+
+
+def rows(name):
+    with open(os.path.join(RESULTS, name), newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def fit_wake(points):
+    """points: [(rate per s, us per pass)] -> (base_us, wake_us, tau_ms, max relative error)."""
+
+    def solve(xs):
+        # Weighted least squares of y = b + w x with weights 1/y^2.
+        s = sx = sxx = sy = sxy = 0.0
+        for (_, y), x in zip(points, xs):
+            k = 1.0 / (y * y)
+            s, sx, sxx, sy, sxy = s + k, sx + k * x, sxx + k * x * x, sy + k * y, sxy + k * x * y
+        det = s * sxx - sx * sx
+        if abs(det) < 1e-12:
+            return sy / s, 0.0
+        w = (s * sxy - sx * sy) / det
+        b = (sy - w * sx) / s
+        if w < 0.0 or b < 0.0:
+            return sy / s, 0.0
+        return b, w
+
+    def err(b, w, tau_ms):
+        return max(abs(b + w * math.exp(-r * tau_ms / 1e3) - y) / y for r, y in points)
+
+    best = None
+    for tau in TAU_GRID_MS:
+        xs = [math.exp(-r * tau / 1e3) for r, _ in points]
+        b, w = solve(xs)
+        sse = sum(((b + w * x - y) / y) ** 2 for (_, y), x in zip(points, xs))
+        if best is None or sse < best[0] - 1e-15:
+            best = (sse, b, w, tau)
+    _, b, w, tau = best
+    flat_b, _ = solve([0.0] * len(points))
+    return b, w, tau, err(b, w, tau), err(flat_b, 0.0, tau)
+
+
+def mean(xs):
+    xs = list(xs)
+    return sum(xs) / len(xs)
+
+
+def main():
+    cpu = rows("summary-cpu-latency.csv")
+    mem = rows("summary-memory.csv")
+    base_rows = [r for r in rows("memory.csv") if r["test"] == "base" and r["concurrency"] == "2"]
+
+    def per_pass(config, roles, dimension="rate", **match):
+        """{target rps: (achieved rps, mean us per pass over roles)} of usable rows."""
+        out = {}
+        for r in cpu:
+            if r["config"] != config or r["dimension"] != dimension or r["role"] not in roles:
+                continue
+            if any(r[k] != v for k, v in match.items()) or not r["cpu_us_per_pass"] or int(r["runs_used"]) == 0:
+                continue
+            out.setdefault(int(r["target_rps"]), []).append((float(r["achieved_rps"]), float(r["cpu_us_per_pass"])))
+        return {t: (mean(a for a, _ in v), mean(c for _, c in v)) for t, v in sorted(out.items()) if len(v) == len(roles)}
+
+    def rate_fit(config, roles):
+        pts = sorted(per_pass(config, roles).values())
+        b, w, tau, e, flat = fit_wake(pts)
+        return {"points": pts, "base": b, "wake": w, "tau": tau, "err": e, "flat_err": flat}
+
+    def extra_new_connection(config, roles):
+        pooled = per_pass(config, roles).get(1000)
+        new = per_pass(config, roles, dimension="new-connection").get(1000)
+        return max(0.0, new[1] - pooled[1]) if pooled and new else 0.0
+
+    def per_kib(config, roles):
+        pts = [(int(r["payload_bytes"]) / 1024, float(r["cpu_us_per_pass"])) for r in cpu
+               if r["config"] == config and r["role"] in roles and r["cpu_us_per_pass"]
+               and int(r["runs_used"]) > 0 and int(r["target_rps"]) == 1000
+               and (r["dimension"] == "payload" or (r["dimension"] == "rate"))]
+        n = len(pts)
+        mx, my = mean(x for x, _ in pts), mean(y for _, y in pts)
+        sxx = sum((x - mx) ** 2 for x, _ in pts)
+        return max(0.0, sum((x - mx) * (y - my) for x, y in pts) / sxx) if n > 1 and sxx > 0 else 0.0
+
+    def memory(test, config, roles, how=mean):
+        vals = [float(r["rss_bytes_per_unit"]) for r in mem if r["test"] == test and r["config"] == config
+                and r["role"] in roles and r["concurrency"] == "2"]
+        return how(vals) if vals else None
+
+    def base(config, roles):
+        rs = [r for r in base_rows if r["config"] == config and r["role"] in roles]
+        return mean(float(r["rss_bytes"]) for r in rs), mean(float(r["idle_cpu_mc"]) for r in rs)
+
+    def added_fixed(config, passes, roles):
+        """Per-pass delay beyond CPU at 100 rps (least contended): added p50 less CPU, >= 0."""
+        r = next(r for r in cpu if r["config"] == config and r["dimension"] == "rate" and r["role"] == "all"
+                 and r["target_rps"] == "100")
+        cpu_us = sum(v[1] for v in [per_pass(config, [x]).get(100) for x in roles] if v)
+        return max(0.0, (float(r["added_p50_us"]) - cpu_us) / passes), float(r["added_p50_us"]), cpu_us
+
+    endpoint = memory("endpoints", "sidecar", ["sidecar-out"])
+    side = ["sidecar-out", "sidecar-in"]
+    l4 = ["l4-out", "l4-in"]
+    hb = ["hbone-out", "hbone-in"]
+    kinds = {
+        "sidecar": dict(
+            kind="sidecar", what="an Envoy sidecar: HTTP in, mTLS to the peer sidecar (mean of the outbound and inbound proxies)",
+            l7=rate_fit("sidecar", side), l4=rate_fit("l4", l4), config="sidecar", roles=side,
+            new_conn=extra_new_connection("sidecar", side), tls=False, tls_us=extra_new_connection("l4", l4),
+            kib=per_kib("sidecar", side), conn=memory("connections", "sidecar", side, max),
+            inflight=memory("in-flight", "sidecar", side), base=base("sidecar", side), fixed=added_fixed("sidecar", 2, side)),
+        "node-proxy": dict(
+            kind="node-proxy", what="a per-node Envoy: L4 passes as the TLS TCP pair, L7 passes as the sidecar's HTTP pass",
+            l7=rate_fit("sidecar", side), l4=rate_fit("l4", l4), config="l4", roles=l4, wake_from="l4",
+            new_conn=0.0, tls=True, tls_us=extra_new_connection("l4", l4),
+            kib=per_kib("l4", l4), conn=memory("connections", "l4", l4, max),
+            inflight=memory("in-flight", "l4", l4), base=base("l4", l4), fixed=added_fixed("l4", 2, l4)),
+        "waypoint": dict(
+            kind="waypoint", what="an Envoy waypoint: HBONE in, HTTP routing, HBONE out",
+            l7=rate_fit("waypoint", ["waypoint"]), l4=rate_fit("hbone", hb), config="waypoint", roles=["waypoint"],
+            new_conn=extra_new_connection("waypoint", ["waypoint"]), tls=False, tls_us=extra_new_connection("l4", l4),
+            kib=per_kib("waypoint", ["waypoint"]), conn=memory("connections", "waypoint", ["waypoint"], max),
+            inflight=memory("in-flight", "waypoint", ["waypoint"]), base=base("waypoint", ["waypoint"]),
+            fixed=added_fixed("waypoint", 3, ["hbone-out", "waypoint", "hbone-in"])),
+        "ztunnel": dict(
+            kind="ztunnel", what="Envoy as a ztunnel: TCP in, HTTP/2 CONNECT over pooled mTLS (HBONE), CONNECT terminated at the peer",
+            l7=rate_fit("hbone", hb), l4=rate_fit("hbone", hb), config="hbone", roles=hb, wake_from="l4",
+            new_conn=extra_new_connection("hbone", hb), tls=False, tls_us=extra_new_connection("l4", l4),
+            kib=per_kib("waypoint", hb), conn=memory("connections", "hbone", hb, max),
+            inflight=memory("in-flight", "waypoint", hb), base=base("hbone", hb), fixed=added_fixed("hbone", 2, hb)),
+    }
+    check = "--check" in sys.argv[1:]
+    differ = []
+    os.makedirs(OUT, exist_ok=True)
+    for name, k in kinds.items():
+        text = render(name, k, endpoint)
+        path = os.path.join(OUT, f"{name}.toml")
+        if check:
+            try:
+                with open(path) as f:
+                    if f.read() != text:
+                        differ.append(path)
+            except FileNotFoundError:
+                differ.append(path)
+        else:
+            with open(path, "w") as f:
+                f.write(text)
+            print(f"wrote {path}")
+    if differ:
+        print("differ from the fit: " + ", ".join(differ), file=sys.stderr)
+        sys.exit(1)
+
+
+def us(x):
+    return f"{x:.1f}us"
+
+
+def render(name, k, endpoint):
+    wake = k[k.get("wake_from", "l7")]
+    l7, l4 = k["l7"], k["l4"]
+    rss, idle = k["base"]
+    fixed, added_p50, cpu_sum = k["fixed"]
+    pts = lambda f: ", ".join(f"{r:.0f} rps {y:.0f} us" for r, y in f["points"])
+    lines = [
+        f"# {name}: {k['what']}.",
+        "# Fitted by calibration/fit_loopback.py from calibration/bench/results/envoy-1.40-loopback",
+        "# (Envoy 1.40.0 on this project's 2-core loopback bench). Do not edit by hand: rerun the script.",
+        "version = 1",
+        f'name = "envoy-1.40-{name}"',
+        f'kind = "{k["kind"]}"',
+        "workers = 2   # the bench ran Envoy with --concurrency 2",
+        "",
+        "[cpu]",
+        f'l7_pass = "{us(l7["base"])}"   # CPU per pass once workers stay awake (rate sweep, fit below)',
+        f'l4_pass = "{us(l4["base"])}"',
+        f'per_kib = "{us(k["kib"])}"   # slope of CPU per pass over payloads of 100 B to 64 KiB at 1000 rps',
+        f'new_connection = "{us(k["new_conn"])}"   # a new downstream connection per request less pooled, 1000 rps',
+        f'tls_handshake = "{us(k["tls_us"])}"   # the TLS TCP pair: new connection per request less pooled, 1000 rps',
+        f"tls_per_new_connection = {'true' if k['tls'] else 'false'}",
+        f'wake_up = "{us(wake["wake"])}"',
+        f'wake_up_after_idle = "{max(0.0, wake["tau"] * 1e3 - wake["base"]):.0f}us"   # tau {wake["tau"] * 1e3:.0f} us less the pass\'s {wake["base"]:.0f} us',
+        f'idle = "{idle:.1f}m"   # measured idle Envoy (no traffic), mean of the roles',
+        "",
+        "[latency]",
+        f'fixed = "{us(fixed)}"   # added p50 at 100 rps ({added_p50:.0f} us) less the passes\' CPU ({cpu_sum:.0f} us), per pass, at least 0',
+        "",
+        "[memory]",
+        f'base = "{rss / 1024:.0f}KiB"   # idle RSS, of which about 55 MiB is the mapped Envoy binary',
+        f'per_endpoint = "{endpoint / 1024:.1f}KiB"   # a cluster of N endpoints on the outbound sidecar',
+        f'per_connection = "{k["conn"] / 1024:.1f}KiB"   # N idle downstream connections held open',
+        f'per_inflight = "{k["inflight"] / 1024:.1f}KiB"   # requests held by a slow (100 ms) backend',
+        "",
+        "[provenance]",
+        f'profile = "{PROFILE}"',
+        'source = "calibration/bench/results/envoy-1.40-loopback (runs.csv, passes.csv, memory.csv; summaries)"',
+        'version = "Envoy 1.40.0 (BoringSSL), rsa2048 certificates made by the bench"',
+        'hardware = "2 vCPU AMD EPYC, Linux 6.18, loopback (calibration/bench/results/envoy-1.40-loopback/environment.json)"',
+        'load_levels = "100, 500, 1000, 2000, 4000, 8000 rps target (HTTP/1.1, pooled, 1 KiB, 32 connections)"',
+        f'method = "cpu per pass = base + wake_up x exp(-rate x tau), least squares in relative error, tau on a log grid (calibration/fit_loopback.py)"',
+        f'fit_l7 = "{pts(l7)}: base {l7["base"]:.1f} us, wake_up {l7["wake"]:.1f} us, tau {l7["tau"]:.2f} ms; max error {l7["err"] * 100:.1f}% (a constant: {l7["flat_err"] * 100:.1f}%)"',
+        f'fit_l4 = "{pts(l4)}: base {l4["base"]:.1f} us, wake_up {l4["wake"]:.1f} us, tau {l4["tau"]:.2f} ms; max error {l4["err"] * 100:.1f}% (a constant: {l4["flat_err"] * 100:.1f}%)"',
+        "assumption = \"the bench's load generator paces requests; the fit takes Poisson arrivals, as meshsim simulates them\"",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
