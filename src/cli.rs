@@ -462,6 +462,9 @@ fn compare(file: &std::path::Path, common: &RunArgs, mode: RunMode, report: &app
     for note in [crate::report::csv_out::namespace_note(&c.rows), crate::report::csv_out::failure_note(&c.rows)].into_iter().flatten() {
         println!("{note}");
     }
+    for note in app::compare::saturation_notes(&c) {
+        eprintln!("warning: {note}");
+    }
     let written = app::compare::write_with(&c, &out, command, common.force, report)?;
     println!(
         "wrote {}/ (report.html, results.json, summary.csv, summary.md, instances.csv, edges.csv, nodes.csv, containers.csv, run.json)",

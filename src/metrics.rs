@@ -28,6 +28,26 @@ pub struct ProxySummary {
     pub endpoints: u32,
     pub queue_max: u32,
     pub rejected: u64,
+    /// Share (0–1) of its workers' capacity its passes used: pass CPU over the window ÷ the
+    /// cores its workers (or its CPU limit, if lower) can use. Near 1 its queue only grows.
+    pub worker_busy_share: f64,
+}
+
+/// A proxy's workers busier than this share are saturated: their queue grows for the whole run.
+pub const SATURATED_WORKER_SHARE: f64 = 0.95;
+
+/// A note on a run whose proxies' workers are saturated, or `None`: such a row's latency and
+/// memory measure a backlog that grew through the run, not a steady state.
+pub fn saturated_proxies_note(placement: &str, proxies: &[ProxySummary]) -> Option<String> {
+    let hot: Vec<&ProxySummary> = proxies.iter().filter(|p| p.worker_busy_share >= SATURATED_WORKER_SHARE).collect();
+    let busiest = hot.iter().max_by(|a, b| a.worker_busy_share.total_cmp(&b.worker_busy_share))?;
+    Some(format!(
+        "{placement}: {} of its proxies keep their workers {:.0}% busy or more (busiest: {} at {:.0}%): their queues grow through the run, so this row's latency and memory describe a backlog, not a steady state; add replicas or workers, or lower the load",
+        hot.len(),
+        SATURATED_WORKER_SHARE * 100.0,
+        busiest.name,
+        busiest.worker_busy_share * 100.0
+    ))
 }
 
 /// One edge (a load or a call) over the measurement window. Latencies are `None` when no
@@ -170,6 +190,11 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
                     cpu = cpu.min(limit);
                 }
                 let mem = model.map(|m| m.memory_bytes(inst.endpoints as f64, connections_mean, inflight_mean)).unwrap_or(0.0) / MIB;
+                let worker_cores = match model.and_then(|m| m.cpu_limit_millicores) {
+                    Some(limit) => (spec.servers as f64).min(limit / 1000.0),
+                    None => spec.servers as f64,
+                };
+                let worker_busy_share = if worker_cores > 0.0 { st.cpu_ns / window_ns / worker_cores } else { 0.0 };
                 proxies.push(ProxySummary {
                     name: inst.name.clone(),
                     kind: inst.kind.as_str(),
@@ -182,6 +207,7 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
                     endpoints: inst.endpoints,
                     queue_max: st.queue_max,
                     rejected: st.rejected,
+                    worker_busy_share,
                 });
             }
         }

@@ -93,6 +93,10 @@ pub fn write_with(c: &Comparison, out: &Path, command: &str, force: bool, o: &Re
             .unwrap_or_default()
     );
     let markdown = csv_out::summary_markdown(&summary_title(t, command, &c.rows), &context, &c.rows).map_err(AppError::Output)?;
+    let mut markdown = markdown;
+    for note in saturation_notes(c) {
+        markdown.push_str(&format!("\n**Warning:** {note}\n"));
+    }
     std::fs::write(staged.file("summary.md"), markdown).map_err(io)?;
     let results = super::results::compare(c, command, o.slo_p99_ns);
     let charts = match &results.body {
@@ -103,6 +107,12 @@ pub fn write_with(c: &Comparison, out: &Path, command: &str, force: bool, o: &Re
     let record = run_record(&c.inputs, c.seed, &c.rows.iter().map(|r| r.placement).collect::<Vec<_>>(), command)?;
     std::fs::write(staged.file("run.json"), record).map_err(io)?;
     Ok(staged.commit()?)
+}
+
+/// Rows whose proxies' workers are saturated, one note each (see
+/// [`crate::metrics::saturated_proxies_note`]).
+pub fn saturation_notes(c: &Comparison) -> Vec<String> {
+    c.runs.iter().filter_map(|r| crate::metrics::saturated_proxies_note(r.summary.summary.placement.as_str(), &r.summary.proxies)).collect()
 }
 
 /// The heading of `summary.md`: `run` simulates one placement, `compare` several.

@@ -285,6 +285,15 @@ pub fn compare(c: &Comparison, command: &str, slo_p99_ns: Option<u64>) -> Result
         }),
     );
     r.warnings.extend(placement_warnings(&placements, slo_ms(slo_p99_ns), ""));
+    for (run, note) in c.runs.iter().filter_map(|run| {
+        crate::metrics::saturated_proxies_note(run.summary.summary.placement.as_str(), &run.summary.proxies).map(|n| (run, n))
+    }) {
+        r.warnings.push(Warning {
+            kind: WarningKind::Saturation,
+            placement: Some(run.summary.summary.placement.to_string()),
+            message: note,
+        });
+    }
     r
 }
 

@@ -176,3 +176,34 @@ fn on_small_nodes_the_proxies_take_throughput_from_the_application() {
         assert!(x < none * 0.97, "{p}: {x:.1} rps against {none:.1} without a mesh");
     }
 }
+
+#[test]
+fn a_proxy_whose_workers_cannot_keep_up_is_flagged() {
+    // Online Boutique under the GKE-fitted profile at 1000 rps: a waypoint replica needs more
+    // than its 2 workers can give, so its queue only grows and the ambient row's latency is a
+    // backlog. Faces at its measured 1200 rps has no such proxy.
+    let dir = scratch("saturated-proxy");
+    let ob = std::fs::read_to_string(root().join("topologies/online-boutique.toml"))
+        .unwrap()
+        .replace("models_dir = \"../models/\"", &format!("models_dir = \"{}/models/\"", root().display()));
+    let ob = regex_free_profile(&ob, "gsd-2025-gke");
+    let mut i = inputs(&write(&dir, "ob", &ob));
+    i.topology.simulation.duration_ns = 10_000_000_000;
+    let c = meshsim::app::compare::compare_inputs(i, &[Placement::None.into(), Placement::Ambient.into()]).unwrap();
+    let notes = meshsim::app::compare::saturation_notes(&c);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].starts_with("ambient:") && notes[0].contains("backlog"), "{notes:?}");
+
+    let mut f = inputs(&root().join("topologies/faces.toml"));
+    f.topology.simulation.duration_ns = 10_000_000_000;
+    let c = meshsim::app::compare::compare_inputs(f, &[]).unwrap();
+    assert!(meshsim::app::compare::saturation_notes(&c).is_empty());
+}
+
+/// `text` with its `profile = "…"` line naming `profile`.
+fn regex_free_profile(text: &str, profile: &str) -> String {
+    text.lines()
+        .map(|l| if l.starts_with("profile = ") { format!("profile = \"{profile}\"") } else { l.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
