@@ -1,8 +1,9 @@
 //! Calls: a call walks its path's steps to the callee pod, which then issues its own calls
 //! (parallel neighbours together, a sequential call alone) and answers when they are done;
 //! responses and errors travel back over the links crossed. Retries (on another replica),
-//! per-try timeouts and outlier detection live here, and so does the end of an end-user
-//! request.
+//! per-try timeouts and outlier detection (per client proxy: a sidecar's view of an endpoint
+//! is its own, a ztunnel's or node proxy's is shared by its node's pods) live here, and so
+//! does the end of an end-user request.
 
 use rand::Rng;
 
@@ -18,7 +19,7 @@ impl Engine<'_> {
         let plan = self.plan;
         let ep = &plan.edges[edge as usize];
         let n_dst = ep.dst_pods.len() as u32;
-        let dst_j = dst_j.unwrap_or_else(|| if n_dst == 1 { 0 } else { self.pick_replica(edge as usize, n_dst) });
+        let dst_j = dst_j.unwrap_or_else(|| if n_dst == 1 { 0 } else { self.pick_replica(edge as usize, src_i, n_dst) });
         let w = if ep.waypoints == 1 { 0 } else { self.rng.gen_range(0..ep.waypoints) };
         let path = plan.path_index(edge as usize, src_i as usize, dst_j as usize, w as usize) as u32;
         let id = self.alloc_call();
@@ -41,6 +42,15 @@ impl Engine<'_> {
             abandoned: false,
             measured: self.in_window(self.now),
         };
+        // A caller whose pod is down sends nothing: the call fails where it starts, in every
+        // placement alike (under `none` no proxy of the dead node is on the path to fail it).
+        if let Some(src) = ep.src_pods[src_i as usize] {
+            if !self.stations[src].up {
+                self.calls[id as usize].failed = true;
+                self.schedule(self.now, Event::Response { call: id });
+                return;
+            }
+        }
         if let Some(t) = ep.timeout_ns {
             let at = self.after(t);
             self.schedule(at, Event::Timeout { call: id, gen: gen24(gen) });
@@ -152,29 +162,51 @@ impl Engine<'_> {
         self.finish_attempt(call, true);
     }
 
+    /// The client whose view of an edge's endpoints outlier detection keeps: the first proxy
+    /// on the path from source replica `src_i` (a sidecar sees for its pod alone; a ztunnel or
+    /// node proxy for every pod of its node), else the source pod itself (its own client
+    /// library), else `NONE` for requests from outside.
+    fn outlier_client(&self, edge: usize, src_i: u32) -> u32 {
+        let plan = self.plan;
+        let (first, _, _) = plan.paths[plan.path_index(edge, src_i as usize, 0, 0)];
+        let station = plan.steps[first as usize].station as usize;
+        if station >= plan.proxy_station_offset {
+            station as u32
+        } else {
+            plan.edges[edge].src_pods[src_i as usize].map_or(NONE, |p| p as u32)
+        }
+    }
+
     /// A destination replica for a new call: uniform over the replicas outlier detection has
-    /// not ejected (over all of them when none or all are ejected, or it is off).
-    fn pick_replica(&mut self, edge: usize, n: u32) -> u32 {
-        if let Some((_, until)) = self.outliers.get(edge) {
-            let now = self.now;
-            let eligible = until.iter().filter(|&&u| u <= now).count() as u32;
-            if eligible > 0 && eligible < n {
-                let k = self.rng.gen_range(0..eligible) as usize;
-                return until.iter().enumerate().filter(|(_, &u)| u <= now).nth(k).map(|(j, _)| j as u32).unwrap_or(0);
+    /// not ejected in this client's view (over all of them when none or all are ejected, or
+    /// it is off).
+    fn pick_replica(&mut self, edge: usize, src_i: u32, n: u32) -> u32 {
+        if self.plan.outlier_detection.is_some() {
+            let client = self.outlier_client(edge, src_i);
+            if let Some((_, until)) = self.outliers.get(&(client, edge as u32)) {
+                let now = self.now;
+                let eligible = until.iter().filter(|&&u| u <= now).count() as u32;
+                if eligible > 0 && eligible < n {
+                    let k = self.rng.gen_range(0..eligible) as usize;
+                    return until.iter().enumerate().filter(|(_, &u)| u <= now).nth(k).map(|(j, _)| j as u32).unwrap_or(0);
+                }
             }
         }
         self.rng.gen_range(0..n)
     }
 
-    /// Outlier detection sees the outcome of an attempt to replica `j` of `edge`.
-    fn observe_outcome(&mut self, edge: usize, j: usize, failed: bool) {
-        let (Some(od), Some((consecutive, until))) = (self.plan.outlier_detection, self.outliers.get_mut(edge)) else { return };
+    /// Outlier detection of the call's client sees the outcome of an attempt to replica `j`.
+    fn observe_outcome(&mut self, edge: usize, src_i: u32, j: usize, failed: bool) {
+        let Some(od) = self.plan.outlier_detection else { return };
+        let client = self.outlier_client(edge, src_i);
+        let n = self.plan.edges[edge].dst_pods.len();
+        let now = self.now;
+        let (consecutive, until) = self.outliers.entry((client, edge as u32)).or_insert_with(|| (vec![0; n], vec![0; n]));
         if !failed {
             consecutive[j] = 0;
             return;
         }
         consecutive[j] += 1;
-        let now = self.now;
         if consecutive[j] >= od.consecutive_errors && until[j] <= now {
             let ejected = until.iter().filter(|&&u| u > now).count();
             let allowed = (until.len() * od.max_ejection_percent as usize / 100).max(1);
@@ -187,7 +219,7 @@ impl Engine<'_> {
 
     /// An attempt ended (its state may already be freed): retry it elsewhere or report up.
     fn finish_attempt(&mut self, call: CallState, failed: bool) {
-        self.observe_outcome(call.edge as usize, call.dst_j as usize, failed);
+        self.observe_outcome(call.edge as usize, call.src_i, call.dst_j as usize, failed);
         let plan = self.plan;
         let ep = &plan.edges[call.edge as usize];
         if failed && call.attempt < ep.retries {
@@ -206,6 +238,12 @@ impl Engine<'_> {
         self.calls[p].outstanding -= 1;
         self.calls[p].failed |= failed;
         if self.calls[p].outstanding == 0 {
+            // A pod that crashed while its calls were out has nobody left to answer.
+            let (first, len, _) = plan.paths[self.calls[p].path as usize];
+            let pod = plan.steps[(first + len - 1) as usize].station as usize;
+            if self.stations[pod].epoch != self.calls[p].epoch {
+                self.calls[p].failed = true;
+            }
             if self.calls[p].failed {
                 let at = self.after(plan.paths[self.calls[p].path as usize].2);
                 self.schedule(at, Event::Response { call: p as u32 });
@@ -247,6 +285,7 @@ impl Engine<'_> {
             if failed {
                 bucket.failed += 1;
                 bucket.slo_missed += 1;
+                record(&mut bucket.failed_latency_ns, latency);
             } else {
                 bucket.succeeded += 1;
                 record(&mut bucket.latency_ns, latency);

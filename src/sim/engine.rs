@@ -89,9 +89,9 @@ pub(super) struct Engine<'a> {
     pub requests: Vec<RequestState>,
     pub free_requests: Vec<u32>,
     pub rr_source: Vec<u32>,
-    /// Outlier detection per edge: consecutive errors and ejection end of each destination
-    /// replica (empty when the topology does not enable it).
-    pub outliers: Vec<(Vec<u32>, Vec<u64>)>,
+    /// Outlier detection per client proxy and edge (see `calls`): consecutive errors and
+    /// ejection end of each destination replica, as that client has seen them.
+    pub outliers: std::collections::BTreeMap<(u32, u32), (Vec<u32>, Vec<u64>)>,
     pub conns: Vec<Connection>,
     pub window_end: u64,
     pub out: RunOutput,
@@ -176,11 +176,7 @@ impl<'a> Engine<'a> {
             requests: Vec::with_capacity(1024),
             free_requests: Vec::new(),
             rr_source: vec![0; plan.load_count],
-            outliers: if plan.outlier_detection.is_some() {
-                plan.edges.iter().map(|e| (vec![0; e.dst_pods.len()], vec![0; e.dst_pods.len()])).collect()
-            } else {
-                Vec::new()
-            },
+            outliers: std::collections::BTreeMap::new(),
             conns,
             window_end: plan.duration_ns,
             cpu_samplers: plan.stations.iter().map(|s| s.service_time.map(Sampler::new).filter(|s| !s.is_zero())).collect(),
@@ -210,7 +206,14 @@ impl<'a> Engine<'a> {
                     .map(|_| EdgeStats { calls: 0, failed: 0, retried: 0, latency_sum_ns: 0.0, latency_ns: histogram(2) })
                     .collect(),
                 timeline: (0..buckets)
-                    .map(|_| Bucket { sent: 0, succeeded: 0, failed: 0, slo_missed: 0, latency_ns: small_histogram(2) })
+                    .map(|_| Bucket {
+                        sent: 0,
+                        succeeded: 0,
+                        failed: 0,
+                        slo_missed: 0,
+                        latency_ns: small_histogram(2),
+                        failed_latency_ns: small_histogram(2),
+                    })
                     .collect(),
                 bucket_ns,
             },

@@ -140,7 +140,10 @@ pub struct Bucket {
     pub succeeded: u64,
     pub failed: u64,
     pub slo_missed: u64,
+    /// Latency of the requests that succeeded.
     pub latency_ns: Histogram<u64>,
+    /// Time to fail of the requests that failed (start to the error's arrival).
+    pub failed_latency_ns: Histogram<u64>,
 }
 
 /// Everything one run produced; summaries are computed by `metrics`.

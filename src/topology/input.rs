@@ -99,6 +99,8 @@ pub struct ServiceInput {
     pub nodes: Vec<S<String>>,
     pub zones: Vec<S<String>>,
     pub clusters: Vec<S<String>>,
+    /// Topology spread: most replicas one zone may hold over the emptiest (default 1).
+    pub max_skew: Option<S<i64>>,
     pub service_time: Option<ServiceTimeInput>,
     pub concurrency: Option<S<i64>>,
     pub protocol: Option<S<String>>,
@@ -151,6 +153,7 @@ pub struct BlastInput {
     pub fail_at: Option<S<String>>,
     pub outage: Option<S<String>>,
     pub node_reschedule: Option<S<String>>,
+    pub upgrade_restart: Option<S<String>>,
     pub cpu_limit: Option<S<String>>,
     pub memory_limit: Option<S<String>>,
     pub noisy_tenant: Option<S<String>>,
@@ -291,11 +294,15 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
             fail_at: f.text(sink, "fail_at", expect::DURATION),
             outage: f.text(sink, "outage", expect::DURATION),
             node_reschedule: f.text(sink, "node_reschedule", expect::DURATION),
+            upgrade_restart: f.text(sink, "upgrade_restart", expect::DURATION),
             cpu_limit: f.text(sink, "cpu_limit", expect::CPU),
             memory_limit: f.text(sink, "memory_limit", expect::SIZE),
             noisy_tenant: f.text(sink, "noisy_tenant", expect::BANDWIDTH),
         };
-        f.finish(sink, &["slo_p99", "fail_at", "outage", "node_reschedule", "cpu_limit", "memory_limit", "noisy_tenant"]);
+        f.finish(
+            sink,
+            &["slo_p99", "fail_at", "outage", "node_reschedule", "cpu_limit", "memory_limit", "noisy_tenant", "upgrade_restart"],
+        );
         b
     });
     root.finish(
@@ -315,6 +322,7 @@ fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {
         nodes: f.texts(sink, "nodes", expect::NAME),
         zones: f.texts(sink, "zones", expect::NAME),
         clusters: f.texts(sink, "clusters", expect::NAME),
+        max_skew: f.int(sink, "max_skew"),
         service_time: match f.entry("service_time") {
             // A bare duration is the most common slip: say what the table looks like.
             Some(e) if !matches!(e.node.value, crate::toml_doc::Value::Table(_)) => {
@@ -373,6 +381,7 @@ fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {
             "nodes",
             "zones",
             "clusters",
+            "max_skew",
             "service_time",
             "concurrency",
             "protocol",
