@@ -264,7 +264,7 @@ mod shop {
     }
 
     #[test]
-    fn an_upgrade_restarts_sidecars_with_their_pods_and_ztunnels_node_by_node() {
+    fn an_upgrade_replaces_sidecars_with_their_pods_and_restarts_ztunnels_node_by_node() {
         let f = BlastFlags { retries: None, ..flags() };
         let sidecar = run_with(Placement::Sidecar, &f);
         let up = sidecar.run("upgrade sidecar").expect("sidecar upgrade ran");
@@ -274,13 +274,15 @@ mod shop {
         let ambient = run_with(Placement::Ambient, &f);
         let up_z = ambient.run("upgrade ztunnel").expect("ztunnel upgrade ran");
         assert!(up_z.scenario.note.starts_with("4 instances in 4 waves"), "{}", up_z.scenario.note);
-        assert!(ambient.run("upgrade waypoint").is_some());
+        // Waypoint replicas are a Deployment: the old one is drained while the new one serves.
+        let up_w = ambient.run("upgrade waypoint").expect("waypoint upgrade ran");
+        assert!(up_w.outcome.failed_share_outage < 0.01, "waypoint upgrade: {}", up_w.outcome.failed_share_outage);
         assert!(
             sidecar.run("upgrade ztunnel").is_none()
                 && run_with(Placement::None, &f).runs.iter().all(|r| !r.scenario.name.starts_with("upgrade"))
         );
-        // Retries to the other replica cover a restarting sidecar's pod; a restarting
-        // ztunnel cuts the load generator's pod on its node, which no retry reaches.
+        // A pod replaced with its new sidecar is drained first; a restarting ztunnel cuts the
+        // pods of its node, the load generator's among them, which no retry reaches.
         assert!(up.outcome.failed_share_outage < 0.01, "sidecar upgrade: {}", up.outcome.failed_share_outage);
         assert!(up_z.outcome.failed_share_outage > 0.1, "ztunnel upgrade: {}", up_z.outcome.failed_share_outage);
     }

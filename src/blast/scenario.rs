@@ -7,7 +7,7 @@
 //! | `crash <kind> (worst\|seeded)` | the instance is down (calls to it fail at once) for `outage`, its restart time |
 //! | `crash node (worst\|seeded)` | every pod and proxy on the node is down for `node_reschedule` (else `outage`), in every placement (the load generator's pods too) |
 //! | `crash zone (worst)`, `crash cluster (worst)` | the same for every node of a zone or cluster (only when the topology has more than one) |
-//! | `upgrade <kind>` | a rolling restart of the data plane: instances of the kind restart one after another (`maxUnavailable: 1`), each down for `upgrade_restart`; a sidecar restarts with its pod (one pod of every service at a time), a ztunnel or node proxy once per node (every meshed pod of the node cut off meanwhile), waypoint replicas one at a time per deployment |
+//! | `upgrade <kind>` | a rolling update of the data plane, one wave of `upgrade_restart` after another (`maxUnavailable: 1`): a sidecar is replaced with its pod, one pod of every service per wave, and a waypoint one replica per deployment per wave, each drained (a new replica surged in first, new calls go elsewhere); a ztunnel or node proxy, a DaemonSet's pod with no stand-in on its node, is down for its wave, node after node |
 //! | `cpu-limit <kind>` | the worst instance runs under `cpu_limit` for `outage`: fewer workers, slower passes |
 //! | `oom <kind>` | if the worst instance's memory at the run's load is over the limit, it is OOM-killed and restarts after `outage` (one kill; crash loops are not modelled) |
 //! | `noisy-tenant` | a bulk TCP transfer of `noisy_tenant` bit/s crosses the worst shared node-level proxy (ztunnel or node proxy), which runs under `cpu_limit`, for `outage`; under sidecars the tenant's own sidecars carry it, so no shared proxy is touched |
@@ -262,12 +262,15 @@ pub fn scenarios(
             continue;
         }
         let step = b.upgrade_restart_ns.max(1);
+        // Deployments (pods with their sidecars, waypoints) surge a new replica and drain the
+        // old one; a DaemonSet's pod (ztunnel, node proxy) has no stand-in on its node.
+        let effect = if matches!(pk, ProxyKind::Sidecar | ProxyKind::Waypoint) { FaultEffect::Drained } else { FaultEffect::Down };
         let faults: Vec<Fault> = waves
             .into_iter()
             .enumerate()
             .map(|(i, stations)| {
                 let from = start.saturating_add(step.saturating_mul(i as u64));
-                Fault { stations, start_ns: from, end_ns: Some(from.saturating_add(step)), effect: FaultEffect::Down }
+                Fault { stations, start_ns: from, end_ns: Some(from.saturating_add(step)), effect }
             })
             .collect();
         let instances = faults.iter().flat_map(|f| &f.stations).filter(|&&x| x as usize >= t.pods.len()).count();

@@ -10,7 +10,8 @@ use rand::Rng;
 use super::engine::{CallState, Engine, NONE};
 use super::event::{gen24, Event};
 use super::output::record;
-use crate::topology::CallMode;
+use super::plan::ContainerKind;
+use crate::topology::{CallMode, ProxyKind};
 
 impl Engine<'_> {
     /// Start a call on `edge` from source replica `src_i`, as a child of call `parent` (or of
@@ -19,8 +20,11 @@ impl Engine<'_> {
         let plan = self.plan;
         let ep = &plan.edges[edge as usize];
         let n_dst = ep.dst_pods.len() as u32;
-        let dst_j = dst_j.unwrap_or_else(|| if n_dst == 1 { 0 } else { self.pick_replica(edge as usize, src_i, n_dst) });
-        let w = if ep.waypoints == 1 { 0 } else { self.rng.gen_range(0..ep.waypoints) };
+        let mut dst_j = dst_j.unwrap_or_else(|| if n_dst == 1 { 0 } else { self.pick_replica(edge as usize, src_i, n_dst) });
+        let mut w = if ep.waypoints == 1 { 0 } else { self.rng.gen_range(0..ep.waypoints) };
+        if self.drained > 0 {
+            (dst_j, w) = self.avoid_drained(edge as usize, src_i, dst_j, w);
+        }
         let path = plan.path_index(edge as usize, src_i as usize, dst_j as usize, w as usize) as u32;
         let id = self.alloc_call();
         let gen = self.calls[id as usize].gen.wrapping_add(1);
@@ -145,7 +149,7 @@ impl Engine<'_> {
             }
         }
         self.free_call(c);
-        self.finish_attempt(call, call.failed);
+        self.finish_attempt(call, call.failed, false);
     }
 
     pub(super) fn on_timeout(&mut self, c: u32, gen: u32) {
@@ -159,7 +163,7 @@ impl Engine<'_> {
             es.calls += 1;
             es.failed += 1;
         }
-        self.finish_attempt(call, true);
+        self.finish_attempt(call, true, true);
     }
 
     /// The client whose view of an edge's endpoints outlier detection keeps: the first proxy
@@ -218,11 +222,11 @@ impl Engine<'_> {
     }
 
     /// An attempt ended (its state may already be freed): retry it elsewhere or report up.
-    fn finish_attempt(&mut self, call: CallState, failed: bool) {
+    fn finish_attempt(&mut self, call: CallState, failed: bool, timed_out: bool) {
         self.observe_outcome(call.edge as usize, call.src_i, call.dst_j as usize, failed);
         let plan = self.plan;
         let ep = &plan.edges[call.edge as usize];
-        if failed && call.attempt < ep.retries {
+        if failed && call.attempt < ep.retries && self.retrier_saw(&call, timed_out) {
             let n = ep.dst_pods.len() as u32;
             if call.measured {
                 self.out.edges[call.edge as usize].retried += 1;
@@ -251,6 +255,51 @@ impl Engine<'_> {
                 self.next_group(p as u32);
             }
         }
+    }
+
+    /// The first replica and waypoint from `(j, w)` on (in index order, wrapping) whose path
+    /// crosses no drained station; `(j, w)` itself when every one does.
+    fn avoid_drained(&self, edge: usize, src_i: u32, j: u32, w: u32) -> (u32, u32) {
+        let plan = self.plan;
+        let ep = &plan.edges[edge];
+        let (n, nw) = (ep.dst_pods.len() as u32, ep.waypoints.max(1));
+        for dj in 0..n {
+            for dw in 0..nw {
+                let (jj, ww) = ((j + dj) % n, (w + dw) % nw);
+                let (first, len, _) = plan.paths[plan.path_index(edge, src_i as usize, jj as usize, ww as usize)];
+                if (first..first + len).all(|i| !self.stations[plan.steps[i as usize].station as usize].drained) {
+                    return (jj, ww);
+                }
+            }
+        }
+        (j, w)
+    }
+
+    /// Whether whoever retries a call saw its attempt fail and can try again: the caller's pod
+    /// is up, and the failure happened past the retrying proxy (the first proxy on the path
+    /// that is not a ztunnel: a sidecar, a node proxy, a waypoint; the caller itself when
+    /// there is none). A proxy that is itself down, or fails before it, retries nothing, so a
+    /// dead waypoint replica is not hidden by the waypoint's own retries. A per-try timeout is
+    /// the retrier's own verdict.
+    fn retrier_saw(&self, call: &CallState, timed_out: bool) -> bool {
+        let plan = self.plan;
+        if let Some(p) = plan.edges[call.edge as usize].src_pods[call.src_i as usize] {
+            if !self.stations[p].up {
+                return false;
+            }
+        }
+        if timed_out {
+            return true;
+        }
+        let (first, len, _) = plan.paths[call.path as usize];
+        let retrier = (0..len).find(|&i| {
+            let s = plan.steps[(first + i) as usize].station as usize;
+            matches!(
+                plan.containers[plan.stations[s].container as usize].kind,
+                ContainerKind::Proxy(_, k) if k != ProxyKind::Ztunnel
+            )
+        });
+        retrier.is_none_or(|r| call.step > r)
     }
 
     fn free_call(&mut self, c: u32) {

@@ -69,6 +69,8 @@ pub(super) struct Station {
     pub busy: u32,
     pub servers: u32,
     pub up: bool,
+    /// Out of its service's endpoints (a rolling update): new calls go elsewhere.
+    pub drained: bool,
     pub epoch: u32,
     pub queue: VecDeque<u32>,
     /// Calls present and when that count last changed, for the occupancy integral.
@@ -104,6 +106,8 @@ pub(super) struct Engine<'a> {
     done_scratch: Vec<u32>,
     /// Set when more calls are in flight than tokens can name.
     pub overflow: bool,
+    /// Stations drained now (calls look for drained replicas only while some are).
+    pub drained: u32,
 }
 
 /// Run a plan to the end of its duration, then drain what is in flight (for at most one
@@ -139,7 +143,16 @@ impl<'a> Engine<'a> {
         let stations = plan
             .stations
             .iter()
-            .map(|s| Station { busy: 0, servers: s.servers, up: true, epoch: 0, queue: VecDeque::new(), present: 0, since_ns: 0 })
+            .map(|s| Station {
+                busy: 0,
+                servers: s.servers,
+                up: true,
+                drained: false,
+                epoch: 0,
+                queue: VecDeque::new(),
+                present: 0,
+                since_ns: 0,
+            })
             .collect();
         let mut containers: Vec<CpuContainerSpec> = plan.containers.iter().map(|c| c.cpu.clone()).collect();
         for h in &opts.hogs {
@@ -185,6 +198,7 @@ impl<'a> Engine<'a> {
             window_start: vec![CpuCounters::default(); container_count],
             done_scratch: Vec::new(),
             overflow: false,
+            drained: 0,
             out: RunOutput {
                 seed: opts.seed,
                 events: 0,

@@ -27,6 +27,10 @@ pub enum FaultEffect {
     /// Squeezed: the stations' containers get a CPU limit of this many cores (CFS quota),
     /// until the fault ends and their own limit (if any) applies again.
     CpuLimit { cores: f64 },
+    /// Taken out of its service's endpoints, as a pod or waypoint replica replaced in a rolling
+    /// update is (a new one surged in first, the old one drained): new calls choose the other
+    /// replicas, calls already there finish.
+    Drained,
 }
 
 /// Extra work pushed through some stations by traffic outside the topology (a noisy tenant's
