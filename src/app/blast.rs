@@ -234,7 +234,7 @@ pub fn mesh_defaults(
             Some(m) => match &m.resilience {
                 Some(r) => {
                     *retries = r.effective_retries();
-                    let host = if r.retry_other_host { " on another host" } else { "" };
+                    let host = if r.retry_other_host && *retries > 0 { " on another host" } else { "" };
                     note(format!("{}{host} by default of {}", retries, m.name));
                 }
                 None => note(format!("0 ({} states no default)", m.name)),

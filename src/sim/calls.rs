@@ -257,22 +257,31 @@ impl Engine<'_> {
         }
     }
 
-    /// The first replica and waypoint from `(j, w)` on (in index order, wrapping) whose path
-    /// crosses no drained station; `(j, w)` itself when every one does.
-    fn avoid_drained(&self, edge: usize, src_i: u32, j: u32, w: u32) -> (u32, u32) {
+    /// A replica, then a waypoint, whose path crosses no drained station, each picked
+    /// uniformly among those that qualify (the load of a drained replica spreads over the
+    /// others, as a Service's endpoints would); `(j, w)` as picked when none qualifies.
+    fn avoid_drained(&mut self, edge: usize, src_i: u32, j: u32, w: u32) -> (u32, u32) {
         let plan = self.plan;
         let ep = &plan.edges[edge];
         let (n, nw) = (ep.dst_pods.len() as u32, ep.waypoints.max(1));
-        for dj in 0..n {
-            for dw in 0..nw {
-                let (jj, ww) = ((j + dj) % n, (w + dw) % nw);
-                let (first, len, _) = plan.paths[plan.path_index(edge, src_i as usize, jj as usize, ww as usize)];
-                if (first..first + len).all(|i| !self.stations[plan.steps[i as usize].station as usize].drained) {
-                    return (jj, ww);
-                }
-            }
+        let clear = |e: &Self, jj: u32, ww: u32| {
+            let (first, len, _) = plan.paths[plan.path_index(edge, src_i as usize, jj as usize, ww as usize)];
+            (first..first + len).all(|i| !e.stations[plan.steps[i as usize].station as usize].drained)
+        };
+        if clear(self, j, w) {
+            return (j, w);
         }
-        (j, w)
+        let pick = |e: &mut Self, options: Vec<(u32, u32)>| match options.len() {
+            0 => None,
+            k => Some(options[e.rng.gen_range(0..k)]),
+        };
+        let replicas: Vec<(u32, u32)> = (0..n).filter(|&jj| clear(self, jj, w)).map(|jj| (jj, w)).collect();
+        if let Some(x) = pick(self, replicas) {
+            return x;
+        }
+        let pairs: Vec<(u32, u32)> =
+            (0..n).flat_map(|jj| (0..nw).map(move |ww| (jj, ww))).filter(|&(jj, ww)| clear(self, jj, ww)).collect();
+        pick(self, pairs).unwrap_or((j, w))
     }
 
     /// Whether whoever retries a call saw its attempt fail and can try again: the caller's pod
