@@ -230,7 +230,23 @@ def render(name, k, endpoint):
         "assumption = \"the bench's load generator paces requests; the fit takes Poisson arrivals, as meshsim simulates them\"",
         "",
     ]
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    # An Envoy sidecar or waypoint runs with the retry policy Istio gives it when nothing else
+    # is configured (what `meshsim blast` applies); ztunnel and the per-node L4 proxy do not retry.
+    if name in ("sidecar", "waypoint"):
+        text += "\n" + ISTIO_RESILIENCE
+    return text
+
+
+ISTIO_RESILIENCE = """[resilience]
+# What Istio's Envoy does on its own, with no VirtualService or DestinationRule written.
+retries = 2
+retry_on = ["connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"]
+retry_other_host = true
+connect_timeout = "10s"
+outlier_detection = false
+source = "Istio docs: https://istio.io/latest/docs/concepts/traffic-management/#retries (by default HTTP requests are retried twice); retry_on and the previous_hosts predicate (retry on another host) as Istio sets its default route retry policy (istio/istio pilot/pkg/networking/core/route/retry/retry.go); connectTimeout default 10s: https://istio.io/latest/docs/reference/config/istio.mesh.v1alpha1/; outlier detection only when a DestinationRule sets trafficPolicy.outlierDetection"
+"""
 
 
 if __name__ == "__main__":

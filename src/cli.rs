@@ -409,6 +409,9 @@ fn blast_command(
         crate::units::format_duration_ns(b.outage_ns),
         crate::units::format_duration_ns(b.slo_p99_ns),
     );
+    for p in &r.results {
+        println!("{}: {}", p.placement, p.resilience);
+    }
     println!("\nstatic blast radius of one component:");
     print!("{}", crate::report::blast_out::spread_table(&r.results));
     println!("\ndynamic runs (shares of requests started during the disturbance):");

@@ -19,6 +19,7 @@ pub mod model;
 pub mod packing;
 pub mod placement;
 pub mod report;
+pub mod resilience;
 pub mod sim;
 pub mod sweep;
 pub mod toml_doc;

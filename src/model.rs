@@ -61,6 +61,8 @@ pub struct CostModel {
     pub mem_limit_bytes: Option<u64>,
     /// Where the numbers came from, as the file gives it.
     pub provenance: BTreeMap<String, String>,
+    /// What the proxy does on its own when a call fails (`[resilience]`), if the file says.
+    pub resilience: Option<crate::resilience::Resilience>,
 }
 
 impl CostModel {
@@ -159,7 +161,8 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
             .collect(),
         None => BTreeMap::new(),
     };
-    root.finish(&mut sink, &["version", "name", "kind", "workers", "cpu", "latency", "memory", "provenance"]);
+    let resilience = crate::resilience::read(&mut root, &mut sink);
+    root.finish(&mut sink, &["version", "name", "kind", "workers", "cpu", "latency", "memory", "provenance", "resilience"]);
 
     // A duration figure of one pass, at most `limits::MAX_WORK_NS`.
     let dur = |sink: &mut ErrorSink, t: &mut Option<Fields>, key: &str, max_ns: u64| -> u64 {
@@ -333,6 +336,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
         mem_per_inflight_bytes,
         mem_limit_bytes,
         provenance,
+        resilience,
     })
 }
 

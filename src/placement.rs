@@ -254,7 +254,7 @@ impl Deployment {
                 });
             }
         }
-        // Waypoints: replicas spread over the nodes with the fewest pods.
+        // Waypoints: replicas spread over the zones, then the nodes with the fewest pods.
         let mut node_load: Vec<usize> = (0..t.nodes.len()).map(|n| t.pods.iter().filter(|p| p.node == n).count()).collect();
         for (nsid, ns) in t.namespaces.iter().enumerate() {
             let (Placement::Ambient, Some(wp)) = (namespace_placement[nsid], ns.waypoint) else {
@@ -280,10 +280,19 @@ impl Deployment {
                 let mut ids = Vec::new();
                 for cluster in clusters {
                     let local: Vec<PodId> = served.iter().copied().filter(|&p| t.nodes[t.pods[p].node].cluster == cluster).collect();
+                    // Replicas spread over zones first (topology spread, as pods are), then nodes.
+                    let mut in_zone: Vec<(&str, usize)> = Vec::new();
                     for r in 0..wp.replicas {
-                        let node =
-                            (0..t.nodes.len()).filter(|&n| t.nodes[n].cluster == cluster).min_by_key(|&n| (node_load[n], n)).unwrap_or(0);
+                        let zone_count = |n: usize| in_zone.iter().find(|(z, _)| *z == t.nodes[n].zone.as_str()).map_or(0, |&(_, k)| k);
+                        let node = (0..t.nodes.len())
+                            .filter(|&n| t.nodes[n].cluster == cluster)
+                            .min_by_key(|&n| (zone_count(n), node_load[n], n))
+                            .unwrap_or(0);
                         node_load[node] += 1;
+                        match in_zone.iter_mut().find(|(z, _)| *z == t.nodes[node].zone.as_str()) {
+                            Some(e) => e.1 += 1,
+                            None => in_zone.push((t.nodes[node].zone.as_str(), 1)),
+                        }
                         ids.push(proxies.len());
                         let name =
                             if multi { format!("waypoint/{group}@{cluster}-{}", r + 1) } else { format!("waypoint/{group}-{}", r + 1) };

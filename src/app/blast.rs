@@ -117,6 +117,7 @@ pub fn apply_flags(inputs: &mut Inputs, f: &BlastFlags) -> Result<(), AppError> 
     for c in &mut t.calls {
         if let Some(r) = f.retries {
             c.retries = r;
+            c.retries_written = true;
         }
         if timeout.is_some() {
             c.timeout_ns = timeout;
@@ -125,6 +126,7 @@ pub fn apply_flags(inputs: &mut Inputs, f: &BlastFlags) -> Result<(), AppError> 
     for l in &mut t.loads {
         if let Some(r) = f.retries {
             l.retries = r;
+            l.retries_written = true;
         }
         if timeout.is_some() {
             l.timeout_ns = timeout;
@@ -145,9 +147,10 @@ fn blast_placement_with(
     settings: &Settings,
     progress: &indicatif::ProgressBar,
 ) -> Result<PlacementResult, AppError> {
-    let t = &inputs.topology;
-    let d = Deployment::new(t, placement);
+    let d = Deployment::new(&inputs.topology, placement);
     check_models(inputs, &d)?;
+    let (resolved, resilience) = mesh_defaults(&inputs.topology, &d, &inputs.models);
+    let t = &resolved;
     let plan = Plan::new(t, &d, &inputs.models);
     let analysis = StaticAnalysis::new(t, &d);
     let opts = |faults, background| {
@@ -173,8 +176,14 @@ fn blast_placement_with(
                 simulate(&plan, &opts(sc.faults.clone(), sc.background.clone()))?
             };
             progress.inc(1);
+            let mut o = outcome(&out, sc.window_ns, warmup, base_miss);
+            if sc.kind == crate::blast::ScenarioKind::Upgrade {
+                // A rollout takes instance after instance down: a healthy second between two
+                // of them is not the mesh routing around a failure.
+                o.time_to_route_around_s = None;
+            }
             Ok(ScenarioResult {
-                outcome: outcome(&out, sc.window_ns, warmup, base_miss),
+                outcome: o,
                 scenario: sc,
                 sent: out.sent,
                 succeeded: out.succeeded,
@@ -183,7 +192,64 @@ fn blast_placement_with(
             })
         })
         .collect::<Result<_, AppError>>()?;
-    Ok(PlacementResult { placement, analysis, runs })
+    Ok(PlacementResult { placement, analysis, runs, resilience })
+}
+
+/// The retries of every call and load as this placement's mesh ships them: where the file
+/// (or `--retries`) says nothing, the `[resilience]` default of the call's client-side proxy
+/// (the first L7 proxy on its path, else the first proxy; none under `none`). Returns the
+/// topology to simulate and a line saying which applied.
+pub fn mesh_defaults(
+    t: &crate::topology::Topology,
+    d: &Deployment,
+    models: &crate::model::CostModels,
+) -> (crate::topology::Topology, String) {
+    use crate::placement::{Layer, Stop};
+    let mut out = t.clone();
+    let client = |from: Option<usize>, to: usize| -> Option<&crate::model::CostModel> {
+        let src = from.and_then(|s| t.services[s].pods.first().copied());
+        let dst = *t.services[to].pods.first()?;
+        let path = d.path(t, src, dst, 0);
+        let proxies = || {
+            path.steps.iter().filter_map(|s| match s.stop {
+                Stop::Proxy { proxy, layer } => Some((proxy, layer)),
+                Stop::Pod(_) => None,
+            })
+        };
+        let (x, _) = proxies().find(|&(_, l)| l == Layer::L7).or_else(|| proxies().next())?;
+        models.get(d.proxies[x].kind)
+    };
+    // (what applied, edges) in order of first appearance.
+    let mut applied: Vec<(String, usize)> = Vec::new();
+    let mut note = |what: String| match applied.iter_mut().find(|(w, _)| *w == what) {
+        Some(e) => e.1 += 1,
+        None => applied.push((what, 1)),
+    };
+    let mut resolve = |written: bool, retries: &mut u32, from: Option<usize>, to: usize| {
+        if written {
+            note(format!("{retries} as written"));
+            return;
+        }
+        match client(from, to) {
+            Some(m) => match &m.resilience {
+                Some(r) => {
+                    *retries = r.effective_retries();
+                    let host = if r.retry_other_host && *retries > 0 { " on another host" } else { "" };
+                    note(format!("{}{host} by default of {}", retries, m.name));
+                }
+                None => note(format!("0 ({} states no default)", m.name)),
+            },
+            None => note("0 (no proxy retries)".to_string()),
+        }
+    };
+    for l in &mut out.loads {
+        resolve(l.retries_written, &mut l.retries, l.from, l.to);
+    }
+    for c in &mut out.calls {
+        resolve(c.retries_written, &mut c.retries, Some(c.from), c.to);
+    }
+    let parts: Vec<String> = applied.into_iter().map(|(w, n)| format!("{w} on {n} edge{}", if n == 1 { "" } else { "s" })).collect();
+    (out, format!("retries: {}", parts.join("; ")))
 }
 
 /// Load, apply flags, and blast every placement.

@@ -430,6 +430,10 @@ pub fn blast(b: &BlastReport) -> Results {
                         failed_share_outage: r6(o.failed_share_outage),
                         slo_missed_share_outage: r6(o.slo_missed_share_outage),
                         latency_p99_outage_ms: o.latency_p99_outage_ms.map(r4),
+                        latency_p99_all_outage_ms: o.latency_p99_all_outage_ms.map(r4),
+                        slowed_share_outage: r6(o.slowed_share_outage),
+                        time_to_fail_ms: o.time_to_fail_ms.map(r4),
+                        time_to_route_around_s: o.time_to_route_around_s.map(r4),
                         failed_share_run: r6(o.failed_share_run),
                         slo_missed_share_run: r6(o.slo_missed_share_run),
                         time_to_recover_s: o.time_to_recover_s.map(r4),
@@ -455,7 +459,7 @@ pub fn blast(b: &BlastReport) -> Results {
                     plaintext_share: mmm(k.plaintext_share, 1.0),
                 })
                 .collect();
-            BlastPlacement { placement: p.placement.to_string(), components, scenarios }
+            BlastPlacement { placement: p.placement.to_string(), resilience: p.resilience.clone(), components, scenarios }
         })
         .collect();
     let mut r = base(

@@ -36,6 +36,8 @@ pub struct PlacementResult {
     pub analysis: StaticAnalysis,
     /// The baseline first, then the scenarios in [`scenario::scenarios`] order.
     pub runs: Vec<ScenarioResult>,
+    /// Which retries applied: the mesh's defaults, the topology's or the flag's.
+    pub resilience: String,
 }
 
 impl PlacementResult {

@@ -6,6 +6,14 @@
 //! at most `max(1 %, 2 × the baseline run's share)`. Time to recover is measured from the
 //! start of the disturbance to the start of the first bucket after which every bucket is
 //! healthy; 0 when no bucket was unhealthy, `None` when the run ended unhealthy.
+//!
+//! What a failure costs in time: *time to fail* is the median time from a failed request's
+//! start to its error (short for a refused connection, a timeout's length when nothing
+//! answers); *time to route around* is from the start of the disturbance to the first
+//! healthy bucket after an unhealthy one while the disturbance still lasts (outlier
+//! detection or retries elsewhere took over before the component came back); the p99 over
+//! all requests counts failures at their time to fail, so a failure never reads as speed.
+//! `None` (printed `—`) wherever there is nothing to measure.
 
 use hdrhistogram::Histogram;
 
@@ -33,6 +41,18 @@ pub struct Outcome {
     pub slo_missed_share_outage: f64,
     /// `None` when no request started during the disturbance succeeded.
     pub latency_p99_outage_ms: Option<f64>,
+    /// p99 over every request started during the disturbance, failures at their time to
+    /// fail; `None` when none was sent.
+    pub latency_p99_all_outage_ms: Option<f64>,
+    /// Share of the requests started during the disturbance that succeeded but missed the SLO.
+    pub slowed_share_outage: f64,
+    /// Median time to fail of the requests that failed during the disturbance; `None` when
+    /// none failed.
+    pub time_to_fail_ms: Option<f64>,
+    /// From the start of the disturbance to the first healthy bucket after an unhealthy one,
+    /// while it lasts; `None` when requests were never unhealthy, or never healthy again
+    /// before the disturbance ended.
+    pub time_to_route_around_s: Option<f64>,
     /// Over the measurement window (after warm-up).
     pub failed_share_run: f64,
     pub slo_missed_share_run: f64,
@@ -68,14 +88,18 @@ pub fn outcome(out: &RunOutput, window_ns: (u64, u64), warmup_ns: u64, baseline_
     let (start, end) = window_ns;
     let first = (start / w) as usize;
     let last = if end > start { (end.div_ceil(w) as usize).max(first + 1) } else { out.timeline.len() };
-    let mut h = Histogram::<u64>::new_with_bounds(1, HIST_MAX_NS, 2).expect("static bounds");
+    let new = || Histogram::<u64>::new_with_bounds(1, HIST_MAX_NS, 2).expect("static bounds");
+    let (mut h, mut fails) = (new(), new());
     let (mut sent, mut failed, mut missed) = (0, 0, 0);
     for b in out.timeline.iter().take(last).skip(first) {
         sent += b.sent;
         failed += b.failed;
         missed += b.slo_missed;
         h.add(&b.latency_ns).ok();
+        fails.add(&b.failed_latency_ns).ok();
     }
+    let mut all = h.clone();
+    all.add(&fails).ok();
     let from = (warmup_ns / w) as usize;
     let (mut run_sent, mut run_failed, mut run_missed) = (0, 0, 0);
     for b in out.timeline.iter().skip(from) {
@@ -96,8 +120,22 @@ pub fn outcome(out: &RunOutput, window_ns: (u64, u64), warmup_ns: u64, baseline_
             }
         }
     };
+    // Routed around: the first healthy bucket after an unhealthy one, inside the window.
+    let time_to_route_around_s = (end > start)
+        .then(|| {
+            let window = &out.timeline[first.min(out.timeline.len())..last.min(out.timeline.len())];
+            let bad = window.iter().position(|b| !healthy(b))?;
+            let good = window.iter().skip(bad).position(healthy)? + bad;
+            // The bucket holding the end of the disturbance is not healthy by the component's return.
+            ((first + good + 1) as u64 * w <= end).then(|| ((first + good) as u64 * w).saturating_sub(start) as f64 / 1e9)
+        })
+        .flatten();
     Outcome {
         sent_outage: sent,
+        latency_p99_all_outage_ms: (!all.is_empty()).then(|| all.value_at_quantile(0.99) as f64 / 1e6),
+        slowed_share_outage: share(missed.saturating_sub(failed), sent),
+        time_to_fail_ms: (!fails.is_empty()).then(|| fails.value_at_quantile(0.5) as f64 / 1e6),
+        time_to_route_around_s,
         failed_share_outage: share(failed, sent),
         slo_missed_share_outage: share(missed, sent),
         latency_p99_outage_ms: (!h.is_empty()).then(|| h.value_at_quantile(0.99) as f64 / 1e6),

@@ -5,17 +5,20 @@
 //! | scenario | what happens from `fail_at` |
 //! |---|---|
 //! | `crash <kind> (worst\|seeded)` | the instance is down (calls to it fail at once) for `outage`, its restart time |
-//! | `crash node (worst\|seeded)` | every pod and proxy on the node is down for `node_reschedule` (else `outage`) |
+//! | `crash node (worst\|seeded)` | every pod and proxy on the node is down for `node_reschedule` (else `outage`), in every placement (the load generator's pods too) |
+//! | `crash zone (worst)`, `crash cluster (worst)` | the same for every node of a zone or cluster (only when the topology has more than one) |
+//! | `upgrade <kind>` | a rolling update of the data plane, one wave of `upgrade_restart` after another (`maxUnavailable: 1`): a sidecar is replaced with its pod, one pod of every service per wave, and a waypoint one replica per deployment per wave, each drained (a new replica surged in first, new calls go elsewhere); a ztunnel or node proxy, a DaemonSet's pod with no stand-in on its node, is down for its wave, node after node |
 //! | `cpu-limit <kind>` | the worst instance runs under `cpu_limit` for `outage`: fewer workers, slower passes |
 //! | `oom <kind>` | if the worst instance's memory at the run's load is over the limit, it is OOM-killed and restarts after `outage` (one kill; crash loops are not modelled) |
 //! | `noisy-tenant` | a bulk TCP transfer of `noisy_tenant` bit/s crosses the worst shared node-level proxy (ztunnel or node proxy), which runs under `cpu_limit`, for `outage`; under sidecars the tenant's own sidecars carry it, so no shared proxy is touched |
 
-use super::static_analysis::{Component, StaticAnalysis};
+use super::static_analysis::{clusters, zones, Component, StaticAnalysis, PLACE_KINDS};
 use crate::model::CostModels;
 use crate::placement::{Deployment, Layer};
 use crate::sim::BackgroundLoad;
 use crate::sim::{Fault, FaultEffect};
-use crate::topology::{BlastConfig, ProxyKind, Topology};
+use crate::topology::{BlastConfig, PodId, ProxyKind, Topology};
+use std::collections::{HashMap, HashSet};
 
 /// Size of one segment of the noisy tenant's transfer: one proxy pass each.
 pub const TENANT_SEGMENT_BYTES: u64 = 64 * 1024;
@@ -28,6 +31,7 @@ pub enum ScenarioKind {
     CpuLimit,
     Oom,
     NoisyTenant,
+    Upgrade,
 }
 
 /// Resolved settings of a blast run (the topology's `[blast]` with flags applied).
@@ -57,12 +61,73 @@ pub struct Scenario {
 fn station_of(t: &Topology, c: Component, d: &Deployment) -> Vec<u32> {
     match c {
         Component::Proxy(x) => vec![(t.pods.len() + x) as u32],
-        Component::Node(n) => (0..t.pods.len())
-            .filter(|&p| t.pods[p].node == n)
-            .map(|p| p as u32)
-            .chain((0..d.proxies.len()).filter(|&x| d.proxies[x].node == n).map(|x| (t.pods.len() + x) as u32))
-            .collect(),
+        place => {
+            let (zones, clusters) = (zones(t), clusters(t));
+            let on = |n| place.holds_node(t, &zones, &clusters, n);
+            (0..t.pods.len())
+                .filter(|&p| on(t.pods[p].node))
+                .map(|p| p as u32)
+                .chain((0..d.proxies.len()).filter(|&x| on(d.proxies[x].node)).map(|x| (t.pods.len() + x) as u32))
+                .collect()
+        }
     }
+}
+
+/// A rolling restart of every instance of a proxy kind: the waves of stations down one after
+/// another, each wave for `restart_ns`. Sidecars go with their pods, one pod of every service
+/// per wave (not the load generator's: it stands for the users, outside the rollout);
+/// ztunnels and node proxies one node per wave; waypoint replicas one per deployment per
+/// wave. Empty when the kind has no instance.
+fn upgrade_waves(t: &Topology, d: &Deployment, kind: ProxyKind, users_side: &HashSet<usize>) -> Vec<Vec<u32>> {
+    let station = |x: usize| (t.pods.len() + x) as u32;
+    let mut waves: Vec<Vec<u32>> = Vec::new();
+    let mut put = |wave: usize, stations: &[u32]| {
+        if waves.len() <= wave {
+            waves.resize(wave + 1, Vec::new());
+        }
+        waves[wave].extend_from_slice(stations);
+    };
+    match kind {
+        ProxyKind::Sidecar => {
+            let sidecars: HashMap<PodId, usize> =
+                d.proxies.iter().enumerate().filter(|(_, x)| x.kind == kind).filter_map(|(i, x)| x.pod.map(|p| (p, i))).collect();
+            for s in &t.services {
+                let mut wave = 0;
+                for &p in &s.pods {
+                    if let Some(&x) = sidecars.get(&p) {
+                        if !users_side.contains(&x) {
+                            put(wave, &[p as u32, station(x)]);
+                            wave += 1;
+                        }
+                    }
+                }
+            }
+        }
+        ProxyKind::Waypoint => {
+            // Replicas of one deployment share their name up to the replica number.
+            let mut deployments: Vec<(&str, usize)> = Vec::new();
+            for (x, p) in d.proxies.iter().enumerate().filter(|(_, p)| p.kind == kind) {
+                let base = p.name.rsplit_once('-').map_or(p.name.as_str(), |(b, _)| b);
+                let wave = match deployments.iter_mut().find(|(b, _)| *b == base) {
+                    Some(e) => {
+                        e.1 += 1;
+                        e.1
+                    }
+                    None => {
+                        deployments.push((base, 0));
+                        0
+                    }
+                };
+                put(wave, &[station(x)]);
+            }
+        }
+        _ => {
+            for (wave, x) in (0..d.proxies.len()).filter(|&x| d.proxies[x].kind == kind).enumerate() {
+                put(wave, &[station(x)]);
+            }
+        }
+    }
+    waves
 }
 
 /// The effect of a CPU limit on an instance with `workers` threads: a CFS quota of that many
@@ -100,15 +165,16 @@ pub fn scenarios(
     };
     let mut out = vec![quiet("baseline".into(), ScenarioKind::Baseline, String::new())];
     let proxy_kinds: Vec<&'static str> =
-        super::static_analysis::KINDS.iter().copied().filter(|&k| k != "node" && !analysis.of_kind(k).is_empty()).collect();
+        super::static_analysis::KINDS.iter().copied().filter(|k| !PLACE_KINDS.contains(k) && !analysis.of_kind(k).is_empty()).collect();
 
-    // Crashes: the worst instance of each kind, and one picked by seed.
-    for &kind in proxy_kinds.iter().chain(std::iter::once(&"node")) {
+    // Crashes: the worst instance of each kind, and one picked by seed (the worst only for
+    // zones and clusters, which are few).
+    for &kind in proxy_kinds.iter().chain(PLACE_KINDS.iter()) {
         let worst = analysis.worst(kind);
-        let seeded = analysis.seeded(kind, s.seed);
+        let seeded = if matches!(kind, "zone" | "cluster") { None } else { analysis.seeded(kind, s.seed) };
         for (pick, c) in [("worst", worst), ("seeded", seeded)] {
             let Some(c) = c else { continue };
-            let until = if kind == "node" { start.saturating_add(b.node_reschedule_ns.unwrap_or(b.outage_ns)) } else { end };
+            let until = if PLACE_KINDS.contains(&kind) { start.saturating_add(b.node_reschedule_ns.unwrap_or(b.outage_ns)) } else { end };
             out.push(Scenario {
                 name: format!("crash {kind} ({pick})"),
                 kind: ScenarioKind::Crash,
@@ -177,6 +243,53 @@ pub fn scenarios(
             sc.note = format!("memory {:.1} MiB over limit {:.1} MiB: OOM-killed, restarts after outage", mib(used), mib(limit as f64));
         }
         out.push(sc);
+    }
+
+    // Rolling upgrades of the data plane, one kind at a time.
+    let users_side: HashSet<usize> = analysis
+        .components
+        .iter()
+        .filter(|c| c.users_side_only)
+        .filter_map(|c| match c.component {
+            Component::Proxy(x) => Some(x),
+            _ => None,
+        })
+        .collect();
+    for &kind in &proxy_kinds {
+        let Some(pk) = kind_of(kind) else { continue };
+        let waves = upgrade_waves(t, d, pk, &users_side);
+        if waves.is_empty() {
+            continue;
+        }
+        let step = b.upgrade_restart_ns.max(1);
+        // Deployments (pods with their sidecars, waypoints) surge a new replica and drain the
+        // old one; a DaemonSet's pod (ztunnel, node proxy) has no stand-in on its node.
+        let effect = if matches!(pk, ProxyKind::Sidecar | ProxyKind::Waypoint) { FaultEffect::Drained } else { FaultEffect::Down };
+        let faults: Vec<Fault> = waves
+            .into_iter()
+            .enumerate()
+            .map(|(i, stations)| {
+                let from = start.saturating_add(step.saturating_mul(i as u64));
+                Fault { stations, start_ns: from, end_ns: Some(from.saturating_add(step)), effect }
+            })
+            .collect();
+        let instances = faults.iter().flat_map(|f| &f.stations).filter(|&&x| x as usize >= t.pods.len()).count();
+        let last = faults.last().and_then(|f| f.end_ns).unwrap_or(start);
+        let within = faults.iter().filter(|f| f.start_ns < t.simulation.duration_ns).count();
+        let mut note = format!("{instances} instances in {} waves of {}", faults.len(), crate::units::format_duration_ns(step));
+        if within < faults.len() {
+            note += &format!("; only {within} waves start before the run ends: lengthen the run to see the whole rollout");
+        }
+        out.push(Scenario {
+            name: format!("upgrade {kind}"),
+            kind: ScenarioKind::Upgrade,
+            target: None,
+            target_name: format!("every {kind}"),
+            faults,
+            background: Vec::new(),
+            window_ns: (start, last.min(t.simulation.duration_ns).max(start.saturating_add(1))),
+            note,
+        });
     }
 
     // The noisy tenant: through the worst shared node-level proxy of each kind present.

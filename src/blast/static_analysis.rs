@@ -9,6 +9,9 @@
 //! it at least once (uniform load balancing, call probabilities and counts from the
 //! topology). Every proxy in this model terminates mTLS for what it carries, so the plaintext
 //! share of a proxy equals its traffic share; a node sees everything its pods and proxies see.
+//!
+//! Zones (a cluster's zone) and clusters are components too when a topology has more than
+//! one: their failure is the failure of every node in them.
 
 use std::collections::BTreeSet;
 
@@ -20,6 +23,46 @@ use crate::topology::{NodeId, PodId, ServiceId, Topology};
 pub enum Component {
     Proxy(ProxyId),
     Node(NodeId),
+    /// A zone, by its index in [`zones`].
+    Zone(usize),
+    /// A cluster, by its index in [`clusters`].
+    Cluster(usize),
+}
+
+/// The zones of a topology, as (cluster, zone) in order of first appearance among the nodes.
+pub fn zones(t: &Topology) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for n in &t.nodes {
+        if seen.insert((n.cluster.as_str(), n.zone.as_str())) {
+            out.push((n.cluster.clone(), n.zone.clone()));
+        }
+    }
+    out
+}
+
+/// The clusters of a topology, in order of first appearance among the nodes.
+pub fn clusters(t: &Topology) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in &t.nodes {
+        if !out.contains(&n.cluster) {
+            out.push(n.cluster.clone());
+        }
+    }
+    out
+}
+
+impl Component {
+    /// Whether node `n` is (part of) the component; a proxy is not a node.
+    pub fn holds_node(self, t: &Topology, zones: &[(String, String)], clusters: &[String], n: NodeId) -> bool {
+        let node = &t.nodes[n];
+        match self {
+            Component::Proxy(_) => false,
+            Component::Node(m) => m == n,
+            Component::Zone(z) => zones.get(z).is_some_and(|(c, z)| *c == node.cluster && *z == node.zone),
+            Component::Cluster(c) => clusters.get(c).is_some_and(|c| *c == node.cluster),
+        }
+    }
 }
 
 /// What a single component's failure or compromise reaches.
@@ -27,7 +70,7 @@ pub enum Component {
 pub struct ComponentImpact {
     pub component: Component,
     pub name: String,
-    /// `sidecar`, `node-proxy`, `ztunnel`, `waypoint` or `node`.
+    /// `sidecar`, `node-proxy`, `ztunnel`, `waypoint`, `node`, `zone` or `cluster`.
     pub kind: &'static str,
     pub node: String,
     /// Pods cut off when it fails.
@@ -90,19 +133,30 @@ pub struct StaticAnalysis {
 }
 
 /// Kinds in report order.
-pub const KINDS: [&str; 5] = ["sidecar", "node-proxy", "ztunnel", "waypoint", "node"];
+pub const KINDS: [&str; 7] = ["sidecar", "node-proxy", "ztunnel", "waypoint", "node", "zone", "cluster"];
+
+/// Kinds that are places (everything on them fails together), not proxies.
+pub const PLACE_KINDS: [&str; 3] = ["node", "zone", "cluster"];
 
 impl StaticAnalysis {
     pub fn new(t: &Topology, d: &Deployment) -> StaticAnalysis {
         let mut comps: Vec<Component> = (0..d.proxies.len()).map(Component::Proxy).collect();
         comps.extend((0..t.nodes.len()).map(Component::Node));
+        let (zones, clusters) = (zones(t), clusters(t));
+        if zones.len() > 1 {
+            comps.extend((0..zones.len()).map(Component::Zone));
+        }
+        if clusters.len() > 1 {
+            comps.extend((0..clusters.len()).map(Component::Cluster));
+        }
         let users: BTreeSet<ServiceId> = t
             .loads
             .iter()
             .filter_map(|l| l.from)
             .filter(|&s| !t.calls.iter().any(|c| c.to == s) && !t.loads.iter().any(|l| l.to == s))
             .collect();
-        let components = comps.into_iter().map(|c| impact(t, d, c, &users)).collect();
+        let places = Places { zones, clusters };
+        let components = comps.into_iter().map(|c| impact(t, d, c, &users, &places)).collect();
         StaticAnalysis { components }
     }
 
@@ -170,22 +224,28 @@ fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The zones and clusters a component index refers to.
+struct Places {
+    zones: Vec<(String, String)>,
+    clusters: Vec<String>,
+}
+
 /// Whether a step of a path is (or runs on) the component.
-fn stop_hits(t: &Topology, d: &Deployment, c: Component, stop: Stop) -> bool {
+fn stop_hits(t: &Topology, d: &Deployment, pl: &Places, c: Component, stop: Stop) -> bool {
     match (c, stop) {
         (Component::Proxy(x), Stop::Proxy { proxy, .. }) => proxy == x,
         (Component::Proxy(_), Stop::Pod(_)) => false,
-        (Component::Node(n), Stop::Proxy { proxy, .. }) => d.proxies[proxy].node == n,
-        (Component::Node(n), Stop::Pod(p)) => t.pods[p].node == n,
+        (_, Stop::Proxy { proxy, .. }) => c.holds_node(t, &pl.zones, &pl.clusters, d.proxies[proxy].node),
+        (_, Stop::Pod(p)) => c.holds_node(t, &pl.zones, &pl.clusters, t.pods[p].node),
     }
 }
 
-fn path_hits(t: &Topology, d: &Deployment, c: Component, src: Option<PodId>, p: &Path) -> bool {
-    let src_hit = matches!((c, src), (Component::Node(n), Some(s)) if t.pods[s].node == n);
-    src_hit || p.steps.iter().any(|s| stop_hits(t, d, c, s.stop))
+fn path_hits(t: &Topology, d: &Deployment, pl: &Places, c: Component, src: Option<PodId>, p: &Path) -> bool {
+    let src_hit = src.is_some_and(|s| c.holds_node(t, &pl.zones, &pl.clusters, t.pods[s].node));
+    src_hit || p.steps.iter().any(|s| stop_hits(t, d, pl, c, s.stop))
 }
 
-fn impact(t: &Topology, d: &Deployment, c: Component, users: &BTreeSet<ServiceId>) -> ComponentImpact {
+fn impact(t: &Topology, d: &Deployment, c: Component, users: &BTreeSet<ServiceId>, pl: &Places) -> ComponentImpact {
     let waypoints = |s: ServiceId| d.waypoints(s).len().max(1);
     // Pods cut off: every way in passes the component.
     let sources: Vec<Option<PodId>> = std::iter::once(None).chain((0..t.pods.len()).map(Some)).collect();
@@ -195,7 +255,7 @@ fn impact(t: &Topology, d: &Deployment, c: Component, users: &BTreeSet<ServiceId
             sources
                 .iter()
                 .filter(|&&s| s != Some(p))
-                .all(|&s| (0..w).all(|w| d.path(t, s, p, w).steps.iter().any(|st| stop_hits(t, d, c, st.stop))))
+                .all(|&s| (0..w).all(|w| d.path(t, s, p, w).steps.iter().any(|st| stop_hits(t, d, pl, c, st.stop))))
         })
         .collect();
     let services_cut: BTreeSet<ServiceId> = pods_cut.iter().map(|&p| t.pods[p].service).collect();
@@ -203,7 +263,8 @@ fn impact(t: &Topology, d: &Deployment, c: Component, users: &BTreeSet<ServiceId
     // Edges with a path through it.
     let mut edges = Vec::new();
     let edge_hit = |from: Vec<Option<PodId>>, to: ServiceId| {
-        from.iter().any(|&s| t.services[to].pods.iter().any(|&p| (0..waypoints(to)).any(|w| path_hits(t, d, c, s, &d.path(t, s, p, w)))))
+        from.iter()
+            .any(|&s| t.services[to].pods.iter().any(|&p| (0..waypoints(to)).any(|w| path_hits(t, d, pl, c, s, &d.path(t, s, p, w)))))
     };
     for l in &t.loads {
         let from: Vec<Option<PodId>> = match l.from {
@@ -236,7 +297,7 @@ fn impact(t: &Topology, d: &Deployment, c: Component, users: &BTreeSet<ServiceId
                 let mut through = 0.0;
                 for &q in dst {
                     for wi in 0..w {
-                        if !path_hits(t, d, c, Some(p), &d.path(t, Some(p), q, wi)) {
+                        if !path_hits(t, d, pl, c, Some(p), &d.path(t, Some(p), q, wi)) {
                             through += avoid[q].unwrap_or(1.0);
                         }
                     }
@@ -244,7 +305,7 @@ fn impact(t: &Topology, d: &Deployment, c: Component, users: &BTreeSet<ServiceId
                 let per_call = through / (dst.len() * w) as f64;
                 a *= ((1.0 - call.probability) + call.probability * per_call).powi(call.count as i32);
             }
-            let own = if stop_hits(t, d, c, Stop::Pod(p)) { 0.0 } else { 1.0 };
+            let own = if stop_hits(t, d, pl, c, Stop::Pod(p)) { 0.0 } else { 1.0 };
             avoid[p] = Some(a * own);
         }
     }
@@ -262,7 +323,7 @@ fn impact(t: &Topology, d: &Deployment, c: Component, users: &BTreeSet<ServiceId
         for &s in &from {
             for &q in dst {
                 for wi in 0..w {
-                    if !path_hits(t, d, c, s, &d.path(t, s, q, wi)) {
+                    if !path_hits(t, d, pl, c, s, &d.path(t, s, q, wi)) {
                         sum += avoid[q].unwrap_or(1.0);
                     }
                 }
@@ -277,14 +338,25 @@ fn impact(t: &Topology, d: &Deployment, c: Component, users: &BTreeSet<ServiceId
             let p = &d.proxies[x];
             (p.name.clone(), p.kind.as_str(), p.node, p.identities.clone(), p.serves_pods.clone())
         }
-        Component::Node(n) => {
-            let mut ids: BTreeSet<ServiceId> = t.pods.iter().filter(|p| p.node == n).map(|p| p.service).collect();
-            let mut serves: BTreeSet<PodId> = (0..t.pods.len()).filter(|&p| t.pods[p].node == n).collect();
-            for p in d.proxies.iter().filter(|p| p.node == n) {
+        place => {
+            let on = |n: NodeId| place.holds_node(t, &pl.zones, &pl.clusters, n);
+            let mut ids: BTreeSet<ServiceId> = t.pods.iter().filter(|p| on(p.node)).map(|p| p.service).collect();
+            let mut serves: BTreeSet<PodId> = (0..t.pods.len()).filter(|&p| on(t.pods[p].node)).collect();
+            for p in d.proxies.iter().filter(|p| on(p.node)) {
                 ids.extend(p.identities.iter().copied());
                 serves.extend(p.serves_pods.iter().copied());
             }
-            (format!("node/{}", t.nodes[n].name), "node", n, ids.into_iter().collect(), serves.into_iter().collect())
+            let (name, kind, node) = match place {
+                Component::Zone(z) => (format!("zone/{}", pl.zones[z].1), "zone", (0..t.nodes.len()).find(|&n| on(n)).unwrap_or(0)),
+                Component::Cluster(k) => {
+                    (format!("cluster/{}", pl.clusters[k]), "cluster", (0..t.nodes.len()).find(|&n| on(n)).unwrap_or(0))
+                }
+                _ => {
+                    let n = (0..t.nodes.len()).find(|&n| on(n)).unwrap_or(0);
+                    (format!("node/{}", t.nodes[n].name), "node", n)
+                }
+            };
+            (name, kind, node, ids.into_iter().collect(), serves.into_iter().collect())
         }
     };
     let users_side_only = !serves.is_empty() && serves.iter().all(|&p| users.contains(&t.pods[p].service));
@@ -292,7 +364,11 @@ fn impact(t: &Topology, d: &Deployment, c: Component, users: &BTreeSet<ServiceId
         component: c,
         name,
         kind,
-        node: t.nodes[node].name.clone(),
+        node: match c {
+            Component::Zone(z) => pl.zones[z].1.clone(),
+            Component::Cluster(k) => pl.clusters[k].clone(),
+            _ => t.nodes[node].name.clone(),
+        },
         pods_cut,
         services_cut: services_cut.into_iter().collect(),
         edges,

@@ -21,6 +21,15 @@ fn opt(x: Option<f64>) -> String {
     x.map(f).unwrap_or_default()
 }
 
+/// An empty CSV cell (nothing to measure) as the tables print it.
+fn dash(x: &str) -> String {
+    if x.is_empty() {
+        "—".into()
+    } else {
+        x.to_string()
+    }
+}
+
 fn csv_file(path: &Path, header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Result<(), String> {
     let err = |e: csv::Error| format!("{}: {e}", path.display());
     let mut w = csv::Writer::from_path(path).map_err(err)?;
@@ -39,7 +48,7 @@ fn target_cells(p: &PlacementResult, r: &ScenarioResult) -> [Option<f64>; 4] {
     }
 }
 
-pub const BLAST_HEADER: [&str; 15] = [
+pub const BLAST_HEADER: [&str; 19] = [
     "placement",
     "scenario",
     "target",
@@ -55,6 +64,10 @@ pub const BLAST_HEADER: [&str; 15] = [
     "plaintext_share",
     "requests_sent",
     "note",
+    "latency_p99_all_outage_ms",
+    "slowed_share_outage",
+    "time_to_fail_ms",
+    "time_to_route_around_s",
 ];
 
 fn blast_rows(results: &[PlacementResult]) -> Vec<Vec<String>> {
@@ -80,6 +93,10 @@ fn blast_rows(results: &[PlacementResult]) -> Vec<Vec<String>> {
                 opt(plain),
                 r.sent.to_string(),
                 r.scenario.note.clone(),
+                opt(o.latency_p99_all_outage_ms),
+                f(o.slowed_share_outage),
+                opt(o.time_to_fail_ms),
+                opt(o.time_to_route_around_s),
             ]);
         }
     }
@@ -130,21 +147,14 @@ fn pct(x: f64) -> String {
     cell(x * 100.0, 2)
 }
 
+/// The first columns of a run's row in the tables: what failed and what it cost in time.
+const RUN_COLUMNS: [&str; 10] =
+    ["placement", "scenario", "target", "failed %", "slowed %", "p99 ok ms", "p99 all ms", "fail ms", "route s", "recover s"];
+
 /// The dynamic results for the terminal: a row per placement × scenario.
 pub fn blast_table(results: &[PlacementResult]) -> String {
-    let header = [
-        "placement",
-        "scenario",
-        "target",
-        "failed %",
-        "SLO miss %",
-        "p99 ms",
-        "recover s",
-        "pods cut",
-        "traffic %",
-        "identities",
-        "plaintext %",
-    ];
+    let mut header = RUN_COLUMNS.to_vec();
+    header.extend(["pods cut", "traffic %", "identities", "plaintext %"]);
     let mut body = Vec::new();
     for p in results {
         for r in &p.runs {
@@ -155,8 +165,11 @@ pub fn blast_table(results: &[PlacementResult]) -> String {
                 r.scenario.name.clone(),
                 r.scenario.target_name.clone(),
                 pct(o.failed_share_outage),
-                pct(o.slo_missed_share_outage),
+                pct(o.slowed_share_outage),
                 num(o.latency_p99_outage_ms, 2),
+                num(o.latency_p99_all_outage_ms, 2),
+                num(o.time_to_fail_ms, 2),
+                num(o.time_to_route_around_s, 1),
                 match o.time_to_recover_s {
                     Some(s) => format!("{s:.0}"),
                     None => "never".into(),
@@ -239,6 +252,11 @@ fn blast_md(t: &Topology, s: &Settings, results: &[PlacementResult]) -> String {
         b.cpu_limit_millicores,
         b.noisy_tenant_bits_per_s / 1e6,
     );
+    md.push_str("Retries as they applied (the mesh's defaults where the topology sets none):\n\n");
+    for p in results {
+        md.push_str(&format!("- {}: {}\n", p.placement, p.resilience));
+    }
+    md.push('\n');
     md.push_str("## Failed share during the disturbance, side by side\n\n");
     md.push_str(
         "Each cell: failed % / SLO-miss % of end-user requests started during the disturbance, \
@@ -297,8 +315,11 @@ fn blast_md(t: &Topology, s: &Settings, results: &[PlacementResult]) -> String {
                 r[1].clone(),
                 r[2].clone(),
                 pct(r[3].parse().unwrap_or(0.0)),
-                pct(r[4].parse().unwrap_or(0.0)),
-                r[5].clone(),
+                pct(r[16].parse().unwrap_or(0.0)),
+                dash(&r[5]),
+                dash(&r[15]),
+                dash(&r[17]),
+                dash(&r[18]),
                 if r[8].is_empty() { "never".into() } else { r[8].clone() },
                 r[9].clone(),
                 r[11].clone(),
@@ -306,10 +327,9 @@ fn blast_md(t: &Topology, s: &Settings, results: &[PlacementResult]) -> String {
             ]
         })
         .collect();
-    md.push_str(&markdown(
-        &["placement", "scenario", "target", "failed %", "SLO miss %", "p99 ms", "recover s", "pods cut", "identities", "note"],
-        &long,
-    ));
+    let mut header = RUN_COLUMNS.to_vec();
+    header.extend(["pods cut", "identities", "note"]);
+    md.push_str(&markdown(&header, &long));
     md
 }
 
@@ -348,7 +368,7 @@ fn bands<'a>(runs: impl IntoIterator<Item = &'a ScenarioResult>) -> Vec<Band> {
         if b <= a {
             continue;
         }
-        let down = matches!(r.scenario.kind, ScenarioKind::Crash | ScenarioKind::Oom);
+        let down = matches!(r.scenario.kind, ScenarioKind::Crash | ScenarioKind::Oom | ScenarioKind::Upgrade);
         match windows.iter_mut().find(|w| w.0 == (a, b)) {
             Some(w) => {
                 w.1 |= down;

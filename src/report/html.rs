@@ -411,8 +411,11 @@ fn blast(out: &mut String, b: &BlastSection, charts: &[(String, Chart)]) -> Resu
                 td_placement(&p.placement, i),
                 td(&s.target),
                 tdn(pct(Some(s.failed_share_outage), 2)),
-                tdn(pct(Some(s.slo_missed_share_outage), 2)),
+                tdn(pct(Some(s.slowed_share_outage), 2)),
                 tdn(num(s.latency_p99_outage_ms, 2)),
+                tdn(num(s.latency_p99_all_outage_ms, 2)),
+                tdn(num(s.time_to_fail_ms, 2)),
+                tdn(num(s.time_to_route_around_s, 1)),
                 tdn(s.time_to_recover_s.map(tick_label).unwrap_or_else(|| "never".into())),
                 tdn(s.pods_cut.map(|x| x.to_string()).unwrap_or_else(|| "—".into())),
                 tdn(pct(s.traffic_share, 1)),
@@ -422,7 +425,21 @@ fn blast(out: &mut String, b: &BlastSection, charts: &[(String, Chart)]) -> Resu
         }
         table(
             out,
-            &["placement", "target", "failed %", "SLO miss %", "p99 (ms)", "recover (s)", "pods cut", "traffic %", "identities", "note"],
+            &[
+                "placement",
+                "target",
+                "failed %",
+                "slowed %",
+                "p99 ok (ms)",
+                "p99 all (ms)",
+                "time to fail (ms)",
+                "route around (s)",
+                "recover (s)",
+                "pods cut",
+                "traffic %",
+                "identities",
+                "note",
+            ],
             &rows,
         );
         let slug = super::blast_out::slug(name);

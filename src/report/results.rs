@@ -346,6 +346,8 @@ pub struct BlastSection {
 #[derive(Clone, Debug, Serialize)]
 pub struct BlastPlacement {
     pub placement: String,
+    /// Which retries applied: the mesh's defaults (with their model), the topology's or the flag's.
+    pub resilience: String,
     /// Static blast radius per kind of component.
     pub components: Vec<ComponentSpread>,
     /// The baseline first, then each scenario.
@@ -379,7 +381,17 @@ pub struct ScenarioFigures {
     pub window_end_s: f64,
     pub failed_share_outage: f64,
     pub slo_missed_share_outage: f64,
+    /// p99 over the requests that succeeded; `None`: none did.
     pub latency_p99_outage_ms: Option<f64>,
+    /// p99 over every request, failures at their time to fail; `None`: none was sent.
+    pub latency_p99_all_outage_ms: Option<f64>,
+    /// Share that succeeded but missed the SLO.
+    pub slowed_share_outage: f64,
+    /// Median time from a failed request's start to its error; `None`: none failed.
+    pub time_to_fail_ms: Option<f64>,
+    /// Seconds until requests were healthy again while the disturbance lasted (routed
+    /// around it); `None`: never unhealthy, or not before it ended.
+    pub time_to_route_around_s: Option<f64>,
     pub failed_share_run: f64,
     pub slo_missed_share_run: f64,
     /// Seconds from the start of the disturbance until every later second was healthy;

@@ -1,15 +1,17 @@
 //! Calls: a call walks its path's steps to the callee pod, which then issues its own calls
 //! (parallel neighbours together, a sequential call alone) and answers when they are done;
 //! responses and errors travel back over the links crossed. Retries (on another replica),
-//! per-try timeouts and outlier detection live here, and so does the end of an end-user
-//! request.
+//! per-try timeouts and outlier detection (per client proxy: a sidecar's view of an endpoint
+//! is its own, a ztunnel's or node proxy's is shared by its node's pods) live here, and so
+//! does the end of an end-user request.
 
 use rand::Rng;
 
 use super::engine::{CallState, Engine, NONE};
 use super::event::{gen24, Event};
 use super::output::record;
-use crate::topology::CallMode;
+use super::plan::ContainerKind;
+use crate::topology::{CallMode, ProxyKind};
 
 impl Engine<'_> {
     /// Start a call on `edge` from source replica `src_i`, as a child of call `parent` (or of
@@ -18,8 +20,11 @@ impl Engine<'_> {
         let plan = self.plan;
         let ep = &plan.edges[edge as usize];
         let n_dst = ep.dst_pods.len() as u32;
-        let dst_j = dst_j.unwrap_or_else(|| if n_dst == 1 { 0 } else { self.pick_replica(edge as usize, n_dst) });
-        let w = if ep.waypoints == 1 { 0 } else { self.rng.gen_range(0..ep.waypoints) };
+        let mut dst_j = dst_j.unwrap_or_else(|| if n_dst == 1 { 0 } else { self.pick_replica(edge as usize, src_i, n_dst) });
+        let mut w = if ep.waypoints == 1 { 0 } else { self.rng.gen_range(0..ep.waypoints) };
+        if self.drained > 0 {
+            (dst_j, w) = self.avoid_drained(edge as usize, src_i, dst_j, w);
+        }
         let path = plan.path_index(edge as usize, src_i as usize, dst_j as usize, w as usize) as u32;
         let id = self.alloc_call();
         let gen = self.calls[id as usize].gen.wrapping_add(1);
@@ -41,6 +46,15 @@ impl Engine<'_> {
             abandoned: false,
             measured: self.in_window(self.now),
         };
+        // A caller whose pod is down sends nothing: the call fails where it starts, in every
+        // placement alike (under `none` no proxy of the dead node is on the path to fail it).
+        if let Some(src) = ep.src_pods[src_i as usize] {
+            if !self.stations[src].up {
+                self.calls[id as usize].failed = true;
+                self.schedule(self.now, Event::Response { call: id });
+                return;
+            }
+        }
         if let Some(t) = ep.timeout_ns {
             let at = self.after(t);
             self.schedule(at, Event::Timeout { call: id, gen: gen24(gen) });
@@ -135,7 +149,7 @@ impl Engine<'_> {
             }
         }
         self.free_call(c);
-        self.finish_attempt(call, call.failed);
+        self.finish_attempt(call, call.failed, false);
     }
 
     pub(super) fn on_timeout(&mut self, c: u32, gen: u32) {
@@ -149,32 +163,54 @@ impl Engine<'_> {
             es.calls += 1;
             es.failed += 1;
         }
-        self.finish_attempt(call, true);
+        self.finish_attempt(call, true, true);
+    }
+
+    /// The client whose view of an edge's endpoints outlier detection keeps: the first proxy
+    /// on the path from source replica `src_i` (a sidecar sees for its pod alone; a ztunnel or
+    /// node proxy for every pod of its node), else the source pod itself (its own client
+    /// library), else `NONE` for requests from outside.
+    fn outlier_client(&self, edge: usize, src_i: u32) -> u32 {
+        let plan = self.plan;
+        let (first, _, _) = plan.paths[plan.path_index(edge, src_i as usize, 0, 0)];
+        let station = plan.steps[first as usize].station as usize;
+        if station >= plan.proxy_station_offset {
+            station as u32
+        } else {
+            plan.edges[edge].src_pods[src_i as usize].map_or(NONE, |p| p as u32)
+        }
     }
 
     /// A destination replica for a new call: uniform over the replicas outlier detection has
-    /// not ejected (over all of them when none or all are ejected, or it is off).
-    fn pick_replica(&mut self, edge: usize, n: u32) -> u32 {
-        if let Some((_, until)) = self.outliers.get(edge) {
-            let now = self.now;
-            let eligible = until.iter().filter(|&&u| u <= now).count() as u32;
-            if eligible > 0 && eligible < n {
-                let k = self.rng.gen_range(0..eligible) as usize;
-                return until.iter().enumerate().filter(|(_, &u)| u <= now).nth(k).map(|(j, _)| j as u32).unwrap_or(0);
+    /// not ejected in this client's view (over all of them when none or all are ejected, or
+    /// it is off).
+    fn pick_replica(&mut self, edge: usize, src_i: u32, n: u32) -> u32 {
+        if self.plan.outlier_detection.is_some() {
+            let client = self.outlier_client(edge, src_i);
+            if let Some((_, until)) = self.outliers.get(&(client, edge as u32)) {
+                let now = self.now;
+                let eligible = until.iter().filter(|&&u| u <= now).count() as u32;
+                if eligible > 0 && eligible < n {
+                    let k = self.rng.gen_range(0..eligible) as usize;
+                    return until.iter().enumerate().filter(|(_, &u)| u <= now).nth(k).map(|(j, _)| j as u32).unwrap_or(0);
+                }
             }
         }
         self.rng.gen_range(0..n)
     }
 
-    /// Outlier detection sees the outcome of an attempt to replica `j` of `edge`.
-    fn observe_outcome(&mut self, edge: usize, j: usize, failed: bool) {
-        let (Some(od), Some((consecutive, until))) = (self.plan.outlier_detection, self.outliers.get_mut(edge)) else { return };
+    /// Outlier detection of the call's client sees the outcome of an attempt to replica `j`.
+    fn observe_outcome(&mut self, edge: usize, src_i: u32, j: usize, failed: bool) {
+        let Some(od) = self.plan.outlier_detection else { return };
+        let client = self.outlier_client(edge, src_i);
+        let n = self.plan.edges[edge].dst_pods.len();
+        let now = self.now;
+        let (consecutive, until) = self.outliers.entry((client, edge as u32)).or_insert_with(|| (vec![0; n], vec![0; n]));
         if !failed {
             consecutive[j] = 0;
             return;
         }
         consecutive[j] += 1;
-        let now = self.now;
         if consecutive[j] >= od.consecutive_errors && until[j] <= now {
             let ejected = until.iter().filter(|&&u| u > now).count();
             let allowed = (until.len() * od.max_ejection_percent as usize / 100).max(1);
@@ -186,11 +222,11 @@ impl Engine<'_> {
     }
 
     /// An attempt ended (its state may already be freed): retry it elsewhere or report up.
-    fn finish_attempt(&mut self, call: CallState, failed: bool) {
-        self.observe_outcome(call.edge as usize, call.dst_j as usize, failed);
+    fn finish_attempt(&mut self, call: CallState, failed: bool, timed_out: bool) {
+        self.observe_outcome(call.edge as usize, call.src_i, call.dst_j as usize, failed);
         let plan = self.plan;
         let ep = &plan.edges[call.edge as usize];
-        if failed && call.attempt < ep.retries {
+        if failed && call.attempt < ep.retries && self.retrier_saw(&call, timed_out) {
             let n = ep.dst_pods.len() as u32;
             if call.measured {
                 self.out.edges[call.edge as usize].retried += 1;
@@ -206,6 +242,12 @@ impl Engine<'_> {
         self.calls[p].outstanding -= 1;
         self.calls[p].failed |= failed;
         if self.calls[p].outstanding == 0 {
+            // A pod that crashed while its calls were out has nobody left to answer.
+            let (first, len, _) = plan.paths[self.calls[p].path as usize];
+            let pod = plan.steps[(first + len - 1) as usize].station as usize;
+            if self.stations[pod].epoch != self.calls[p].epoch {
+                self.calls[p].failed = true;
+            }
             if self.calls[p].failed {
                 let at = self.after(plan.paths[self.calls[p].path as usize].2);
                 self.schedule(at, Event::Response { call: p as u32 });
@@ -213,6 +255,60 @@ impl Engine<'_> {
                 self.next_group(p as u32);
             }
         }
+    }
+
+    /// A replica, then a waypoint, whose path crosses no drained station, each picked
+    /// uniformly among those that qualify (the load of a drained replica spreads over the
+    /// others, as a Service's endpoints would); `(j, w)` as picked when none qualifies.
+    fn avoid_drained(&mut self, edge: usize, src_i: u32, j: u32, w: u32) -> (u32, u32) {
+        let plan = self.plan;
+        let ep = &plan.edges[edge];
+        let (n, nw) = (ep.dst_pods.len() as u32, ep.waypoints.max(1));
+        let clear = |e: &Self, jj: u32, ww: u32| {
+            let (first, len, _) = plan.paths[plan.path_index(edge, src_i as usize, jj as usize, ww as usize)];
+            (first..first + len).all(|i| !e.stations[plan.steps[i as usize].station as usize].drained)
+        };
+        if clear(self, j, w) {
+            return (j, w);
+        }
+        let pick = |e: &mut Self, options: Vec<(u32, u32)>| match options.len() {
+            0 => None,
+            k => Some(options[e.rng.gen_range(0..k)]),
+        };
+        let replicas: Vec<(u32, u32)> = (0..n).filter(|&jj| clear(self, jj, w)).map(|jj| (jj, w)).collect();
+        if let Some(x) = pick(self, replicas) {
+            return x;
+        }
+        let pairs: Vec<(u32, u32)> =
+            (0..n).flat_map(|jj| (0..nw).map(move |ww| (jj, ww))).filter(|&(jj, ww)| clear(self, jj, ww)).collect();
+        pick(self, pairs).unwrap_or((j, w))
+    }
+
+    /// Whether whoever retries a call saw its attempt fail and can try again: the caller's pod
+    /// is up, and the failure happened past the retrying proxy (the first proxy on the path
+    /// that is not a ztunnel: a sidecar, a node proxy, a waypoint; the caller itself when
+    /// there is none). A proxy that is itself down, or fails before it, retries nothing, so a
+    /// dead waypoint replica is not hidden by the waypoint's own retries. A per-try timeout is
+    /// the retrier's own verdict.
+    fn retrier_saw(&self, call: &CallState, timed_out: bool) -> bool {
+        let plan = self.plan;
+        if let Some(p) = plan.edges[call.edge as usize].src_pods[call.src_i as usize] {
+            if !self.stations[p].up {
+                return false;
+            }
+        }
+        if timed_out {
+            return true;
+        }
+        let (first, len, _) = plan.paths[call.path as usize];
+        let retrier = (0..len).find(|&i| {
+            let s = plan.steps[(first + i) as usize].station as usize;
+            matches!(
+                plan.containers[plan.stations[s].container as usize].kind,
+                ContainerKind::Proxy(_, k) if k != ProxyKind::Ztunnel
+            )
+        });
+        retrier.is_none_or(|r| call.step > r)
     }
 
     fn free_call(&mut self, c: u32) {
@@ -247,6 +343,7 @@ impl Engine<'_> {
             if failed {
                 bucket.failed += 1;
                 bucket.slo_missed += 1;
+                record(&mut bucket.failed_latency_ns, latency);
             } else {
                 bucket.succeeded += 1;
                 record(&mut bucket.latency_ns, latency);

@@ -69,6 +69,8 @@ pub(super) struct Station {
     pub busy: u32,
     pub servers: u32,
     pub up: bool,
+    /// Out of its service's endpoints (a rolling update): new calls go elsewhere.
+    pub drained: bool,
     pub epoch: u32,
     pub queue: VecDeque<u32>,
     /// Calls present and when that count last changed, for the occupancy integral.
@@ -91,9 +93,9 @@ pub(super) struct Engine<'a> {
     pub requests: Vec<RequestState>,
     pub free_requests: Vec<u32>,
     pub rr_source: Vec<u32>,
-    /// Outlier detection per edge: consecutive errors and ejection end of each destination
-    /// replica (empty when the topology does not enable it).
-    pub outliers: Vec<(Vec<u32>, Vec<u64>)>,
+    /// Outlier detection per client proxy and edge (see `calls`): consecutive errors and
+    /// ejection end of each destination replica, as that client has seen them.
+    pub outliers: std::collections::BTreeMap<(u32, u32), (Vec<u32>, Vec<u64>)>,
     pub conns: Vec<Connection>,
     pub window_end: u64,
     pub out: RunOutput,
@@ -106,6 +108,8 @@ pub(super) struct Engine<'a> {
     done_scratch: Vec<u32>,
     /// Set when more calls are in flight than tokens can name.
     pub overflow: bool,
+    /// Stations drained now (calls look for drained replicas only while some are).
+    pub drained: u32,
 }
 
 /// Run a plan to the end of its duration, then drain what is in flight (for at most one
@@ -145,6 +149,7 @@ impl<'a> Engine<'a> {
                 busy: 0,
                 servers: s.servers,
                 up: true,
+                drained: false,
                 epoch: 0,
                 queue: VecDeque::new(),
                 present: 0,
@@ -187,11 +192,7 @@ impl<'a> Engine<'a> {
             requests: Vec::with_capacity(1024),
             free_requests: Vec::new(),
             rr_source: vec![0; plan.load_count],
-            outliers: if plan.outlier_detection.is_some() {
-                plan.edges.iter().map(|e| (vec![0; e.dst_pods.len()], vec![0; e.dst_pods.len()])).collect()
-            } else {
-                Vec::new()
-            },
+            outliers: std::collections::BTreeMap::new(),
             conns,
             window_end: plan.duration_ns,
             cpu_samplers: plan.stations.iter().map(|s| s.service_time.map(Sampler::new).filter(|s| !s.is_zero())).collect(),
@@ -200,6 +201,7 @@ impl<'a> Engine<'a> {
             window_start: vec![CpuCounters::default(); container_count],
             done_scratch: Vec::new(),
             overflow: false,
+            drained: 0,
             out: RunOutput {
                 seed: opts.seed,
                 events: 0,
@@ -221,7 +223,14 @@ impl<'a> Engine<'a> {
                     .map(|_| EdgeStats { calls: 0, failed: 0, retried: 0, latency_sum_ns: 0.0, latency_ns: histogram(2) })
                     .collect(),
                 timeline: (0..buckets)
-                    .map(|_| Bucket { sent: 0, succeeded: 0, failed: 0, slo_missed: 0, latency_ns: small_histogram(2) })
+                    .map(|_| Bucket {
+                        sent: 0,
+                        succeeded: 0,
+                        failed: 0,
+                        slo_missed: 0,
+                        latency_ns: small_histogram(2),
+                        failed_latency_ns: small_histogram(2),
+                    })
                     .collect(),
                 bucket_ns,
             },

@@ -1,5 +1,5 @@
 //! Faults and background work: a crash (calls in service or queued fail; the station refuses
-//! new ones until it restarts), a CPU-limit squeeze (a CFS quota on the station's container),
+//! new ones until it restarts), a drain (new calls choose other replicas), a CPU-limit squeeze (a CFS quota on the station's container),
 //! background jobs pushed through stations (a noisy tenant's traffic through a shared proxy)
 //! and CPU hogs on nodes (a noisy neighbour's batch job on the same cores).
 
@@ -34,6 +34,12 @@ impl Engine<'_> {
                 }
                 (FaultEffect::Down, false) => {
                     self.stations[s].up = true;
+                }
+                (FaultEffect::Drained, start) => {
+                    if self.stations[s].drained != start {
+                        self.stations[s].drained = start;
+                        self.drained = if start { self.drained + 1 } else { self.drained.saturating_sub(1) };
+                    }
                 }
                 (FaultEffect::CpuLimit { cores }, true) => {
                     let servers = self.plan.stations[s].servers;

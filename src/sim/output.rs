@@ -27,6 +27,10 @@ pub enum FaultEffect {
     /// Squeezed: the stations' containers get a CPU limit of this many cores (CFS quota),
     /// until the fault ends and their own limit (if any) applies again.
     CpuLimit { cores: f64 },
+    /// Taken out of its service's endpoints, as a pod or waypoint replica replaced in a rolling
+    /// update is (a new one surged in first, the old one drained): new calls choose the other
+    /// replicas, calls already there finish.
+    Drained,
 }
 
 /// Extra work pushed through some stations by traffic outside the topology (a noisy tenant's
@@ -140,7 +144,10 @@ pub struct Bucket {
     pub succeeded: u64,
     pub failed: u64,
     pub slo_missed: u64,
+    /// Latency of the requests that succeeded.
     pub latency_ns: Histogram<u64>,
+    /// Time to fail of the requests that failed (start to the error's arrival).
+    pub failed_latency_ns: Histogram<u64>,
 }
 
 /// Everything one run produced; summaries are computed by `metrics`.

@@ -11,6 +11,7 @@
 //! cpu_limit = "1000m"       # the CPU limit of the squeeze and noisy-tenant scenarios
 //! memory_limit = "16Mi"     # the memory limit of the OOM scenario (default: the model's)
 //! noisy_tenant = "200Mbps"  # a bulk TCP transfer (iperf3-like) through shared proxies
+//! upgrade_restart = "2s"    # a data-plane upgrade: how long each instance is down
 //! ```
 
 use super::input::BlastInput;
@@ -37,6 +38,9 @@ pub struct BlastConfig {
     pub memory_limit_bytes: Option<u64>,
     /// Bandwidth of the noisy tenant's bulk transfer. Default 200 Mbit/s.
     pub noisy_tenant_bits_per_s: f64,
+    /// How long each instance is down in a rolling upgrade of the data plane (the next one
+    /// restarts when it is back). Default 2 s.
+    pub upgrade_restart_ns: u64,
 }
 
 impl Default for BlastConfig {
@@ -49,6 +53,7 @@ impl Default for BlastConfig {
             cpu_limit_millicores: 1000.0,
             memory_limit_bytes: None,
             noisy_tenant_bits_per_s: 200e6,
+            upgrade_restart_ns: 2_000_000_000,
         }
     }
 }
@@ -65,6 +70,9 @@ pub(super) fn validate(sink: &mut ErrorSink, input: Option<&BlastInput>, duratio
     }
     if let Some(ns) = b.outage.as_ref().and_then(|v| duration_in(sink, v, 1, max)) {
         c.outage_ns = ns;
+    }
+    if let Some(ns) = b.upgrade_restart.as_ref().and_then(|v| duration_in(sink, v, 1, max)) {
+        c.upgrade_restart_ns = ns;
     }
     c.node_reschedule_ns = b.node_reschedule.as_ref().and_then(|v| duration_in(sink, v, 1, max));
     if let Some(v) = &b.fail_at {
@@ -124,7 +132,8 @@ mod tests {
 
     #[test]
     fn blast_table_is_read_with_units() {
-        let b = with_blast("slo_p99 = \"20ms\"\nfail_at = \"5s\"\noutage = \"3s\"\nnode_reschedule = \"7s\"\ncpu_limit = \"500m\"\nmemory_limit = \"16Mi\"\nnoisy_tenant = \"1Gbps\"").unwrap();
+        let b = with_blast("slo_p99 = \"20ms\"\nfail_at = \"5s\"\noutage = \"3s\"\nnode_reschedule = \"7s\"\ncpu_limit = \"500m\"\nmemory_limit = \"16Mi\"\nnoisy_tenant = \"1Gbps\"\nupgrade_restart = \"4s\"").unwrap();
+        assert_eq!(b.upgrade_restart_ns, 4_000_000_000);
         assert_eq!(b.slo_p99_ns, 20_000_000);
         assert_eq!(b.fail_at_ns, 5_000_000_000);
         assert_eq!(b.outage_ns, 3_000_000_000);

@@ -105,6 +105,8 @@ pub struct ServiceInput {
     pub nodes: Vec<S<String>>,
     pub zones: Vec<S<String>>,
     pub clusters: Vec<S<String>>,
+    /// Topology spread: most replicas one zone may hold over the emptiest (default 1).
+    pub max_skew: Option<S<i64>>,
     pub service_time: Option<ServiceTimeInput>,
     /// CPU work of one request (the same as `service_time`, which is all CPU work).
     pub cpu: Option<ServiceTimeInput>,
@@ -168,6 +170,7 @@ pub struct BlastInput {
     pub fail_at: Option<S<String>>,
     pub outage: Option<S<String>>,
     pub node_reschedule: Option<S<String>>,
+    pub upgrade_restart: Option<S<String>>,
     pub cpu_limit: Option<S<String>>,
     pub memory_limit: Option<S<String>>,
     pub noisy_tenant: Option<S<String>>,
@@ -324,11 +327,15 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
             fail_at: f.text(sink, "fail_at", expect::DURATION),
             outage: f.text(sink, "outage", expect::DURATION),
             node_reschedule: f.text(sink, "node_reschedule", expect::DURATION),
+            upgrade_restart: f.text(sink, "upgrade_restart", expect::DURATION),
             cpu_limit: f.text(sink, "cpu_limit", expect::CPU),
             memory_limit: f.text(sink, "memory_limit", expect::SIZE),
             noisy_tenant: f.text(sink, "noisy_tenant", expect::BANDWIDTH),
         };
-        f.finish(sink, &["slo_p99", "fail_at", "outage", "node_reschedule", "cpu_limit", "memory_limit", "noisy_tenant"]);
+        f.finish(
+            sink,
+            &["slo_p99", "fail_at", "outage", "node_reschedule", "cpu_limit", "memory_limit", "noisy_tenant", "upgrade_restart"],
+        );
         b
     });
     root.finish(
@@ -348,6 +355,7 @@ fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {
         nodes: f.texts(sink, "nodes", expect::NAME),
         zones: f.texts(sink, "zones", expect::NAME),
         clusters: f.texts(sink, "clusters", expect::NAME),
+        max_skew: f.int(sink, "max_skew"),
         service_time: distribution(&mut f, sink, "service_time"),
         cpu: distribution(&mut f, sink, "cpu"),
         wait: distribution(&mut f, sink, "wait"),
@@ -385,6 +393,7 @@ fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {
             "nodes",
             "zones",
             "clusters",
+            "max_skew",
             "service_time",
             "cpu",
             "wait",

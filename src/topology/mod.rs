@@ -311,6 +311,8 @@ pub struct Call {
     pub connection: ConnectionReuse,
     pub timeout_ns: Option<u64>,
     pub retries: u32,
+    /// Whether the file sets `retries` (else the mesh's default may apply).
+    pub retries_written: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -349,6 +351,8 @@ pub struct Load {
     pub connection: ConnectionReuse,
     pub timeout_ns: Option<u64>,
     pub retries: u32,
+    /// Whether the file sets `retries` (else the mesh's default may apply).
+    pub retries_written: bool,
     /// Closed-loop load instead of the rate (then `rate_rps` is the cap over all connections,
     /// 0 when uncapped).
     pub closed: Option<ClosedLoop>,

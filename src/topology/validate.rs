@@ -286,6 +286,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
                 ),
                 timeout_ns: c.timeout.as_ref().and_then(|t| duration_in(sink, t, limits::MIN_TIMEOUT_NS, limits::MAX_DURATION_NS)),
                 retries: int_in(sink, &c.retries, 0, 0, limits::MAX_RETRIES) as u32,
+                retries_written: c.retries.is_some(),
             };
             call_ids.push(calls.len());
             calls.push((call, to_name.span()));
@@ -409,6 +410,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             ),
             timeout_ns: l.timeout.as_ref().and_then(|t| duration_in(sink, t, limits::MIN_TIMEOUT_NS, limits::MAX_DURATION_NS)),
             retries: int_in(sink, &l.retries, 0, 0, limits::MAX_RETRIES) as u32,
+            retries_written: l.retries.is_some(),
             closed,
         };
         loads.push(load);
