@@ -207,7 +207,7 @@ impl<'a> Engine<'a> {
                 edges: plan
                     .edges
                     .iter()
-                    .map(|_| EdgeStats { calls: 0, failed: 0, retried: 0, latency_sum_ns: 0.0, latency_ns: histogram(2) })
+                    .map(|_| EdgeStats { calls: 0, failed: 0, retried: 0, latency_sum_ns: 0.0, latency_ns: Default::default() })
                     .collect(),
                 timeline: (0..buckets)
                     .map(|_| Bucket { sent: 0, succeeded: 0, failed: 0, slo_missed: 0, latency_ns: small_histogram(2) })
