@@ -1103,7 +1103,7 @@ impl Cpu {
 fn ceil_ns(t: f64, now: u64) -> u64 {
     // `f64::ceil` is a library call on the baseline x86-64 target; truncating and stepping up
     // when something was cut off gives the same integer for every t.
-    let ns = if !(t > 0.0) {
+    let ns = if t.is_nan() || t <= 0.0 {
         0
     } else if t >= u64::MAX as f64 {
         u64::MAX
