@@ -3,6 +3,10 @@
 //! ρ 0.8 (placement none, no network delay). Run with `cargo bench --bench engine`;
 //! criterion reports the rate as "elem/s" (one element = one event); the tandem group's
 //! elements are station visits (10 per customer), so its elem/s is station-visits/s.
+//!
+//! The tandem group's baseline, `bare-binary-heap-loop`, simulates the same network with
+//! nothing but a binary heap of (time, sequence, event) and ten FIFO queues: the ratio of the
+//! two rates is what the engine's generality costs.
 
 use std::path::{Path, PathBuf};
 
@@ -70,10 +74,14 @@ fn bench_tandem(c: &mut Criterion) {
         out.events,
         out.events as f64 / out.sent as f64
     );
+    let bare_visits = bare::tandem(10, 80_000.0, 10_000.0, 2_000_000_000, 1);
+    println!("bare loop: {bare_visits} station visits");
     let mut g = c.benchmark_group("tandem-10-mm1-rho0.8-visits");
     g.sample_size(10);
     g.throughput(Throughput::Elements(visits));
     g.bench_function("none", |b| b.iter(|| simulate(&plan, &opts).expect("runs")));
+    g.throughput(Throughput::Elements(bare_visits));
+    g.bench_function("bare-binary-heap-loop", |b| b.iter(|| bare::tandem(10, 80_000.0, 10_000.0, 2_000_000_000, 1)));
     g.finish();
     let mut g = c.benchmark_group("tandem-10-mm1-rho0.8-events");
     g.sample_size(10);
@@ -102,6 +110,66 @@ fn engine(c: &mut Criterion) {
     let synth = synthetic(1000);
     for p in [Placement::Sidecar, Placement::Ambient] {
         bench_plan(c, "synthetic-1000-services-2000rps-10s", &synth, p);
+    }
+}
+
+/// The least a simulator of the tandem must do: one binary heap of (time, sequence, event)
+/// entries, a FIFO queue per station, exponential draws from the engine's RNG.
+mod bare {
+    use std::cmp::Reverse;
+    use std::collections::{BinaryHeap, VecDeque};
+
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use rand_distr::{Distribution, Exp};
+
+    const ARRIVAL: u32 = u32::MAX;
+
+    /// Simulate `stations` M/M/1 stations in series: Poisson arrivals at `rate_per_s` until
+    /// `duration_ns`, exponential service of mean `mean_ns`, no delay between stations, run
+    /// until empty. Returns the station visits completed.
+    pub fn tandem(stations: usize, rate_per_s: f64, mean_ns: f64, duration_ns: u64, seed: u64) -> u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let gap = Exp::new(rate_per_s / 1e9).expect("positive rate");
+        let service = Exp::new(1.0 / mean_ns).expect("positive mean");
+        // Entries: (time ns, sequence, station or ARRIVAL); a departure frees its station.
+        let mut heap: BinaryHeap<Reverse<(u64, u64, u32)>> = BinaryHeap::with_capacity(64);
+        let mut queues: Vec<VecDeque<u64>> = vec![VecDeque::new(); stations];
+        let mut busy = vec![false; stations];
+        let mut seq = 0u64;
+        let mut visits = 0u64;
+        let mut push = |heap: &mut BinaryHeap<Reverse<(u64, u64, u32)>>, at: u64, what: u32| {
+            seq += 1;
+            heap.push(Reverse((at, seq, what)));
+        };
+        push(&mut heap, gap.sample(&mut rng) as u64, ARRIVAL);
+        while let Some(Reverse((now, _, what))) = heap.pop() {
+            let next = if what == ARRIVAL {
+                let at = now + gap.sample(&mut rng) as u64;
+                if at < duration_ns {
+                    push(&mut heap, at, ARRIVAL);
+                }
+                0
+            } else {
+                let s = what as usize;
+                visits += 1;
+                if queues[s].pop_front().is_some() {
+                    push(&mut heap, now + service.sample(&mut rng) as u64, what);
+                } else {
+                    busy[s] = false;
+                }
+                s + 1
+            };
+            if next < stations {
+                if busy[next] {
+                    queues[next].push_back(now);
+                } else {
+                    busy[next] = true;
+                    push(&mut heap, now + service.sample(&mut rng) as u64, next as u32);
+                }
+            }
+        }
+        visits
     }
 }
 

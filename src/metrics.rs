@@ -216,15 +216,18 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
         .edges
         .iter()
         .zip(&out.edges)
-        .map(|(e, s)| EdgeSummary {
-            name: e.name.clone(),
-            calls: s.calls,
-            failed: s.failed,
-            retried: s.retried,
-            latency_p50_ms: quantile_ms(&s.latency_ns, 0.5),
-            latency_p90_ms: quantile_ms(&s.latency_ns, 0.9),
-            latency_p99_ms: quantile_ms(&s.latency_ns, 0.99),
-            latency_mean_ms: (!s.latency_ns.is_empty()).then(|| ms(s.latency_sum_ns / s.latency_ns.len() as f64)),
+        .map(|(e, s)| {
+            let h = s.latency_ns.histogram();
+            EdgeSummary {
+                name: e.name.clone(),
+                calls: s.calls,
+                failed: s.failed,
+                retried: s.retried,
+                latency_p50_ms: quantile_ms(&h, 0.5),
+                latency_p90_ms: quantile_ms(&h, 0.9),
+                latency_p99_ms: quantile_ms(&h, 0.99),
+                latency_mean_ms: (!h.is_empty()).then(|| ms(s.latency_sum_ns / h.len() as f64)),
+            }
         })
         .collect();
     distinct_names(&mut edges);

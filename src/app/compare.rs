@@ -14,7 +14,8 @@ use crate::report::outdir::{Source, StagedDir};
 use crate::report::results::Body;
 use crate::report::{csv_out, html, number, result_charts};
 
-/// What a comparison produced.
+/// What a comparison produced. Its runs carry their summaries, deployment and event count;
+/// their raw per-edge, per-path and timeline data is dropped once summarised.
 pub struct Comparison {
     pub inputs: Inputs,
     pub seed: u64,
@@ -48,11 +49,36 @@ pub fn compare_loaded(inputs: Inputs, placements: &[Layout], seed: u64, picked: 
     for &p in placements {
         super::check_models(&inputs, &crate::placement::Deployment::for_layout(&inputs.topology, p))?;
     }
-    let runs: Vec<PlacementRun> =
-        placements.par_iter().map(|&p| run_placement(&inputs, p, seed, Vec::new(), None)).collect::<Result<_, _>>()?;
+    let run = |&p: &Layout| run_placement(&inputs, p, seed, Vec::new(), None).map(keep_summary);
+    // Small topologies run their placements in parallel; large ones one at a time, so only
+    // one placement's raw output is held at once (it is dropped once summarised).
+    let runs: Vec<PlacementRun> = if inputs.topology.pods.len() < PARALLEL_MAX_PODS {
+        placements.par_iter().map(run).collect::<Result<_, _>>()?
+    } else {
+        placements.iter().map(run).collect::<Result<_, _>>()?
+    };
     let mut rows: Vec<PlacementSummary> = runs.iter().map(|r| r.summary.summary.clone()).collect();
     add_baseline(&mut rows);
     Ok(Comparison { inputs, seed, seed_was_picked: picked, runs, rows })
+}
+
+/// From this many pods on, `compare` simulates its placements one at a time.
+const PARALLEL_MAX_PODS: usize = 20_000;
+
+/// A comparison writes only summaries: drop what a run holds per edge, path, station and
+/// timeline bucket once its summary is made (it is most of a large topology's memory).
+fn keep_summary(mut r: PlacementRun) -> PlacementRun {
+    let o = &mut r.output;
+    o.edges = Vec::new();
+    o.timeline = Vec::new();
+    o.stations = Vec::new();
+    o.containers = Vec::new();
+    let p = &mut r.plan;
+    p.steps = Vec::new();
+    p.paths = Vec::new();
+    p.edges = Vec::new();
+    p.pod_calls = Vec::new();
+    r
 }
 
 /// Write a comparison's files into `out` (whole or not at all), with the default report options.

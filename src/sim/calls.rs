@@ -145,7 +145,7 @@ impl Engine<'_> {
             } else {
                 let latency = (self.now - call.start_ns).max(1);
                 es.latency_sum_ns += latency as f64;
-                record(&mut es.latency_ns, latency);
+                es.latency_ns.record(latency);
             }
         }
         self.free_call(c);

@@ -130,27 +130,26 @@ impl Ord for OrdF64 {
 
 /// A binary heap of (key, member) pairs that can update or remove any member: members are a
 /// node's containers by their local index. Ties on the key go to the lower index, so the
-/// order is total and runs are repeatable.
+/// order is total and runs are repeatable. `MAX_FIRST`: largest key first (else smallest).
 #[derive(Debug)]
-struct IndexedHeap {
+struct IndexedHeap<const MAX_FIRST: bool> {
     items: Vec<(f64, u32)>,
     pos: Vec<u32>,
-    /// Largest key first (else smallest).
-    max_first: bool,
 }
 
-impl IndexedHeap {
-    fn new(members: usize, max_first: bool) -> IndexedHeap {
-        IndexedHeap { items: Vec::new(), pos: vec![NIL; members], max_first }
+impl<const MAX_FIRST: bool> IndexedHeap<MAX_FIRST> {
+    fn new(members: usize) -> Self {
+        IndexedHeap { items: Vec::new(), pos: vec![NIL; members] }
     }
 
+    #[inline]
     fn top(&self) -> Option<(f64, u32)> {
         self.items.first().copied()
     }
 
-    #[inline]
-    fn before(&self, a: (f64, u32), b: (f64, u32)) -> bool {
-        let k = if self.max_first { b.0.total_cmp(&a.0) } else { a.0.total_cmp(&b.0) };
+    #[inline(always)]
+    fn before(a: (f64, u32), b: (f64, u32)) -> bool {
+        let k = if MAX_FIRST { b.0.total_cmp(&a.0) } else { a.0.total_cmp(&b.0) };
         k.then(a.1.cmp(&b.1)) == Ordering::Less
     }
 
@@ -158,15 +157,19 @@ impl IndexedHeap {
         match self.pos[m as usize] {
             NIL => {
                 self.items.push((key, m));
-                let i = self.items.len() - 1;
-                self.pos[m as usize] = i as u32;
-                self.up(i);
+                self.up(self.items.len() - 1);
             }
             p => {
+                // A key moves one way only: towards the top if it now comes before its old
+                // value, else towards the leaves (the same heap as sifting both ways).
                 let i = p as usize;
+                let old = self.items[i];
                 self.items[i].0 = key;
-                self.up(i);
-                self.down(self.pos[m as usize] as usize);
+                if Self::before((key, m), old) {
+                    self.up(i);
+                } else {
+                    self.down(i);
+                }
             }
         }
     }
@@ -180,47 +183,55 @@ impl IndexedHeap {
         let last = self.items.pop().expect("a member with a position is in the heap");
         let i = p as usize;
         if i < self.items.len() {
+            let gone = self.items[i];
             self.items[i] = last;
-            self.pos[last.1 as usize] = i as u32;
-            self.up(i);
-            self.down(self.pos[last.1 as usize] as usize);
+            if Self::before(last, gone) {
+                self.up(i);
+            } else {
+                self.down(i);
+            }
         }
     }
 
+    /// Sift the item at `i` towards the top, moving a hole rather than swapping.
     fn up(&mut self, mut i: usize) {
+        let x = self.items[i];
         while i > 0 {
             let p = (i - 1) / 2;
-            if !self.before(self.items[i], self.items[p]) {
+            let y = self.items[p];
+            if !Self::before(x, y) {
                 break;
             }
-            self.swap(i, p);
+            self.items[i] = y;
+            self.pos[y.1 as usize] = i as u32;
             i = p;
         }
+        self.items[i] = x;
+        self.pos[x.1 as usize] = i as u32;
     }
 
     fn down(&mut self, mut i: usize) {
         let len = self.items.len();
+        let x = self.items[i];
         loop {
-            let (l, r) = (2 * i + 1, 2 * i + 2);
-            let mut m = i;
-            if l < len && self.before(self.items[l], self.items[m]) {
-                m = l;
-            }
-            if r < len && self.before(self.items[r], self.items[m]) {
-                m = r;
-            }
-            if m == i {
+            let l = 2 * i + 1;
+            if l >= len {
                 break;
             }
-            self.swap(i, m);
-            i = m;
+            let mut c = l;
+            if l + 1 < len && Self::before(self.items[l + 1], self.items[l]) {
+                c = l + 1;
+            }
+            let y = self.items[c];
+            if !Self::before(y, x) {
+                break;
+            }
+            self.items[i] = y;
+            self.pos[y.1 as usize] = i as u32;
+            i = c;
         }
-    }
-
-    fn swap(&mut self, i: usize, j: usize) {
-        self.items.swap(i, j);
-        self.pos[self.items[i].1 as usize] = i as u32;
-        self.pos[self.items[j].1 as usize] = j as u32;
+        self.items[i] = x;
+        self.pos[x.1 as usize] = i as u32;
     }
 }
 
@@ -276,10 +287,10 @@ struct Node {
     theta: f64,
     /// Capped containers by weight per task (smallest first) and by the real time of their
     /// next event; sharing ones by weight per task (largest first) and by the `V` of theirs.
-    cap_x: IndexedHeap,
-    cap_t: IndexedHeap,
-    shr_x: IndexedHeap,
-    shr_v: IndexedHeap,
+    cap_x: IndexedHeap<false>,
+    cap_t: IndexedHeap<false>,
+    shr_x: IndexedHeap<true>,
+    shr_v: IndexedHeap<false>,
     n_capped: u64,
     w_sharing: u64,
     /// The node event already scheduled (u64::MAX: none); a later request keeps it.
@@ -295,6 +306,8 @@ pub struct Cpu {
     free_tasks: Vec<u32>,
     /// Events for the caller to schedule, drained with [`Cpu::drain_wakes`].
     wakes: Vec<CpuWake>,
+    /// Scratch for [`Cpu::partition`].
+    partition_scratch: Vec<(f64, u32)>,
 }
 
 impl Cpu {
@@ -347,17 +360,17 @@ impl Cpu {
                     t: 0.0,
                     v: 0.0,
                     theta: 0.0,
-                    cap_x: IndexedHeap::new(k, false),
-                    cap_t: IndexedHeap::new(k, false),
-                    shr_x: IndexedHeap::new(k, true),
-                    shr_v: IndexedHeap::new(k, false),
+                    cap_x: IndexedHeap::new(k),
+                    cap_t: IndexedHeap::new(k),
+                    shr_x: IndexedHeap::new(k),
+                    shr_v: IndexedHeap::new(k),
                     n_capped: 0,
                     w_sharing: 0,
                     scheduled_ns: u64::MAX,
                 }
             })
             .collect();
-        Cpu { nodes: ns, containers: cs, tasks: Vec::new(), free_tasks: Vec::new(), wakes: Vec::new() }
+        Cpu { nodes: ns, containers: cs, tasks: Vec::new(), free_tasks: Vec::new(), wakes: Vec::new(), partition_scratch: Vec::new() }
     }
 
     /// Events to schedule since the last call.
@@ -739,14 +752,16 @@ impl Cpu {
     /// mode) in its final set at once: sorted by weight per task, the capped ones are the
     /// largest prefix whose smallest still gets a core per task at the resulting θ.
     fn partition(&mut self, ni: usize, t: f64) {
-        let mut items: Vec<(f64, u32)> = Vec::new();
+        let mut items = std::mem::take(&mut self.partition_scratch);
+        items.clear();
         for &c in &self.nodes[ni].members {
             let ct = &self.containers[c as usize];
             if ct.n > 0 && ct.state == State::Capped {
                 items.push((ct.x(), c));
             }
         }
-        items.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        // A total order (containers are distinct), so an unstable sort gives the same order.
+        items.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let cores = self.nodes[ni].cores;
         let w_total: u64 = items.iter().map(|&(_, c)| self.containers[c as usize].shares).sum();
         let (mut n_cap, mut w_cap) = (0u64, 0u64);
@@ -769,6 +784,7 @@ impl Cpu {
                 self.enter_sharing(ni, c as usize);
             }
         }
+        self.partition_scratch = items;
         self.rebalance(ni, t);
     }
 
@@ -898,6 +914,7 @@ impl Cpu {
     /// would get at least one core and each of a sharing one less (water filling). Every move
     /// raises θ, and a container moves at most twice, so this ends.
     fn rebalance(&mut self, ni: usize, t: f64) {
+        let mut settled = None;
         for _ in 0..=2 * self.nodes[ni].members.len() + 2 {
             let theta = self.theta(ni);
             let node = &self.nodes[ni];
@@ -922,10 +939,11 @@ impl Cpu {
                     continue;
                 }
             }
+            settled = Some(theta);
             break;
         }
         // θ changed: sharing containers' keys are in V, so none needs an update.
-        self.nodes[ni].theta = self.theta(ni);
+        self.nodes[ni].theta = settled.unwrap_or_else(|| self.theta(ni));
     }
 
     // ------------------------------------------------------------------------- events
@@ -1083,13 +1101,19 @@ impl Cpu {
 /// The first whole ns at or after `t`, and never before `now` (a due event fires at once,
 /// not in the past); saturating at the end of representable time.
 fn ceil_ns(t: f64, now: u64) -> u64 {
-    let c = t.ceil();
-    let ns = if c >= u64::MAX as f64 {
-        u64::MAX
-    } else if c > 0.0 {
-        c as u64
-    } else {
+    // `f64::ceil` is a library call on the baseline x86-64 target; truncating and stepping up
+    // when something was cut off gives the same integer for every t.
+    let ns = if t.is_nan() || t <= 0.0 {
         0
+    } else if t >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        let whole = t as u64;
+        if (whole as f64) < t {
+            whole + 1
+        } else {
+            whole
+        }
     };
     ns.max(now)
 }
@@ -1097,6 +1121,45 @@ fn ceil_ns(t: f64, now: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ceil_ns_agrees_with_ceil() {
+        let reference = |t: f64| {
+            let c = t.ceil();
+            if c >= u64::MAX as f64 {
+                u64::MAX
+            } else if c > 0.0 {
+                c as u64
+            } else {
+                0
+            }
+        };
+        let mut x = 12345u64;
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            -0.5,
+            0.5,
+            1.0,
+            1.0 + f64::EPSILON,
+            2f64.powi(52) + 0.5,
+            2f64.powi(53),
+            2f64.powi(64),
+            f64::MAX,
+            f64::INFINITY,
+            f64::NAN,
+            -f64::INFINITY,
+        ];
+        cases.push(2f64.powi(64) - 2048.0);
+        for _ in 0..100_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            cases.push(f64::from_bits(x >> 2));
+            cases.push((x >> 11) as f64 / 1024.0);
+        }
+        for t in cases {
+            assert_eq!(ceil_ns(t, 0), reference(t), "{t}");
+        }
+    }
 
     const MS: u64 = 1_000_000;
 

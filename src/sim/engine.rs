@@ -220,7 +220,7 @@ impl<'a> Engine<'a> {
                 edges: plan
                     .edges
                     .iter()
-                    .map(|_| EdgeStats { calls: 0, failed: 0, retried: 0, latency_sum_ns: 0.0, latency_ns: histogram(2) })
+                    .map(|_| EdgeStats { calls: 0, failed: 0, retried: 0, latency_sum_ns: 0.0, latency_ns: Default::default() })
                     .collect(),
                 timeline: (0..buckets)
                     .map(|_| Bucket {

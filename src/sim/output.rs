@@ -132,9 +132,65 @@ pub struct EdgeStats {
     pub retried: u64,
     /// Sum of successful call latencies, for an exact mean.
     pub latency_sum_ns: f64,
-    /// Percentiles to 2 significant digits: a graph has thousands of edges, and a 3-digit
-    /// histogram of each would take hundreds of KiB.
-    pub latency_ns: Histogram<u64>,
+    /// Latencies of successful calls, kept compactly (see [`EdgeLatencies`]).
+    pub latency_ns: EdgeLatencies,
+}
+
+/// Most latencies an edge keeps as raw values before it moves them into a histogram.
+const EDGE_RAW_MAX: usize = 64;
+
+/// The latencies of one edge, stored as what is recorded needs: nothing until the first call,
+/// raw values while there are few (most edges of a large graph see a handful of calls), then a
+/// histogram that grows with the range recorded. Percentiles are read from
+/// [`EdgeLatencies::histogram`], the same HdrHistogram (2 significant digits) either way: a
+/// graph has thousands of edges, and a 3-digit histogram of each would take hundreds of KiB.
+#[derive(Clone, Debug, Default)]
+pub struct EdgeLatencies {
+    raw: Vec<u64>,
+    hist: Option<Box<Histogram<u64>>>,
+}
+
+impl EdgeLatencies {
+    /// Record one latency (clamped to 1 ns ..= [`HIST_MAX_NS`], as every histogram is).
+    #[inline]
+    pub fn record(&mut self, ns: u64) {
+        let v = ns.clamp(1, HIST_MAX_NS);
+        match &mut self.hist {
+            Some(h) => record(h, v),
+            None if self.raw.len() < EDGE_RAW_MAX => self.raw.push(v),
+            None => {
+                let mut h = small_histogram(2);
+                for &x in self.raw.iter().chain(std::iter::once(&v)) {
+                    record(&mut h, x);
+                }
+                self.raw = Vec::new();
+                self.hist = Some(Box::new(h));
+            }
+        }
+    }
+
+    /// Latencies recorded.
+    pub fn len(&self) -> u64 {
+        self.hist.as_ref().map_or(self.raw.len() as u64, |h| h.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The latencies as an HdrHistogram (built at summary time from the raw values).
+    pub fn histogram(&self) -> std::borrow::Cow<'_, Histogram<u64>> {
+        match &self.hist {
+            Some(h) => std::borrow::Cow::Borrowed(h),
+            None => {
+                let mut h = small_histogram(2);
+                for &x in &self.raw {
+                    record(&mut h, x);
+                }
+                std::borrow::Cow::Owned(h)
+            }
+        }
+    }
 }
 
 /// One slice of the timeline, by request start time.
@@ -198,7 +254,7 @@ pub(super) fn histogram(significant_digits: u8) -> Histogram<u64> {
 
 /// An auto-resizing histogram that starts small (for timeline buckets, most of which see few
 /// requests).
-pub(super) fn small_histogram(significant_digits: u8) -> Histogram<u64> {
+pub(crate) fn small_histogram(significant_digits: u8) -> Histogram<u64> {
     let mut h = Histogram::new(significant_digits).expect("2 or 3 significant digits are valid");
     h.auto(true);
     h

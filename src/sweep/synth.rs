@@ -21,7 +21,6 @@ pub fn topology_text(services: usize, seed: u64, models_dir: &str) -> String {
     let pods = services * replicas;
     let nodes = pods.div_ceil(40).max(3);
     let width = services.div_ceil(LAYERS);
-    let layer = |i: usize| i / width;
     let mut s = String::new();
     let w = &mut s;
     let _ = writeln!(w, "{FIRST_LINE}{services} services in {LAYERS} layers (meshsim synth).");
@@ -39,14 +38,15 @@ pub fn topology_text(services: usize, seed: u64, models_dir: &str) -> String {
             "\n[[service]]\nname = \"svc{i}\"\nnamespace = \"ns{}\"\nreplicas = {replicas}\ncpu_request = \"100m\"\nmemory_request = \"64Mi\"\nservice_time = {{ dist = \"exponential\", mean = \"1ms\" }}",
             i / 10
         );
-        let next: Vec<usize> = (0..services).filter(|&j| layer(j) == layer(i) + 1).collect();
+        // The next layer is one contiguous range of indices.
+        let next = next_layer(services, width, i);
         if next.is_empty() {
             continue;
         }
         let mut picked = Vec::new();
         for _ in 0..2 {
             rng = splitmix64(rng);
-            let j = next[(rng % next.len() as u64) as usize];
+            let j = next.start + (rng % next.len() as u64) as usize;
             if !picked.contains(&j) {
                 picked.push(j);
             }
@@ -55,15 +55,34 @@ pub fn topology_text(services: usize, seed: u64, models_dir: &str) -> String {
             let _ = writeln!(w, "\n[[service.call]]\nto = \"svc{j}\"\nprobability = 0.5");
         }
     }
-    for i in (0..services).filter(|&i| layer(i) == 0) {
-        let _ = writeln!(w, "\n[[load]]\nto = \"svc{i}\"\nrate = \"{:.3}rps\"", 1000.0 / width as f64);
+    // End users call the first layer, at most [`crate::limits::MAX_LOADS`] of its services.
+    let entries = width.min(services).min(crate::limits::MAX_LOADS);
+    for i in 0..entries {
+        let _ = writeln!(w, "\n[[load]]\nto = \"svc{i}\"\nrate = \"{:.3}rps\"", 1000.0 / entries as f64);
     }
     s
+}
+
+/// Indices of the services in the layer after service `i`'s (layers are `width` wide).
+fn next_layer(services: usize, width: usize, i: usize) -> std::ops::Range<usize> {
+    let first = (i / width + 1) * width;
+    first.min(services)..(first + width).min(services)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_layer_is_the_services_one_layer_down() {
+        for services in [1usize, 2, 7, 10, 23, 100] {
+            let width = services.div_ceil(LAYERS);
+            for i in 0..services {
+                let scanned: Vec<usize> = (0..services).filter(|&j| j / width == i / width + 1).collect();
+                assert_eq!(next_layer(services, width, i).collect::<Vec<_>>(), scanned, "{services} services, service {i}");
+            }
+        }
+    }
 
     #[test]
     fn synthetic_topologies_validate_at_every_size() {
