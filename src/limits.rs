@@ -5,9 +5,10 @@
 /// One second in nanoseconds.
 const S: u64 = 1_000_000_000;
 
-/// Largest input file (topology, cost model, sweep): 16 MiB, a thousand times the largest
-/// bundled file, and small enough that reading and parsing one is instant.
-pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest input file (topology, cost model, sweep): 64 MiB, room for a topology of the
+/// largest number of services (100,000 services as `synth` writes them are 26 MB), and small
+/// enough that reading and parsing one takes seconds, not minutes.
+pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Longest simulated duration (and warm-up): 30 days. A run keeps per-second series, so this
 /// bounds their memory; and every simulated instant (at most twice this, with the drain

@@ -272,6 +272,6 @@ fn devices_folders_pipes_and_huge_files_are_refused_before_reading() {
     }
     let big = dir.join("big.toml");
     let f = std::fs::File::create(&big).unwrap();
-    f.set_len(17 * 1024 * 1024).unwrap();
-    check(big.to_str().unwrap(), "input files are limited to 16 MiB");
+    f.set_len(65 * 1024 * 1024).unwrap();
+    check(big.to_str().unwrap(), "input files are limited to 64 MiB");
 }
