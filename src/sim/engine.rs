@@ -247,8 +247,12 @@ impl<'a> Engine<'a> {
                 continue;
             }
             if plan.load_rates_rps[l] > 0.0 {
+                // Arrivals stop at the duration: a load slow enough that its first gap passes
+                // the end sends nothing (its first arrival would otherwise land in the drain).
                 let first = self.interarrival(l);
-                self.schedule(first, Event::Arrival { load: l as u32 });
+                if first < plan.duration_ns {
+                    self.schedule(first, Event::Arrival { load: l as u32 });
+                }
             }
         }
         for k in 0..self.conns.len() {

@@ -207,3 +207,17 @@ fn regex_free_profile(text: &str, profile: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[test]
+fn slow_loads_send_at_their_rate_within_the_duration() {
+    // 1000 loads of 0.1 rps each for 5 s (1 s warm-up): 400 requests expected in the window
+    // (σ 20). A first arrival past the end must not be sent in the drain: that once sent one
+    // request per load, 1000 here.
+    let dir = scratch("slow-loads");
+    let loads: String = (0..1000).map(|_| "[[load]]\nto = \"s\"\nrate = \"0.1rps\"\n").collect();
+    let text = queueing_topology("5s", "[[service]]\nname = \"s\"\nnamespace = \"app\"\nreplicas = 1\n", &loads)
+        .replace("warmup = \"2s\"", "warmup = \"1s\"");
+    let r = run(&write(&dir, "slow", &text), Placement::None);
+    let sent = r.summary.summary.requests_sent;
+    assert!((320..=480).contains(&sent), "{sent} requests sent, 400 expected");
+}
