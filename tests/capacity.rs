@@ -221,3 +221,20 @@ rate = "100rps"
     assert!(sidecar.rate_rps > 0.0, "{sidecar:?}");
     assert!(none.rate_rps > sidecar.rate_rps * 1.1, "none {} rps, sidecar {} rps", none.rate_rps, sidecar.rate_rps);
 }
+
+/// The search varies the offered rate; a closed-loop topology has none to vary, so it is
+/// refused with the file and the load's line, not a panic.
+#[test]
+fn closed_loop_topologies_are_refused() {
+    let dir = scratch("closed-loop");
+    let f = root().join("topologies/bookinfo-small-nodes.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_meshsim"))
+        .args(["capacity", f.to_str().unwrap(), "--slo-p99", "1s"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bookinfo-small-nodes.toml") && stderr.contains("is closed-loop"), "{stderr}");
+    assert!(!dir.join("outputs").exists());
+}

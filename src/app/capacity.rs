@@ -91,6 +91,18 @@ pub fn capacity(path: &Path, overrides: &Overrides, o: &CapacityOptions) -> Resu
         }
     }
     let inputs = load_inputs(path, &ov)?;
+    if let Some(l) = inputs.topology.loads.iter().find(|l| l.closed.is_some()) {
+        // The search varies the offered rate; a closed loop's rate comes out of the simulation.
+        let line = inputs.topology_text.lines().position(|x| x.trim_start().starts_with("[[load]]")).map_or(0, |i| i + 1);
+        return Err(input_error(
+            &inputs,
+            line,
+            format!(
+                "load: the load to `{}` is closed-loop (`connections`): capacity searches over an offered rate, so it needs open-loop loads (`rate`); sweep `connections` instead (meshsim sweep)",
+                inputs.topology.services[l.to].name
+            ),
+        ));
+    }
     let (seed, picked) = resolve_seed(&inputs.topology);
     let first = &inputs.topology.nodes[0];
     // Nodes of a `count = N` entry are named `<name>-1` …; the type is `<name>`.
@@ -144,6 +156,12 @@ pub const MAX_AUTOSCALE_ROUNDS: u32 = 5;
 /// Most replicas autoscaling gives a service, as a multiple of the file's replicas (an HPA's
 /// `maxReplicas`); never more than the topology limit of replicas.
 pub const MAX_AUTOSCALE_FACTOR: u32 = 10;
+
+/// A problem with the topology, placed at `line` of its file (0: the file as a whole).
+fn input_error(inputs: &Inputs, line: usize, message: String) -> AppError {
+    let e = crate::input_error::InputError { path: inputs.topology.source.clone(), line, col: usize::from(line > 0), message };
+    AppError::Input(crate::input_error::InputErrors(vec![e]))
+}
 
 /// Simulate one placement at one rate with replicas scaled as a HorizontalPodAutoscaler
 /// would for `target` utilisation, then size it: each round simulates, measures each
@@ -211,21 +229,16 @@ fn service_utilization(t: &crate::topology::Topology, run: &RunSummary, service:
 /// pods are scheduled onto nodes as for a file that said so; run settings are kept.
 fn with_replicas(inputs: &Inputs, replicas: &[u32]) -> Result<Inputs, AppError> {
     let t = &inputs.topology;
-    let mut doc: toml::Value =
-        toml::from_str(&inputs.topology_text).map_err(|e| AppError::Output(format!("{}: {}", t.source.display(), e.message())))?;
+    let mut doc: toml::Value = toml::from_str(&inputs.topology_text).map_err(|e| input_error(inputs, 0, e.message().to_string()))?;
     for (svc, &n) in t.services.iter().zip(replicas) {
         crate::sweep::apply::set_path(&mut doc, &format!("service.{}.replicas", svc.name), toml::Value::Integer(i64::from(n)))
-            .map_err(|e| AppError::Output(format!("{}: autoscaling: {e}", t.source.display())))?;
+            .map_err(|e| input_error(inputs, 0, format!("autoscaling: {e}")))?;
     }
-    let text = toml::to_string(&doc).map_err(|e| AppError::Output(format!("{}: autoscaling: {e}", t.source.display())))?;
+    let text = toml::to_string(&doc).map_err(|e| input_error(inputs, 0, format!("autoscaling: {e}")))?;
     let mut topology = crate::topology::parse(&t.source, &text).map_err(|es| {
         let what: Vec<String> = t.services.iter().zip(replicas).map(|(s, n)| format!("{}={n}", s.name)).collect();
-        AppError::Output(format!(
-            "{}: with autoscaled replicas ({}) the topology becomes invalid: {}",
-            t.source.display(),
-            what.join(", "),
-            es.0.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ")
-        ))
+        let why: Vec<String> = es.0.iter().map(|e| e.message.clone()).collect();
+        input_error(inputs, 0, format!("with autoscaled replicas ({}) the topology becomes invalid: {}", what.join(", "), why.join("; ")))
     })?;
     topology.simulation = t.simulation.clone();
     topology.loads = t.loads.clone();
