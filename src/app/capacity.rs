@@ -197,6 +197,20 @@ fn autoscaled(
             })
             .collect();
         s.autoscale_rounds = rounds;
+        let capped: Vec<String> = t
+            .services
+            .iter()
+            .enumerate()
+            .filter(|&(k, svc)| file[k] > 0 && svc.replicas >= file[k].saturating_mul(MAX_AUTOSCALE_FACTOR))
+            .map(|(_, svc)| format!("{} at its maximum of {} replicas", svc.name, svc.replicas))
+            .collect();
+        if !capped.is_empty() {
+            let note = format!("autoscaling stopped at a cap: {}", capped.join(", "));
+            s.nodes_note = Some(match s.nodes_note.take() {
+                Some(n) => format!("{note}; {n}"),
+                None => note,
+            });
+        }
         let unchanged = next.iter().zip(&t.services).all(|(n, svc)| *n == svc.replicas);
         if unchanged || rounds >= MAX_AUTOSCALE_ROUNDS {
             if !unchanged {
@@ -311,6 +325,16 @@ fn size_run(
     let (pods, daemonsets) = pod_requests(t, &run, &at.models);
     let shape = NodeShape { vcpu: node.vcpu, memory_mib: node.memory_mib, max_pods: node.max_pods };
     let (nodes, nodes_note) = match pack(&shape, &pods, &daemonsets, o.headroom) {
+        // Nodes are packed by requests, as the scheduler does; when the pods use more CPU
+        // than that, say so rather than let the count read as enough.
+        Ok(p) if total_cpu > p.nodes.len() as f64 * node.vcpu * 1000.0 * (1.0 - o.headroom) + 1e-6 => (
+            Some(p.nodes.len() as u32),
+            Some(format!(
+                "{} nodes hold the pods' requests but not the {:.0} mC they use: raise cpu_request or use --autoscale",
+                p.nodes.len(),
+                total_cpu
+            )),
+        ),
         Ok(p) => (Some(p.nodes.len() as u32), None),
         Err(e) => (None, Some(e.to_string())),
     };
