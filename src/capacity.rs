@@ -1,6 +1,6 @@
 //! Capacity planning maths, free of simulation: the highest rate that meets an SLO by
-//! bisection over any monotone test, and the smallest count of a node type that holds a
-//! set of CPU and memory requests with headroom.
+//! bisection over any monotone test, and the node type plans are made for (how many of
+//! them a set of pods needs is [`crate::packing`]'s job).
 
 /// Where a bisection stopped.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,37 +86,6 @@ pub struct NodeType {
     pub max_pods: u32,
 }
 
-/// What must fit on the nodes.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Demand {
-    pub cpu_millicores: f64,
-    pub memory_mib: f64,
-    pub pods: u32,
-    /// Pods every node runs whatever the count (per-node proxies: ztunnel, node proxy).
-    pub pods_per_node: u32,
-}
-
-/// Smallest number of nodes of type `node` whose CPU, memory and pod slots, kept
-/// `headroom` (a share, e.g. 0.2) free, hold `demand` in aggregate. `None` if a node's
-/// pod slots are taken by per-node pods alone, or if `headroom` is outside
-/// `0..=limits::MAX_HEADROOM` (the caller checks it; it is never silently changed).
-pub fn nodes_needed(node: &NodeType, demand: Demand, headroom: f64) -> Option<u32> {
-    if !(0.0..=crate::limits::MAX_HEADROOM).contains(&headroom) {
-        return None;
-    }
-    let usable = 1.0 - headroom;
-    let cpu = demand.cpu_millicores / (node.vcpu * 1000.0 * usable);
-    let mem = demand.memory_mib / (node.memory_mib * usable);
-    let slots = node.max_pods.checked_sub(demand.pods_per_node)?;
-    if slots == 0 && demand.pods > 0 {
-        return None;
-    }
-    let pods = if demand.pods == 0 { 0.0 } else { demand.pods as f64 / slots as f64 };
-    let n = cpu.max(mem).max(pods).max(1.0);
-    // Guard the ceiling against float noise (3.0000000001 nodes is 3).
-    Some((n - 1e-9).ceil() as u32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,22 +115,5 @@ mod tests {
         assert_eq!(r.rate_rps, 0.0);
         let e = max_rate(search(10.0), |x| if x > 50.0 { Err("boom") } else { Ok(true) });
         assert_eq!(e, Err("boom"));
-    }
-
-    #[test]
-    fn node_counts_cover_cpu_memory_and_pods() {
-        let node = NodeType { name: "n".into(), vcpu: 8.0, memory_mib: 32768.0, max_pods: 110 };
-        let d = |cpu, mem, pods| Demand { cpu_millicores: cpu, memory_mib: mem, pods, pods_per_node: 1 };
-        assert_eq!(nodes_needed(&node, d(100.0, 100.0, 1), 0.2), Some(1));
-        // 16 cores at 80% usable of 8 → 2.5 → 3 nodes.
-        assert_eq!(nodes_needed(&node, d(16_000.0, 100.0, 1), 0.2), Some(3));
-        assert_eq!(nodes_needed(&node, d(12_800.0, 100.0, 1), 0.2), Some(2));
-        assert_eq!(nodes_needed(&node, d(100.0, 65_536.0, 1), 0.0), Some(2));
-        assert_eq!(nodes_needed(&node, d(100.0, 100.0, 219), 0.0), Some(3));
-        // The headroom given is the headroom used: 0.9 keeps 10% usable (16 cores → 20 nodes).
-        assert_eq!(nodes_needed(&node, d(16_000.0, 100.0, 1), 0.9), Some(20));
-        assert_eq!(nodes_needed(&node, d(16_000.0, 100.0, 1), 0.99), None);
-        let full = NodeType { max_pods: 1, ..node };
-        assert_eq!(nodes_needed(&full, d(1.0, 1.0, 1), 0.0), None);
     }
 }

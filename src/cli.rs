@@ -160,6 +160,10 @@ pub enum Command {
         /// Also size every placement for this total rate, e.g. 2400 or 2400rps.
         #[arg(long)]
         rate: Option<String>,
+        /// With --rate: scale each service's replicas as a HorizontalPodAutoscaler would to keep
+        /// its pods' CPU at this share of their request (0 < TARGET <= 1, e.g. 0.7), then pack nodes.
+        #[arg(long, value_name = "TARGET")]
+        autoscale: Option<f64>,
         /// Highest share of failed requests that still meets the SLO.
         #[arg(long, default_value_t = 0.001)]
         max_error_rate: f64,
@@ -334,25 +338,38 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             sweep_cmds::sweep(&file, sweep_cmds::SweepArgs { shard, seed, threads, out, resume, force }, &report)
         }
         Command::Merge { out, inputs } => sweep_cmds::merge(&out, &inputs),
-        Command::Capacity { file, slo_p99, rate, max_error_rate, headroom, max_rps, duration, warmup, seed, placements, out, force } => {
-            sweep_cmds::capacity(
-                &file,
-                sweep_cmds::CapacityArgs {
-                    slo_p99,
-                    rate,
-                    max_error_rate,
-                    headroom,
-                    max_rps,
-                    duration,
-                    warmup,
-                    seed,
-                    placements,
-                    out,
-                    force,
-                },
-                &report,
-            )
-        }
+        Command::Capacity {
+            file,
+            slo_p99,
+            rate,
+            autoscale,
+            max_error_rate,
+            headroom,
+            max_rps,
+            duration,
+            warmup,
+            seed,
+            placements,
+            out,
+            force,
+        } => sweep_cmds::capacity(
+            &file,
+            sweep_cmds::CapacityArgs {
+                slo_p99,
+                rate,
+                autoscale,
+                max_error_rate,
+                headroom,
+                max_rps,
+                duration,
+                warmup,
+                seed,
+                placements,
+                out,
+                force,
+            },
+            &report,
+        ),
         Command::Synth { services, out, models, seed } => sweep_cmds::synth(services, &out, &models, seed),
         Command::Blast { file, common, blast, placements } => blast_command(&file, &common, &blast, &placements, &report),
     }

@@ -506,6 +506,7 @@ rate = "100rps"
             headroom: 0.2,
             max_rps: None,
             rate_rps: None,
+            autoscale_target: None,
             placements: vec![Placement::None],
             progress: false,
         };

@@ -1,15 +1,18 @@
 //! `meshsim capacity`: for each placement, the highest total request rate that meets a p99
 //! SLO (bisection over simulated runs), the data-plane and total CPU and memory to request
-//! there, and the nodes of the topology's node type that hold it; with `--rate`, the same
-//! figures at a given rate. Writes `capacity.csv` (and `capacity-at-rate.csv`).
+//! there, and the nodes of the topology's node type that hold it (bin-packing the pods'
+//! requests, see [`crate::packing`]); with `--rate`, the same figures at a given rate, and
+//! with `--autoscale`, at that rate after scaling replicas as a HorizontalPodAutoscaler
+//! would. Writes `capacity.csv` (and `capacity-at-rate.csv`).
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use super::{load_inputs, resolve_seed, run_placement, AppError, Inputs, Overrides};
-use crate::capacity::{max_rate, nodes_needed, Demand, MaxRate, NodeType, Search};
-use crate::metrics::PlacementSummary;
+use crate::capacity::{max_rate, MaxRate, NodeType, Search};
+use crate::metrics::{PlacementSummary, RunSummary};
+use crate::packing::{hpa_replicas, pack, NodeShape, PodRequest};
 use crate::placement::Placement;
 use crate::report::outdir::{Source, StagedDir};
 use crate::report::table::{num, render};
@@ -27,6 +30,9 @@ pub struct CapacityOptions {
     pub max_rps: Option<f64>,
     /// Also report the nodes needed at this rate.
     pub rate_rps: Option<f64>,
+    /// With `rate_rps`: scale each service's replicas to keep its pods' CPU utilisation
+    /// (used over requested CPU) at this share, as a HorizontalPodAutoscaler would.
+    pub autoscale_target: Option<f64>,
     pub placements: Vec<Placement>,
     /// Show progress on stderr (only when it is a terminal).
     pub progress: bool,
@@ -42,7 +48,15 @@ pub struct Sizing {
     pub app_mem_request_mib: f64,
     pub total_cpu_millicores: f64,
     pub total_mem_mib: f64,
+    /// Nodes the packing of every pod's requests needs (`None`: a pod fits on no node).
     pub nodes: Option<u32>,
+    /// What to know about the node count: why there is none, or that autoscaling had not
+    /// settled.
+    pub nodes_note: Option<String>,
+    /// Replicas of each service in this run, in the file's order.
+    pub replicas: Vec<(String, u32)>,
+    /// Rounds of autoscaling that led to these replicas (0: the file's replicas).
+    pub autoscale_rounds: u32,
 }
 
 /// One placement's answer.
@@ -77,6 +91,18 @@ pub fn capacity(path: &Path, overrides: &Overrides, o: &CapacityOptions) -> Resu
         }
     }
     let inputs = load_inputs(path, &ov)?;
+    if let Some(l) = inputs.topology.loads.iter().find(|l| l.closed.is_some()) {
+        // The search varies the offered rate; a closed loop's rate comes out of the simulation.
+        let line = inputs.topology_text.lines().position(|x| x.trim_start().starts_with("[[load]]")).map_or(0, |i| i + 1);
+        return Err(input_error(
+            &inputs,
+            line,
+            format!(
+                "load: the load to `{}` is closed-loop (`connections`): capacity searches over an offered rate, so it needs open-loop loads (`rate`); sweep `connections` instead (meshsim sweep)",
+                inputs.topology.services[l.to].name
+            ),
+        ));
+    }
     let (seed, picked) = resolve_seed(&inputs.topology);
     let first = &inputs.topology.nodes[0];
     // Nodes of a `count = N` entry are named `<name>-1` …; the type is `<name>`.
@@ -112,9 +138,10 @@ pub fn capacity(path: &Path, overrides: &Overrides, o: &CapacityOptions) -> Resu
                 }
                 Ok::<_, AppError>(ok)
             })?;
-            let at_rate = match o.rate_rps {
-                Some(r) => Some(size(&inputs, p, r, seed, o, &node)?),
-                None => None,
+            let at_rate = match (o.rate_rps, o.autoscale_target) {
+                (Some(r), Some(target)) => Some(autoscaled(&inputs, p, r, seed, o, &node, target)?),
+                (Some(r), None) => Some(size(&inputs, p, r, seed, o, &node)?),
+                (None, _) => None,
             };
             Ok(PlacementCapacity { placement: p, search: result, at_max: best, at_rate, probed })
         })
@@ -123,30 +150,199 @@ pub fn capacity(path: &Path, overrides: &Overrides, o: &CapacityOptions) -> Resu
     Ok(CapacityReport { inputs, seed, seed_was_picked: picked, node, options: o.clone(), rows })
 }
 
+/// Most rounds of simulate-then-scale an autoscaled sizing runs before it packs what it has.
+pub const MAX_AUTOSCALE_ROUNDS: u32 = 5;
+
+/// Most replicas autoscaling gives a service, as a multiple of the file's replicas (an HPA's
+/// `maxReplicas`); never more than the topology limit of replicas.
+pub const MAX_AUTOSCALE_FACTOR: u32 = 10;
+
+/// A problem with the topology, placed at `line` of its file (0: the file as a whole).
+fn input_error(inputs: &Inputs, line: usize, message: String) -> AppError {
+    let e = crate::input_error::InputError { path: inputs.topology.source.clone(), line, col: usize::from(line > 0), message };
+    AppError::Input(crate::input_error::InputErrors(vec![e]))
+}
+
+/// Simulate one placement at one rate with replicas scaled as a HorizontalPodAutoscaler
+/// would for `target` utilisation, then size it: each round simulates, measures each
+/// service's pods' mean CPU over their CPU request, and sets replicas to
+/// `ceil(replicas × utilisation / target)` (within the HPA's 10% tolerance, no change), at
+/// least the file's and at most [`MAX_AUTOSCALE_FACTOR`] times the file's; it stops when no
+/// service changes or after [`MAX_AUTOSCALE_ROUNDS`] rounds.
+fn autoscaled(
+    inputs: &Inputs,
+    placement: Placement,
+    rate_rps: f64,
+    seed: u64,
+    o: &CapacityOptions,
+    node: &NodeType,
+    target: f64,
+) -> Result<Sizing, AppError> {
+    let file: Vec<u32> = inputs.topology.services.iter().map(|s| s.replicas).collect();
+    let mut current = inputs.clone();
+    let mut rounds = 0;
+    loop {
+        let (mut s, run) = size_run(&current, placement, rate_rps, seed, o, node)?;
+        let t = &current.topology;
+        let next: Vec<u32> = t
+            .services
+            .iter()
+            .enumerate()
+            .map(|(k, svc)| {
+                let cap = file[k].saturating_mul(MAX_AUTOSCALE_FACTOR).min(crate::limits::MAX_REPLICAS as u32).max(file[k]);
+                match service_utilization(t, &run, k) {
+                    Some(u) => hpa_replicas(svc.replicas, u, target).clamp(file[k], cap),
+                    None => svc.replicas,
+                }
+            })
+            .collect();
+        s.autoscale_rounds = rounds;
+        let capped: Vec<String> = t
+            .services
+            .iter()
+            .enumerate()
+            .filter(|&(k, svc)| file[k] > 0 && svc.replicas >= file[k].saturating_mul(MAX_AUTOSCALE_FACTOR))
+            .map(|(_, svc)| format!("{} at its maximum of {} replicas", svc.name, svc.replicas))
+            .collect();
+        if !capped.is_empty() {
+            let note = format!("autoscaling stopped at a cap: {}", capped.join(", "));
+            s.nodes_note = Some(match s.nodes_note.take() {
+                Some(n) => format!("{note}; {n}"),
+                None => note,
+            });
+        }
+        let unchanged = next.iter().zip(&t.services).all(|(n, svc)| *n == svc.replicas);
+        if unchanged || rounds >= MAX_AUTOSCALE_ROUNDS {
+            if !unchanged {
+                let unsettled = format!("replicas still changing after {MAX_AUTOSCALE_ROUNDS} rounds of autoscaling");
+                s.nodes_note = Some(match s.nodes_note.take() {
+                    Some(n) => format!("{unsettled}; {n}"),
+                    None => unsettled,
+                });
+            }
+            return Ok(s);
+        }
+        current = with_replicas(&current, &next)?;
+        rounds += 1;
+    }
+}
+
+/// Mean CPU utilisation of a service's pods over their CPU request (`None`: no request
+/// to measure against, as an HPA has none).
+fn service_utilization(t: &crate::topology::Topology, run: &RunSummary, service: usize) -> Option<f64> {
+    let svc = &t.services[service];
+    if svc.cpu_request_millicores <= 0.0 || svc.pods.is_empty() {
+        return None;
+    }
+    let names: std::collections::BTreeSet<&str> = svc.pods.iter().map(|&p| t.pods[p].name.as_str()).collect();
+    let used: f64 = run.containers.iter().filter(|c| c.kind == "app" && names.contains(c.name.as_str())).map(|c| c.cpu_millicores).sum();
+    Some(used / svc.pods.len() as f64 / svc.cpu_request_millicores)
+}
+
+/// The inputs with each service's replicas set, re-parsed from the topology's text so that
+/// pods are scheduled onto nodes as for a file that said so; run settings are kept.
+fn with_replicas(inputs: &Inputs, replicas: &[u32]) -> Result<Inputs, AppError> {
+    let t = &inputs.topology;
+    let mut doc: toml::Value = toml::from_str(&inputs.topology_text).map_err(|e| input_error(inputs, 0, e.message().to_string()))?;
+    for (svc, &n) in t.services.iter().zip(replicas) {
+        crate::sweep::apply::set_path(&mut doc, &format!("service.{}.replicas", svc.name), toml::Value::Integer(i64::from(n)))
+            .map_err(|e| input_error(inputs, 0, format!("autoscaling: {e}")))?;
+    }
+    let text = toml::to_string(&doc).map_err(|e| input_error(inputs, 0, format!("autoscaling: {e}")))?;
+    let mut topology = crate::topology::parse(&t.source, &text).map_err(|es| {
+        let what: Vec<String> = t.services.iter().zip(replicas).map(|(s, n)| format!("{}={n}", s.name)).collect();
+        let why: Vec<String> = es.0.iter().map(|e| e.message.clone()).collect();
+        input_error(inputs, 0, format!("with autoscaled replicas ({}) the topology becomes invalid: {}", what.join(", "), why.join("; ")))
+    })?;
+    topology.simulation = t.simulation.clone();
+    topology.loads = t.loads.clone();
+    Ok(Inputs { topology, models: inputs.models.clone(), topology_text: text })
+}
+
 /// Simulate one placement at one rate and size it.
 fn size(inputs: &Inputs, placement: Placement, rate_rps: f64, seed: u64, o: &CapacityOptions, node: &NodeType) -> Result<Sizing, AppError> {
+    Ok(size_run(inputs, placement, rate_rps, seed, o, node)?.0)
+}
+
+/// The pods a placement runs, with what each requests of its node, and the DaemonSets
+/// (one pod per node). An application pod requests its service's CPU and memory, plus its
+/// sidecar's when it has one; a sidecar, waypoint, ztunnel or node proxy requests its
+/// model's `cpu.request` and, for memory, what the run measured of it (the largest
+/// instance of a DaemonSet, as one request serves every node).
+pub fn pod_requests(
+    t: &crate::topology::Topology,
+    run: &super::PlacementRun,
+    models: &crate::model::CostModels,
+) -> (Vec<PodRequest>, Vec<PodRequest>) {
+    let mib = 1024.0 * 1024.0;
+    let mem_of: std::collections::BTreeMap<&str, f64> = run.summary.proxies.iter().map(|p| (p.name.as_str(), p.mem_mib)).collect();
+    let cpu_of = |k: ProxyKind| models.get(k).map(|m| m.cpu_request_millicores).unwrap_or(0.0);
+    let mut pods: Vec<PodRequest> = t
+        .pods
+        .iter()
+        .map(|p| {
+            let s = &t.services[p.service];
+            PodRequest { name: s.name.clone(), cpu_millicores: s.cpu_request_millicores, memory_mib: s.memory_request_bytes as f64 / mib }
+        })
+        .collect();
+    let mut daemonsets: Vec<PodRequest> = Vec::new();
+    for x in &run.deployment.proxies {
+        let mem = mem_of.get(x.name.as_str()).copied().unwrap_or(0.0);
+        match (x.kind, x.pod) {
+            (ProxyKind::Sidecar, Some(pod)) => {
+                pods[pod].cpu_millicores += cpu_of(x.kind);
+                pods[pod].memory_mib += mem;
+            }
+            (ProxyKind::Ztunnel | ProxyKind::NodeProxy, _) => match daemonsets.iter_mut().find(|d| d.name == x.kind.as_str()) {
+                Some(d) => d.memory_mib = d.memory_mib.max(mem),
+                None => daemonsets.push(PodRequest { name: x.kind.as_str().into(), cpu_millicores: cpu_of(x.kind), memory_mib: mem }),
+            },
+            _ => pods.push(PodRequest { name: x.name.clone(), cpu_millicores: cpu_of(x.kind), memory_mib: mem }),
+        }
+    }
+    (pods, daemonsets)
+}
+
+fn size_run(
+    inputs: &Inputs,
+    placement: Placement,
+    rate_rps: f64,
+    seed: u64,
+    o: &CapacityOptions,
+    node: &NodeType,
+) -> Result<(Sizing, RunSummary), AppError> {
     let mut at = inputs.clone();
     at.topology.set_total_rate(rate_rps);
     let run = run_placement(&at, placement, seed, Vec::new(), None)?;
-    let s = run.summary.summary;
+    let s = run.summary.summary.clone();
     let t = &at.topology;
     let mib = 1024.0 * 1024.0;
     let app_cpu: f64 = t.services.iter().map(|s| s.cpu_request_millicores * s.replicas as f64).sum();
     let app_mem: f64 = t.services.iter().map(|s| s.memory_request_bytes as f64 * s.replicas as f64 / mib).sum();
-    let waypoints = run.deployment.proxies.iter().filter(|p| p.kind == ProxyKind::Waypoint).count() as u32;
-    let per_node = run.deployment.proxies.iter().any(|p| matches!(p.kind, ProxyKind::Ztunnel | ProxyKind::NodeProxy)) as u32;
     // App pods ask for their requests or use more, whichever is larger.
     let total_cpu = app_cpu.max(s.app_cpu_millicores) + s.dp_cpu_millicores;
     let total_mem = app_mem + s.dp_mem_mib;
-    let nodes = nodes_needed(
-        node,
-        Demand { cpu_millicores: total_cpu, memory_mib: total_mem, pods: t.pods.len() as u32 + waypoints, pods_per_node: per_node },
-        o.headroom,
-    );
+    let (pods, daemonsets) = pod_requests(t, &run, &at.models);
+    let shape = NodeShape { vcpu: node.vcpu, memory_mib: node.memory_mib, max_pods: node.max_pods };
+    let (nodes, nodes_note) = match pack(&shape, &pods, &daemonsets, o.headroom) {
+        // Nodes are packed by requests, as the scheduler does; when the pods use more CPU
+        // than that, say so rather than let the count read as enough.
+        Ok(p) if total_cpu > p.nodes.len() as f64 * node.vcpu * 1000.0 * (1.0 - o.headroom) + 1e-6 => (
+            Some(p.nodes.len() as u32),
+            Some(format!(
+                "{} nodes hold the pods' requests but not the {:.0} mC they use: raise cpu_request or use --autoscale",
+                p.nodes.len(),
+                total_cpu
+            )),
+        ),
+        Ok(p) => (Some(p.nodes.len() as u32), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     let meets_slo = s.latency_p99_ms.is_some_and(|p99| p99 * 1e6 <= o.slo_p99_ns as f64)
         && s.error_rate <= o.max_error_rate
         && s.requests_succeeded > 0;
-    Ok(Sizing {
+    let replicas = t.services.iter().map(|s| (s.name.clone(), s.replicas)).collect();
+    let sizing = Sizing {
         rate_rps,
         summary: s,
         meets_slo,
@@ -155,7 +351,11 @@ fn size(inputs: &Inputs, placement: Placement, rate_rps: f64, seed: u64, o: &Cap
         total_cpu_millicores: total_cpu,
         total_mem_mib: total_mem,
         nodes,
-    })
+        nodes_note,
+        replicas,
+        autoscale_rounds: 0,
+    };
+    Ok((sizing, run.summary))
 }
 
 const HEADER: [&str; 16] = [
@@ -177,7 +377,7 @@ const HEADER: [&str; 16] = [
     "probes",
 ];
 
-const AT_RATE_HEADER: [&str; 13] = [
+const AT_RATE_HEADER: [&str; 14] = [
     "placement",
     "rate_rps",
     "slo_p99_ms",
@@ -191,7 +391,13 @@ const AT_RATE_HEADER: [&str; 13] = [
     "node_type",
     "nodes_needed",
     "headroom",
+    "replicas",
 ];
+
+/// Replicas per service as `name=n` joined by spaces.
+fn replicas_cell(s: &Sizing) -> String {
+    s.replicas.iter().map(|(n, r)| format!("{n}={r}")).collect::<Vec<_>>().join(" ")
+}
 
 fn f(x: f64) -> String {
     crate::report::number::cell(x, 4)
@@ -255,6 +461,7 @@ pub fn at_rate_rows(r: &CapacityReport) -> Vec<Vec<String>> {
                 r.node.name.clone(),
                 nodes_cell(s.nodes),
                 f(r.options.headroom),
+                replicas_cell(s),
             ])
         })
         .collect()
@@ -300,15 +507,27 @@ pub fn tables(r: &CapacityReport) -> String {
                 num(Some(s.total_cpu_millicores), 0),
                 num(Some(s.total_mem_mib), 0),
                 s.nodes.map(|n| n.to_string()).unwrap_or("-".into()),
+                replicas_cell(s),
             ])
         })
         .collect();
     if !at.is_empty() {
         out.push('\n');
+        if let Some(target) = r.options.autoscale_target {
+            out.push_str(&format!("replicas autoscaled to keep pods' CPU at {:.0}% of their request:\n", target * 100.0));
+        }
         out.push_str(&render(
-            &["placement", "rps", "p99 ms", "meets SLO", "DP CPU mC", "DP mem MiB", "total CPU mC", "total mem MiB", "nodes"],
+            &["placement", "rps", "p99 ms", "meets SLO", "DP CPU mC", "DP mem MiB", "total CPU mC", "total mem MiB", "nodes", "replicas"],
             &at,
         ));
+    }
+    // A missing node count is explained, not left as a bare dash.
+    for c in &r.rows {
+        for s in [c.at_max.as_ref(), c.at_rate.as_ref()].into_iter().flatten() {
+            if let Some(note) = &s.nodes_note {
+                out.push_str(&format!("{} at {:.0} rps: {note}\n", c.placement, s.rate_rps));
+            }
+        }
     }
     out
 }

@@ -617,6 +617,9 @@ fn sizing(s: &cap::Sizing) -> Sizing {
         total_cpu_millicores: r4(s.total_cpu_millicores),
         total_mem_mib: r4(s.total_mem_mib),
         nodes_needed: s.nodes,
+        nodes_note: s.nodes_note.clone(),
+        replicas: s.replicas.iter().cloned().collect(),
+        autoscale_rounds: s.autoscale_rounds,
     }
 }
 
@@ -684,6 +687,7 @@ pub fn capacity(c: &CapacityReport) -> Results {
             headroom_share: r4(c.options.headroom),
             node_type: NodeType { name: c.node.name.clone(), vcpu: r4(c.node.vcpu), memory_mib: r4(c.node.memory_mib), max_pods: c.node.max_pods },
             rate_rps: c.options.rate_rps.map(r4),
+            autoscale_target_share: c.options.autoscale_target.map(r4),
             placements,
         }),
     );

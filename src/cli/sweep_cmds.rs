@@ -86,6 +86,7 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<(), AppError> {
 pub struct CapacityArgs {
     pub slo_p99: String,
     pub rate: Option<String>,
+    pub autoscale: Option<f64>,
     pub max_error_rate: f64,
     pub headroom: f64,
     pub max_rps: Option<String>,
@@ -110,12 +111,21 @@ pub fn capacity(file: &Path, a: CapacityArgs, report: &ReportOptions) -> Result<
     if !(0.0..=1.0).contains(&a.max_error_rate) {
         return Err(AppError::arg("--max-error-rate", format!("{} must be a share in [0, 1]", a.max_error_rate)));
     }
+    if let Some(target) = a.autoscale {
+        if !(target > 0.0 && target <= 1.0) {
+            return Err(AppError::arg("--autoscale", format!("{target} must be a CPU utilisation share in (0, 1], e.g. 0.7")));
+        }
+        if a.rate.is_none() {
+            return Err(AppError::arg("--autoscale", "needs --rate: the rate to scale replicas for, e.g. --rate 400 --autoscale 0.7"));
+        }
+    }
     let o = CapacityOptions {
         slo_p99_ns,
         max_error_rate: a.max_error_rate,
         headroom: a.headroom,
         max_rps: a.max_rps.as_deref().map(|r| rate_arg("--max-rps", r)).transpose()?,
         rate_rps: a.rate.as_deref().map(|r| rate_arg("--rate", r)).transpose()?,
+        autoscale_target: a.autoscale,
         placements: a.placements,
         progress: true,
     };

@@ -439,6 +439,8 @@ pub struct CapacitySection {
     pub node_type: NodeType,
     /// The rate every placement was also sized for (`--rate`), if given.
     pub rate_rps: Option<f64>,
+    /// The CPU utilisation share replicas were autoscaled to at `rate_rps` (`--autoscale`).
+    pub autoscale_target_share: Option<f64>,
     pub placements: Vec<PlacementCapacity>,
 }
 
@@ -480,8 +482,16 @@ pub struct Sizing {
     pub app_mem_request_mib: f64,
     pub total_cpu_millicores: f64,
     pub total_mem_mib: f64,
-    /// Nodes of the node type that hold it with the headroom; `None`: no count does.
+    /// Nodes of the node type that hold every pod's requests, packed first-fit decreasing
+    /// with DaemonSets on every node and the headroom kept; `None`: a pod fits on no node.
     pub nodes_needed: Option<u32>,
+    /// What to know about `nodes_needed`: why it is absent (a pod fits on no node), or that
+    /// autoscaling had not settled.
+    pub nodes_note: Option<String>,
+    /// Replicas of each service in this run (autoscaled with `--autoscale`), by service name.
+    pub replicas: BTreeMap<String, u32>,
+    /// Rounds of autoscaling behind `replicas` (0: the file's replicas).
+    pub autoscale_rounds: u32,
 }
 
 /// `validate`.
