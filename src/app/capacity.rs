@@ -330,9 +330,11 @@ fn size_run(
         Ok(p) if total_cpu > p.nodes.len() as f64 * node.vcpu * 1000.0 * (1.0 - o.headroom) + 1e-6 => (
             Some(p.nodes.len() as u32),
             Some(format!(
-                "{} nodes hold the pods' requests but not the {:.0} mC they use: raise cpu_request or use --autoscale",
-                p.nodes.len(),
-                total_cpu
+                "the pods' requests pack onto {n} node{s}, but they use {:.0} mC, more than the usable cores of those nodes ({:.0}% headroom kept): raise cpu_request or use --autoscale",
+                total_cpu,
+                o.headroom * 100.0,
+                n = p.nodes.len(),
+                s = if p.nodes.len() == 1 { "" } else { "s" }
             )),
         ),
         Ok(p) => (Some(p.nodes.len() as u32), None),
