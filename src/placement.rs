@@ -205,6 +205,18 @@ impl Deployment {
         let mut ztunnel_of_node = vec![None; t.nodes.len()];
         let mut waypoints_of_service = vec![Vec::new(); t.services.len()];
         let total_pods = t.pods.len() as u32;
+        // Pods by node, in pod order: one pass, so per-node work below is linear in pods.
+        let mut pods_of_node: Vec<Vec<PodId>> = vec![Vec::new(); t.nodes.len()];
+        for (pid, pod) in t.pods.iter().enumerate() {
+            pods_of_node[pod.node].push(pid);
+        }
+        // Services by namespace, for sidecars scoped to their namespace.
+        let mut services_of_namespace: Vec<Vec<usize>> = vec![Vec::new(); t.namespaces.len().max(1)];
+        for (sid, s) in t.services.iter().enumerate() {
+            if let Some(v) = services_of_namespace.get_mut(s.namespace) {
+                v.push(sid);
+            }
+        }
 
         for (pid, pod) in t.pods.iter().enumerate() {
             if pod_placement(pid) == Placement::Sidecar {
@@ -213,7 +225,7 @@ impl Deployment {
                     SidecarScope::Mesh => total_pods,
                     SidecarScope::Namespace => {
                         let mut visible: BTreeSet<usize> =
-                            t.services.iter().enumerate().filter(|(_, x)| x.namespace == s.namespace).map(|(i, _)| i).collect();
+                            services_of_namespace.get(s.namespace).into_iter().flatten().copied().collect();
                         visible.extend(s.calls.iter().map(|&c| t.calls[c].to));
                         visible.iter().map(|&v| t.services[v].pods.len() as u32).sum()
                     }
@@ -239,7 +251,7 @@ impl Deployment {
                 continue;
             }
             for (nid, node) in t.nodes.iter().enumerate() {
-                let local: Vec<PodId> = (0..t.pods.len()).filter(|&p| t.pods[p].node == nid && pod_placement(p) == pl).collect();
+                let local: Vec<PodId> = pods_of_node[nid].iter().copied().filter(|&p| pod_placement(p) == pl).collect();
                 let identities: BTreeSet<usize> = local.iter().map(|&p| t.pods[p].service).collect();
                 let endpoints = if kind == ProxyKind::Ztunnel { local.len() as u32 } else { total_pods };
                 table[nid] = Some(proxies.len());
@@ -255,7 +267,7 @@ impl Deployment {
             }
         }
         // Waypoints: replicas spread over the zones, then the nodes with the fewest pods.
-        let mut node_load: Vec<usize> = (0..t.nodes.len()).map(|n| t.pods.iter().filter(|p| p.node == n).count()).collect();
+        let mut node_load: Vec<usize> = pods_of_node.iter().map(Vec::len).collect();
         for (nsid, ns) in t.namespaces.iter().enumerate() {
             let (Placement::Ambient, Some(wp)) = (namespace_placement[nsid], ns.waypoint) else {
                 continue;
