@@ -224,8 +224,7 @@ impl Deployment {
                 let endpoints = match t.mesh.sidecar_scope {
                     SidecarScope::Mesh => total_pods,
                     SidecarScope::Namespace => {
-                        let mut visible: BTreeSet<usize> =
-                            services_of_namespace.get(s.namespace).into_iter().flatten().copied().collect();
+                        let mut visible: BTreeSet<usize> = services_of_namespace.get(s.namespace).into_iter().flatten().copied().collect();
                         visible.extend(s.calls.iter().map(|&c| t.calls[c].to));
                         visible.iter().map(|&v| t.services[v].pods.len() as u32).sum()
                     }
