@@ -12,6 +12,8 @@ use crate::input_error::{InputError, InputErrors};
 use crate::placement::{Deployment, Placement};
 use crate::report::number;
 use crate::report::outdir::{Source, StagedDir};
+use crate::sim::output::IDLE_THRESHOLDS_NS;
+use crate::sim::plan::StationKind;
 use crate::topology::ProxyKind;
 
 /// Options of `meshsim calibrate`.
@@ -134,6 +136,8 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<CalibrateReport, AppError> {
             format!("{:.2}", d.passes),
             format!("{:.2}", d.new_connections),
             format!("{:.1}", d.model.pass_us),
+            format!("{:.1}", d.model.wake_up_us),
+            format!("{:.0}", d.model.wake_up_after_idle_us),
             format!("{:.2}", d.model.idle_millicores),
             format!("{:.2}", d.model.base_mib),
             format!("{:.1}", d.model.per_inflight_kib),
@@ -149,6 +153,8 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<CalibrateReport, AppError> {
             "passes/req",
             "new conns/req",
             "pass CPU us",
+            "wake-up us",
+            "after idle us",
             "idle mC",
             "base MiB",
             "per in-flight KiB",
@@ -217,15 +223,19 @@ pub struct FittedModel {
     /// The model file's text.
     pub text: String,
     pub pass_us: f64,
+    pub wake_up_us: f64,
+    pub wake_up_after_idle_us: f64,
     pub idle_millicores: f64,
     pub base_mib: f64,
     pub per_inflight_kib: f64,
 }
 
 /// Write the fitted parameters into a copy of the topology's model file for `kind`:
-/// - pass CPU: the series' CPU per request less the file's new-connection costs, shared by
-///   the passes (the file's split between pass and new connection is kept as an assumption);
-/// - idle CPU: the intercept of the CPU line per instance;
+/// - idle CPU: measured, the median over runs of each run's lowest sample, per instance;
+/// - pass and wake-up CPU with the idle time after which a wake-up is charged: fitted to
+///   the levels against the passes and wake-ups the simulation counts there
+///   ([`fit_wake_up`]); the file's new-connection costs are kept (an assumption: one fit
+///   cannot separate them from the pass);
 /// - base memory: chosen so the simulated memory at the lowest level equals the measured one;
 /// - memory per in-flight request: chosen so the simulated memory at the highest level does.
 fn fit_model(
@@ -239,37 +249,49 @@ fn fit_model(
 ) -> Result<FittedModel, AppError> {
     let passes = costs.inputs.passes_per_request.max(1e-9);
     let new_conn_us = (base.cpu_new_connection_ns + if base.tls_per_new_connection { base.cpu_tls_handshake_ns } else { 0 }) as f64 / 1e3;
-    // The CPU line is fitted to the steady-state levels minimising relative error, as
-    // validation judges it: an ordinary fit lets the high-rate levels set the intercept and
-    // misstates idle CPU by tens of percent at the lowest level.
-    let cpu_points: Vec<(f64, f64)> = cal
-        .get(costs.series.as_str(), Metric::Cpu)
-        .map(|m| m.steady.iter().map(|p| (p.achieved_rps, p.value)).collect())
-        .unwrap_or_default();
+    // The starting line, fitted to the steady-state levels minimising relative error, as
+    // validation judges it: the CPU fit below starts from its slope and is compared with it.
+    let cpu_series = cal.get(costs.series.as_str(), Metric::Cpu);
+    let cpu_points: Vec<(f64, f64)> = cpu_series.map(|m| m.steady.iter().map(|p| (p.achieved_rps, p.value)).collect()).unwrap_or_default();
     let (intercept_mc, slope_mc_per_rps) = relative_line(&cpu_points)
         .unwrap_or((costs.cpu_fit.coefficients.first().copied().unwrap_or(0.0), costs.cpu_per_request_us / 1000.0));
-    let pass_us = ((slope_mc_per_rps * 1000.0 - costs.inputs.new_connections_per_request * new_conn_us) / passes).max(0.0);
-    let idle = (intercept_mc / costs.inputs.instances.max(1) as f64).max(0.0);
+    let line_pass_us = ((slope_mc_per_rps * 1000.0 - costs.inputs.new_connections_per_request * new_conn_us) / passes).max(0.0);
+    let instances = costs.inputs.instances.max(1) as f64;
+    // Idle CPU is measured, not extrapolated: the runs' samples with no load on the proxies.
+    // The line's intercept would take up any fall of per-request CPU with load instead.
+    let measured_idle_mc = cpu_series.and_then(|m| m.idle_value());
+    let idle = (measured_idle_mc.unwrap_or(intercept_mc) / instances).max(0.0);
     let layer_l7 = kind != ProxyKind::Ztunnel;
+    let mut trial = inputs.clone();
+    trial.topology.simulation.duration_ns = 12_000_000_000;
+    trial.topology.simulation.warmup_ns = 2_000_000_000;
+    let set_cpu = |trial: &mut Inputs, cpu: &CpuFit| {
+        let m = trial.models.by_kind.get_mut(&kind).expect("the model exists");
+        // As written to the file: a ztunnel's L4 pass, and its L7 pass alike.
+        m.cpu_l7_pass_ns = if layer_l7 || kind == ProxyKind::Ztunnel { (cpu.pass_us * 1e3) as u64 } else { m.cpu_l7_pass_ns };
+        if !layer_l7 {
+            m.cpu_l4_pass_ns = (cpu.pass_us * 1e3) as u64;
+        }
+        m.cpu_wake_up_ns = (cpu.wake_up_us * 1e3) as u64;
+        m.wake_up_after_idle_ns = cpu.after_idle_ns;
+        m.cpu_idle_millicores = idle;
+    };
+    let mut cpu = CpuFit { pass_us: line_pass_us, wake_up_us: 0.0, after_idle_ns: IDLE_THRESHOLDS_NS[0], max_error: f64::NAN };
+    if measured_idle_mc.is_some() && cpu_points.len() >= 2 {
+        cpu = fit_wake_up(&mut trial, placement, kind, &cpu_points, idle * instances, cpu, seed, set_cpu)?;
+    }
+    set_cpu(&mut trial, &cpu);
+    let pass_us = cpu.pass_us;
 
     // Simulated memory of the series' proxies with the new CPU costs, base 0 and nothing per
     // in-flight request, at a given rate: (memory MiB, mean in-flight requests).
     let mem = cal.get(costs.series.as_str(), Metric::Mem);
     let levels: Vec<(f64, f64)> = mem.map(|m| m.steady.iter().map(|p| (p.achieved_rps, p.value)).collect()).unwrap_or_default();
-    let mut trial = inputs.clone();
     {
         let m = trial.models.by_kind.get_mut(&kind).expect("the model exists");
-        if layer_l7 {
-            m.cpu_l7_pass_ns = (pass_us * 1e3) as u64;
-        } else {
-            m.cpu_l4_pass_ns = (pass_us * 1e3) as u64;
-        }
         m.mem_base_bytes = 0;
         m.mem_per_inflight_bytes = 0;
-        m.cpu_idle_millicores = idle;
     }
-    trial.topology.simulation.duration_ns = 12_000_000_000;
-    trial.topology.simulation.warmup_ns = 2_000_000_000;
     let simulate_at = |rate: f64| -> Result<(f64, f64), AppError> {
         let mut i = trial.clone();
         i.topology.set_total_rate(rate);
@@ -277,7 +299,6 @@ fn fit_model(
         let of_kind: Vec<_> = r.summary.proxies.iter().filter(|p| p.kind == kind.as_str()).collect();
         Ok((of_kind.iter().map(|p| p.mem_mib).sum(), of_kind.iter().map(|p| p.inflight_mean).sum()))
     };
-    let instances = costs.inputs.instances as f64;
     let (mut base_mib, mut per_inflight_kib) = (base.mem_base_bytes as f64 / 1048576.0, base.mem_per_inflight_bytes as f64 / 1024.0);
     if let (Some(&(lo_rate, lo_mem)), Some(&(hi_rate, hi_mem))) = (levels.first(), levels.last()) {
         let (lo_sim, _) = simulate_at(lo_rate)?;
@@ -305,6 +326,8 @@ fn fit_model(
         set(&mut doc, "cpu", "l7_pass", quantity("cpu.l7_pass", pass_us, 1, "us")?);
     }
     set(&mut doc, "cpu", "idle", quantity("cpu.idle", idle, 3, "m")?);
+    set(&mut doc, "cpu", "wake_up", quantity("cpu.wake_up", cpu.wake_up_us, 1, "us")?);
+    set(&mut doc, "cpu", "wake_up_after_idle", quantity("cpu.wake_up_after_idle", cpu.after_idle_ns as f64 / 1e3, 0, "us")?);
     set(&mut doc, "memory", "base", quantity("memory.base", base_mib * 1024.0, 0, "KiB")?);
     set(&mut doc, "memory", "per_inflight", quantity("memory.per_inflight", per_inflight_kib, 0, "KiB")?);
     let mut prov = toml::Table::new();
@@ -323,7 +346,15 @@ fn fit_model(
     put(
         "fit",
         format!(
-            "CPU mC = {:.3} + {:.5} x rps (least relative squares over the levels; ordinary fit R2 {:.4}); memory MiB = {:.3} + {:.6} x rps (R2 {:.4})",
+            "CPU mC = idle {} + pass {:.1} us x passes/s + wake_up {:.1} us x passes/s that find the proxy idle over {:.0} us, both counted in the simulation at each level (least relative squares over the levels, largest error {:.1}%); the line CPU mC = {:.3} + {:.5} x rps for comparison (ordinary fit R2 {:.4}); memory MiB = {:.3} + {:.6} x rps (R2 {:.4})",
+            match measured_idle_mc {
+                Some(mc) => format!("{mc:.3} (median over runs of each run's lowest sample)"),
+                None => format!("{intercept_mc:.3} (the line's intercept: no idle samples)"),
+            },
+            cpu.pass_us,
+            cpu.wake_up_us,
+            cpu.after_idle_ns as f64 / 1e3,
+            cpu.max_error * 100.0,
             intercept_mc,
             slope_mc_per_rps,
             costs.cpu_fit.r2,
@@ -357,7 +388,176 @@ fn fit_model(
     doc.insert("provenance".into(), toml::Value::Table(prov));
     let mut text = format!("# {} cost model, fitted by `meshsim calibrate` to measured data ([provenance] says which).\n", base.name);
     text.push_str(&toml::to_string(&doc).map_err(err)?);
-    Ok(FittedModel { text, pass_us, idle_millicores: idle, base_mib, per_inflight_kib })
+    Ok(FittedModel {
+        text,
+        pass_us,
+        wake_up_us: cpu.wake_up_us,
+        wake_up_after_idle_us: cpu.after_idle_ns as f64 / 1e3,
+        idle_millicores: idle,
+        base_mib,
+        per_inflight_kib,
+    })
+}
+
+/// The CPU terms of one proxy kind fitted to a series.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct CpuFit {
+    pass_us: f64,
+    /// CPU charged to a pass that finds the proxy idle for longer than `after_idle_ns`.
+    wake_up_us: f64,
+    after_idle_ns: u64,
+    /// Largest relative error over the fitted levels.
+    max_error: f64,
+}
+
+/// What the simulation counted for one proxy kind at one measured level.
+struct CpuLevel {
+    measured_mc: f64,
+    passes_per_s: f64,
+    /// Passes per second that found the proxy idle longer than each of `IDLE_THRESHOLDS_NS`.
+    idle_starts_per_s: [f64; IDLE_THRESHOLDS_NS.len()],
+    /// CPU of the terms not fitted here (new connections, payload), mC.
+    other_mc: f64,
+}
+
+/// Rounds of simulate-then-fit: the wake-ups counted depend on the CPU of the passes.
+const WAKE_UP_ROUNDS: usize = 3;
+
+/// Requests a simulated level holds at least, so that the wake-ups counted at 60 rps are not
+/// a few hundred (their count varies by 1/√n).
+const MIN_FIT_REQUESTS: f64 = 10_000.0;
+
+/// Fit pass CPU, wake-up CPU and the idle time after which a wake-up is charged to the
+/// measured levels `points` (achieved rps, mC): at each level the simulation counts the
+/// kind's passes and, for every candidate idle time at once, the passes that find every
+/// worker idle that long (what the engine charges a wake-up to: the same traffic, workers
+/// and inter-arrival per proxy as the runs that use the model). Then `CPU = idle + pass ·
+/// passes/s + wake_up · wake-ups/s + the rest` by non-negative least relative squares per
+/// idle time, keeping the best; repeated with the fitted terms, since longer passes shorten
+/// the idle gaps. Idle CPU is measured, so it cannot trade off against the wake-ups.
+#[allow(clippy::too_many_arguments)]
+fn fit_wake_up(
+    trial: &mut Inputs,
+    placement: Placement,
+    kind: ProxyKind,
+    points: &[(f64, f64)],
+    idle_mc: f64,
+    start: CpuFit,
+    seed: u64,
+    set_cpu: impl Fn(&mut Inputs, &CpuFit),
+) -> Result<CpuFit, AppError> {
+    use rayon::prelude::*;
+    let mut cpu = start;
+    for _ in 0..WAKE_UP_ROUNDS {
+        set_cpu(trial, &cpu);
+        let at = &*trial;
+        let levels = points
+            .par_iter()
+            .map(|&(rate, measured_mc)| simulate_cpu_level(at, placement, kind, rate, measured_mc, &cpu, seed))
+            .collect::<Result<Vec<_>, AppError>>()?;
+        let next = best_cpu_fit(&levels, idle_mc).unwrap_or(cpu);
+        let settled = next.after_idle_ns == cpu.after_idle_ns
+            && (next.pass_us - cpu.pass_us).abs() < 0.05
+            && (next.wake_up_us - cpu.wake_up_us).abs() < 0.05;
+        cpu = next;
+        if settled {
+            break;
+        }
+    }
+    Ok(cpu)
+}
+
+fn simulate_cpu_level(
+    trial: &Inputs,
+    placement: Placement,
+    kind: ProxyKind,
+    rate: f64,
+    measured_mc: f64,
+    cpu: &CpuFit,
+    seed: u64,
+) -> Result<CpuLevel, AppError> {
+    let mut i = trial.clone();
+    i.topology.set_total_rate(rate);
+    let sim = &mut i.topology.simulation;
+    let needed_ns = (MIN_FIT_REQUESTS / rate.max(1.0) * 1e9).ceil() as u64;
+    sim.duration_ns = sim.duration_ns.max(sim.warmup_ns.saturating_add(needed_ns));
+    let window_ns = (sim.duration_ns - sim.warmup_ns) as f64;
+    let r = run_placement(&i, placement, seed, Vec::new(), None)?;
+    let charged_idle = IDLE_THRESHOLDS_NS.iter().position(|&t| t == cpu.after_idle_ns);
+    let (mut cpu_ns, mut fitted_ns, mut passes) = (0.0, 0.0, 0.0);
+    let mut idle_starts = [0.0; IDLE_THRESHOLDS_NS.len()];
+    for (s, spec) in r.plan.stations.iter().enumerate() {
+        let StationKind::Proxy(x) = spec.kind else { continue };
+        if r.deployment.proxies[x].kind != kind {
+            continue;
+        }
+        let st = &r.output.stations[s];
+        cpu_ns += st.cpu_ns;
+        passes += st.passes as f64;
+        let wakes = charged_idle.map(|k| st.idle_starts[k] as f64).unwrap_or(0.0);
+        fitted_ns += (st.passes as f64 * cpu.pass_us + wakes * cpu.wake_up_us) * 1e3 * spec.cpu_mult;
+        for (sum, &n) in idle_starts.iter_mut().zip(&st.idle_starts) {
+            *sum += n as f64;
+        }
+    }
+    let per_s = 1e9 / window_ns;
+    Ok(CpuLevel {
+        measured_mc,
+        passes_per_s: passes * per_s,
+        idle_starts_per_s: idle_starts.map(|n| n * per_s),
+        other_mc: (cpu_ns - fitted_ns) / window_ns * 1000.0,
+    })
+}
+
+/// The best non-negative (pass, wake-up) pair over the candidate idle times, by least
+/// squares in relative error; `None` when no level can be fitted.
+fn best_cpu_fit(levels: &[CpuLevel], idle_mc: f64) -> Option<CpuFit> {
+    let mut best: Option<(f64, CpuFit)> = None;
+    for (k, &after_idle_ns) in IDLE_THRESHOLDS_NS.iter().enumerate() {
+        // Rows in µs of CPU per second (1 mC = 1000 µs/s), scaled by the measured value.
+        let rows: Vec<[f64; 3]> = levels
+            .iter()
+            .filter(|l| l.measured_mc > 0.0)
+            .map(|l| {
+                let m = l.measured_mc * 1000.0;
+                [l.passes_per_s / m, l.idle_starts_per_s[k] / m, (l.measured_mc - idle_mc - l.other_mc) * 1000.0 / m]
+            })
+            .collect();
+        let Some((pass_us, wake_up_us, sse)) = nonnegative_pair(&rows) else { continue };
+        if best.as_ref().is_none_or(|(b, _)| sse < *b * (1.0 - 1e-9)) {
+            let max_error = rows.iter().map(|r| (r[0] * pass_us + r[1] * wake_up_us - r[2]).abs()).fold(0.0, f64::max);
+            best = Some((sse, CpuFit { pass_us, wake_up_us, after_idle_ns, max_error }));
+        }
+    }
+    best.map(|(_, fit)| fit)
+}
+
+/// Least squares `x·a + y·b ≈ t` over rows `[a, b, t]` with `x, y ≥ 0`: (x, y, sum of
+/// squared residuals). The unconstrained solution if it is non-negative, else the better of
+/// the two one-term fits.
+fn nonnegative_pair(rows: &[[f64; 3]]) -> Option<(f64, f64, f64)> {
+    if rows.is_empty() {
+        return None;
+    }
+    let sum = |f: &dyn Fn(&[f64; 3]) -> f64| rows.iter().map(f).sum::<f64>();
+    let (aa, ab, bb, at, bt) =
+        (sum(&|r| r[0] * r[0]), sum(&|r| r[0] * r[1]), sum(&|r| r[1] * r[1]), sum(&|r| r[0] * r[2]), sum(&|r| r[1] * r[2]));
+    let sse = |x: f64, y: f64| sum(&|r| (r[0] * x + r[1] * y - r[2]).powi(2));
+    let mut candidates = Vec::new();
+    let det = aa * bb - ab * ab;
+    if det > 1e-12 * aa * bb {
+        let (x, y) = ((at * bb - bt * ab) / det, (bt * aa - at * ab) / det);
+        if x >= 0.0 && y >= 0.0 {
+            candidates.push((x, y));
+        }
+    }
+    if aa > 0.0 {
+        candidates.push(((at / aa).max(0.0), 0.0));
+    }
+    if bb > 0.0 {
+        candidates.push((0.0, (bt / bb).max(0.0)));
+    }
+    candidates.into_iter().map(|(x, y)| (x, y, sse(x, y))).min_by(|a, b| a.2.total_cmp(&b.2))
 }
 
 fn calibrate_istio(a: &CalibrateArgs, csv: &Path) -> Result<CalibrateReport, AppError> {

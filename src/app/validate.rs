@@ -125,6 +125,7 @@ fn without_level(cal: &calibration::GsdCalibration, target_rps: u32) -> calibrat
     for s in &mut c.series {
         s.steady.retain(|p| p.target_rps != target_rps);
         s.kept.retain(|p| p.target_rps != target_rps);
+        s.idle.retain(|p| p.target_rps != target_rps);
     }
     c
 }

@@ -112,7 +112,7 @@ mod tests {
             .iter()
             .map(|&x| SteadyPoint { target_rps: x as u32, achieved_rps: x, value: line.0 + line.1 * x, samples_kept: 10 })
             .collect();
-        SeriesMetric { series: "data-plane".to_string(), metric, steady, kept: Vec::new(), fit: None, fit_note: None }
+        SeriesMetric { series: "data-plane".to_string(), metric, steady, kept: Vec::new(), idle: Vec::new(), fit: None, fit_note: None }
     }
 
     fn calibration() -> GsdCalibration {

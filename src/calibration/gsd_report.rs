@@ -203,6 +203,7 @@ mod tests {
                     SteadyPoint { target_rps: 120, achieved_rps: 119.8, value: 20.0, samples_kept: 1 },
                 ],
                 kept,
+                idle: Vec::new(),
                 fit: Some(PolyFit { coefficients: vec![0.0, 1.0 / 6.0], r2: 1.0, points: 2 }),
                 fit_note: None,
             }],

@@ -110,6 +110,9 @@ pub struct SeriesMetric {
     /// One point per load level that has samples, by target rate.
     pub steady: Vec<SteadyPoint>,
     pub kept: Vec<KeptPoint>,
+    /// Each run's lowest sample: the proxies idle between runs, before the load starts or
+    /// after it ends (the metrics cover the whole run). Their median is the idle CPU.
+    pub idle: Vec<KeptPoint>,
     /// The polynomial over all kept samples; `None` when it cannot be fitted (see `fit_note`).
     pub fit: Option<PolyFit>,
     pub fit_note: Option<String>,
@@ -128,6 +131,20 @@ pub struct GsdCalibration {
     pub series: Vec<SeriesMetric>,
     /// Measurements left out (only when fitting incomplete data was asked for).
     pub dropped: Vec<Dropped>,
+}
+
+impl SeriesMetric {
+    /// Median over runs of each run's lowest sample: the series with no load on it (a run
+    /// whose lowest sample still holds a neighbouring run's tail does not move the median).
+    pub fn idle_value(&self) -> Option<f64> {
+        let mut v: Vec<f64> = self.idle.iter().map(|p| p.value).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+    }
 }
 
 impl GsdCalibration {
@@ -234,11 +251,15 @@ fn calibrate_column(
 ) -> Option<SeriesMetric> {
     let mut kept_by_level: BTreeMap<u32, Vec<Vec<f64>>> = BTreeMap::new();
     let mut kept = Vec::new();
+    let mut idle = Vec::new();
     for run in runs {
         let samples: Vec<f64> =
             run.columns.get(column).map(|values| values.iter().flatten().map(|&raw| metric.from_raw(raw)).collect()).unwrap_or_default();
         let steady = steady_samples(&samples);
         let rate_rps = round_rate_to_10(run.achieved_rps);
+        if let Some(&lowest) = samples.iter().min_by(|a, b| a.total_cmp(b)) {
+            idle.push(KeptPoint { target_rps: run.target_rps, run: run.run, rate_rps, value: lowest });
+        }
         kept.extend(steady.iter().map(|&value| KeptPoint { target_rps: run.target_rps, run: run.run, rate_rps, value }));
         kept_by_level.entry(run.target_rps).or_default().push(steady);
     }
@@ -262,7 +283,7 @@ fn calibrate_column(
         Ok(fit) => (Some(fit), None),
         Err(err) => (None, Some(err.to_string())),
     };
-    Some(SeriesMetric { series: series.to_string(), metric, steady, kept, fit, fit_note })
+    Some(SeriesMetric { series: series.to_string(), metric, steady, kept, idle, fit, fit_note })
 }
 
 #[cfg(test)]

@@ -110,7 +110,18 @@ pub struct StationStats {
     /// Time integral of the calls present (in service or queued), ns: its mean over the
     /// window is the station's L in Little's law.
     pub occupancy_ns: f64,
+    /// `idle_starts[i]`: passes that found every worker idle for longer than
+    /// `IDLE_THRESHOLDS_NS[i]` (no pass started or ended meanwhile): the wake-ups a
+    /// `cpu.wake_up_after_idle` of that length charges, counted for each candidate at once so
+    /// that calibration can fit the idle time against the simulated traffic.
+    pub idle_starts: [u64; IDLE_THRESHOLDS_NS.len()],
 }
+
+/// Idle times for which [`StationStats::idle_starts`] counts passes, ns (50 µs to 10 ms).
+pub const IDLE_THRESHOLDS_NS: [u64; 14] = [
+    50_000, 100_000, 200_000, 300_000, 500_000, 700_000, 1_000_000, 1_500_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000, 7_000_000,
+    10_000_000,
+];
 
 /// CPU counters of one container over the measurement window.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

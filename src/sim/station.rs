@@ -65,16 +65,23 @@ impl Engine<'_> {
                 step.work_ns as f64
             }
         };
+        // Only a pass that finds every worker asleep pays for waking one.
+        let idle_ns = if self.stations[s].busy == 1 { self.now.saturating_sub(self.stations[s].last_active_ns) } else { 0 };
+        self.stations[s].last_active_ns = self.now;
         if let Some((after_idle_ns, wake_ns)) = spec.wake_up {
-            // Only a pass that finds every worker asleep pays for waking one.
-            let st = &mut self.stations[s];
-            if st.busy == 1 && self.now.saturating_sub(st.last_active_ns) > after_idle_ns {
+            if idle_ns > after_idle_ns {
                 work_ref += wake_ns as f64;
             }
-            st.last_active_ns = self.now;
         }
         if self.in_window(self.now) {
-            self.out.stations[s].passes += 1;
+            let st = &mut self.out.stations[s];
+            st.passes += 1;
+            for (count, &threshold) in st.idle_starts.iter_mut().zip(&super::output::IDLE_THRESHOLDS_NS) {
+                if idle_ns <= threshold {
+                    break;
+                }
+                *count += 1;
+            }
         }
         self.calls[c as usize].epoch = self.stations[s].epoch;
         if work_ref > 0.0 {
