@@ -69,14 +69,15 @@ fn committed_models_all_say_where_their_numbers_came_from() {
 }
 
 #[test]
-fn models_fitted_without_a_level_predict_it_when_it_lies_between_the_others() {
+fn models_fitted_without_a_level_predict_its_cpu_and_its_memory_between_the_others() {
     let Some(gsd) = gsd() else { return };
     for set in ["linkerd", "ambient"] {
         let checks = meshsim::app::validate::cross_validate_gsd(&gsd.join(set), &root().join("topologies/faces.toml"), "12s", 1).unwrap();
         assert_eq!(checks.len(), if set == "ambient" { 30 } else { 10 });
-        // Interpolation must meet the targets; extrapolating to the lowest or highest level is
-        // reported by `meshsim validate` but not claimed (ambient's ztunnel misses there).
-        for c in checks.iter().filter(|c| [120, 240, 600].contains(&c.target_rps)) {
+        // CPU must meet its target at every level, the lowest and highest included (idle CPU
+        // measured, wake-ups fitted); memory where the level lies between the others:
+        // ztunnel memory at 1200 rps is a high-water mark of earlier runs (calibration/README.md).
+        for c in checks.iter().filter(|c| c.metric == "cpu" || [120, 240, 600].contains(&c.target_rps)) {
             assert!(c.within_target(), "{}", c.describe());
         }
     }

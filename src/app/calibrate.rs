@@ -627,8 +627,44 @@ pub fn relative_line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 
 #[cfg(test)]
 mod tests {
-    use super::relative_line;
+    use super::{best_cpu_fit, nonnegative_pair, relative_line, CpuLevel, IDLE_THRESHOLDS_NS};
     use approx::assert_relative_eq;
+
+    #[test]
+    fn the_pair_fit_is_exact_on_exact_rows_and_never_negative() {
+        let rows: Vec<[f64; 3]> = [(1.0, 0.5), (2.0, 0.4), (3.0, 0.1)].iter().map(|&(a, b)| [a, b, 7.0 * a + 3.0 * b]).collect();
+        let (x, y, sse) = nonnegative_pair(&rows).unwrap();
+        assert_relative_eq!(x, 7.0, max_relative = 1e-9);
+        assert_relative_eq!(y, 3.0, max_relative = 1e-9);
+        assert!(sse < 1e-18);
+        // Targets that call for a negative second term get 0 there, and the best first term.
+        let rows: Vec<[f64; 3]> = [(1.0, 1.0), (2.0, 0.5), (3.0, 0.1)].iter().map(|&(a, b)| [a, b, 7.0 * a - 3.0 * b]).collect();
+        let (x, y, _) = nonnegative_pair(&rows).unwrap();
+        assert!(x > 0.0 && y == 0.0, "{x} {y}");
+        assert!(nonnegative_pair(&[]).is_none());
+    }
+
+    #[test]
+    fn the_cpu_fit_recovers_pass_wake_up_and_idle_time_from_counted_levels() {
+        // Passes and idle starts as a simulation would count them: fewer passes find the proxy
+        // idle as the rate grows, and fewer the longer the idle time asked for.
+        let (idle, pass, wake, k) = (5.0, 200.0, 300.0, 6);
+        let levels: Vec<CpuLevel> = [60.0, 120.0, 240.0, 600.0, 1200.0]
+            .iter()
+            .map(|&rps: &f64| {
+                let passes = 6.0 * rps;
+                let idle_starts = IDLE_THRESHOLDS_NS.map(|t| passes * (-(passes / 3.0) * t as f64 * 1e-9).exp());
+                let other = 0.1 * rps;
+                let measured = idle + other + (pass * passes + wake * idle_starts[k]) / 1000.0;
+                CpuLevel { measured_mc: measured, passes_per_s: passes, idle_starts_per_s: idle_starts, other_mc: other }
+            })
+            .collect();
+        let fit = best_cpu_fit(&levels, idle).unwrap();
+        assert_eq!(fit.after_idle_ns, IDLE_THRESHOLDS_NS[k]);
+        assert_relative_eq!(fit.pass_us, pass, max_relative = 1e-6);
+        assert_relative_eq!(fit.wake_up_us, wake, max_relative = 1e-6);
+        assert!(fit.max_error < 1e-9, "{}", fit.max_error);
+    }
 
     #[test]
     fn relative_line_recovers_an_exact_line() {

@@ -335,6 +335,9 @@ mod tests {
         assert_eq!(cal.kept.len(), 8);
         assert_eq!(cal.kept[0].rate_rps, 60.0);
         assert!(cal.fit.is_some());
+        // each run's lowest sample is its idle value; the median over runs is the series'
+        assert_eq!(cal.idle.iter().map(|p| p.value).collect::<Vec<_>>(), vec![0.0, 2.0, 20.0]);
+        assert_eq!(cal.idle_value(), Some(2.0));
         // one distinct rate cannot carry a line
         let one = calibrate_column(&runs[2..], &levels[1..], "data-plane", "data-plane CPU", Metric::Cpu, 1).unwrap();
         assert!(one.fit.is_none() && one.fit_note.is_some());

@@ -139,6 +139,25 @@ fn a_wake_up_makes_cpu_per_pass_fall_as_load_keeps_the_proxy_awake() {
 }
 
 #[test]
+fn the_idle_starts_counted_for_every_idle_time_are_the_wake_ups_charged() {
+    use meshsim::sim::output::IDLE_THRESHOLDS_NS;
+    let dir = scratch("idle-starts");
+    let r = run(&one_pass(&dir, "l7_pass = \"100us\"\nwake_up = \"500us\"\nwake_up_after_idle = \"1ms\"", 400), Placement::Sidecar);
+    let s = r.plan.stations.iter().position(|s| matches!(s.kind, meshsim::sim::plan::StationKind::Proxy(_))).unwrap();
+    let st = &r.output.stations[s];
+    // A pass found idle longer than a threshold was found idle longer than every shorter one.
+    assert!(st.idle_starts.windows(2).all(|w| w[0] >= w[1]), "{:?}", st.idle_starts);
+    assert!(st.idle_starts[0] <= st.passes && st.idle_starts[IDLE_THRESHOLDS_NS.len() - 1] > 0, "{:?}", st.idle_starts);
+    // The count at the model's idle time is what was charged: CPU = passes x 100 us + wake-ups x 500 us.
+    let k = IDLE_THRESHOLDS_NS.iter().position(|&t| t == 1_000_000).unwrap();
+    let charged_ns = st.passes as f64 * 100_000.0 + st.idle_starts[k] as f64 * 500_000.0;
+    assert!((st.cpu_ns - charged_ns).abs() / charged_ns < 0.01, "CPU {} ns, charged {charged_ns} ns", st.cpu_ns);
+    // Poisson arrivals at 400 rps after a 0.1 ms pass: about exp(-0.4 x 1.1) of them wake.
+    let share = st.idle_starts[k] as f64 / st.passes as f64;
+    assert!((share - (-0.44f64).exp()).abs() < 0.04, "{share}");
+}
+
+#[test]
 fn cpu_after_the_response_costs_cpu_but_adds_no_latency() {
     let dir = scratch("after-response");
     let on_path = run(&one_pass(&dir, "l7_pass = \"200us\"", 200), Placement::Sidecar).summary.summary;
