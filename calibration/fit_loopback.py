@@ -18,6 +18,9 @@ meshsim charges the wake-up (`cpu.wake_up`) to a pass that finds the proxy idle 
 tau less the pass's own CPU time (`base`). tau is chosen on a log grid; for each tau, base and
 wake_up are the least-squares fit in relative error (each rate weighs the same). Rows are the
 rate sweep (HTTP/1.1, pooled, 1 KiB, 2 workers).
+
+Pass latency ([latency] p50/p90/p99) is the path's added percentiles at 100 rps per pass
+(pass_latency), with the CPU of a pass that wakes the proxy inside it (render_latency).
 """
 
 import csv
