@@ -1,5 +1,6 @@
-"""Tests of calibration/fit_loopback.py: the wake-up fit recovers known parameters, and the
-committed models are what the script writes from the committed results.
+"""Tests of calibration/fit_loopback.py: the wake-up fit recovers known parameters, the pass
+latency fit passes through the measured percentiles, and the committed models are what the
+script writes from the committed results.
 
 Run from the repository's root: python3 -m unittest calibration/test_fit_loopback.py
 """
@@ -30,6 +31,39 @@ class FitWake(unittest.TestCase):
         self.assertAlmostEqual(b, 50.0)
         self.assertLess(w, 1e-6)
         self.assertLess(err, 1e-9)
+
+
+class PassLatency(unittest.TestCase):
+    ROW = {"added_p50_us": "1367.4", "added_p90_us": "2333.0", "added_p99_us": "5034.3",
+           "added_p999_us": "15492.4", "achieved_rps": "100.0"}
+
+    def test_per_pass_percentiles_are_the_paths_over_its_passes(self):
+        lat = fit_loopback.pass_latency(self.ROW, 2)
+        self.assertEqual([round(x, 2) for x in lat["p"]], [683.7, 1166.5, 2517.15])
+        self.assertAlmostEqual(lat["p999"], 7746.2)
+
+    def test_the_fit_passes_through_every_percentile(self):
+        p = [683.7, 1166.5, 2517.1]
+        for z, want in zip([0.0, fit_loopback.Z_P90, fit_loopback.Z_P99], p):
+            self.assertAlmostEqual(fit_loopback.latency_at_score(p, z), want, places=6)
+        # Tails heavier than a lognormal's: the least-squares lognormal misses (by 13% here).
+        self.assertGreater(fit_loopback.fit_lognormal(p)[2], 0.1)
+
+    def test_lognormal_points_give_that_lognormal(self):
+        mu, sigma = math.log(300.0), 0.6
+        p = [math.exp(mu + sigma * z) for z in (0.0, fit_loopback.Z_P90, fit_loopback.Z_P99)]
+        m, s, err = fit_loopback.fit_lognormal(p)
+        self.assertAlmostEqual(m, mu, places=9)
+        self.assertAlmostEqual(s, sigma, places=9)
+        self.assertLess(err, 1e-9)
+        self.assertAlmostEqual(fit_loopback.latency_at_score(p, fit_loopback.Z_P999), math.exp(mu + sigma * fit_loopback.Z_P999), places=6)
+
+    def test_rendered_latency_is_the_percentile_form(self):
+        wake = {"base": 210.7, "wake": 581.7}
+        lines = fit_loopback.render_latency(fit_loopback.pass_latency(self.ROW, 2), "sidecar", wake)
+        self.assertIn('p90 = "1166.5us"', lines)
+        self.assertTrue(any(l.startswith('includes_cpu = "792.4us"') for l in lines), lines)
+        self.assertFalse(any(l.startswith("fixed") for l in lines))
 
 
 class CommittedModels(unittest.TestCase):

@@ -2,9 +2,10 @@
 //!
 //! A proxy is a queueing station with `workers` threads. One pass costs CPU (per layer, per
 //! KiB of payload, per new connection and mTLS handshake where the edge opens one per
-//! request), a fixed delay that holds no worker, and memory (base, per endpoint of config,
-//! per open connection, per request in flight). CPU figures are at node speed 1.0: the
-//! speed of the machine the model was fitted on.
+//! request), a delay that holds no worker (fixed, or drawn from a distribution fitted to
+//! measured latency percentiles), and memory (base, per endpoint of config, per open
+//! connection, per request in flight). CPU figures are at node speed 1.0: the speed of the
+//! machine the model was fitted on.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,7 +54,13 @@ pub struct CostModel {
     pub cpu_request_millicores: f64,
     /// A CPU limit (CFS quota) on each instance's container.
     pub cpu_limit_millicores: Option<f64>,
+    /// Delay added after each pass that holds no worker (0 when `latency_percentiles` is set).
     pub latency_fixed_ns: u64,
+    /// The pass's added latency as measured percentiles, when the file gives them instead
+    /// of `fixed`; each pass then draws its delay from the distribution fitted to them.
+    pub latency_percentiles: Option<LatencyPercentiles>,
+    /// What the percentiles were measured at (rate, connections, payload), as the file says.
+    pub latency_measured_at: Option<String>,
     pub mem_base_bytes: u64,
     pub mem_per_endpoint_bytes: u64,
     pub mem_per_connection_bytes: u64,
@@ -101,6 +108,49 @@ impl CostModel {
             }
             _ => (self.workers, 1.0),
         }
+    }
+}
+
+/// Normal score of the 90th percentile: Φ⁻¹(0.90).
+pub const Z_P90: f64 = 1.281_551_565_544_600_4;
+/// Normal score of the 99th percentile: Φ⁻¹(0.99).
+pub const Z_P99: f64 = 2.326_347_874_040_840_8;
+
+/// A pass's added latency as measured percentiles (`[latency] p50`, `p90`, `p99`), and the
+/// distribution meshsim fits to them.
+///
+/// The fit is a piecewise lognormal: ln(latency) is linear in the normal score z between
+/// the measured points (p50 at z = 0, p90 at [`Z_P90`], p99 at [`Z_P99`]) and keeps the slope
+/// of the nearest segment beyond them. A plain lognormal has two parameters and hits three
+/// percentiles only when ln(p99/p50) = 1.815·ln(p90/p50); the measured tails are heavier
+/// than that (2.0-2.4 on the loopback bench), and a least-squares lognormal misses one of
+/// them by 5-14%. The piecewise form passes through every measured point, is exactly
+/// lognormal when the points are, and needs no more than the three figures.
+///
+/// The measured figures include the pass's own CPU time (`includes_cpu`), which meshsim
+/// charges itself (with its queueing); a pass is then held for the rest, `max(0, L − cpu)`
+/// with L drawn from the fitted distribution. At low load a pass so takes `max(cpu, L)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LatencyPercentiles {
+    pub p50_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
+    /// CPU time of the pass within the measured figures, at the conditions they were measured at.
+    pub includes_cpu_ns: u64,
+}
+
+impl LatencyPercentiles {
+    /// The fitted added latency of a pass, in ns, at normal score `z` (z = Φ⁻¹(p) for the
+    /// p-quantile; a standard normal draw for a sample).
+    pub fn latency_at_score_ns(&self, z: f64) -> f64 {
+        let (l50, l90, l99) = ((self.p50_ns as f64).ln(), (self.p90_ns as f64).ln(), (self.p99_ns as f64).ln());
+        let ln = if z < Z_P90 { l50 + z * (l90 - l50) / Z_P90 } else { l90 + (z - Z_P90) * (l99 - l90) / (Z_P99 - Z_P90) };
+        ln.exp().min(limits::MAX_WORK_NS as f64)
+    }
+
+    /// The delay a pass holds beyond its CPU at normal score `z`, in ns (never negative).
+    pub fn delay_at_score_ns(&self, z: f64) -> f64 {
+        (self.latency_at_score_ns(z) - self.includes_cpu_ns as f64).max(0.0)
     }
 }
 
@@ -167,18 +217,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
     // A duration figure of one pass, at most `limits::MAX_WORK_NS`.
     let dur = |sink: &mut ErrorSink, t: &mut Option<Fields>, key: &str, max_ns: u64| -> u64 {
         let Some(t) = t else { return 0 };
-        let Some(s) = t.req_text(sink, key, expect::DURATION) else { return 0 };
-        match units::parse_duration_ns(s.get_ref()) {
-            Ok(ns) if ns <= max_ns => ns,
-            Ok(_) => {
-                sink.at(s.span(), format!("{}: `{}` is more than the limit of {}", s.path(), s.get_ref(), limits::describe_ns(max_ns)));
-                0
-            }
-            Err(e) => {
-                sink.at(s.span(), format!("{}: {e}", s.path()));
-                0
-            }
-        }
+        t.req_text(sink, key, expect::DURATION).and_then(|s| duration_at_most(sink, &s, max_ns)).unwrap_or(0)
     };
     let max_work = limits::MAX_WORK_NS;
     let cpu_l7_pass_ns = dur(&mut sink, &mut cpu, "l7_pass", max_work);
@@ -187,20 +226,10 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
     let cpu_per_kib_ns = dur(&mut sink, &mut cpu, "per_kib", max_work / (2 * limits::MAX_PAYLOAD_BYTES / 1024));
     let cpu_new_connection_ns = dur(&mut sink, &mut cpu, "new_connection", max_work);
     let cpu_tls_handshake_ns = dur(&mut sink, &mut cpu, "tls_handshake", max_work);
-    let latency_fixed_ns = dur(&mut sink, &mut latency, "fixed", max_work);
+    let (latency_fixed_ns, latency_percentiles, latency_measured_at) = read_latency(&mut sink, &mut latency);
     let optional = |sink: &mut ErrorSink, t: &mut Option<Fields>, key: &str| -> Option<u64> {
         let s = t.as_mut()?.text(sink, key, expect::DURATION)?;
-        match units::parse_duration_ns(s.get_ref()) {
-            Ok(ns) if ns <= max_work => Some(ns),
-            Ok(_) => {
-                sink.at(s.span(), format!("{}: `{}` is more than the limit of {}", s.path(), s.get_ref(), limits::describe_ns(max_work)));
-                None
-            }
-            Err(e) => {
-                sink.at(s.span(), format!("{}: {e}", s.path()));
-                None
-            }
-        }
+        work_duration(sink, &s)
     };
     let cpu_wake_up_ns = optional(&mut sink, &mut cpu, "wake_up").unwrap_or(0);
     let wake_up_after_idle_ns = optional(&mut sink, &mut cpu, "wake_up_after_idle").unwrap_or(0);
@@ -304,7 +333,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
         );
     }
     if let Some(l) = latency {
-        l.finish(&mut sink, &["fixed"]);
+        l.finish(&mut sink, &["fixed", "p50", "p90", "p99", "includes_cpu", "measured_at"]);
     }
     if let Some(m) = memory {
         m.finish(&mut sink, &["base", "per_endpoint", "per_connection", "per_inflight", "limit"]);
@@ -330,6 +359,8 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
         cpu_request_millicores,
         cpu_limit_millicores,
         latency_fixed_ns,
+        latency_percentiles,
+        latency_measured_at,
         mem_base_bytes,
         mem_per_endpoint_bytes,
         mem_per_connection_bytes,
@@ -338,6 +369,68 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
         provenance,
         resilience,
     })
+}
+
+/// A duration of at most `limits::MAX_WORK_NS`; `None` (with the problem reported) otherwise.
+fn work_duration(sink: &mut ErrorSink, s: &Spanned<String>) -> Option<u64> {
+    duration_at_most(sink, s, limits::MAX_WORK_NS)
+}
+
+/// A duration of at most `max_ns`; `None` (with the problem reported) otherwise.
+fn duration_at_most(sink: &mut ErrorSink, s: &Spanned<String>, max_ns: u64) -> Option<u64> {
+    match units::parse_duration_ns(s.get_ref()) {
+        Ok(ns) if ns <= max_ns => Some(ns),
+        Ok(_) => {
+            sink.at(s.span(), format!("{}: `{}` is more than the limit of {}", s.path(), s.get_ref(), limits::describe_ns(max_ns)));
+            None
+        }
+        Err(e) => {
+            sink.at(s.span(), format!("{}: {e}", s.path()));
+            None
+        }
+    }
+}
+
+/// `[latency]`: either `fixed` (one figure), or the measured `p50`, `p90`, `p99` with
+/// `measured_at` and optionally `includes_cpu`. Returns (fixed ns, percentiles, measured at).
+fn read_latency(sink: &mut ErrorSink, latency: &mut Option<Fields>) -> (u64, Option<LatencyPercentiles>, Option<String>) {
+    let Some(l) = latency else { return (0, None, None) };
+    const FORM: &str = "give either `fixed` (one figure) or the measured `p50`, `p90`, `p99` with `measured_at`";
+    let keys = ["p50", "p90", "p99", "includes_cpu", "measured_at"];
+    if !keys.iter().any(|k| l.entry(k).is_some()) {
+        let fixed = l.req_text(sink, "fixed", expect::DURATION);
+        return (fixed.and_then(|f| work_duration(sink, &f)).unwrap_or(0), None, None);
+    }
+    if let Some(f) = l.text(sink, "fixed", expect::DURATION) {
+        sink.at(f.span(), format!("{}: both a fixed delay and percentiles are given: {FORM}", f.path()));
+    }
+    let mut p = [0u64; 3];
+    let mut complete = true;
+    for (slot, key) in p.iter_mut().zip(["p50", "p90", "p99"]) {
+        match l.req_text(sink, key, expect::DURATION) {
+            Some(s) => match work_duration(sink, &s) {
+                Some(0) => {
+                    sink.at(s.span(), format!("{}: must be more than zero", s.path()));
+                    complete = false;
+                }
+                Some(ns) => *slot = ns,
+                None => complete = false,
+            },
+            None => complete = false,
+        }
+    }
+    let measured_at =
+        l.req_text(sink, "measured_at", "text saying what the percentiles were measured at, like \"100 rps, pooled connections\"");
+    let includes_cpu = l.text(sink, "includes_cpu", expect::DURATION).and_then(|s| work_duration(sink, &s)).unwrap_or(0);
+    if complete && !(p[0] < p[1] && p[1] < p[2]) {
+        sink.at(
+            l.span(),
+            format!("{}: the percentiles must rise: p50 < p90 < p99 (found {} ns, {} ns, {} ns)", l.path(), p[0], p[1], p[2]),
+        );
+        complete = false;
+    }
+    let pct = complete.then_some(LatencyPercentiles { p50_ns: p[0], p90_ns: p[1], p99_ns: p[2], includes_cpu_ns: includes_cpu });
+    (0, pct, measured_at.map(Spanned::into_inner))
 }
 
 /// The cost model of each proxy kind a topology names.
@@ -425,5 +518,94 @@ pub fn mesh_field(kind: ProxyKind) -> &'static str {
         ProxyKind::NodeProxy => "node_proxy_model",
         ProxyKind::Ztunnel => "ztunnel_model",
         ProxyKind::Waypoint => "waypoint_model",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+
+    fn model(latency: &str) -> String {
+        format!(
+            "version = 1\nname = \"m\"\nkind = \"sidecar\"\nworkers = 2\n[cpu]\nl7_pass = \"100us\"\nl4_pass = \"50us\"\n\
+             per_kib = \"0us\"\nnew_connection = \"0us\"\ntls_handshake = \"0us\"\nidle = \"0m\"\n[latency]\n{latency}\n\
+             [memory]\nbase = \"1MiB\"\nper_endpoint = \"0KiB\"\nper_connection = \"0KiB\"\nper_inflight = \"0KiB\"\n"
+        )
+    }
+
+    fn parse_text(text: &str) -> Result<CostModel, String> {
+        parse(Path::new("m.toml"), text).map_err(|e| e.to_string())
+    }
+
+    const PERCENTILES: &str = "p50 = \"400us\"\np90 = \"900us\"\np99 = \"2.5ms\"\nincludes_cpu = \"100us\"\nmeasured_at = \"100 rps\"";
+
+    #[test]
+    fn percentiles_are_read_and_the_fixed_form_still_works() {
+        let m = parse_text(&model(PERCENTILES)).unwrap();
+        assert_eq!(
+            m.latency_percentiles,
+            Some(LatencyPercentiles { p50_ns: 400_000, p90_ns: 900_000, p99_ns: 2_500_000, includes_cpu_ns: 100_000 })
+        );
+        assert_eq!((m.latency_fixed_ns, m.latency_measured_at.as_deref()), (0, Some("100 rps")));
+        let m = parse_text(&model("fixed = \"60us\"")).unwrap();
+        assert_eq!((m.latency_fixed_ns, m.latency_percentiles, m.latency_measured_at), (60_000, None, None));
+    }
+
+    #[test]
+    fn bad_percentiles_are_refused_naming_line_and_field() {
+        for (latency, want) in [
+            (format!("fixed = \"60us\"\n{PERCENTILES}"), "m.toml:13:9: latency.fixed: both a fixed delay and percentiles are given"),
+            ("p50 = \"400us\"\np90 = \"900us\"\nmeasured_at = \"x\"".to_string(), "latency.p99: missing from [latency]"),
+            (
+                "p50 = \"400us\"\np90 = \"300us\"\np99 = \"1ms\"\nmeasured_at = \"x\"".to_string(),
+                "latency: the percentiles must rise: p50 < p90 < p99",
+            ),
+            (
+                "p50 = \"0us\"\np90 = \"300us\"\np99 = \"1ms\"\nmeasured_at = \"x\"".to_string(),
+                "m.toml:13:7: latency.p50: must be more than zero",
+            ),
+            ("p50 = \"4\"\np90 = \"300us\"\np99 = \"1ms\"\nmeasured_at = \"x\"".to_string(), "m.toml:13:7: latency.p50:"),
+            ("p50 = \"400us\"\np90 = \"900us\"\np99 = \"2ms\"".to_string(), "latency.measured_at: missing from [latency]"),
+            (
+                "p50 = \"400us\"\np90 = \"900us\"\np99 = \"4000s\"\nmeasured_at = \"x\"".to_string(),
+                "latency.p99: `4000s` is more than the limit",
+            ),
+            (String::new(), "latency.fixed: missing from [latency]"),
+        ] {
+            let err = parse_text(&model(&latency)).expect_err(&latency);
+            assert!(err.contains(want), "{latency}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_fitted_distribution_passes_through_every_measured_percentile() {
+        let l = LatencyPercentiles { p50_ns: 400_000, p90_ns: 900_000, p99_ns: 2_500_000, includes_cpu_ns: 100_000 };
+        for (z, want) in [(0.0, 400_000.0), (Z_P90, 900_000.0), (Z_P99, 2_500_000.0)] {
+            assert!((l.latency_at_score_ns(z) - want).abs() < 1e-6 * want, "z {z}: {}", l.latency_at_score_ns(z));
+            assert!((l.delay_at_score_ns(z) - (want - 100_000.0)).abs() < 1e-6 * want);
+        }
+        // Where the points lie on a lognormal, the fit is that lognormal, beyond them too.
+        let (mu, sigma) = ((300_000f64).ln(), 0.6);
+        let q = |z: f64| (mu + sigma * z).exp();
+        let l = LatencyPercentiles { p50_ns: q(0.0) as u64, p90_ns: q(Z_P90) as u64, p99_ns: q(Z_P99) as u64, includes_cpu_ns: 0 };
+        for z in [-2.0, -0.5, 0.7, 1.8, 3.09] {
+            assert!((l.latency_at_score_ns(z) / q(z) - 1.0).abs() < 1e-5, "z {z}");
+        }
+        // Below the pass's own CPU there is nothing left to hold.
+        assert_eq!(LatencyPercentiles { includes_cpu_ns: 10_000_000, ..l }.delay_at_score_ns(1.0), 0.0);
+    }
+
+    #[test]
+    fn sampled_latencies_have_the_fitted_percentiles() {
+        let l = LatencyPercentiles { p50_ns: 683_700, p90_ns: 1_166_500, p99_ns: 2_517_100, includes_cpu_ns: 0 };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut xs: Vec<f64> = (0..200_000).map(|_| l.latency_at_score_ns(StandardNormal.sample(&mut rng))).collect();
+        xs.sort_by(f64::total_cmp);
+        let at = |q: f64| xs[(q * xs.len() as f64) as usize];
+        for (q, want, tol) in [(0.5, 683_700.0, 0.01), (0.9, 1_166_500.0, 0.01), (0.99, 2_517_100.0, 0.03)] {
+            assert!((at(q) / want - 1.0).abs() < tol, "p{}: {:.0} ns against {want}", q * 100.0, at(q));
+        }
     }
 }

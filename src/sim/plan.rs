@@ -35,6 +35,9 @@ pub struct StationSpec {
     pub wake_up: Option<(u64, u64)>,
     /// Reference CPU ns a proxy's worker spends after each pass, off the request's path.
     pub after_response_ns: u64,
+    /// A proxy's added latency as fitted percentiles: each pass draws its delay from them
+    /// (instead of its step's `fixed_ns`).
+    pub pass_latency: Option<crate::model::LatencyPercentiles>,
 }
 
 /// What runs in a CPU container.
@@ -140,6 +143,7 @@ impl Plan {
                 wait: s.wait,
                 wake_up: None,
                 after_response_ns: 0,
+                pass_latency: None,
             });
             containers.push(ContainerPlan {
                 kind: ContainerKind::App(pid),
@@ -166,6 +170,7 @@ impl Plan {
                 wait: None,
                 wake_up: model.filter(|m| m.cpu_wake_up_ns > 0).map(|m| (m.wake_up_after_idle_ns, m.cpu_wake_up_ns)),
                 after_response_ns: model.map(|m| m.cpu_after_response_ns).unwrap_or(0),
+                pass_latency: model.and_then(|m| m.latency_percentiles),
             });
             containers.push(ContainerPlan {
                 kind: ContainerKind::Proxy(x, p.kind),

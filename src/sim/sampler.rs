@@ -2,7 +2,7 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp, LogNormal};
+use rand_distr::{Distribution, Exp, LogNormal, StandardNormal};
 
 use crate::topology::ServiceTime;
 
@@ -56,6 +56,12 @@ impl Sampler {
 #[inline]
 pub fn unit(rng: &mut ChaCha8Rng) -> f64 {
     rng.gen::<f64>()
+}
+
+/// A standard normal draw (the normal score of a fitted pass latency).
+#[inline]
+pub fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    StandardNormal.sample(rng)
 }
 
 /// Nanoseconds from a float: rounded, never negative, saturating at the end of time.

@@ -154,7 +154,11 @@ impl Engine<'_> {
         } else {
             let next = self.plan.steps[(first + call.step + 1) as usize];
             self.calls[c as usize].step += 1;
-            let at = self.after(step.fixed_ns.saturating_add(next.delay_ns));
+            let held_ns = match self.plan.stations[s].pass_latency {
+                Some(l) => super::sampler::ns(l.delay_at_score_ns(super::sampler::standard_normal(&mut self.rng))),
+                None => step.fixed_ns,
+            };
+            let at = self.after(held_ns.saturating_add(next.delay_ns));
             self.schedule(at, Event::Reach { call: c });
         }
     }

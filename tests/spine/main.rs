@@ -7,6 +7,7 @@ mod golden;
 mod inputs;
 mod node_cpu;
 mod outputs;
+mod pass_latency;
 mod placement;
 mod profiles;
 mod properties;
