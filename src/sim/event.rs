@@ -187,6 +187,13 @@ impl EventQueue {
         Some((t, Event::unpack(p)))
     }
 
+    /// Whether no event is due at the current instant: one scheduled for now would be the
+    /// next popped.
+    #[inline]
+    pub fn nothing_due_now(&self) -> bool {
+        self.lane.is_empty() && self.heap.peek().is_none_or(|r| r.0 .0 > self.now)
+    }
+
     /// Events waiting (stale ones included, until they are popped).
     #[inline]
     pub fn len(&self) -> usize {
