@@ -140,8 +140,9 @@ pub fn gen24(gen: u32) -> u32 {
 /// Events by (time, insertion sequence): a binary heap of (time, sequence, event), and a FIFO
 /// lane for events due at the current instant (they skip the heap). The lane keeps the total
 /// order: an event already in the heap for this instant was scheduled before we reached it,
-/// so before anything in the lane. (A 4-ary heap keyed on a packed 128-bit integer measured
-/// slower than the standard library's heap here: more instructions per pop under callgrind.)
+/// so before anything in the lane. (A 4-ary heap keyed on a packed 128-bit (time, sequence)
+/// integer measured slower than the standard library's heap here: 5% more instructions on the
+/// 10-station tandem under callgrind, 2.78 G against 2.65 G.)
 #[derive(Debug, Default)]
 pub struct EventQueue {
     heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u64)>>,
