@@ -382,3 +382,47 @@ impl Engine<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::model::CostModels;
+    use crate::placement::{Deployment, Placement};
+    use crate::sim::{simulate, Plan, SimOptions};
+
+    /// Three services in a chain (a calls b calls c) on one node with no network delay.
+    fn chain_events_and_requests() -> (u64, u64) {
+        let mut text = String::from(
+            "version = 1\nname = \"chain\"\n[simulation]\nduration = \"2s\"\nwarmup = \"200ms\"\nseed = 3\n[mesh]\n\
+             [network]\nsame_node = \"0us\"\nsame_zone = \"0us\"\ncross_zone = \"0us\"\ncross_cluster = \"0us\"\n\
+             [[node]]\nname = \"n\"\nvcpu = 8\nmemory = \"8Gi\"\n[[namespace]]\nname = \"app\"\n",
+        );
+        for (name, next) in [("a", Some("b")), ("b", Some("c")), ("c", None)] {
+            text.push_str(&format!(
+                "[[service]]\nname = \"{name}\"\nnamespace = \"app\"\nreplicas = 1\nconcurrency = 1\n\
+                 service_time = {{ dist = \"exponential\", mean = \"100us\" }}\n"
+            ));
+            if let Some(to) = next {
+                text.push_str(&format!("[[service.call]]\nto = \"{to}\"\nmode = \"sequential\"\n"));
+            }
+        }
+        text.push_str("[[load]]\nto = \"a\"\nrate = \"100rps\"\n");
+        let t = crate::topology::parse(Path::new("chain.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+        let d = Deployment::new(&t, Placement::None);
+        let plan = Plan::new(&t, &d, &CostModels::default());
+        let out = simulate(&plan, &SimOptions::new(3)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.succeeded, out.sent);
+        (out.events, out.sent)
+    }
+
+    #[test]
+    fn callers_whose_last_call_returns_with_nothing_else_due_are_answered_without_events_of_their_own() {
+        // Per request: its arrival, then a reach and a CPU completion at each of the three
+        // pods, then one response event for c that answers b and a directly (not three);
+        // plus the two window marks.
+        let (events, sent) = chain_events_and_requests();
+        assert!(sent > 100, "{sent} requests");
+        assert_eq!(events, 8 * sent + 2);
+    }
+}

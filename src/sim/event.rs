@@ -269,6 +269,25 @@ mod tests {
     }
 
     #[test]
+    fn nothing_is_due_now_exactly_when_an_event_for_now_would_be_the_next_popped() {
+        let mut q = EventQueue::default();
+        assert!(q.nothing_due_now());
+        q.push(5, Event::Reach { call: 1 });
+        assert!(q.nothing_due_now(), "due later");
+        q.pop();
+        q.push(5, Event::Reach { call: 2 });
+        assert!(!q.nothing_due_now(), "one in the lane");
+        q.pop();
+        assert!(q.nothing_due_now());
+        q.push(7, Event::Reach { call: 3 });
+        q.push(7, Event::Reach { call: 4 });
+        q.pop();
+        assert!(!q.nothing_due_now(), "one in the heap for this instant");
+        q.pop();
+        assert!(q.nothing_due_now());
+    }
+
+    #[test]
     fn ties_in_time_keep_insertion_order() {
         let mut q = EventQueue::default();
         q.push(5, Event::Reach { call: 2 });
