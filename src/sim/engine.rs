@@ -37,6 +37,8 @@ pub(super) struct CallState {
     pub step: u32,
     pub src_i: u32,
     pub dst_j: u32,
+    /// The callee pod's station (the path's last step).
+    pub callee: u32,
     pub parent: u32,
     pub request: u32,
     pub attempt: u32,

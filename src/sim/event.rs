@@ -140,8 +140,9 @@ pub fn gen24(gen: u32) -> u32 {
 /// Events by (time, insertion sequence): a binary heap of (time, sequence, event), and a FIFO
 /// lane for events due at the current instant (they skip the heap). The lane keeps the total
 /// order: an event already in the heap for this instant was scheduled before we reached it,
-/// so before anything in the lane. (A 4-ary heap keyed on a packed 128-bit integer measured
-/// slower than the standard library's heap here: more instructions per pop under callgrind.)
+/// so before anything in the lane. (A 4-ary heap keyed on a packed 128-bit (time, sequence)
+/// integer measured slower than the standard library's heap here: 5% more instructions on the
+/// 10-station tandem under callgrind, 2.78 G against 2.65 G.)
 #[derive(Debug, Default)]
 pub struct EventQueue {
     heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u64)>>,
@@ -185,6 +186,13 @@ impl EventQueue {
         let std::cmp::Reverse((t, _, p)) = self.heap.pop()?;
         self.now = t;
         Some((t, Event::unpack(p)))
+    }
+
+    /// Whether no event is due at the current instant: one scheduled for now would be the
+    /// next popped.
+    #[inline]
+    pub fn nothing_due_now(&self) -> bool {
+        self.lane.is_empty() && self.heap.peek().is_none_or(|r| r.0 .0 > self.now)
     }
 
     /// Events waiting (stale ones included, until they are popped).
@@ -258,6 +266,25 @@ mod tests {
             }
         }
         assert_eq!(popped, expected);
+    }
+
+    #[test]
+    fn nothing_is_due_now_exactly_when_an_event_for_now_would_be_the_next_popped() {
+        let mut q = EventQueue::default();
+        assert!(q.nothing_due_now());
+        q.push(5, Event::Reach { call: 1 });
+        assert!(q.nothing_due_now(), "due later");
+        q.pop();
+        q.push(5, Event::Reach { call: 2 });
+        assert!(!q.nothing_due_now(), "one in the lane");
+        q.pop();
+        assert!(q.nothing_due_now());
+        q.push(7, Event::Reach { call: 3 });
+        q.push(7, Event::Reach { call: 4 });
+        q.pop();
+        assert!(!q.nothing_due_now(), "one in the heap for this instant");
+        q.pop();
+        assert!(q.nothing_due_now());
     }
 
     #[test]

@@ -1,0 +1,69 @@
+//! Set-up cost against topology size: one `run` (load the file and its cost models, place the
+//! sidecar placement, compile the plan, simulate 1000 rps for 5 s, summarise) of a synthetic
+//! topology of 10,000 services and of 100,000 services, interleaved in the same benchmark run,
+//! and the ratio of their times. Linear set-up keeps the ratio under 10 (ten times the
+//! services; the simulated load is the same). Run with `cargo bench --bench setup`; the
+//! number of interleaved rounds is `SETUP_BENCH_ROUNDS` (default 3). Each round's ratio pairs
+//! two runs made a few seconds apart, so the median of the rounds' ratios is the figure that
+//! least moves with the load of a shared machine; the medians of the times are printed too.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use meshsim::app::{load_inputs, run_placement, Overrides};
+use meshsim::placement::Placement;
+
+/// Services of the small and the large topology.
+const SIZES: [usize; 2] = [10_000, 100_000];
+
+/// Write `meshsim synth --services n`'s topology into `dir`, naming the bundled cost models.
+fn synth(dir: &Path, services: usize) -> PathBuf {
+    let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    let text = meshsim::sweep::synth::topology_text(services, 1, models.to_str().expect("a UTF-8 path"));
+    let path = dir.join(format!("synth-{services}.toml"));
+    std::fs::write(&path, text).expect("the temporary folder is writable");
+    path
+}
+
+/// Seconds of one run of the topology at `path`, as `meshsim run F --placement sidecar --rps
+/// 1000 --duration 5s` does it (without writing the output files); and its events.
+fn run_once(path: &Path) -> (f64, u64) {
+    let started = Instant::now();
+    let overrides = Overrides { rate: Some("1000rps".into()), duration: Some("5s".into()), warmup: Some("1s".into()), seed: Some(1) };
+    let inputs = load_inputs(path, &overrides).expect("the synthetic topology loads");
+    let run = run_placement(&inputs, Placement::Sidecar, 1, Vec::new(), None).expect("it runs");
+    (started.elapsed().as_secs_f64(), run.output.events)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rounds: usize = std::env::var("SETUP_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3).max(1);
+    let dir = std::env::temp_dir().join(format!("meshsim-setup-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let paths: Vec<PathBuf> = SIZES.iter().map(|&n| synth(&dir, n)).collect();
+    let mut seconds = vec![Vec::new(); SIZES.len()];
+    for round in 1..=rounds {
+        for (k, path) in paths.iter().enumerate() {
+            let (s, events) = run_once(path);
+            println!("round {round}: {} services: {s:.2} s ({events} events)", SIZES[k]);
+            seconds[k].push(s);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let ratios: Vec<f64> = seconds[1].iter().zip(&seconds[0]).map(|(large, small)| large / small).collect();
+    let ratio = median(ratios.clone());
+    let medians: Vec<f64> = seconds.into_iter().map(median).collect();
+    println!(
+        "setup: {} services {:.2} s, {} services {:.2} s (medians of {rounds} interleaved rounds); per-round ratios {}: median {ratio:.1}x the time for {}x the services",
+        SIZES[0],
+        medians[0],
+        SIZES[1],
+        medians[1],
+        ratios.iter().map(|r| format!("{r:.1}")).collect::<Vec<_>>().join(", "),
+        SIZES[1] / SIZES[0]
+    );
+}
