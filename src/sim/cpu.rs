@@ -174,7 +174,7 @@ impl<const MAX_FIRST: bool> IndexedHeap<MAX_FIRST> {
         a < b
     }
 
-    #[inline]
+    #[inline(always)]
     fn set(&mut self, m: u32, key: f64) {
         let key = Self::encode(key);
         match self.pos[m as usize] {
@@ -197,7 +197,7 @@ impl<const MAX_FIRST: bool> IndexedHeap<MAX_FIRST> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn remove(&mut self, m: u32) {
         let p = self.pos[m as usize];
         if p == NIL {
@@ -226,7 +226,7 @@ impl<const MAX_FIRST: bool> IndexedHeap<MAX_FIRST> {
     }
 
     /// Sift the item at `i` towards the top, moving a hole rather than swapping.
-    #[inline]
+    #[inline(always)]
     fn up(&mut self, mut i: usize) {
         let x = self.items[i];
         while i > 0 {
@@ -243,7 +243,7 @@ impl<const MAX_FIRST: bool> IndexedHeap<MAX_FIRST> {
         self.pos[x.1 as usize] = i as u32;
     }
 
-    #[inline]
+    #[inline(always)]
     fn down(&mut self, mut i: usize) {
         let len = self.items.len();
         let x = self.items[i];
@@ -1176,6 +1176,14 @@ fn ceil_ns(t: f64, now: u64) -> u64 {
     // when something was cut off gives the same integer for every t.
     let ns = if t.is_nan() || t <= 0.0 {
         0
+    } else if t < 9_223_372_036_854_775_808.0 {
+        // Below 2^63 the signed conversions are single instructions and give the same integers.
+        let whole = t as i64;
+        if (whole as f64) < t {
+            whole as u64 + 1
+        } else {
+            whole as u64
+        }
     } else if t >= u64::MAX as f64 {
         u64::MAX
     } else {
