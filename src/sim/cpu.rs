@@ -734,7 +734,7 @@ impl Cpu {
 
     /// Bring a container's clock and counters to real time `t` (the node clock must be at `t`)
     /// and re-anchor it there. Re-anchoring leaves the container's heap keys unchanged.
-    #[inline]
+    #[inline(always)]
     fn sync(&mut self, ci: usize, t: f64) {
         let v = self.v_at(ci, t);
         let node_v = self.nodes[self.containers[ci].node as usize].v;
@@ -754,7 +754,7 @@ impl Cpu {
     }
 
     /// The next event of a container, in its own clock: its first task done, or its quota used.
-    #[inline]
+    #[inline(always)]
     fn next_v(&self, ci: usize) -> f64 {
         let c = &self.containers[ci];
         let first = c.heap.peek().map(|Reverse((f, _))| f.0).unwrap_or(f64::INFINITY);
@@ -892,7 +892,7 @@ impl Cpu {
 
     // ------------------------------------------------------------------ water filling
 
-    #[inline]
+    #[inline(always)]
     fn enter_capped(&mut self, ni: usize, ci: usize, t: f64) {
         let c = &mut self.containers[ci];
         c.state = State::Capped;
@@ -905,7 +905,7 @@ impl Cpu {
         node.n_capped += u64::from(n);
     }
 
-    #[inline]
+    #[inline(always)]
     fn enter_sharing(&mut self, ni: usize, ci: usize) {
         let v = self.nodes[ni].v;
         let c = &mut self.containers[ci];
@@ -920,7 +920,7 @@ impl Cpu {
     }
 
     /// Take a runnable container out of its heaps (its clock must be synced).
-    #[inline]
+    #[inline(always)]
     fn leave_sets(&mut self, ni: usize, ci: usize) {
         let c = &self.containers[ci];
         let (local, n, w) = (c.local, u64::from(c.n), c.shares);
@@ -1019,7 +1019,7 @@ impl Cpu {
 
     /// Key of a container in its node heap: the real time (capped) or node clock (sharing)
     /// of its next event.
-    #[inline]
+    #[inline(always)]
     fn key_of(&self, ci: usize) -> f64 {
         let c = &self.containers[ci];
         let e = self.next_v(ci);
