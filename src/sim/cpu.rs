@@ -131,9 +131,12 @@ impl Ord for OrdF64 {
 /// A binary heap of (key, member) pairs that can update or remove any member: members are a
 /// node's containers by their local index. Ties on the key go to the lower index, so the
 /// order is total and runs are repeatable. `MAX_FIRST`: largest key first (else smallest).
+/// Keys are held as integers that order as [`f64::total_cmp`] orders the keys (reversed
+/// when largest first), so a comparison is two integer compares; [`IndexedHeap::top`] gives
+/// back the very same `f64`.
 #[derive(Debug)]
 struct IndexedHeap<const MAX_FIRST: bool> {
-    items: Vec<(f64, u32)>,
+    items: Vec<(i64, u32)>,
     pos: Vec<u32>,
 }
 
@@ -142,18 +145,38 @@ impl<const MAX_FIRST: bool> IndexedHeap<MAX_FIRST> {
         IndexedHeap { items: Vec::new(), pos: vec![NIL; members] }
     }
 
-    #[inline]
-    fn top(&self) -> Option<(f64, u32)> {
-        self.items.first().copied()
+    /// The integer that orders as the key does (the transform of `f64::total_cmp`), reversed
+    /// when largest first. The transform is its own inverse, and so is the reversal.
+    #[inline(always)]
+    fn encode(key: f64) -> i64 {
+        let bits = key.to_bits() as i64;
+        let k = bits ^ ((((bits >> 63) as u64) >> 1) as i64);
+        if MAX_FIRST {
+            !k
+        } else {
+            k
+        }
     }
 
     #[inline(always)]
-    fn before(a: (f64, u32), b: (f64, u32)) -> bool {
-        let k = if MAX_FIRST { b.0.total_cmp(&a.0) } else { a.0.total_cmp(&b.0) };
-        k.then(a.1.cmp(&b.1)) == Ordering::Less
+    fn decode(k: i64) -> f64 {
+        let k = if MAX_FIRST { !k } else { k };
+        f64::from_bits((k ^ ((((k >> 63) as u64) >> 1) as i64)) as u64)
     }
 
+    #[inline]
+    fn top(&self) -> Option<(f64, u32)> {
+        self.items.first().map(|&(k, m)| (Self::decode(k), m))
+    }
+
+    #[inline(always)]
+    fn before(a: (i64, u32), b: (i64, u32)) -> bool {
+        a < b
+    }
+
+    #[inline(always)]
     fn set(&mut self, m: u32, key: f64) {
+        let key = Self::encode(key);
         match self.pos[m as usize] {
             NIL => {
                 self.items.push((key, m));
@@ -174,6 +197,7 @@ impl<const MAX_FIRST: bool> IndexedHeap<MAX_FIRST> {
         }
     }
 
+    #[inline(always)]
     fn remove(&mut self, m: u32) {
         let p = self.pos[m as usize];
         if p == NIL {
@@ -193,7 +217,16 @@ impl<const MAX_FIRST: bool> IndexedHeap<MAX_FIRST> {
         }
     }
 
+    /// Remove every member at once.
+    fn clear(&mut self) {
+        for &(_, m) in &self.items {
+            self.pos[m as usize] = NIL;
+        }
+        self.items.clear();
+    }
+
     /// Sift the item at `i` towards the top, moving a hole rather than swapping.
+    #[inline(always)]
     fn up(&mut self, mut i: usize) {
         let x = self.items[i];
         while i > 0 {
@@ -210,6 +243,7 @@ impl<const MAX_FIRST: bool> IndexedHeap<MAX_FIRST> {
         self.pos[x.1 as usize] = i as u32;
     }
 
+    #[inline(always)]
     fn down(&mut self, mut i: usize) {
         let len = self.items.len();
         let x = self.items[i];
@@ -423,32 +457,56 @@ impl Cpu {
     /// schedule; anything else to schedule waits in [`Cpu::drain_wakes`].
     #[inline]
     pub fn start(&mut self, now: u64, container: u32, work_ns: f64, token: u32) -> Option<CpuWake> {
-        let t = now as f64;
         let ci = container as usize;
-        let ni = self.containers[ci].node as usize;
-        let work = if work_ns.is_nan() { 0.0 } else { work_ns.max(0.0) };
-        let id = match self.free_tasks.pop() {
-            Some(id) => id,
-            None => {
-                self.tasks.push(Task { container, token, finish_v: 0.0, gen: 0, slot: NIL, live: false, acct_from: 0.0 });
-                (self.tasks.len() - 1) as u32
-            }
-        };
-        let gen = self.tasks[id as usize].gen.wrapping_add(1);
+        let c = &self.containers[ci];
+        let ni = c.node as usize;
         let node = &self.nodes[ni];
-        if node.direct && self.containers[ci].quota_ns.is_none() && f64::from(node.runnable + 1) <= node.cores {
+        let work = if work_ns.is_nan() { 0.0 } else { work_ns.max(0.0) };
+        if node.direct && c.quota_ns.is_none() && f64::from(node.runnable + 1) <= node.cores {
             // Direct mode: every task has a core, its finish is real time, and its container's
             // counters are settled when it ends.
-            let finish_v = t + work;
+            let finish_v = now as f64 + work;
+            let id = self.alloc_task(container);
             let c = &mut self.containers[ci];
             c.state = State::Capped;
             c.n += 1;
             let slot = c.list.len() as u32;
             c.list.push(id);
-            self.tasks[id as usize] = Task { container, token, finish_v, gen, slot, live: true, acct_from: t };
+            let tk = &mut self.tasks[id as usize];
+            let gen = tk.gen.wrapping_add(1);
+            *tk = Task { container, token, finish_v, gen, slot, live: true, acct_from: now as f64 };
             self.nodes[ni].runnable += 1;
             return finish_v.is_finite().then(|| CpuWake::Task { task: id, gen: gen & 0xff_ffff, at_ns: ceil_ns(finish_v, now) });
         }
+        self.start_shared(now, container, work, token);
+        None
+    }
+
+    /// A free task slot (its contents are overwritten by the caller, its generation kept).
+    #[inline]
+    fn alloc_task(&mut self, container: u32) -> u32 {
+        match self.free_tasks.pop() {
+            Some(id) => id,
+            None => self.new_task(container),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_task(&mut self, container: u32) -> u32 {
+        self.tasks.push(Task { container, token: 0, finish_v: 0.0, gen: 0, slot: NIL, live: false, acct_from: 0.0 });
+        (self.tasks.len() - 1) as u32
+    }
+
+    /// [`Cpu::start`] on a node that is, or becomes, contended (or in a container whose limit
+    /// can bind); kept out of line so the direct path stays short.
+    #[inline(never)]
+    fn start_shared(&mut self, now: u64, container: u32, work: f64, token: u32) {
+        let t = now as f64;
+        let ci = container as usize;
+        let ni = self.containers[ci].node as usize;
+        let id = self.alloc_task(container);
+        let gen = self.tasks[id as usize].gen.wrapping_add(1);
         // A node that just became contended gets its containers placed in one pass below.
         let fresh = self.nodes[ni].direct;
         if fresh {
@@ -497,30 +555,29 @@ impl Cpu {
             self.rebalance(ni, t);
         }
         self.wake_node(ni, now);
-        None
     }
 
     /// A task's own completion event (direct mode). Returns its token if it is still the task
     /// the event was for.
     #[inline]
     pub fn on_task_event(&mut self, task: u32, gen: u32) -> Option<u32> {
-        let tk = *self.tasks.get(task as usize)?;
+        let tk = self.tasks.get(task as usize)?;
         if !tk.live || tk.gen & 0xff_ffff != gen {
             return None;
         }
-        let ci = tk.container as usize;
-        let ni = self.containers[ci].node as usize;
+        let (ci, token, slot) = (tk.container as usize, tk.token, tk.slot);
+        let ran = (tk.finish_v - tk.acct_from).max(0.0);
+        let c = &mut self.containers[ci];
+        let ni = c.node as usize;
         if !self.nodes[ni].direct {
             return None;
         }
-        let c = &mut self.containers[ci];
-        let ran = (tk.finish_v - tk.acct_from).max(0.0);
         c.counters.work_ns += ran;
         c.counters.present_ns += ran;
         let last = c.list.pop().expect("a live task is in its container's list");
         if last != task {
-            c.list[tk.slot as usize] = last;
-            self.tasks[last as usize].slot = tk.slot;
+            c.list[slot as usize] = last;
+            self.tasks[last as usize].slot = slot;
         }
         c.n -= 1;
         if c.n == 0 {
@@ -528,7 +585,7 @@ impl Cpu {
         }
         self.nodes[ni].runnable -= 1;
         self.retire(task);
-        Some(tk.token)
+        Some(token)
     }
 
     /// A node's event (shared mode): complete what is due at `now`, throttle and refill
@@ -677,7 +734,7 @@ impl Cpu {
 
     /// Bring a container's clock and counters to real time `t` (the node clock must be at `t`)
     /// and re-anchor it there. Re-anchoring leaves the container's heap keys unchanged.
-    #[inline]
+    #[inline(always)]
     fn sync(&mut self, ci: usize, t: f64) {
         let v = self.v_at(ci, t);
         let node_v = self.nodes[self.containers[ci].node as usize].v;
@@ -697,6 +754,7 @@ impl Cpu {
     }
 
     /// The next event of a container, in its own clock: its first task done, or its quota used.
+    #[inline(always)]
     fn next_v(&self, ci: usize) -> f64 {
         let c = &self.containers[ci];
         let first = c.heap.peek().map(|Reverse((f, _))| f.0).unwrap_or(f64::INFINITY);
@@ -706,6 +764,7 @@ impl Cpu {
         }
     }
 
+    #[inline]
     fn retire(&mut self, id: u32) {
         let tk = &mut self.tasks[id as usize];
         tk.live = false;
@@ -797,7 +856,6 @@ impl Cpu {
             }
             self.sync(ci, t);
             let v = self.containers[ci].v_a;
-            self.leave_sets(ni, ci);
             let mut heap = std::mem::take(&mut self.containers[ci].heap);
             let c = &mut self.containers[ci];
             c.v_a = t;
@@ -819,7 +877,14 @@ impl Cpu {
             }
             self.containers[ci].heap = heap;
         }
+        // Every runnable container was in the sets (none is throttled: no limit can bind).
         let n = &mut self.nodes[ni];
+        n.cap_x.clear();
+        n.cap_t.clear();
+        n.shr_x.clear();
+        n.shr_v.clear();
+        n.n_capped = 0;
+        n.w_sharing = 0;
         n.direct = true;
         n.v = 0.0;
         n.theta = 0.0;
@@ -827,6 +892,7 @@ impl Cpu {
 
     // ------------------------------------------------------------------ water filling
 
+    #[inline(always)]
     fn enter_capped(&mut self, ni: usize, ci: usize, t: f64) {
         let c = &mut self.containers[ci];
         c.state = State::Capped;
@@ -839,6 +905,7 @@ impl Cpu {
         node.n_capped += u64::from(n);
     }
 
+    #[inline(always)]
     fn enter_sharing(&mut self, ni: usize, ci: usize) {
         let v = self.nodes[ni].v;
         let c = &mut self.containers[ci];
@@ -853,6 +920,7 @@ impl Cpu {
     }
 
     /// Take a runnable container out of its heaps (its clock must be synced).
+    #[inline(always)]
     fn leave_sets(&mut self, ni: usize, ci: usize) {
         let c = &self.containers[ci];
         let (local, n, w) = (c.local, u64::from(c.n), c.shares);
@@ -901,6 +969,7 @@ impl Cpu {
         }
     }
 
+    #[inline]
     fn theta(&self, ni: usize) -> f64 {
         let n = &self.nodes[ni];
         if n.w_sharing == 0 {
@@ -950,6 +1019,7 @@ impl Cpu {
 
     /// Key of a container in its node heap: the real time (capped) or node clock (sharing)
     /// of its next event.
+    #[inline(always)]
     fn key_of(&self, ci: usize) -> f64 {
         let c = &self.containers[ci];
         let e = self.next_v(ci);
@@ -960,6 +1030,7 @@ impl Cpu {
         }
     }
 
+    #[inline]
     fn update_key(&mut self, ni: usize, ci: usize) {
         let key = self.key_of(ci);
         let c = &self.containers[ci];
@@ -1105,6 +1176,14 @@ fn ceil_ns(t: f64, now: u64) -> u64 {
     // when something was cut off gives the same integer for every t.
     let ns = if t.is_nan() || t <= 0.0 {
         0
+    } else if t < 9_223_372_036_854_775_808.0 {
+        // Below 2^63 the signed conversions are single instructions and give the same integers.
+        let whole = t as i64;
+        if (whole as f64) < t {
+            whole as u64 + 1
+        } else {
+            whole as u64
+        }
     } else if t >= u64::MAX as f64 {
         u64::MAX
     } else {
