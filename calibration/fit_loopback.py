@@ -2,7 +2,9 @@
 """Fit the cost models of the `envoy-1.40-loopback` profile from the committed bench results.
 
 Reads calibration/bench/results/envoy-1.40-loopback/{summary-cpu-latency,summary-memory,memory}.csv
-and writes models/envoy-1.40-loopback/{sidecar,node-proxy,waypoint,ztunnel}.toml. Standard
+and writes models/envoy-1.40-loopback/{sidecar,node-proxy,waypoint,ztunnel}.toml; from
+calibration/bench/results/ztunnel-loopback it fits the Rust ztunnel and writes the
+models/loopback-2026 profile (that ztunnel with the same Envoy models). Standard
 library only; the same inputs give the same bytes. Run from the repository's root:
 
     python3 calibration/fit_loopback.py            # write the models
@@ -165,17 +167,9 @@ def main():
     for name, k in kinds.items():
         text = render(name, k, endpoint)
         path = os.path.join(OUT, f"{name}.toml")
-        if check:
-            try:
-                with open(path) as f:
-                    if f.read() != text:
-                        differ.append(path)
-            except FileNotFoundError:
-                differ.append(path)
-        else:
-            with open(path, "w") as f:
-                f.write(text)
-            print(f"wrote {path}")
+        if write_or_check(path, text, check):
+            differ.append(path)
+    differ += write_loopback_2026(kinds, endpoint, check)
     if differ:
         print("differ from the fit: " + ", ".join(differ), file=sys.stderr)
         sys.exit(1)
@@ -306,6 +300,135 @@ connect_timeout = "10s"
 outlier_detection = false
 source = "Istio docs: https://istio.io/latest/docs/concepts/traffic-management/#retries (by default HTTP requests are retried twice); retry_on and the previous_hosts predicate (retry on another host) as Istio sets its default route retry policy (istio/istio pilot/pkg/networking/core/route/retry/retry.go); connectTimeout default 10s: https://istio.io/latest/docs/reference/config/istio.mesh.v1alpha1/; outlier detection only when a DestinationRule sets trafficPolicy.outlierDetection"
 """
+
+
+# ---------------------------------------------------------------------------------------
+# The `loopback-2026` profile: the Rust ztunnel and Envoy 1.40, both on this bench.
+
+ZTUNNEL_RESULTS = "calibration/bench/results/ztunnel-loopback"
+LOOPBACK_2026 = "models/loopback-2026"
+LOOPBACK_2026_PROFILE = "loopback-2026"
+
+
+def ztunnel_fit(results=ZTUNNEL_RESULTS):
+    """The Rust ztunnel's figures from its bench results.
+
+    One ztunnel process makes both passes of a request on the bench (outbound, then HBONE
+    inbound), so its CPU per request is fitted as 2 * base + wake_up * exp(-rate * tau): the
+    process sleeps between requests and wakes once per request, and the inbound pass finds it
+    awake. In meshsim each pass is charged `base`, and a ztunnel that finds itself idle pays the
+    whole wake-up, as this process did. Memory per connection and per in-flight request is the
+    process's slope (both ends of each connection, both passes of each request) halved: in a
+    mesh the two ends sit in two ztunnels. The workload table is held whole by every ztunnel.
+    """
+
+    def read(name):
+        with open(os.path.join(results, name), newline="") as f:
+            return list(csv.DictReader(f))
+
+    cpu = [r for r in read("summary-cpu-latency.csv") if r["config"] == "ztunnel" and r["role"] == "ztunnel"
+           and r["cpu_us_per_request"] and int(r["runs_used"]) > 0]
+    sweep = sorted((float(r["achieved_rps"]), float(r["cpu_us_per_request"])) for r in cpu if r["dimension"] == "rate")
+    per_request, wake, tau, err, flat_err = fit_wake(sweep)
+
+    def at(dimension, rps):
+        return next(float(r["cpu_us_per_request"]) for r in cpu if r["dimension"] == dimension and r["target_rps"] == str(rps))
+
+    mem = {r["test"]: float(r["rss_bytes_per_unit"]) for r in read("summary-memory.csv") if r["concurrency"] == "2"}
+    base = next(r for r in read("memory.csv") if r["test"] == "base" and r["concurrency"] == "2")
+    lat = next(r for r in read("summary-cpu-latency.csv") if r["config"] == "ztunnel" and r["dimension"] == "rate"
+               and r["role"] == "all" and r["target_rps"] == "100")
+    return {
+        "points": sweep, "per_request": per_request, "base": per_request / 2, "wake": wake, "tau": tau,
+        "err": err, "flat_err": flat_err,
+        "new_conn": max(0.0, at("new-connection", 1000) - at("rate", 1000)) / 2,
+        "rss": float(base["rss_bytes"]), "idle": float(base["idle_cpu_mc"]),
+        "conn": mem["connections"] / 2, "inflight": mem["in-flight"] / 2, "endpoint": mem["endpoints"],
+        "added_p50": float(lat["added_p50_us"]), "at_100": at("rate", 100),
+    }
+
+
+def fitted_us(f, rate):
+    """CPU per pass the fit gives at a request rate (rps), µs."""
+    return f["base"] + f["wake"] / 2 * math.exp(-rate * f["tau"] / 1e3)
+
+
+def render_ztunnel(f):
+    pts = ", ".join(f"{r:.0f} rps {y / 2:.0f} us" for r, y in f["points"])
+    fit = ", ".join(f"{r:.0f} rps {fitted_us(f, r):.0f} us" for r, _ in f["points"])
+    fixed = max(0.0, (f["added_p50"] - f["at_100"]) / 2)
+    lines = [
+        "# ztunnel: the Rust ztunnel, TCP in, HTTP/2 CONNECT over pooled mTLS (HBONE) out, and the HBONE inbound side.",
+        f"# Fitted by calibration/fit_loopback.py from {ZTUNNEL_RESULTS}",
+        "# (ztunnel built from istio/ztunnel, on this project's 2-core loopback bench). Do not edit by hand: rerun the script.",
+        "version = 1",
+        'name = "ztunnel-loopback"',
+        'kind = "ztunnel"',
+        "workers = 2   # the bench ran ztunnel with 2 worker threads",
+        "",
+        "[cpu]",
+        f'l7_pass = "{us(f["base"])}"   # ztunnel passes are L4; same figure',
+        f'l4_pass = "{us(f["base"])}"   # CPU per pass once the process stays awake: half the fitted per-request base',
+        'per_kib = "0us"   # not measured: the ztunnel run covered 1 KiB bodies only (profile.toml, not_covered)',
+        f'new_connection = "{us(f["new_conn"])}"   # a new downstream connection per request less pooled, 1000 rps, per pass',
+        'tls_handshake = "0us"   # not charged: a new downstream connection opens an HBONE stream over pooled mTLS',
+        "tls_per_new_connection = false",
+        f'wake_up = "{us(f["wake"])}"   # one wake-up per request of the process that made both passes',
+        f'wake_up_after_idle = "{max(0.0, f["tau"] * 1e3 - f["per_request"]):.0f}us"   # tau {f["tau"] * 1e3:.0f} us less the process\'s {f["per_request"]:.0f} us per request',
+        f'idle = "{f["idle"]:.1f}m"   # measured idle ztunnel (no traffic, 2 workers)',
+        "",
+        "[latency]",
+        f'fixed = "{us(fixed)}"   # added p50 at 100 rps ({f["added_p50"]:.0f} us) less the passes\' CPU ({f["at_100"]:.0f} us), per pass, at least 0',
+        "",
+        "[memory]",
+        f'base = "{f["rss"] / 1024:.0f}KiB"   # idle RSS of the process (2 workers)',
+        f'per_endpoint = "{f["endpoint"] / 1024:.1f}KiB"   # an idle service of N workloads in the local config',
+        f'per_connection = "{f["conn"] / 1024:.1f}KiB"   # half the process\'s slope over N idle connections: it held both ends',
+        f'per_inflight = "{f["inflight"] / 1024:.1f}KiB"   # half the process\'s slope with requests held by a 100 ms backend',
+        "",
+        "[provenance]",
+        f'profile = "{LOOPBACK_2026_PROFILE}"',
+        f'source = "{ZTUNNEL_RESULTS} (runs.csv, passes.csv, memory.csv; summaries)"',
+        'version = "ztunnel from istio/ztunnel commit 62d826530e5c, tls-aws-lc, local file-configured mode"',
+        f'hardware = "2 vCPU AMD EPYC, Linux 6.18, loopback ({ZTUNNEL_RESULTS}/environment.json)"',
+        'load_levels = "100, 500, 1000, 2000, 4000, 8000 rps target (HTTP/1.1, pooled, 1 KiB, 32 connections), 2 runs each"',
+        'method = "cpu per request of the process = 2 x base + wake_up x exp(-rate x tau), least squares in relative error, tau on a log grid (calibration/fit_loopback.py)"',
+        f'fit = "measured per pass {pts}; fitted {fit}: base {f["base"]:.1f} us per pass, wake_up {f["wake"]:.1f} us, tau {f["tau"]:.2f} ms; max error {f["err"] * 100:.1f}% (a constant: {f["flat_err"] * 100:.1f}%)"',
+        "disturbed = \"the 100 and 500 rps points have only runs disturbed by other processes, 1000 rps one clean run of 4; 2000 rps up are clean\"",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_loopback_2026(kinds, endpoint, check):
+    """Write (or check) models/loopback-2026: the Envoy models of this bench, as the
+    envoy-1.40-loopback profile has them but naming this profile, and the Rust ztunnel.
+    Returns the paths that differ (with check)."""
+    own = f'profile = "{LOOPBACK_2026_PROFILE}"'
+    files = {f"{n}.toml": render(n, kinds[n], endpoint).replace(f'profile = "{PROFILE}"', own)
+             for n in ("sidecar", "node-proxy", "waypoint")}
+    files["ztunnel.toml"] = render_ztunnel(ztunnel_fit())
+    differ = []
+    os.makedirs(LOOPBACK_2026, exist_ok=True)
+    for name, text in files.items():
+        path = os.path.join(LOOPBACK_2026, name)
+        if write_or_check(path, text, check):
+            differ.append(path)
+    return differ
+
+
+def write_or_check(path, text, check):
+    """Write `text` to `path`, or with `check` only compare; True when the file differs."""
+    if check:
+        try:
+            with open(path) as f:
+                return f.read() != text
+        except FileNotFoundError:
+            return True
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"wrote {path}")
+    return False
 
 
 if __name__ == "__main__":

@@ -66,6 +66,45 @@ class PassLatency(unittest.TestCase):
         self.assertFalse(any(l.startswith("fixed") for l in lines))
 
 
+class ZtunnelFit(unittest.TestCase):
+    """The ztunnel fit on results written here: one process, two passes per request."""
+
+    def write_results(self, folder, base_us, wake_us, tau_ms):
+        cpu_header = "config,dimension,target_rps,role,runs_used,achieved_rps,cpu_us_per_request,added_p50_us\n"
+        rows = []
+        for rps in (100, 500, 1000, 2000, 4000, 8000):
+            per_request = 2 * base_us + wake_us * math.exp(-rps * tau_ms / 1e3)
+            rows.append(f"ztunnel,rate,{rps},ztunnel,2,{rps},{per_request},\n")
+            rows.append(f"ztunnel,rate,{rps},all,2,{rps},{per_request},{per_request + 40}\n")
+        rows.append("ztunnel,rate,100,ztunnel,0,100,99999,\n")  # no usable run: ignored
+        new = 2 * base_us + wake_us * math.exp(-1000 * tau_ms / 1e3) + 600
+        rows.append(f"ztunnel,new-connection,1000,ztunnel,2,1000,{new},\n")
+        with open(os.path.join(folder, "summary-cpu-latency.csv"), "w") as f:
+            f.write(cpu_header + "".join(rows))
+        with open(os.path.join(folder, "summary-memory.csv"), "w") as f:
+            f.write("test,concurrency,rss_bytes_per_unit\nconnections,2,12000\nendpoints,2,3000\nin-flight,2,16000\n"
+                    "connections,1,99999\n")
+        with open(os.path.join(folder, "memory.csv"), "w") as f:
+            f.write("test,concurrency,rss_bytes,idle_cpu_mc\nbase,1,1,9.9\nbase,2,17000000,4.5\n")
+
+    def test_recovers_per_pass_base_whole_wake_up_and_halved_memory_slopes(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            self.write_results(d, base_us=50.0, wake_us=300.0, tau_ms=0.6)
+            f = fit_loopback.ztunnel_fit(d)
+        self.assertAlmostEqual(f["base"], 50.0, delta=2.0)
+        self.assertAlmostEqual(f["wake"], 300.0, delta=10.0)
+        self.assertAlmostEqual(f["tau"], 0.6, delta=0.03)
+        self.assertLess(f["err"], 0.01)
+        self.assertAlmostEqual(f["new_conn"], 300.0, delta=1e-6)
+        self.assertEqual((f["conn"], f["inflight"], f["endpoint"]), (6000.0, 8000.0, 3000.0))
+        self.assertEqual((f["rss"], f["idle"]), (17000000.0, 4.5))
+        self.assertAlmostEqual(fit_loopback.fitted_us(f, 1e9), f["base"])
+        text = fit_loopback.render_ztunnel(f)
+        self.assertIn('profile = "loopback-2026"', text)
+        self.assertIn('kind = "ztunnel"', text)
+
+
 class CommittedModels(unittest.TestCase):
     def test_committed_models_match_the_fit(self):
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

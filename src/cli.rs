@@ -575,12 +575,17 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     println!("\nIstio benchmark rows (per-sidecar CPU, added latency) measured vs simulated:");
     print!("{}", crate::validate::istio::format_bench_table(&bench));
 
+    let shape = crate::validate::shape::validate_shape(&a.istio_topology, Some(&bench_csv), a.seed).map_err(as_app)?;
+    println!("\nShape on other hardware: ratios measured by Istio vs simulated from the profiles measured here:");
+    print!("{}", crate::validate::shape::format_shape_table(&shape));
+
     let staged = outdir::StagedDir::create(&a.out, &source, a.force)?;
     app::validate::write_csv(&staged.file("validate-gsd.csv"), &checks)?;
     app::validate::write_csv(&staged.file("validate-gsd-holdout.csv"), &holdout)?;
     crate::validate::istio::write_published_csv(&staged.file("validate-istio-published.csv"), &published).map_err(as_app)?;
     crate::validate::istio::write_bench_csv(&staged.file("validate-istio-benchmark.csv"), &bench).map_err(as_app)?;
-    let results = app::results::validate(&a.topology, a.seed, &checks, &holdout, &published, &bench);
+    crate::validate::shape::write_shape_csv(&staged.file("validate-shape.csv"), &shape).map_err(as_app)?;
+    let results = app::results::validate(&a.topology, a.seed, &checks, &holdout, &published, &bench, &shape);
     let charts = match &results.body {
         crate::report::results::Body::Validate(v) => crate::report::result_charts::validate(v),
         _ => Vec::new(),
@@ -588,7 +593,7 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     crate::report::html::write(staged.path(), &results, &app::compare::keyed(charts)).map_err(AppError::Output)?;
     let written = staged.commit()?;
     println!(
-        "wrote {}/ (report.html, results.json, validate-gsd.csv, validate-gsd-holdout.csv, validate-istio-published.csv, validate-istio-benchmark.csv)",
+        "wrote {}/ (report.html, results.json, validate-gsd.csv, validate-gsd-holdout.csv, validate-istio-published.csv, validate-istio-benchmark.csv, validate-shape.csv)",
         written.display()
     );
     Ok(())

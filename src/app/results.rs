@@ -14,6 +14,7 @@ use crate::model::CostModels;
 use crate::report::results::*;
 use crate::units::format_duration_ns;
 use crate::validate::istio::{IstioBenchRow, PublishedCheck};
+use crate::validate::shape::ShapeCheck;
 
 /// How a command's report is drawn and judged (from the command line).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -718,6 +719,7 @@ pub fn validate(
     holdout: &[GsdCheck],
     published: &[PublishedCheck],
     bench: &[IstioBenchRow],
+    shape: &[ShapeCheck],
 ) -> Results {
     let mut checks: Vec<Check> = gsd.iter().map(|c| gsd_check("gsd", c)).collect();
     checks.extend(holdout.iter().map(|c| gsd_check("gsd-holdout", c)));
@@ -755,6 +757,19 @@ pub fn validate(
         push("added p50", "ms", b.added_p50_measured_ms, b.added_p50_simulated_ms, b.added_p50_error, ISTIO_LATENCY_TARGET);
         push("added p90", "ms", b.added_p90_measured_ms, b.added_p90_simulated_ms, b.added_p90_error, ISTIO_LATENCY_TARGET);
     }
+    // A ratio the simulation could not give is a miss in the table and the CSV; here it has no number.
+    checks.extend(shape.iter().filter_map(|c| Some((c, c.simulated?))).map(|(c, simulated)| Check {
+        group: "shape".into(),
+        subject: format!("{}; measured: {}; simulated: profile {} ({})", c.condition, c.measured_on, c.profile, c.profile_hardware),
+        metric: c.ratio.clone(),
+        unit: "ratio".into(),
+        rate_rps: c.rate_rps,
+        measured: r4(c.measured),
+        simulated: r4(simulated),
+        error_share: c.error().map(r6),
+        target_share: Some(c.target),
+        within_target: Some(c.within_target()),
+    }));
     let inputs = super::load_inputs(topology, &super::Overrides::default()).ok();
     let sets = inputs.iter().map(|i| input_set(&i.topology.name, i, seed, false)).collect();
     let within = checks.iter().filter(|c| c.within_target == Some(true)).count();

@@ -246,7 +246,7 @@ pub struct IstioBenchRow {
 }
 
 /// The seed of case `index` of a validation: fixed by (seed, index), not by thread order.
-fn case_seed(seed: u64, index: usize) -> u64 {
+pub(super) fn case_seed(seed: u64, index: usize) -> u64 {
     // SplitMix64 step over the pair.
     let mut z = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -257,14 +257,27 @@ fn case_seed(seed: u64, index: usize) -> u64 {
 /// Simulate one placement of `inputs` with one timeline bucket (long low-rate runs need no more).
 /// Latency added by the mesh: both runs must have measured some (no request succeeding is
 /// not a latency of zero).
-fn added(with: Option<f64>, without: Option<f64>) -> Result<f64, ValidateError> {
+pub(super) fn added(with: Option<f64>, without: Option<f64>) -> Result<f64, ValidateError> {
     match (with, without) {
         (Some(a), Some(b)) => Ok(a - b),
         _ => Err(ValidateError::Invalid("a simulated run had no successful request, so no latency to compare".into())),
     }
 }
 
-fn run(inputs: &Inputs, placement: Placement, seed: u64) -> Result<RunSummary, ValidateError> {
+/// Offer `rate_rps` over `conns` connections for [`BENCH_REQUESTS_PER_RUN`] requests.
+pub(super) fn set_load(inputs: &mut Inputs, rate_rps: f64, conns: u32) {
+    let t = &mut inputs.topology;
+    t.set_total_rate(rate_rps);
+    for load in &mut t.loads {
+        load.connections = conns;
+    }
+    let duration_s = BENCH_REQUESTS_PER_RUN / rate_rps;
+    t.simulation.duration_ns = (duration_s * 1e9).round() as u64;
+    t.simulation.warmup_ns = (duration_s * WARMUP_SHARE * 1e9).round() as u64;
+    t.simulation.max_events = t.simulation.max_events.max(200 * BENCH_REQUESTS_PER_RUN as u64);
+}
+
+pub(super) fn run(inputs: &Inputs, placement: Placement, seed: u64) -> Result<RunSummary, ValidateError> {
     let t = &inputs.topology;
     let deployment = Deployment::new(t, placement);
     check_models(inputs, &deployment)?;
@@ -275,7 +288,7 @@ fn run(inputs: &Inputs, placement: Placement, seed: u64) -> Result<RunSummary, V
     Ok(summarize(t, &deployment, &inputs.models, &plan, &output))
 }
 
-fn mean_of_kind(summary: &RunSummary, kind: ProxyKind, f: fn(&crate::metrics::ProxySummary) -> f64) -> Option<f64> {
+pub(super) fn mean_of_kind(summary: &RunSummary, kind: ProxyKind, f: fn(&crate::metrics::ProxySummary) -> f64) -> Option<f64> {
     let values: Vec<f64> = summary.proxies.iter().filter(|p| p.kind == kind.as_str()).map(f).collect();
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
@@ -351,15 +364,7 @@ fn bench_row(
     }
     let mut inputs = base.clone();
     inputs.models.by_kind.insert(ProxyKind::Sidecar, model.clone());
-    let t = &mut inputs.topology;
-    t.set_total_rate(row.rate_rps);
-    for load in &mut t.loads {
-        load.connections = row.conns;
-    }
-    let duration_s = BENCH_REQUESTS_PER_RUN / row.rate_rps;
-    t.simulation.duration_ns = (duration_s * 1e9).round() as u64;
-    t.simulation.warmup_ns = (duration_s * WARMUP_SHARE * 1e9).round() as u64;
-    t.simulation.max_events = t.simulation.max_events.max(200 * BENCH_REQUESTS_PER_RUN as u64);
+    set_load(&mut inputs, row.rate_rps, row.conns);
     let with = run(&inputs, Placement::Sidecar, seed)?;
     let without = run(&inputs, Placement::None, seed)?;
     let cpu = mean_of_kind(&with, ProxyKind::Sidecar, |p| p.cpu_millicores).unwrap_or(0.0);
@@ -419,21 +424,46 @@ const SRC_124: &str = "Istio 1.24 performance page, 1000 http rps, 1 KB, 2 worke
 const SRC_120: &str = "Istio 1.20 two proxies: http/1.1, 1 kB, 1000 rps, 2-64 conns, 2 workers, mTLS (calibration-sources A)";
 const SRC_122: &str = "Istio 1.22 ambient L4 (2 ztunnels): http/1.1, 1 kB, 1000 rps, 1-64 conns, mTLS (calibration-sources A)";
 
-/// Run `topology` (istio-perf.toml) at 1000 rps with sidecars, with ambient (ztunnels and
-/// the namespace waypoint), with ambient L4 only (waypoints removed) and without a mesh,
-/// and set per-proxy CPU and memory and the added latency of two proxies against the
-/// published figures. CPU and memory are the mean over the instances of a kind.
-pub fn validate_istio_published(topology: &Path, seed: u64) -> Result<Vec<PublishedCheck>, ValidateError> {
-    let mut inputs = load_inputs(topology, &Overrides::default())?;
+/// Istio 1.24's published CPU (mC) and memory (MB) of one proxy at 1000 rps.
+pub(super) const PUBLISHED_SIDECAR: (f64, f64) = (200.0, 60.0);
+pub(super) const PUBLISHED_ZTUNNEL: (f64, f64) = (60.0, 12.0);
+pub(super) const PUBLISHED_WAYPOINT: (f64, f64) = (250.0, 60.0);
+/// Published added p90 and p99 (ms) of two sidecars (Istio 1.20) and two ztunnels (Istio 1.22).
+pub(super) const PUBLISHED_TWO_SIDECARS: (f64, f64) = (0.228, 0.298);
+pub(super) const PUBLISHED_TWO_ZTUNNELS: (f64, f64) = (0.17, 0.20);
+
+/// The runs the published figures are set against, all at 1000 rps.
+pub(super) struct PublishedRuns {
+    pub none: RunSummary,
+    pub sidecar: RunSummary,
+    /// ztunnels and the namespace waypoint.
+    pub ambient: RunSummary,
+    /// ztunnels only (waypoints removed).
+    pub ambient_l4: RunSummary,
+}
+
+pub(super) fn published_runs(inputs: &Inputs, seed: u64) -> Result<PublishedRuns, ValidateError> {
+    let mut inputs = inputs.clone();
     inputs.topology.set_total_rate(PUBLISHED_RATE_RPS);
     let mut l4 = inputs.clone();
     for ns in &mut l4.topology.namespaces {
         ns.waypoint = None;
     }
-    let none = run(&inputs, Placement::None, seed)?;
-    let sidecar = run(&inputs, Placement::Sidecar, seed)?;
-    let ambient = run(&inputs, Placement::Ambient, seed)?;
-    let ambient_l4 = run(&l4, Placement::Ambient, seed)?;
+    Ok(PublishedRuns {
+        none: run(&inputs, Placement::None, seed)?,
+        sidecar: run(&inputs, Placement::Sidecar, seed)?,
+        ambient: run(&inputs, Placement::Ambient, seed)?,
+        ambient_l4: run(&l4, Placement::Ambient, seed)?,
+    })
+}
+
+/// Run `topology` (istio-perf.toml) at 1000 rps with sidecars, with ambient (ztunnels and
+/// the namespace waypoint), with ambient L4 only (waypoints removed) and without a mesh,
+/// and set per-proxy CPU and memory and the added latency of two proxies against the
+/// published figures. CPU and memory are the mean over the instances of a kind.
+pub fn validate_istio_published(topology: &Path, seed: u64) -> Result<Vec<PublishedCheck>, ValidateError> {
+    let inputs = load_inputs(topology, &Overrides::default())?;
+    let PublishedRuns { none, sidecar, ambient, ambient_l4 } = published_runs(&inputs, seed)?;
 
     let mut checks = Vec::new();
     let mut per_proxy = |summary: &RunSummary, kind: ProxyKind, cpu_mc: f64, mem_mb: f64, component: &str| -> Result<(), ValidateError> {
@@ -468,14 +498,18 @@ pub fn validate_istio_published(topology: &Path, seed: u64) -> Result<Vec<Publis
         });
         Ok(())
     };
-    per_proxy(&sidecar, ProxyKind::Sidecar, 200.0, 60.0, "Istio 1.24 sidecar")?;
-    per_proxy(&ambient, ProxyKind::Ztunnel, 60.0, 12.0, "Istio 1.24 ztunnel")?;
-    per_proxy(&ambient, ProxyKind::Waypoint, 250.0, 60.0, "Istio 1.24 waypoint")?;
+    for (summary, kind, (cpu_mc, mem_mb), component) in [
+        (&sidecar, ProxyKind::Sidecar, PUBLISHED_SIDECAR, "Istio 1.24 sidecar"),
+        (&ambient, ProxyKind::Ztunnel, PUBLISHED_ZTUNNEL, "Istio 1.24 ztunnel"),
+        (&ambient, ProxyKind::Waypoint, PUBLISHED_WAYPOINT, "Istio 1.24 waypoint"),
+    ] {
+        per_proxy(summary, kind, cpu_mc, mem_mb, component)?;
+    }
 
     let base = &none.summary;
     for (summary, component, p90, p99, source) in [
-        (&sidecar, "Istio 1.20 two sidecars", 0.228, 0.298, SRC_120),
-        (&ambient_l4, "Istio 1.22 two ztunnels (ambient L4)", 0.17, 0.20, SRC_122),
+        (&sidecar, "Istio 1.20 two sidecars", PUBLISHED_TWO_SIDECARS.0, PUBLISHED_TWO_SIDECARS.1, SRC_120),
+        (&ambient_l4, "Istio 1.22 two ztunnels (ambient L4)", PUBLISHED_TWO_ZTUNNELS.0, PUBLISHED_TWO_ZTUNNELS.1, SRC_122),
     ] {
         let s = &summary.summary;
         for (metric, published, simulated) in [
@@ -538,7 +572,7 @@ fn within(e: Option<f64>, target: f64) -> String {
     }
 }
 
-fn write_rows(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<(), ValidateError> {
+pub(super) fn write_rows(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<(), ValidateError> {
     let out = |e: csv::Error| ValidateError::Output { path: path.to_path_buf(), message: e.to_string() };
     let mut w = csv::Writer::from_path(path).map_err(out)?;
     w.write_record(header).map_err(out)?;

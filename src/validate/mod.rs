@@ -5,3 +5,4 @@
 //! same rows in the same order.
 
 pub mod istio;
+pub mod shape;
