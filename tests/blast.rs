@@ -470,3 +470,46 @@ mod output {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+/// Golden: `meshsim blast topologies/faces.toml` with the topology's own settings and seed
+/// (20250327, recorded in the command below), its `blast.csv` and `blast.md` compared byte
+/// for byte with `tests/golden/faces.blast.csv` and `tests/golden/faces.blast.md`. After an
+/// intended change, regenerate them with
+/// `UPDATE_GOLDEN=1 cargo test --release --test blast golden` and review the diff.
+mod golden {
+    use std::process::Command;
+
+    use super::*;
+
+    #[test]
+    fn golden_faces_blast() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out = std::env::temp_dir().join(format!("meshsim-golden-blast-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        // Run from the repository with a relative topology path, so no machine's folders are recorded.
+        let o = Command::new(env!("CARGO_BIN_EXE_meshsim"))
+            .args(["blast", "topologies/faces.toml", "--seed", "20250327", "--out", out.to_str().unwrap()])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        for file in ["blast.csv", "blast.md"] {
+            let got = std::fs::read_to_string(out.join(file)).unwrap();
+            // A golden file only guards what it holds: every placement ran its failures.
+            for p in ["none", "sidecar", "per-node", "ambient"] {
+                assert!(
+                    got.contains(&format!("{p},crash node (worst)")) || got.contains(&format!("| {p} | crash node (worst)")),
+                    "{file}: {p}"
+                );
+            }
+            let path = root.join(format!("tests/golden/faces.{file}"));
+            if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                std::fs::write(&path, &got).unwrap();
+                continue;
+            }
+            let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
+            assert_eq!(got, want, "{file} differs from {}", path.display());
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}

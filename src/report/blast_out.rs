@@ -252,7 +252,7 @@ fn blast_md(t: &Topology, s: &Settings, results: &[PlacementResult]) -> String {
         b.cpu_limit_millicores,
         b.noisy_tenant_bits_per_s / 1e6,
     );
-    md.push_str("Retries as they applied (the mesh's defaults where the topology sets none):\n\n");
+    md.push_str("Retries and connect timeouts as they applied (the mesh's defaults where the topology sets none):\n\n");
     for p in results {
         md.push_str(&format!("- {}: {}\n", p.placement, p.resilience));
     }
