@@ -5,7 +5,8 @@
 //! A timeline bucket is *healthy* when both its share of failed requests and its share of
 //! SLO misses (failures count as misses) are within the baseline run's: at most the
 //! baseline's share over its window plus a tolerance of `max(1 percentage point, 3 standard
-//! errors of that share over the bucket's requests)`. An additive tolerance keeps a baseline
+//! errors of that share over the bucket's requests)`; a request still unanswered when the
+//! run's drain ended counts as an SLO miss. An additive tolerance keeps a baseline
 //! that already misses the SLO for most requests from calling every bucket healthy (twice a
 //! 72 % share is more than 100 %). Time to recover is measured from the start of the
 //! disturbance to the start of the first bucket after which every bucket is healthy; 0 when
@@ -82,9 +83,11 @@ impl BaselineShares {
         count as f64 / sent as f64 <= share + tolerance
     }
 
-    /// Whether a bucket's failures and SLO misses are both within the baseline's.
+    /// Whether a bucket's failures and SLO misses are both within the baseline's. A request
+    /// still unanswered when the run's drain ended missed the SLO too.
     pub fn healthy(&self, b: &crate::sim::output::Bucket) -> bool {
-        Self::within(self.failed_share, b.failed, b.sent) && Self::within(self.slo_missed_share, b.slo_missed, b.sent)
+        let unanswered = b.sent.saturating_sub(b.succeeded + b.failed);
+        Self::within(self.failed_share, b.failed, b.sent) && Self::within(self.slo_missed_share, b.slo_missed + unanswered, b.sent)
     }
 }
 
@@ -240,6 +243,19 @@ mod tests {
         let mut b = vec![(0, 720); 30];
         b[10..].fill((990, 10));
         assert_eq!(disturbed(&b).time_to_recover_s, None);
+    }
+
+    /// Requests that never answered (neither succeeded nor failed by the end of the drain)
+    /// are not healthy: a second of them after the failure is not a recovery.
+    #[test]
+    fn unanswered_requests_are_not_a_recovery() {
+        let mut r = run(&[(0, 720); 30]);
+        for b in &mut r.timeline[10..] {
+            b.succeeded = 200;
+            b.slo_missed = 144;
+        }
+        let o = outcome(&r, (10_000_000_000, 20_000_000_000), 2_000_000_000, SLOW_BASELINE);
+        assert_eq!(o.time_to_recover_s, None);
     }
 
     /// Within tolerance: 0.5 % failed against a baseline of none is healthy (1 point), 2 % is
