@@ -306,6 +306,122 @@ mod shop {
     }
 }
 
+/// What a failure costs in time: a dead node answers nothing, so connections to it wait for
+/// the client's connect timeout; a crashed process on a live node is refused at once.
+mod time_to_fail {
+    use super::*;
+
+    /// `meshsim blast` on the shop with these flags and `[blast] connect_timeout` set.
+    fn shop_with_connect_timeout(p: Placement, f: &BlastFlags, connect_timeout_ns: Option<u64>) -> PlacementResult {
+        let mut i = load_inputs(&shop::path(), &Overrides::default()).expect("shop loads");
+        apply_flags(&mut i, f).expect("flags are valid");
+        i.topology.blast.connect_timeout_ns = connect_timeout_ns;
+        let settings = Settings { blast: i.topology.blast.clone(), seed: 7 };
+        blast_placement(&i, p, &settings).expect("blast runs")
+    }
+
+    #[test]
+    fn attempts_to_a_dead_node_fail_at_the_connect_timeout() {
+        // No retries, a 3 s connect timeout: every request that meets the dead node (its
+        // load generator's, or a pick of a replica there) fails 3 s after it started, plus
+        // at most a round trip (a few ms; the histogram keeps two significant digits).
+        let r = shop_with_connect_timeout(Placement::None, &shop::flags(), Some(3_000_000_000));
+        let s = r.run("crash node (worst)").expect("node crash ran");
+        let o = &s.outcome;
+        let expected = r.target_impact(s).expect("a node").traffic_share;
+        assert!((o.failed_share_outage - expected).abs() < 0.04, "failed {} against {expected}", o.failed_share_outage);
+        let fail = o.time_to_fail_ms.expect("requests failed");
+        assert!((3000.0..3000.0 * 1.01 + 5.0).contains(&fail), "time to fail {fail} ms");
+        // Most requests failed, slowly: the p99 over all of them is the timeout, not the
+        // p99 of the few that succeeded.
+        let all = o.latency_p99_all_outage_ms.expect("requests sent");
+        assert!(all >= 3000.0 && all > o.latency_p99_outage_ms.expect("some succeeded"), "p99 all {all}");
+        assert!(r.resilience.contains("connect timeout: 3s as written in [blast]"), "{}", r.resilience);
+    }
+
+    #[test]
+    fn without_a_proxy_the_kernel_gives_up_after_127_s() {
+        let r = shop_with_connect_timeout(Placement::None, &shop::flags(), None);
+        let s = r.run("crash node (worst)").expect("node crash ran");
+        let fail = s.outcome.time_to_fail_ms.expect("requests failed");
+        assert!((127_000.0..127_000.0 * 1.01 + 5.0).contains(&fail), "time to fail {fail} ms");
+        // Still counted, though they end long after the run's duration.
+        assert!(s.outcome.failed_share_outage > 0.5, "{}", s.outcome.failed_share_outage);
+        assert!(r.resilience.contains("connect timeout: 127s the kernel's: no proxy"), "{}", r.resilience);
+    }
+
+    #[test]
+    fn half_the_first_attempts_to_two_replicas_wait_out_the_timeout() {
+        // The seeded node crash takes a node without a load generator: half the calls to
+        // each service with a replica there pick it and, with no retries, fail at Istio's
+        // default connect timeout of 10 s; the requests that avoid it are unchanged.
+        let r = shop_with_connect_timeout(Placement::Sidecar, &shop::flags(), None);
+        assert!(r.resilience.contains("10s by default of istio-1.24-sidecar"), "{}", r.resilience);
+        let s = r.run("crash node (seeded)").expect("node crash ran");
+        let c = r.target_impact(s).expect("a node");
+        assert!(!s.scenario.target_name.ends_with("a-1"), "{}", s.scenario.target_name);
+        assert!((s.outcome.failed_share_outage - c.traffic_share).abs() < 0.04, "{} vs {}", s.outcome.failed_share_outage, c.traffic_share);
+        let fail = s.outcome.time_to_fail_ms.expect("requests failed");
+        assert!((10_000.0..10_000.0 * 1.01 + 5.0).contains(&fail), "time to fail {fail} ms");
+    }
+
+    #[test]
+    fn a_retry_after_a_timed_out_attempt_carries_the_wait() {
+        // Istio's two retries on another host: a call that picked the dead node's replica
+        // waits 10 s, then succeeds on the other one. Those requests succeed slowly, so the
+        // p99 of successes is the timeout, not an improvement.
+        let f = BlastFlags { retries: None, ..shop::flags() };
+        let r = shop_with_connect_timeout(Placement::Sidecar, &f, None);
+        let s = r.run("crash node (seeded)").expect("node crash ran");
+        let o = &s.outcome;
+        assert!(o.failed_share_outage < 0.01, "retried elsewhere: {}", o.failed_share_outage);
+        let ok = o.latency_p99_outage_ms.expect("requests succeeded");
+        assert!(ok >= 10_000.0, "p99 of successes {ok} ms");
+        assert!(o.slowed_share_outage > 0.2, "slowed {}", o.slowed_share_outage);
+    }
+
+    #[test]
+    fn a_crashed_process_on_a_live_node_is_refused_within_a_round_trip() {
+        // frontend-1's sidecar crashes; its node answers with a reset. New requests that
+        // pick it fail within about a round trip (2 × 0.6 ms cross-zone plus the proxies);
+        // those in flight at the crash fail at that instant.
+        let r = shop::run_with(Placement::Sidecar, &shop::flags());
+        let s = r.run("crash sidecar (worst)").expect("sidecar crash ran");
+        assert_eq!(s.scenario.target_name, "sidecar/frontend-1");
+        let fail = s.outcome.time_to_fail_ms.expect("requests failed");
+        assert!(fail < 3.0, "time to fail {fail} ms");
+    }
+}
+
+/// Cluster failure on `tests/fixtures/two-cluster.toml`: a load generator, front and back,
+/// one replica of each per cluster, no retries.
+mod cluster_failure {
+    use super::*;
+
+    #[test]
+    fn a_cluster_failure_fails_seven_eighths_of_a_two_tier_graph() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/two-cluster.toml");
+        for p in [Placement::None, Placement::Sidecar] {
+            let mut i = load_inputs(&path, &Overrides::default()).expect("two-cluster loads");
+            apply_flags(&mut i, &BlastFlags { retries: Some(0), ..BlastFlags::default() }).expect("flags are valid");
+            let settings = Settings { blast: i.topology.blast.clone(), seed: 5 };
+            let r = blast_placement(&i, p, &settings).expect("blast runs");
+            let s = r.run("crash cluster (worst)").expect("cluster crash ran");
+            let c = r.target_impact(s).expect("a cluster");
+            assert_eq!(c.pods_cut.len(), 3, "{p}");
+            assert!((c.traffic_share - 0.875).abs() < 1e-9, "{p}: static {}", c.traffic_share);
+            // About 2,000 requests in the 5 s outage: 7/8 within 3 standard errors (0.022).
+            let got = s.outcome.failed_share_outage;
+            assert!((got - 0.875).abs() < 0.025, "{p}: failed {got}");
+            // The fixture's own connect timeout (2 s), plus at most a cross-cluster round trip.
+            let fail = s.outcome.time_to_fail_ms.expect("requests failed");
+            assert!((2000.0..2000.0 * 1.01 + 12.0).contains(&fail), "{p}: time to fail {fail} ms");
+            // Back with the cluster after 5 s; the requests started then succeed.
+            assert_eq!(s.outcome.time_to_recover_s, Some(5.0), "{p}");
+        }
+    }
+}
+
 mod output {
     use super::*;
 
@@ -352,5 +468,48 @@ mod output {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("bad.toml:") && err.contains("blast.outage"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+/// Golden: `meshsim blast topologies/faces.toml` with the topology's own settings and seed
+/// (20250327, recorded in the command below), its `blast.csv` and `blast.md` compared byte
+/// for byte with `tests/golden/faces.blast.csv` and `tests/golden/faces.blast.md`. After an
+/// intended change, regenerate them with
+/// `UPDATE_GOLDEN=1 cargo test --release --test blast golden` and review the diff.
+mod golden {
+    use std::process::Command;
+
+    use super::*;
+
+    #[test]
+    fn golden_faces_blast() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out = std::env::temp_dir().join(format!("meshsim-golden-blast-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        // Run from the repository with a relative topology path, so no machine's folders are recorded.
+        let o = Command::new(env!("CARGO_BIN_EXE_meshsim"))
+            .args(["blast", "topologies/faces.toml", "--seed", "20250327", "--out", out.to_str().unwrap()])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        for file in ["blast.csv", "blast.md"] {
+            let got = std::fs::read_to_string(out.join(file)).unwrap();
+            // A golden file only guards what it holds: every placement ran its failures.
+            for p in ["none", "sidecar", "per-node", "ambient"] {
+                assert!(
+                    got.contains(&format!("{p},crash node (worst)")) || got.contains(&format!("| {p} | crash node (worst)")),
+                    "{file}: {p}"
+                );
+            }
+            let path = root.join(format!("tests/golden/faces.{file}"));
+            if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                std::fs::write(&path, &got).unwrap();
+                continue;
+            }
+            let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
+            assert_eq!(got, want, "{file} differs from {}", path.display());
+        }
+        let _ = std::fs::remove_dir_all(&out);
     }
 }

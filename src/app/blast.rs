@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::{check_models, load_inputs, resolve_seed, AppError, Inputs, Overrides};
 use crate::blast::scenario::{scenarios, Settings};
-use crate::blast::{outcome, PlacementResult, ScenarioResult, StaticAnalysis};
+use crate::blast::{outcome, BaselineShares, PlacementResult, ScenarioResult, StaticAnalysis};
 use crate::metrics::summarize;
 use crate::placement::{Deployment, Placement};
 use crate::report::blast_out;
@@ -149,7 +149,7 @@ fn blast_placement_with(
 ) -> Result<PlacementResult, AppError> {
     let d = Deployment::new(&inputs.topology, placement);
     check_models(inputs, &d)?;
-    let (resolved, resilience) = mesh_defaults(&inputs.topology, &d, &inputs.models);
+    let (resolved, connect_timeout_ns, resilience) = mesh_defaults(&inputs.topology, &d, &inputs.models);
     let t = &resolved;
     let plan = Plan::new(t, &d, &inputs.models);
     let analysis = StaticAnalysis::new(t, &d);
@@ -158,13 +158,15 @@ fn blast_placement_with(
         o.faults = faults;
         o.background = background;
         o.slo_ns = Some(settings.blast.slo_p99_ns);
+        o.connect_timeout_ns = connect_timeout_ns.clone();
         o
     };
     let base_out = simulate(&plan, &opts(Vec::new(), Vec::new()))?;
     let memory_bytes: Vec<f64> =
         summarize(t, &d, &inputs.models, &plan, &base_out).proxies.iter().map(|p| p.mem_mib * 1024.0 * 1024.0).collect();
     let warmup = t.simulation.warmup_ns;
-    let base_miss = outcome(&base_out, (0, 0), warmup, 0.0).slo_missed_share_run;
+    let base = outcome(&base_out, (0, 0), warmup, BaselineShares::default());
+    let base_shares = BaselineShares { failed_share: base.failed_share_run, slo_missed_share: base.slo_missed_share_run };
     let list = scenarios(t, &d, &inputs.models, &analysis, settings, &memory_bytes);
     progress.inc_length(list.len() as u64);
     let runs: Vec<ScenarioResult> = list
@@ -176,7 +178,7 @@ fn blast_placement_with(
                 simulate(&plan, &opts(sc.faults.clone(), sc.background.clone()))?
             };
             progress.inc(1);
-            let mut o = outcome(&out, sc.window_ns, warmup, base_miss);
+            let mut o = outcome(&out, sc.window_ns, warmup, base_shares);
             if sc.kind == crate::blast::ScenarioKind::Upgrade {
                 // A rollout takes instance after instance down: a healthy second between two
                 // of them is not the mesh routing around a failure.
@@ -198,13 +200,16 @@ fn blast_placement_with(
 /// The retries of every call and load as this placement's mesh ships them: where the file
 /// (or `--retries`) says nothing, the `[resilience]` default of the call's client-side proxy
 /// (the first L7 proxy on its path, else the first proxy; none under `none`). Returns the
-/// topology to simulate and a line saying which applied.
+/// topology to simulate, the connect timeout of every edge (loads first, then calls: the
+/// `[blast]` table's, else the client-side proxy's default, else the kernel's) and a line
+/// saying which applied.
 pub fn mesh_defaults(
     t: &crate::topology::Topology,
     d: &Deployment,
     models: &crate::model::CostModels,
-) -> (crate::topology::Topology, String) {
+) -> (crate::topology::Topology, Vec<u64>, String) {
     use crate::placement::{Layer, Stop};
+    use crate::topology::blast::KERNEL_CONNECT_TIMEOUT_NS;
     let mut out = t.clone();
     let client = |from: Option<usize>, to: usize| -> Option<&crate::model::CostModel> {
         let src = from.and_then(|s| t.services[s].pods.first().copied());
@@ -219,27 +224,39 @@ pub fn mesh_defaults(
         let (x, _) = proxies().find(|&(_, l)| l == Layer::L7).or_else(|| proxies().next())?;
         models.get(d.proxies[x].kind)
     };
-    // (what applied, edges) in order of first appearance.
+    // (what applied, edges) in order of first appearance, for retries and connect timeouts.
     let mut applied: Vec<(String, usize)> = Vec::new();
-    let mut note = |what: String| match applied.iter_mut().find(|(w, _)| *w == what) {
+    let mut timeouts: Vec<(String, usize)> = Vec::new();
+    let note = |list: &mut Vec<(String, usize)>, what: String| match list.iter_mut().find(|(w, _)| *w == what) {
         Some(e) => e.1 += 1,
-        None => applied.push((what, 1)),
+        None => list.push((what, 1)),
     };
+    let mut connect_timeout_ns = Vec::with_capacity(t.loads.len() + t.calls.len());
     let mut resolve = |written: bool, retries: &mut u32, from: Option<usize>, to: usize| {
+        let model = client(from, to);
+        let stated = model.and_then(|m| m.resilience.as_ref()).and_then(|r| r.connect_timeout_ns);
+        let (ns, why) = match (t.blast.connect_timeout_ns, stated, model) {
+            (Some(ns), _, _) => (ns, "as written in [blast]".to_string()),
+            (None, Some(ns), Some(m)) => (ns, format!("by default of {}", m.name)),
+            (None, _, Some(m)) => (KERNEL_CONNECT_TIMEOUT_NS, format!("the kernel's: {} states none", m.name)),
+            (None, _, None) => (KERNEL_CONNECT_TIMEOUT_NS, "the kernel's: no proxy".to_string()),
+        };
+        connect_timeout_ns.push(ns);
+        note(&mut timeouts, format!("{} {why}", units::format_duration_ns(ns)));
         if written {
-            note(format!("{retries} as written"));
+            note(&mut applied, format!("{retries} as written"));
             return;
         }
-        match client(from, to) {
+        match model {
             Some(m) => match &m.resilience {
                 Some(r) => {
                     *retries = r.effective_retries();
                     let host = if r.retry_other_host && *retries > 0 { " on another host" } else { "" };
-                    note(format!("{}{host} by default of {}", retries, m.name));
+                    note(&mut applied, format!("{}{host} by default of {}", retries, m.name));
                 }
-                None => note(format!("0 ({} states no default)", m.name)),
+                None => note(&mut applied, format!("0 ({} states no default)", m.name)),
             },
-            None => note("0 (no proxy retries)".to_string()),
+            None => note(&mut applied, "0 (no proxy retries)".to_string()),
         }
     };
     for l in &mut out.loads {
@@ -248,8 +265,12 @@ pub fn mesh_defaults(
     for c in &mut out.calls {
         resolve(c.retries_written, &mut c.retries, Some(c.from), c.to);
     }
-    let parts: Vec<String> = applied.into_iter().map(|(w, n)| format!("{w} on {n} edge{}", if n == 1 { "" } else { "s" })).collect();
-    (out, format!("retries: {}", parts.join("; ")))
+    let join = |list: Vec<(String, usize)>| -> String {
+        let parts: Vec<String> = list.into_iter().map(|(w, n)| format!("{w} on {n} edge{}", if n == 1 { "" } else { "s" })).collect();
+        parts.join("; ")
+    };
+    let line = format!("retries: {}; connect timeout: {}", join(applied), join(timeouts));
+    (out, connect_timeout_ns, line)
 }
 
 /// Load, apply flags, and blast every placement.

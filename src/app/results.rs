@@ -479,6 +479,7 @@ pub fn blast(b: &BlastReport) -> Results {
             cpu_limit_millicores: r4(s.cpu_limit_millicores),
             memory_limit_mib: s.memory_limit_bytes.map(|b| r4(b as f64 / 1024.0 / 1024.0)),
             noisy_tenant_mbps: r4(s.noisy_tenant_bits_per_s / 1e6),
+            connect_timeout_s: s.connect_timeout_ns.map(|n| r4(n as f64 / 1e9)),
             placements,
         }),
     );

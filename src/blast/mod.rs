@@ -11,7 +11,7 @@ pub mod outcome;
 pub mod scenario;
 pub mod static_analysis;
 
-pub use outcome::{outcome, Outcome, TimelineRow};
+pub use outcome::{outcome, BaselineShares, Outcome, TimelineRow};
 pub use scenario::{Scenario, ScenarioKind, Settings};
 pub use static_analysis::{Component, ComponentImpact, KindSpread, Spread, StaticAnalysis};
 

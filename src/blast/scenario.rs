@@ -4,8 +4,8 @@
 //!
 //! | scenario | what happens from `fail_at` |
 //! |---|---|
-//! | `crash <kind> (worst\|seeded)` | the instance is down (calls to it fail at once) for `outage`, its restart time |
-//! | `crash node (worst\|seeded)` | every pod and proxy on the node is down for `node_reschedule` (else `outage`), in every placement (the load generator's pods too) |
+//! | `crash <kind> (worst\|seeded)` | the instance is down (its node refuses new connections, calls in it are reset) for `outage`, its restart time |
+//! | `crash node (worst\|seeded)` | every pod and proxy on the node is down for `node_reschedule` (else `outage`), in every placement (the load generator's pods too); nothing answers, so a new connection fails at the client's connect timeout |
 //! | `crash zone (worst)`, `crash cluster (worst)` | the same for every node of a zone or cluster (only when the topology has more than one) |
 //! | `upgrade <kind>` | a rolling update of the data plane, one wave of `upgrade_restart` after another (`maxUnavailable: 1`): a sidecar is replaced with its pod, one pod of every service per wave, and a waypoint one replica per deployment per wave, each drained (a new replica surged in first, new calls go elsewhere); a ztunnel or node proxy, a DaemonSet's pod with no stand-in on its node, is down for its wave, node after node |
 //! | `cpu-limit <kind>` | the worst instance runs under `cpu_limit` for `outage`: fewer workers, slower passes |
@@ -184,7 +184,8 @@ pub fn scenarios(
                     stations: station_of(t, c.component, d),
                     start_ns: start,
                     end_ns: Some(until),
-                    effect: FaultEffect::Down,
+                    // A process crash on a live node is refused; a dead node answers nothing.
+                    effect: if PLACE_KINDS.contains(&kind) { FaultEffect::Unreachable } else { FaultEffect::Down },
                 }],
                 background: Vec::new(),
                 window_ns: (start, until),

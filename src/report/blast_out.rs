@@ -172,7 +172,7 @@ pub fn blast_table(results: &[PlacementResult]) -> String {
                 num(o.time_to_route_around_s, 1),
                 match o.time_to_recover_s {
                     Some(s) => format!("{s:.0}"),
-                    None => "never".into(),
+                    None => "not in run".into(),
                 },
                 num(pods, 0),
                 num(share.map(|x| x * 100.0), 1),
@@ -252,7 +252,7 @@ fn blast_md(t: &Topology, s: &Settings, results: &[PlacementResult]) -> String {
         b.cpu_limit_millicores,
         b.noisy_tenant_bits_per_s / 1e6,
     );
-    md.push_str("Retries as they applied (the mesh's defaults where the topology sets none):\n\n");
+    md.push_str("Retries and connect timeouts as they applied (the mesh's defaults where the topology sets none):\n\n");
     for p in results {
         md.push_str(&format!("- {}: {}\n", p.placement, p.resilience));
     }
@@ -276,7 +276,7 @@ fn blast_md(t: &Topology, s: &Settings, results: &[PlacementResult]) -> String {
                             "{} / {} ({})",
                             pct(o.failed_share_outage),
                             pct(o.slo_missed_share_outage),
-                            o.time_to_recover_s.map(|x| format!("{x:.0} s")).unwrap_or_else(|| "never".into())
+                            o.time_to_recover_s.map(|x| format!("{x:.0} s")).unwrap_or_else(|| "not in run".into())
                         )
                     }
                     None => "-".into(),
@@ -320,7 +320,7 @@ fn blast_md(t: &Topology, s: &Settings, results: &[PlacementResult]) -> String {
                 dash(&r[15]),
                 dash(&r[17]),
                 dash(&r[18]),
-                if r[8].is_empty() { "never".into() } else { r[8].clone() },
+                if r[8].is_empty() { "not in run".into() } else { r[8].clone() },
                 r[9].clone(),
                 r[11].clone(),
                 r[14].clone(),

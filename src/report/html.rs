@@ -371,7 +371,7 @@ fn blast(out: &mut String, b: &BlastSection, charts: &[(String, Chart)]) -> Resu
                         "{} / {} ({})",
                         pct(Some(s.failed_share_outage), 2),
                         pct(Some(s.slo_missed_share_outage), 2),
-                        s.time_to_recover_s.map(|x| format!("{} s", tick_label(x))).unwrap_or_else(|| "never".into())
+                        s.time_to_recover_s.map(|x| format!("{} s", tick_label(x))).unwrap_or_else(|| "not in run".into())
                     )),
                     None => tdn("—".into()),
                 });
@@ -416,7 +416,7 @@ fn blast(out: &mut String, b: &BlastSection, charts: &[(String, Chart)]) -> Resu
                 tdn(num(s.latency_p99_all_outage_ms, 2)),
                 tdn(num(s.time_to_fail_ms, 2)),
                 tdn(num(s.time_to_route_around_s, 1)),
-                tdn(s.time_to_recover_s.map(tick_label).unwrap_or_else(|| "never".into())),
+                tdn(s.time_to_recover_s.map(tick_label).unwrap_or_else(|| "not in run".into())),
                 tdn(s.pods_cut.map(|x| x.to_string()).unwrap_or_else(|| "—".into())),
                 tdn(pct(s.traffic_share, 1)),
                 tdn(s.identities_exposed.map(|x| x.to_string()).unwrap_or_else(|| "—".into())),

@@ -340,6 +340,8 @@ pub struct BlastSection {
     /// `None`: each cost model's own limit.
     pub memory_limit_mib: Option<f64>,
     pub noisy_tenant_mbps: f64,
+    /// `None`: each edge's client-side proxy's default, else the kernel's (`placements[].resilience` says which).
+    pub connect_timeout_s: Option<f64>,
     pub placements: Vec<BlastPlacement>,
 }
 

@@ -50,11 +50,15 @@ impl Engine<'_> {
             measured: self.in_window(self.now),
         };
         // A caller whose pod is down sends nothing: the call fails where it starts, in every
-        // placement alike (under `none` no proxy of the dead node is on the path to fail it).
+        // placement alike (under `none` no proxy of the dead node is on the path to fail it);
+        // the users behind a load generator gone with its node get no answer until their
+        // connect timeout.
         if let Some(src) = ep.src_pods[src_i as usize] {
             if !self.stations[src].up {
                 self.calls[id as usize].failed = true;
-                self.schedule(self.now, Event::Response { call: id });
+                let wait = if self.stations[src].silent && edge < plan.load_count as u32 { self.connect_timeout_ns(edge) } else { 0 };
+                let at = self.after(wait);
+                self.schedule(at, Event::Response { call: id });
                 return;
             }
         }
@@ -114,11 +118,17 @@ impl Engine<'_> {
 
     /// The call failed where it is now: the error travels back over the links crossed so far.
     pub(super) fn fail_call(&mut self, c: u32) {
+        self.fail_call_after(c, 0);
+    }
+
+    /// The call fails where it is now after waiting `wait_ns` (a connect timeout), then the
+    /// error travels back over the links crossed so far.
+    pub(super) fn fail_call_after(&mut self, c: u32, wait_ns: u64) {
         let plan = self.plan;
         let call = &mut self.calls[c as usize];
         call.failed = true;
         let (first, _, _) = plan.paths[call.path as usize];
-        let back = (0..=call.step).fold(0u64, |a, i| a.saturating_add(plan.steps[(first + i) as usize].delay_ns));
+        let back = (0..=call.step).fold(wait_ns, |a, i| a.saturating_add(plan.steps[(first + i) as usize].delay_ns));
         let at = self.after(back);
         self.schedule(at, Event::Response { call: c });
     }
@@ -334,6 +344,11 @@ impl Engine<'_> {
             )
         });
         retrier.is_none_or(|r| call.step > r)
+    }
+
+    /// The connect timeout of the client of `edge` (0 when the run sets none).
+    pub(super) fn connect_timeout_ns(&self, edge: u32) -> u64 {
+        self.opts.connect_timeout_ns.get(edge as usize).copied().unwrap_or(0)
     }
 
     fn free_call(&mut self, c: u32) {

@@ -71,6 +71,8 @@ pub(super) struct Station {
     pub busy: u32,
     pub servers: u32,
     pub up: bool,
+    /// Down with its node: nothing answers, a new connection waits for the connect timeout.
+    pub silent: bool,
     /// Out of its service's endpoints (a rolling update): new calls go elsewhere.
     pub drained: bool,
     pub epoch: u32,
@@ -122,7 +124,9 @@ pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
     }
     let mut e = Engine::new(plan, opts);
     e.start();
-    let horizon = plan.duration_ns.saturating_add(plan.duration_ns.max(60_000_000_000));
+    // Attempts that wait out a connect timeout (each retry may wait again) still end in the drain.
+    let waits = opts.connect_timeout_ns.iter().zip(&plan.edges).map(|(&t, e)| t.saturating_mul(u64::from(e.retries) + 1)).max();
+    let horizon = plan.duration_ns.saturating_add(plan.duration_ns.max(60_000_000_000)).saturating_add(waits.unwrap_or(0));
     while let Some((t, ev)) = e.queue.pop() {
         if t > horizon {
             break;
@@ -151,6 +155,7 @@ impl<'a> Engine<'a> {
                 busy: 0,
                 servers: s.servers,
                 up: true,
+                silent: false,
                 drained: false,
                 epoch: 0,
                 queue: VecDeque::new(),

@@ -1,5 +1,6 @@
 //! Faults and background work: a crash (calls in service or queued fail; the station refuses
-//! new ones until it restarts), a drain (new calls choose other replicas), a CPU-limit squeeze (a CFS quota on the station's container),
+//! new ones until it restarts, or, gone with its node, leaves them unanswered until the
+//! client's connect timeout), a drain (new calls choose other replicas), a CPU-limit squeeze (a CFS quota on the station's container),
 //! background jobs pushed through stations (a noisy tenant's traffic through a shared proxy)
 //! and CPU hogs on nodes (a noisy neighbour's batch job on the same cores).
 
@@ -14,11 +15,12 @@ impl Engine<'_> {
             let s = s as usize;
             let container = self.plan.stations[s].container;
             match (fault.effect, start) {
-                (FaultEffect::Down, true) => {
+                (FaultEffect::Down | FaultEffect::Unreachable, true) => {
                     let present = self.stations[s].present as i32;
                     self.occupancy(s, -present);
                     let st = &mut self.stations[s];
                     st.up = false;
+                    st.silent = fault.effect == FaultEffect::Unreachable;
                     st.epoch = st.epoch.wrapping_add(1);
                     st.busy = 0;
                     let queued: Vec<u32> = st.queue.drain(..).collect();
@@ -32,8 +34,9 @@ impl Engine<'_> {
                         self.fail_call(c);
                     }
                 }
-                (FaultEffect::Down, false) => {
+                (FaultEffect::Down | FaultEffect::Unreachable, false) => {
                     self.stations[s].up = true;
+                    self.stations[s].silent = false;
                 }
                 (FaultEffect::Drained, start) => {
                     if self.stations[s].drained != start {

@@ -22,8 +22,13 @@ pub struct Fault {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum FaultEffect {
-    /// Crashed: calls in service or queued fail, new ones are refused.
+    /// Crashed on a live node: calls in service or queued are reset now, new connections
+    /// are refused (the node's kernel answers with a reset, about one round trip).
     Down,
+    /// Gone with its node (a node, zone or cluster failure): calls in service or queued fail
+    /// now, and nothing answers a new connection, so it fails at the client's connect
+    /// timeout ([`SimOptions::connect_timeout_ns`]).
+    Unreachable,
     /// Squeezed: the stations' containers get a CPU limit of this many cores (CFS quota),
     /// until the fault ends and their own limit (if any) applies again.
     CpuLimit { cores: f64 },
@@ -73,11 +78,23 @@ pub struct SimOptions {
     pub bucket_ns: u64,
     /// A latency target: requests slower than this count as SLO misses in the timeline.
     pub slo_ns: Option<u64>,
+    /// Per plan edge (loads first, then calls), the client's connect timeout: how long an
+    /// attempt to an [`FaultEffect::Unreachable`] station waits before it fails. Missing
+    /// edges fail at once.
+    pub connect_timeout_ns: Vec<u64>,
 }
 
 impl SimOptions {
     pub fn new(seed: u64) -> Self {
-        SimOptions { seed, faults: Vec::new(), background: Vec::new(), hogs: Vec::new(), bucket_ns: 1_000_000_000, slo_ns: None }
+        SimOptions {
+            seed,
+            faults: Vec::new(),
+            background: Vec::new(),
+            hogs: Vec::new(),
+            bucket_ns: 1_000_000_000,
+            slo_ns: None,
+            connect_timeout_ns: Vec::new(),
+        }
     }
 }
 

@@ -26,7 +26,9 @@ impl Engine<'_> {
         let step = self.plan.steps[(self.plan.paths[call.path as usize].0 + call.step) as usize];
         let s = step.station as usize;
         if !self.stations[s].up {
-            self.fail_call(c);
+            // A dead node answers nothing: the connection attempt waits for the timeout.
+            let wait = if self.stations[s].silent { self.connect_timeout_ns(call.edge) } else { 0 };
+            self.fail_call_after(c, wait);
             return;
         }
         if self.stations[s].busy < self.stations[s].servers {

@@ -12,6 +12,7 @@
 //! memory_limit = "16Mi"     # the memory limit of the OOM scenario (default: the model's)
 //! noisy_tenant = "200Mbps"  # a bulk TCP transfer (iperf3-like) through shared proxies
 //! upgrade_restart = "2s"    # a data-plane upgrade: how long each instance is down
+//! connect_timeout = "5s"    # every client's connect timeout (default: the mesh's, else the kernel's)
 //! ```
 
 use super::input::BlastInput;
@@ -41,7 +42,16 @@ pub struct BlastConfig {
     /// How long each instance is down in a rolling upgrade of the data plane (the next one
     /// restarts when it is back). Default 2 s.
     pub upgrade_restart_ns: u64,
+    /// The connect timeout of every client in every placement: how long an attempt to a
+    /// component gone with its node waits for an answer. `None`: the client-side proxy's
+    /// `[resilience]` default, else [`KERNEL_CONNECT_TIMEOUT_NS`].
+    pub connect_timeout_ns: Option<u64>,
 }
+
+/// How long Linux keeps retrying a connection nobody answers with its default
+/// `net.ipv4.tcp_syn_retries = 6`: about 127 s (man 7 tcp), the connect timeout of a client
+/// that sets none of its own.
+pub const KERNEL_CONNECT_TIMEOUT_NS: u64 = 127_000_000_000;
 
 impl Default for BlastConfig {
     fn default() -> Self {
@@ -54,6 +64,7 @@ impl Default for BlastConfig {
             memory_limit_bytes: None,
             noisy_tenant_bits_per_s: 200e6,
             upgrade_restart_ns: 2_000_000_000,
+            connect_timeout_ns: None,
         }
     }
 }
@@ -74,6 +85,7 @@ pub(super) fn validate(sink: &mut ErrorSink, input: Option<&BlastInput>, duratio
     if let Some(ns) = b.upgrade_restart.as_ref().and_then(|v| duration_in(sink, v, 1, max)) {
         c.upgrade_restart_ns = ns;
     }
+    c.connect_timeout_ns = b.connect_timeout.as_ref().and_then(|v| duration_in(sink, v, 1, max));
     c.node_reschedule_ns = b.node_reschedule.as_ref().and_then(|v| duration_in(sink, v, 1, max));
     if let Some(v) = &b.fail_at {
         match duration_in(sink, v, 0, max) {
@@ -132,7 +144,8 @@ mod tests {
 
     #[test]
     fn blast_table_is_read_with_units() {
-        let b = with_blast("slo_p99 = \"20ms\"\nfail_at = \"5s\"\noutage = \"3s\"\nnode_reschedule = \"7s\"\ncpu_limit = \"500m\"\nmemory_limit = \"16Mi\"\nnoisy_tenant = \"1Gbps\"\nupgrade_restart = \"4s\"").unwrap();
+        let b = with_blast("slo_p99 = \"20ms\"\nfail_at = \"5s\"\noutage = \"3s\"\nnode_reschedule = \"7s\"\ncpu_limit = \"500m\"\nmemory_limit = \"16Mi\"\nnoisy_tenant = \"1Gbps\"\nupgrade_restart = \"4s\"\nconnect_timeout = \"3s\"").unwrap();
+        assert_eq!(b.connect_timeout_ns, Some(3_000_000_000));
         assert_eq!(b.upgrade_restart_ns, 4_000_000_000);
         assert_eq!(b.slo_p99_ns, 20_000_000);
         assert_eq!(b.fail_at_ns, 5_000_000_000);

@@ -174,6 +174,7 @@ pub struct BlastInput {
     pub cpu_limit: Option<S<String>>,
     pub memory_limit: Option<S<String>>,
     pub noisy_tenant: Option<S<String>>,
+    pub connect_timeout: Option<S<String>>,
 }
 
 fn choice(options: &[&str]) -> String {
@@ -331,10 +332,21 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
             cpu_limit: f.text(sink, "cpu_limit", expect::CPU),
             memory_limit: f.text(sink, "memory_limit", expect::SIZE),
             noisy_tenant: f.text(sink, "noisy_tenant", expect::BANDWIDTH),
+            connect_timeout: f.text(sink, "connect_timeout", expect::DURATION),
         };
         f.finish(
             sink,
-            &["slo_p99", "fail_at", "outage", "node_reschedule", "cpu_limit", "memory_limit", "noisy_tenant", "upgrade_restart"],
+            &[
+                "slo_p99",
+                "fail_at",
+                "outage",
+                "node_reschedule",
+                "cpu_limit",
+                "memory_limit",
+                "noisy_tenant",
+                "upgrade_restart",
+                "connect_timeout",
+            ],
         );
         b
     });
