@@ -231,6 +231,10 @@ pub struct RunOutput {
     pub edges: Vec<EdgeStats>,
     pub timeline: Vec<Bucket>,
     pub bucket_ns: u64,
+    /// Retries sent over the whole run, and retries not sent because their retrier's retry
+    /// budget was spent (the attempt's failure stood).
+    pub retries: u64,
+    pub retries_over_budget: u64,
 }
 
 /// Record a latency, growing the histogram as needed (`saturating_record` would clamp to
