@@ -207,7 +207,7 @@ fn blast_placement_with(
             };
             let window_ns = t.simulation.duration_ns.saturating_sub(warmup).max(1) as f64;
             let data_plane_cpu_millicores =
-                out.stations[run_plan.proxy_station_offset..].iter().map(|x| x.cpu_ns).sum::<f64>() / window_ns * 1000.0;
+                (out.stations[run_plan.proxy_station_offset..].iter().map(|x| x.cpu_ns).sum::<f64>() / window_ns * 1000.0).max(0.0);
             progress.inc(1);
             let mut o = outcome(&out, sc.window_ns, warmup, base_miss);
             if sc.kind == crate::blast::ScenarioKind::Upgrade {

@@ -227,10 +227,18 @@ pub fn reschedule(
             }
         }
     }
-    // Replacements are out of the endpoints until they serve.
-    let waiting: Vec<u32> = (t.pods.len()..offset).chain(new_waypoints.iter().map(|&(_, y)| offset + y)).map(|s| s as u32).collect();
+    // Replacements do not run until they serve (down, with their sidecars), and are out of
+    // the endpoints until then (drained), so calls choose them only when nothing else is left.
+    let waiting: Vec<u32> = (t.pods.len()..offset)
+        .chain(new_waypoints.iter().map(|&(_, y)| offset + y))
+        .chain((0..d1.proxies.len()).filter(|&x| d1.proxies[x].pod.is_some_and(|p| p >= t.pods.len())).map(|x| offset + x))
+        .map(|s| s as u32)
+        .collect();
     if !waiting.is_empty() {
-        faults.push(Fault { stations: waiting, start_ns: 0, end_ns: Some(ready), effect: FaultEffect::Drained });
+        let endpoints: Vec<u32> =
+            waiting.iter().copied().filter(|&s| (s as usize) < offset || d1.proxies[s as usize - offset].pod.is_none()).collect();
+        faults.push(Fault { stations: waiting, start_ns: 0, end_ns: Some(ready), effect: FaultEffect::Down });
+        faults.push(Fault { stations: endpoints, start_ns: 0, end_ns: Some(ready), effect: FaultEffect::Drained });
     }
 
     let rescheduled = (replaced_pods.len() + new_waypoints.len()) as u32;
@@ -241,8 +249,9 @@ pub fn reschedule(
     };
     let note = if evicting {
         let mut s = format!(
-            "{not_ready_note}evicted at {}: {rescheduled} pods rescheduled, serving from {}; {} did not fit",
+            "{not_ready_note}evicted at {}: {rescheduled} pod{} rescheduled, serving from {}; {} did not fit",
             format_duration_ns(evict),
+            if rescheduled == 1 { "" } else { "s" },
             format_duration_ns(ready),
             unscheduled.len()
         );

@@ -243,6 +243,7 @@ impl Engine<'_> {
                 let spent = *k >= ep.retry_budget;
                 if !spent {
                     *k += 1;
+                    self.out.retries_in_flight_max = self.out.retries_in_flight_max.max(*k);
                 }
                 spent
             };

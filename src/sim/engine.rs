@@ -224,6 +224,7 @@ impl<'a> Engine<'a> {
                 hog_nodes: opts.hogs.iter().map(|h| h.node).collect(),
                 retries: 0,
                 retries_over_budget: 0,
+                retries_in_flight_max: 0,
                 edges: plan
                     .edges
                     .iter()

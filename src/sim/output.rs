@@ -235,6 +235,8 @@ pub struct RunOutput {
     /// budget was spent (the attempt's failure stood).
     pub retries: u64,
     pub retries_over_budget: u64,
+    /// Most retries in flight at once at any one retrier and service, over the run.
+    pub retries_in_flight_max: u32,
 }
 
 /// Record a latency, growing the histogram as needed (`saturating_record` would clamp to
