@@ -261,12 +261,12 @@ pub fn reschedule(
         }
         s
     } else {
-        let why = if evict >= back {
-            format!("the node is back at {} first", format_duration_ns(back))
+        let why = if evict >= end {
+            format!("the run's end at {}", format_duration_ns(end))
         } else {
-            format!("after the run's end at {}", format_duration_ns(end))
+            format!("the node is back at {}", format_duration_ns(back))
         };
-        format!("{not_ready_note}no pod rescheduled: eviction at {} comes {why}", format_duration_ns(evict))
+        format!("{not_ready_note}no pod rescheduled: eviction at {} comes after {why}", format_duration_ns(evict))
     };
     Rescheduled { topology: t1, deployment: d1, faults, rescheduled, unscheduled, note }
 }
