@@ -1,9 +1,10 @@
 //! Calls: a call walks its path's steps to the callee pod, which then issues its own calls
 //! (parallel neighbours together, a sequential call alone) and answers when they are done;
-//! responses and errors travel back over the links crossed. Retries (on another replica),
-//! per-try timeouts and outlier detection (per client proxy: a sidecar's view of an endpoint
-//! is its own, a ztunnel's or node proxy's is shared by its node's pods) live here, and so
-//! does the end of an end-user request.
+//! responses and errors travel back over the links crossed. Retries (on another replica,
+//! within the retrying proxy's budget of retries in flight), per-try timeouts and outlier
+//! detection (per client proxy: a sidecar's view of an endpoint is its own, a ztunnel's or
+//! node proxy's is shared by its node's pods) live here, and so does the end of an end-user
+//! request.
 
 use rand::Rng;
 
