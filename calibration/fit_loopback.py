@@ -294,6 +294,7 @@ def render(name, k, endpoint):
 ISTIO_RESILIENCE = """[resilience]
 # What Istio's Envoy does on its own, with no VirtualService or DestinationRule written.
 retries = 2
+retry_budget = 4294967295  # retries in flight per proxy and destination: Istio's DestinationRule connectionPool.http.maxRetries "Defaults to 2^32-1" (https://istio.io/latest/docs/reference/config/networking/destination-rule/#ConnectionPoolSettings-HTTPSettings), over Envoy's own default of 3
 retry_on = ["connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"]
 retry_other_host = true
 connect_timeout = "10s"

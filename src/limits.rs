@@ -45,6 +45,8 @@ pub const MIN_TIMEOUT_NS: u64 = 1_000;
 /// attempts as 5, and Envoy's and Istio's defaults are 1 and 2 retries; 10 is generous and
 /// keeps a call at 11 attempts, where unbounded retries with short timeouts fill memory.
 pub const MAX_RETRIES: i64 = 10;
+/// Most retries in flight a retry budget may allow per client proxy and destination service.
+pub const MAX_RETRY_BUDGET: i64 = 1_000_000;
 
 /// Longest one-way network latency between two pods: one minute (the farthest regions are
 /// a few hundred milliseconds apart).

@@ -331,6 +331,22 @@ impl Deployment {
         t.namespaces.iter().zip(&self.namespace_placement).map(|(n, p)| format!("{}={p}", n.name)).collect::<Vec<_>>().join(";")
     }
 
+    /// Add a replica of waypoint `of` on `node` (a replacement for a replica lost with its
+    /// node), in front of every service `of` serves; returns its id.
+    pub fn add_waypoint_replica(&mut self, of: ProxyId, node: NodeId, name: String) -> ProxyId {
+        let id = self.proxies.len();
+        let mut x = self.proxies[of].clone();
+        x.node = node;
+        x.name = name;
+        self.proxies.push(x);
+        for list in &mut self.waypoints_of_service {
+            if list.contains(&of) {
+                list.push(id);
+            }
+        }
+        id
+    }
+
     /// Waypoint replicas in front of a service (none outside ambient, or without a waypoint).
     pub fn waypoints(&self, service: usize) -> &[ProxyId] {
         &self.waypoints_of_service[service]

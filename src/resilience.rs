@@ -10,6 +10,7 @@
 //! retry_other_host = true         # a retry goes to another replica (Envoy's previous_hosts)
 //! connect_timeout = "10s"
 //! outlier_detection = false       # none unless configured
+//! retry_budget = 4294967295       # retries in flight per proxy and destination service (Istio's maxRetries: 2^32-1)
 //! source = "https://istio.io/latest/docs/concepts/traffic-management/#retries"
 //! ```
 
@@ -44,6 +45,9 @@ pub struct Resilience {
     pub connect_timeout_ns: Option<u64>,
     /// Whether the mesh ejects failing endpoints without being configured to.
     pub outlier_detection: bool,
+    /// Retries in flight at once per proxy and destination service (Envoy's cluster circuit
+    /// breaker `max_retries`); `None` or `u32::MAX`: no limit.
+    pub retry_budget: Option<u32>,
     /// Where these defaults are documented.
     pub source: String,
 }
@@ -69,6 +73,7 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> Option<Resilience> {
         retry_other_host: true,
         connect_timeout_ns: None,
         outlier_detection: false,
+        retry_budget: None,
         source: String::new(),
     };
     if let Some(v) = t.req_int(sink, "retries") {
@@ -100,11 +105,17 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> Option<Resilience> {
     if let Some(v) = t.boolean(sink, "outlier_detection") {
         r.outlier_detection = *v.get_ref();
     }
+    if let Some(v) = t.int(sink, "retry_budget") {
+        match u32::try_from(*v.get_ref()) {
+            Ok(n) => r.retry_budget = Some(n),
+            Err(_) => sink.at(v.span(), format!("{}: must be between 0 and {}", v.path(), u32::MAX)),
+        }
+    }
     match t.req_text(sink, "source", "a URL or a citation") {
         Some(s) if !s.get_ref().trim().is_empty() => r.source = s.get_ref().clone(),
         Some(s) => sink.at(s.span(), format!("{}: say where these defaults are documented", s.path())),
         None => {}
     }
-    t.finish(sink, &["retries", "retry_on", "retry_other_host", "connect_timeout", "outlier_detection", "source"]);
+    t.finish(sink, &["retries", "retry_on", "retry_other_host", "connect_timeout", "outlier_detection", "retry_budget", "source"]);
     Some(r)
 }

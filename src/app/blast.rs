@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::{check_models, load_inputs, resolve_seed, AppError, Inputs, Overrides};
+use crate::blast::reschedule::reschedule;
 use crate::blast::scenario::{scenarios, Settings};
-use crate::blast::{outcome, BaselineShares, PlacementResult, ScenarioResult, StaticAnalysis};
+use crate::blast::static_analysis::{clusters, zones};
+use crate::blast::{outcome, BaselineShares, Component, PlacementResult, ScenarioResult, StaticAnalysis};
 use crate::metrics::summarize;
 use crate::placement::{Deployment, Placement};
 use crate::report::blast_out;
@@ -151,7 +153,16 @@ fn blast_placement_with(
     check_models(inputs, &d)?;
     let (resolved, connect_timeout_ns, resilience) = mesh_defaults(&inputs.topology, &d, &inputs.models);
     let t = &resolved;
-    let plan = Plan::new(t, &d, &inputs.models);
+    let (budgets, budget_note) = retry_budgets(t, &d, &inputs.models, settings.blast.retry_budget);
+    let resilience = format!("{resilience}; {budget_note}");
+    let compile = |t: &crate::topology::Topology, d: &Deployment| {
+        let mut plan = Plan::new(t, d, &inputs.models);
+        for (e, b) in plan.edges.iter_mut().zip(&budgets) {
+            e.retry_budget = *b;
+        }
+        plan
+    };
+    let plan = compile(t, &d);
     let analysis = StaticAnalysis::new(t, &d);
     let opts = |faults, background| {
         let mut o = SimOptions::new(settings.seed);
@@ -171,12 +182,34 @@ fn blast_placement_with(
     progress.inc_length(list.len() as u64);
     let runs: Vec<ScenarioResult> = list
         .into_par_iter()
-        .map(|sc| {
+        .map(|mut sc| {
+            // A node, zone or cluster failure: Kubernetes marks the nodes NotReady, evicts
+            // their pods and reschedules them where there is room.
+            let place = sc.kind == crate::blast::ScenarioKind::Crash
+                && matches!(sc.target, Some(Component::Node(_) | Component::Zone(_) | Component::Cluster(_)));
+            let mut rescheduled = None;
+            let mut own_plan = None;
+            if let (true, Some(c)) = (place, sc.target) {
+                let (zones, clusters) = (zones(t), clusters(t));
+                let failed: Vec<bool> = (0..t.nodes.len()).map(|n| c.holds_node(t, &zones, &clusters, n)).collect();
+                let down_ns = sc.window_ns.1.saturating_sub(sc.window_ns.0);
+                let r = reschedule(t, &d, &inputs.models, &memory_bytes, &failed, &settings.blast, down_ns);
+                if r.topology.pods.len() != t.pods.len() || r.deployment.proxies.len() != d.proxies.len() {
+                    own_plan = Some(compile(&r.topology, &r.deployment));
+                }
+                sc.faults = r.faults;
+                sc.note = r.note;
+                rescheduled = Some((r.rescheduled, r.unscheduled.len() as u32));
+            }
+            let run_plan = own_plan.as_ref().unwrap_or(&plan);
             let out = if sc.faults.is_empty() && sc.background.is_empty() {
                 base_out.clone()
             } else {
-                simulate(&plan, &opts(sc.faults.clone(), sc.background.clone()))?
+                simulate(run_plan, &opts(sc.faults.clone(), sc.background.clone()))?
             };
+            let window_ns = t.simulation.duration_ns.saturating_sub(warmup).max(1) as f64;
+            let data_plane_cpu_millicores =
+                (out.stations[run_plan.proxy_station_offset..].iter().map(|x| x.cpu_ns).sum::<f64>() / window_ns * 1000.0).max(0.0);
             progress.inc(1);
             let mut o = outcome(&out, sc.window_ns, warmup, base_shares);
             if sc.kind == crate::blast::ScenarioKind::Upgrade {
@@ -191,6 +224,10 @@ fn blast_placement_with(
                 succeeded: out.succeeded,
                 failed: out.failed,
                 in_flight: out.in_flight,
+                rescheduled,
+                retries: out.retries,
+                retries_over_budget: out.retries_over_budget,
+                data_plane_cpu_millicores,
             })
         })
         .collect::<Result<_, AppError>>()?;
@@ -208,22 +245,9 @@ pub fn mesh_defaults(
     d: &Deployment,
     models: &crate::model::CostModels,
 ) -> (crate::topology::Topology, Vec<u64>, String) {
-    use crate::placement::{Layer, Stop};
     use crate::topology::blast::KERNEL_CONNECT_TIMEOUT_NS;
     let mut out = t.clone();
-    let client = |from: Option<usize>, to: usize| -> Option<&crate::model::CostModel> {
-        let src = from.and_then(|s| t.services[s].pods.first().copied());
-        let dst = *t.services[to].pods.first()?;
-        let path = d.path(t, src, dst, 0);
-        let proxies = || {
-            path.steps.iter().filter_map(|s| match s.stop {
-                Stop::Proxy { proxy, layer } => Some((proxy, layer)),
-                Stop::Pod(_) => None,
-            })
-        };
-        let (x, _) = proxies().find(|&(_, l)| l == Layer::L7).or_else(|| proxies().next())?;
-        models.get(d.proxies[x].kind)
-    };
+    let client = |from: Option<usize>, to: usize| client_model(t, d, models, from, to);
     // (what applied, edges) in order of first appearance, for retries and connect timeouts.
     let mut applied: Vec<(String, usize)> = Vec::new();
     let mut timeouts: Vec<(String, usize)> = Vec::new();
@@ -271,6 +295,63 @@ pub fn mesh_defaults(
     };
     let line = format!("retries: {}; connect timeout: {}", join(applied), join(timeouts));
     (out, connect_timeout_ns, line)
+}
+
+/// The retry budget of every load and call (loads first, as the plan orders edges): the
+/// topology's `retry_budget` when it sets one, else the `[resilience]` default of the call's
+/// client-side proxy model (`u32::MAX`, no limit, when it states none); and a line saying
+/// which applied.
+pub fn retry_budgets(
+    t: &crate::topology::Topology,
+    d: &Deployment,
+    models: &crate::model::CostModels,
+    written: Option<u32>,
+) -> (Vec<u32>, String) {
+    let edges = t.loads.iter().map(|l| (l.from, l.to)).chain(t.calls.iter().map(|c| (Some(c.from), c.to)));
+    if let Some(n) = written {
+        return (edges.map(|_| n).collect(), format!("retry budget: {n} retries in flight per proxy and service, as written"));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let budgets = edges
+        .map(|(from, to)| {
+            let m = client_model(t, d, models, from, to);
+            let b = m.and_then(|m| m.resilience.as_ref()).and_then(|r| r.retry_budget).unwrap_or(u32::MAX);
+            let what = match (m, b) {
+                (None, _) => None,
+                (Some(m), u32::MAX) => Some(format!("no limit ({})", m.name)),
+                (Some(m), b) => Some(format!("{b} retries in flight ({})", m.name)),
+            };
+            if let Some(w) = what.filter(|w| !seen.contains(w)) {
+                seen.push(w);
+            }
+            b
+        })
+        .collect();
+    let note = if seen.is_empty() { "retry budget: —".to_string() } else { format!("retry budget: {}", seen.join(", ")) };
+    (budgets, note)
+}
+
+/// The client-side proxy model of calls from `from` (outside when `None`) to `to`: the first
+/// L7 proxy on the path, else the first proxy; `None` when no proxy is on it.
+fn client_model<'m>(
+    t: &crate::topology::Topology,
+    d: &Deployment,
+    models: &'m crate::model::CostModels,
+    from: Option<usize>,
+    to: usize,
+) -> Option<&'m crate::model::CostModel> {
+    use crate::placement::{Layer, Stop};
+    let src = from.and_then(|s| t.services[s].pods.first().copied());
+    let dst = *t.services[to].pods.first()?;
+    let path = d.path(t, src, dst, 0);
+    let proxies = || {
+        path.steps.iter().filter_map(|s| match s.stop {
+            Stop::Proxy { proxy, layer } => Some((proxy, layer)),
+            Stop::Pod(_) => None,
+        })
+    };
+    let (x, _) = proxies().find(|&(_, l)| l == Layer::L7).or_else(|| proxies().next())?;
+    models.get(d.proxies[x].kind)
 }
 
 /// Load, apply flags, and blast every placement.

@@ -8,6 +8,7 @@
 //! writes the files.
 
 pub mod outcome;
+pub mod reschedule;
 pub mod scenario;
 pub mod static_analysis;
 
@@ -27,6 +28,14 @@ pub struct ScenarioResult {
     pub succeeded: u64,
     pub failed: u64,
     pub in_flight: u64,
+    /// A node, zone or cluster failure: pods rescheduled onto surviving nodes, and pods whose
+    /// replacement fit nowhere (`None` for other scenarios).
+    pub rescheduled: Option<(u32, u32)>,
+    /// Retries sent over the run, and retries not sent because the retry budget was spent.
+    pub retries: u64,
+    pub retries_over_budget: u64,
+    /// CPU the data plane's proxies received in the measurement window, millicores (mean).
+    pub data_plane_cpu_millicores: f64,
 }
 
 /// Everything `meshsim blast` found for one placement.

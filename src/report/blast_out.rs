@@ -48,7 +48,7 @@ fn target_cells(p: &PlacementResult, r: &ScenarioResult) -> [Option<f64>; 4] {
     }
 }
 
-pub const BLAST_HEADER: [&str; 19] = [
+pub const BLAST_HEADER: [&str; 24] = [
     "placement",
     "scenario",
     "target",
@@ -68,6 +68,11 @@ pub const BLAST_HEADER: [&str; 19] = [
     "slowed_share_outage",
     "time_to_fail_ms",
     "time_to_route_around_s",
+    "pods_rescheduled",
+    "pods_unscheduled",
+    "retries_sent",
+    "retries_over_budget",
+    "data_plane_cpu_millicores",
 ];
 
 fn blast_rows(results: &[PlacementResult]) -> Vec<Vec<String>> {
@@ -97,6 +102,11 @@ fn blast_rows(results: &[PlacementResult]) -> Vec<Vec<String>> {
                 f(o.slowed_share_outage),
                 opt(o.time_to_fail_ms),
                 opt(o.time_to_route_around_s),
+                r.rescheduled.map(|(n, _)| n.to_string()).unwrap_or_default(),
+                r.rescheduled.map(|(_, n)| n.to_string()).unwrap_or_default(),
+                r.retries.to_string(),
+                r.retries_over_budget.to_string(),
+                cell(r.data_plane_cpu_millicores, 1),
             ]);
         }
     }
@@ -154,7 +164,7 @@ const RUN_COLUMNS: [&str; 10] =
 /// The dynamic results for the terminal: a row per placement × scenario.
 pub fn blast_table(results: &[PlacementResult]) -> String {
     let mut header = RUN_COLUMNS.to_vec();
-    header.extend(["pods cut", "traffic %", "identities", "plaintext %"]);
+    header.extend(["pods cut", "traffic %", "identities", "plaintext %", "resched/unsched", "retries", "over budget", "DP CPU mC"]);
     let mut body = Vec::new();
     for p in results {
         for r in &p.runs {
@@ -178,6 +188,10 @@ pub fn blast_table(results: &[PlacementResult]) -> String {
                 num(share.map(|x| x * 100.0), 1),
                 num(ids, 0),
                 num(plain.map(|x| x * 100.0), 1),
+                r.rescheduled.map(|(a, b)| format!("{a}/{b}")).unwrap_or_else(|| "—".into()),
+                r.retries.to_string(),
+                r.retries_over_budget.to_string(),
+                cell(r.data_plane_cpu_millicores, 0),
             ]);
         }
     }

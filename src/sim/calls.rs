@@ -1,9 +1,10 @@
 //! Calls: a call walks its path's steps to the callee pod, which then issues its own calls
 //! (parallel neighbours together, a sequential call alone) and answers when they are done;
-//! responses and errors travel back over the links crossed. Retries (on another replica),
-//! per-try timeouts and outlier detection (per client proxy: a sidecar's view of an endpoint
-//! is its own, a ztunnel's or node proxy's is shared by its node's pods) live here, and so
-//! does the end of an end-user request.
+//! responses and errors travel back over the links crossed. Retries (on another replica,
+//! within the retrying proxy's budget of retries in flight), per-try timeouts and outlier
+//! detection (per client proxy: a sidecar's view of an endpoint is its own, a ztunnel's or
+//! node proxy's is shared by its node's pods) live here, and so does the end of an end-user
+//! request.
 
 use rand::Rng;
 
@@ -15,8 +16,8 @@ use crate::topology::{CallMode, ProxyKind};
 
 impl Engine<'_> {
     /// Start a call on `edge` from source replica `src_i`, as a child of call `parent` (or of
-    /// the request, when `NONE`), to replica `dst_j` (picked when `None`).
-    pub(super) fn start_call(&mut self, edge: u32, src_i: u32, parent: u32, request: u32, attempt: u32, dst_j: Option<u32>) {
+    /// the request, when `NONE`), to replica `dst_j` (picked when `None`). Returns its id.
+    pub(super) fn start_call(&mut self, edge: u32, src_i: u32, parent: u32, request: u32, attempt: u32, dst_j: Option<u32>) -> u32 {
         let plan = self.plan;
         let ep = &plan.edges[edge as usize];
         let n_dst = ep.dst_pods.len() as u32;
@@ -48,6 +49,7 @@ impl Engine<'_> {
             failed: false,
             abandoned: false,
             measured: self.in_window(self.now),
+            retrier: NONE,
         };
         // A caller whose pod is down sends nothing: the call fails where it starts, in every
         // placement alike (under `none` no proxy of the dead node is on the path to fail it);
@@ -59,7 +61,7 @@ impl Engine<'_> {
                 let wait = if self.stations[src].silent && edge < plan.load_count as u32 { self.connect_timeout_ns(edge) } else { 0 };
                 let at = self.after(wait);
                 self.schedule(at, Event::Response { call: id });
-                return;
+                return id;
             }
         }
         if let Some(t) = ep.timeout_ns {
@@ -68,6 +70,7 @@ impl Engine<'_> {
         }
         let at = self.after(plan.steps[first as usize].delay_ns);
         self.schedule(at, Event::Reach { call: id });
+        id
     }
 
     /// Issue the next group of downstream calls of a call being served at its pod (parallel
@@ -260,13 +263,37 @@ impl Engine<'_> {
         self.observe_outcome(call.edge as usize, call.src_i, call.dst_j as usize, failed);
         let plan = self.plan;
         let ep = &plan.edges[call.edge as usize];
-        if failed && call.attempt < ep.retries && self.retrier_saw(&call, timed_out) {
-            let n = ep.dst_pods.len() as u32;
-            if call.measured {
-                self.out.edges[call.edge as usize].retried += 1;
+        let cluster = ep.dst_pods.first().map_or(NONE, |&p| p as u32);
+        if call.retrier != NONE {
+            if let Some(k) = self.retries_in_flight.get_mut(&(call.retrier, cluster)) {
+                *k = k.saturating_sub(1);
             }
-            self.start_call(call.edge, call.src_i, call.parent, call.request, call.attempt + 1, Some((call.dst_j + 1) % n));
-            return None;
+        }
+        if failed && call.attempt < ep.retries && self.retrier_saw(&call, timed_out) {
+            // The retrier's budget of retries in flight to this service (Envoy's circuit
+            // breaker): past it the retry is not sent and the failure stands.
+            let retrier = if ep.retry_budget == u32::MAX { NONE } else { self.retrier_of(&call) };
+            let spent = retrier != NONE && {
+                let k = self.retries_in_flight.entry((retrier, cluster)).or_insert(0);
+                let spent = *k >= ep.retry_budget;
+                if !spent {
+                    *k += 1;
+                    self.out.retries_in_flight_max = self.out.retries_in_flight_max.max(*k);
+                }
+                spent
+            };
+            if spent {
+                self.out.retries_over_budget += 1;
+            } else {
+                let n = ep.dst_pods.len() as u32;
+                if call.measured {
+                    self.out.edges[call.edge as usize].retried += 1;
+                }
+                self.out.retries += 1;
+                let id = self.start_call(call.edge, call.src_i, call.parent, call.request, call.attempt + 1, Some((call.dst_j + 1) % n));
+                self.calls[id as usize].retrier = retrier;
+                return None;
+            }
         }
         if call.parent == NONE {
             self.finish_request(call.request, failed);
@@ -349,6 +376,19 @@ impl Engine<'_> {
     /// The connect timeout of the client of `edge` (0 when the run sets none).
     pub(super) fn connect_timeout_ns(&self, edge: u32) -> u64 {
         self.opts.connect_timeout_ns.get(edge as usize).copied().unwrap_or(0)
+    }
+
+    /// The station whose retry budget a retry of this attempt spends: the retrying proxy (the
+    /// first proxy on the path that is not a ztunnel), else the calling pod, else the first
+    /// station (requests from outside).
+    fn retrier_of(&self, call: &CallState) -> u32 {
+        let plan = self.plan;
+        let (first, len, _) = plan.paths[call.path as usize];
+        let proxy = (first..first + len).map(|i| plan.steps[i as usize].station as usize).find(
+            |&s| matches!(plan.containers[plan.stations[s].container as usize].kind, ContainerKind::Proxy(_, k) if k != ProxyKind::Ztunnel),
+        );
+        let pod = plan.edges[call.edge as usize].src_pods[call.src_i as usize];
+        proxy.or(pod).unwrap_or(plan.steps[first as usize].station as usize) as u32
     }
 
     fn free_call(&mut self, c: u32) {

@@ -49,6 +49,8 @@ pub(super) struct CallState {
     pub failed: bool,
     pub abandoned: bool,
     pub measured: bool,
+    /// The proxy (or pod) whose retry budget this attempt, a retry, holds (`NONE`: none).
+    pub retrier: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -100,6 +102,8 @@ pub(super) struct Engine<'a> {
     /// Outlier detection per client proxy and edge (see `calls`): consecutive errors and
     /// ejection end of each destination replica, as that client has seen them.
     pub outliers: std::collections::BTreeMap<(u32, u32), (Vec<u32>, Vec<u64>)>,
+    /// Retries in flight per (retrying proxy, first replica of the destination service).
+    pub retries_in_flight: std::collections::BTreeMap<(u32, u32), u32>,
     pub conns: Vec<Connection>,
     pub window_end: u64,
     pub out: RunOutput,
@@ -200,6 +204,7 @@ impl<'a> Engine<'a> {
             free_requests: Vec::new(),
             rr_source: vec![0; plan.load_count],
             outliers: std::collections::BTreeMap::new(),
+            retries_in_flight: std::collections::BTreeMap::new(),
             conns,
             window_end: plan.duration_ns,
             cpu_samplers: plan.stations.iter().map(|s| s.service_time.map(Sampler::new).filter(|s| !s.is_zero())).collect(),
@@ -224,6 +229,9 @@ impl<'a> Engine<'a> {
                 stations: vec![StationStats::default(); plan.stations.len()],
                 containers: vec![ContainerStats::default(); container_count],
                 hog_nodes: opts.hogs.iter().map(|h| h.node).collect(),
+                retries: 0,
+                retries_over_budget: 0,
+                retries_in_flight_max: 0,
                 edges: plan
                     .edges
                     .iter()

@@ -27,8 +27,20 @@ impl Engine<'_> {
         }
         for _ in 0..self.plan.load_connections[l].max(1) {
             let n_src = self.plan.edges[l].src_pods.len() as u32;
-            let src_i = self.rr_source[l] % n_src;
+            let mut src_i = self.rr_source[l] % n_src;
             self.rr_source[l] = self.rr_source[l].wrapping_add(1);
+            // A drained source pod (NotReady, or a replacement not yet serving) sends
+            // nothing: the next one in turn does, unless every one is drained.
+            if self.drained > 0 {
+                for _ in 1..n_src {
+                    let drained = self.plan.edges[l].src_pods[src_i as usize].is_some_and(|p| self.stations[p].drained);
+                    if !drained {
+                        break;
+                    }
+                    src_i = self.rr_source[l] % n_src;
+                    self.rr_source[l] = self.rr_source[l].wrapping_add(1);
+                }
+            }
             self.send_request(l, src_i, NONE);
         }
     }

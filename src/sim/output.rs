@@ -259,6 +259,12 @@ pub struct RunOutput {
     pub edges: Vec<EdgeStats>,
     pub timeline: Vec<Bucket>,
     pub bucket_ns: u64,
+    /// Retries sent over the whole run, and retries not sent because their retrier's retry
+    /// budget was spent (the attempt's failure stood).
+    pub retries: u64,
+    pub retries_over_budget: u64,
+    /// Most retries in flight at once at any one retrier and service, over the run.
+    pub retries_in_flight_max: u32,
 }
 
 /// Record a latency, growing the histogram as needed (`saturating_record` would clamp to

@@ -92,6 +92,9 @@ pub struct EdgePlan {
     pub per_request_connection: bool,
     pub timeout_ns: Option<u64>,
     pub retries: u32,
+    /// Retries in flight at once per retrying proxy and destination service (Envoy's
+    /// circuit-breaker `max_retries`); `u32::MAX`: unlimited.
+    pub retry_budget: u32,
 }
 
 /// Everything the engine needs.
@@ -247,6 +250,7 @@ impl Plan {
                 per_request_connection: per_request,
                 timeout_ns,
                 retries,
+                retry_budget: u32::MAX,
             });
         };
         for l in &t.loads {

@@ -13,7 +13,18 @@
 //! noisy_tenant = "200Mbps"  # a bulk TCP transfer (iperf3-like) through shared proxies
 //! upgrade_restart = "2s"    # a data-plane upgrade: how long each instance is down
 //! connect_timeout = "5s"    # every client's connect timeout (default: the mesh's, else the kernel's)
+//! not_ready_after = "50s"   # a silent node is NotReady after this: its pods leave the endpoints
+//! reschedule_after = "350s" # its pods are evicted and replaced on surviving nodes after this
+//! pod_startup = "10s"       # a replacement pod serves this long after it is scheduled
+//! retry_budget = 3          # retries in flight per client proxy and destination service
 //! ```
+//!
+//! The Kubernetes defaults: `not_ready_after` is the kube-controller-manager's
+//! `--node-monitor-grace-period` (50 s since Kubernetes 1.32, 40 s before); a NotReady or
+//! unreachable node is tainted `NoExecute`, and its pods are evicted after the
+//! `tolerationSeconds` the `DefaultTolerationSeconds` admission plugin gives them (300 s), so
+//! `reschedule_after` defaults to `not_ready_after` + 300 s. `pod_startup` (10 s, one readiness
+//! probe period at its default `periodSeconds`) is an assumption, not a Kubernetes default.
 
 use super::input::BlastInput;
 use super::validate::duration_in;
@@ -46,6 +57,27 @@ pub struct BlastConfig {
     /// component gone with its node waits for an answer. `None`: the client-side proxy's
     /// `[resilience]` default, else [`KERNEL_CONNECT_TIMEOUT_NS`].
     pub connect_timeout_ns: Option<u64>,
+    /// A node that stops reporting is marked NotReady after this, and its pods are taken out
+    /// of the endpoints. Default 50 s (`--node-monitor-grace-period`).
+    pub not_ready_after_ns: u64,
+    /// Pods of a failed node are evicted and replaced on surviving nodes this long after the
+    /// failure; `None`: `not_ready_after_ns` + 300 s (the default `tolerationSeconds`).
+    pub reschedule_after_ns: Option<u64>,
+    /// A replacement pod serves this long after it is scheduled. Default 10 s (an assumption).
+    pub pod_startup_ns: u64,
+    /// Retries in flight at once per client proxy and destination service (Envoy's cluster
+    /// circuit breaker `max_retries`); `None`: the mesh's default.
+    pub retry_budget: Option<u32>,
+}
+
+/// Kubernetes' default `tolerationSeconds` for the not-ready and unreachable taints.
+pub const DEFAULT_TOLERATION_NS: u64 = 300_000_000_000;
+
+impl BlastConfig {
+    /// When a failed node's pods are evicted and replaced, after the failure.
+    pub fn reschedule_after_ns(&self) -> u64 {
+        self.reschedule_after_ns.unwrap_or(self.not_ready_after_ns.saturating_add(DEFAULT_TOLERATION_NS))
+    }
 }
 
 /// How long Linux keeps retrying a connection nobody answers with its default
@@ -65,6 +97,10 @@ impl Default for BlastConfig {
             noisy_tenant_bits_per_s: 200e6,
             upgrade_restart_ns: 2_000_000_000,
             connect_timeout_ns: None,
+            not_ready_after_ns: 50_000_000_000,
+            reschedule_after_ns: None,
+            pod_startup_ns: 10_000_000_000,
+            retry_budget: None,
         }
     }
 }
@@ -86,6 +122,19 @@ pub(super) fn validate(sink: &mut ErrorSink, input: Option<&BlastInput>, duratio
         c.upgrade_restart_ns = ns;
     }
     c.connect_timeout_ns = b.connect_timeout.as_ref().and_then(|v| duration_in(sink, v, 1, max));
+    if let Some(ns) = b.not_ready_after.as_ref().and_then(|v| duration_in(sink, v, 0, max)) {
+        c.not_ready_after_ns = ns;
+    }
+    c.reschedule_after_ns = b.reschedule_after.as_ref().and_then(|v| duration_in(sink, v, 0, max));
+    if let Some(ns) = b.pod_startup.as_ref().and_then(|v| duration_in(sink, v, 0, max)) {
+        c.pod_startup_ns = ns;
+    }
+    if let Some(v) = &b.retry_budget {
+        match u32::try_from(*v.get_ref()) {
+            Ok(n) if i64::from(n) <= limits::MAX_RETRY_BUDGET => c.retry_budget = Some(n),
+            _ => sink.at(v.span(), format!("{}: must be between 0 and {}", v.path(), limits::MAX_RETRY_BUDGET)),
+        }
+    }
     c.node_reschedule_ns = b.node_reschedule.as_ref().and_then(|v| duration_in(sink, v, 1, max));
     if let Some(v) = &b.fail_at {
         match duration_in(sink, v, 0, max) {
@@ -144,7 +193,9 @@ mod tests {
 
     #[test]
     fn blast_table_is_read_with_units() {
-        let b = with_blast("slo_p99 = \"20ms\"\nfail_at = \"5s\"\noutage = \"3s\"\nnode_reschedule = \"7s\"\ncpu_limit = \"500m\"\nmemory_limit = \"16Mi\"\nnoisy_tenant = \"1Gbps\"\nupgrade_restart = \"4s\"\nconnect_timeout = \"3s\"").unwrap();
+        let b = with_blast("slo_p99 = \"20ms\"\nfail_at = \"5s\"\noutage = \"3s\"\nnode_reschedule = \"7s\"\ncpu_limit = \"500m\"\nmemory_limit = \"16Mi\"\nnoisy_tenant = \"1Gbps\"\nupgrade_restart = \"4s\"\nnot_ready_after = \"40s\"\nreschedule_after = \"60s\"\npod_startup = \"3s\"\nretry_budget = 5\nconnect_timeout = \"3s\"").unwrap();
+        assert_eq!((b.not_ready_after_ns, b.reschedule_after_ns(), b.pod_startup_ns), (40_000_000_000, 60_000_000_000, 3_000_000_000));
+        assert_eq!(b.retry_budget, Some(5));
         assert_eq!(b.connect_timeout_ns, Some(3_000_000_000));
         assert_eq!(b.upgrade_restart_ns, 4_000_000_000);
         assert_eq!(b.slo_p99_ns, 20_000_000);
@@ -162,6 +213,8 @@ mod tests {
         assert!(e.contains("blast.outage"), "{e}");
         assert!(e.contains("blast.fail_at: must be earlier"), "{e}");
         assert!(e.contains("faces.toml:"), "{e}");
+        let e = with_blast("retry_budget = -1").unwrap_err();
+        assert!(e.contains("blast.retry_budget: must be between 0 and"), "{e}");
         let e = with_blast("restart = \"1s\"").unwrap_err();
         assert!(e.contains("restart"), "{e}");
     }

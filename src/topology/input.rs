@@ -175,6 +175,10 @@ pub struct BlastInput {
     pub memory_limit: Option<S<String>>,
     pub noisy_tenant: Option<S<String>>,
     pub connect_timeout: Option<S<String>>,
+    pub not_ready_after: Option<S<String>>,
+    pub reschedule_after: Option<S<String>>,
+    pub pod_startup: Option<S<String>>,
+    pub retry_budget: Option<S<i64>>,
 }
 
 fn choice(options: &[&str]) -> String {
@@ -328,6 +332,10 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
             fail_at: f.text(sink, "fail_at", expect::DURATION),
             outage: f.text(sink, "outage", expect::DURATION),
             node_reschedule: f.text(sink, "node_reschedule", expect::DURATION),
+            not_ready_after: f.text(sink, "not_ready_after", expect::DURATION),
+            reschedule_after: f.text(sink, "reschedule_after", expect::DURATION),
+            pod_startup: f.text(sink, "pod_startup", expect::DURATION),
+            retry_budget: f.int(sink, "retry_budget"),
             upgrade_restart: f.text(sink, "upgrade_restart", expect::DURATION),
             cpu_limit: f.text(sink, "cpu_limit", expect::CPU),
             memory_limit: f.text(sink, "memory_limit", expect::SIZE),
@@ -346,6 +354,10 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
                 "noisy_tenant",
                 "upgrade_restart",
                 "connect_timeout",
+                "not_ready_after",
+                "reschedule_after",
+                "pod_startup",
+                "retry_budget",
             ],
         );
         b

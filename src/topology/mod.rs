@@ -285,6 +285,10 @@ pub struct Service {
     /// Outgoing calls, in the order the file gives them.
     pub calls: Vec<CallId>,
     pub pods: Vec<PodId>,
+    /// The nodes its `nodes`, `zones` and `clusters` allow (node affinity); empty: every node.
+    pub eligible_nodes: Vec<NodeId>,
+    /// How far one zone may run ahead of another in its pods (topology spread `maxSkew`).
+    pub max_skew: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

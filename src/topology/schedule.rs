@@ -141,6 +141,7 @@ pub(super) fn schedule(sink: &mut ErrorSink, nodes: &[Node], inputs: &[ServiceIn
                 }
                 continue;
             }
+            services[sid].eligible_nodes = eligible.iter().copied().collect();
             let mut per_zone = vec![BTreeSet::new(); zone_count];
             for n in eligible.into_iter().filter(|&n| pod_count[n] < nodes[n].max_pods) {
                 per_zone[zone_of[n]].insert((pod_count[n], n));
@@ -150,6 +151,7 @@ pub(super) fn schedule(sink: &mut ErrorSink, nodes: &[Node], inputs: &[ServiceIn
             None
         };
         let svc = &mut services[sid];
+        svc.max_skew = max_skew;
         let (cpu, mem) = (svc.cpu_request_millicores, svc.memory_request_bytes);
         let fits = |n: NodeId, used_millicores: &[f64], used_bytes: &[u64], pod_count: &[u32]| {
             used_millicores[n] + cpu <= nodes[n].vcpu * 1000.0 + 1e-9

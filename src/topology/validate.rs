@@ -306,6 +306,8 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             memory_request_bytes,
             calls: call_ids,
             pods: Vec::new(),
+            eligible_nodes: Vec::new(),
+            max_skew: 1,
         });
     }
     if calls.len() > limits::MAX_CALLS {
