@@ -100,7 +100,7 @@ fn storm(budget: u32, crash: bool) -> (RunOutput, Plan) {
     let Inputs { topology, models, .. } =
         load_inputs(&path, &Overrides { duration: Some("6s".into()), ..Overrides::default() }).expect("loads");
     let d = Deployment::new(&topology, Placement::Sidecar);
-    let (t, _) = mesh_defaults(&topology, &d, &models);
+    let (t, _, _) = mesh_defaults(&topology, &d, &models);
     let mut plan = Plan::new(&t, &d, &models);
     for e in &mut plan.edges {
         e.retry_budget = budget;

@@ -214,6 +214,9 @@ mod tests {
             edges: Vec::new(),
             timeline,
             bucket_ns: 1_000_000_000,
+            retries: 0,
+            retries_over_budget: 0,
+            retries_in_flight_max: 0,
         }
     }
 
