@@ -888,6 +888,9 @@ impl Cpu {
         n.direct = true;
         n.v = 0.0;
         n.theta = 0.0;
+        // A node event still pending (a fault ended contention before it) is void: a direct
+        // node ignores it, and the next shared spell must schedule its own, even a later one.
+        n.scheduled_ns = u64::MAX;
     }
 
     // ------------------------------------------------------------------ water filling
@@ -1439,6 +1442,59 @@ mod tests {
         // B had 25 ms by 50 ms, then 75 ms alone.
         near(h.finish_of(1), 125 * MS);
         assert!(h.done.iter().all(|d| d.0 != 0));
+    }
+
+    /// At `fault_ms`, `fault` changes the CPU (a limit lifted, a container cleared); the task
+    /// `token` still finishes at `done_ms`. Later `k` tasks of `work_ms` each start in
+    /// container 0 at `at_ms` and must all finish at `later_done_ms`: the node, contended
+    /// again, must still schedule its own events.
+    fn fault_then_contend(
+        h: &mut Harness,
+        fault_ms: u64,
+        fault: impl FnOnce(&mut Cpu, u64),
+        (token, done_ms): (u32, u64),
+        k: u32,
+        (at_ms, work_ms): (u64, u64),
+        later_done_ms: u64,
+    ) {
+        h.run_until(fault_ms * MS);
+        fault(&mut h.cpu, fault_ms * MS);
+        h.pump();
+        h.run_until(at_ms * MS - 1);
+        near(h.finish_of(token), done_ms * MS);
+        for j in 0..k {
+            h.start(at_ms * MS, 0, (work_ms * MS) as f64, 1000 + j);
+        }
+        h.run_until(u64::MAX);
+        for j in 0..k {
+            near(h.finish_of(1000 + j), later_done_ms * MS);
+        }
+    }
+
+    #[test]
+    fn contention_after_a_lifted_limit_still_completes() {
+        // A 0.2-core limit on 4 cores: the node event for the quota's end is due at 20 ms. The
+        // limit is lifted at 10 ms (the node goes back to direct bookkeeping before that
+        // event), the task finishes at 50 ms. Later, 5 tasks of 8 ms on 4 cores share them:
+        // 4/5 of a core each, all done 10 ms after they start.
+        let c = CpuContainerSpec { node: 0, shares: 1024, limit_cores: Some(0.2), max_parallel: 8 };
+        let mut h = Harness::new(&[node(4.0)], &[c]);
+        h.start(0, 0, 50.0 * MS as f64, 7);
+        fault_then_contend(&mut h, 10, |cpu, now| cpu.set_limit(now, 0, None, 8), (7, 50), 5, (100, 8), 110);
+    }
+
+    #[test]
+    fn contention_after_a_cleared_container_still_completes() {
+        // Two cores: B's one task runs on a core of its own (node event due at 100 ms), A's two
+        // share the other. A is cleared at 50 ms (a crash): B alone goes back to direct
+        // bookkeeping before that event and finishes at 100 ms. Later, 3 tasks of 10 ms on the
+        // 2 cores get 2/3 of a core each: all done 15 ms after they start.
+        let mut h = Harness::new(&[node(2.0)], &[container(1024), container(1024)]);
+        for (container, token) in [(0, 0), (0, 1), (1, 2)] {
+            h.start(0, container, 100.0 * MS as f64, token);
+        }
+        let crash = |cpu: &mut Cpu, now| assert_eq!(cpu.clear(now, 0), vec![0, 1]);
+        fault_then_contend(&mut h, 50, crash, (2, 100), 3, (400, 10), 415);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Engine tests with known answers: queueing on the nodes' shared cores (M/M/1-PS and its
 //! insensitivity), CFS throttling through a whole run, closed-loop load (the machine
-//! repairman), aligned open-loop connections, background work and conservation.
+//! repairman), aligned open-loop connections, background work, conservation, and requests
+//! answered after a CPU limit is lifted or a crash ends.
 
 use std::path::Path;
 
@@ -124,6 +125,82 @@ fn a_cpu_limit_throttles_a_request_through_whole_periods() {
     let c = &out.containers[0];
     assert_relative_eq!(c.throttled_ns, 320e6, max_relative = 1e-6);
     assert_eq!(c.throttled_periods, 4);
+}
+
+/// One pod on 2 cores serving requests of exactly 50 ms of CPU, arriving on whole seconds
+/// (`load`), with `fault` on its station and a hog of `hog_threads` endless threads with the
+/// pod's CPU request from `hog_start_ns`. What each second's requests take is known.
+fn run_with_fault(load: &str, concurrency: u32, fault: (FaultEffect, u64, u64), hog_threads: u32, hog_start_ns: u64) -> RunOutput {
+    let t = topology(
+        "5s",
+        2.0,
+        &format!("concurrency = {concurrency}\ncpu_request = \"100m\"\nservice_time = {{ dist = \"constant\", mean = \"50ms\" }}"),
+        load,
+    );
+    let d = Deployment::new(&t, Placement::None);
+    let plan = Plan::new(&t, &d, &CostModels::default());
+    let mut opts = SimOptions::new(1);
+    let (effect, start_ns, end_ns) = fault;
+    opts.faults.push(Fault { stations: vec![0], start_ns, end_ns: Some(end_ns), effect });
+    opts.hogs.push(NodeHog {
+        node: 0,
+        threads: hog_threads,
+        request_millicores: 100.0,
+        limit_millicores: None,
+        start_ns: hog_start_ns,
+        end_ns: None,
+    });
+    simulate(&plan, &opts).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every request started in second `s` succeeded and took `ms`.
+fn assert_second_took(out: &RunOutput, s: usize, ms: u64) {
+    let b = &out.timeline[s];
+    assert!(b.sent > 0 && b.succeeded == b.sent, "second {s}: {} sent, {} succeeded, {} failed", b.sent, b.succeeded, b.failed);
+    let h = &b.latency_ns;
+    assert!(h.equivalent(h.min(), ms * 1_000_000) && h.equivalent(h.max(), ms * 1_000_000), "second {s}: {} to {} ns", h.min(), h.max());
+}
+
+#[test]
+fn every_request_after_a_lifted_cpu_limit_is_answered() {
+    // A 0.2-core limit (20 ms per 100 ms period) until 2.05 s. The request of 1 s runs
+    // 20 ms in each of three periods: 210 ms. The one of 2 s runs 2.00–2.02, is throttled,
+    // and runs its last 30 ms from the lift: 80 ms. A hog of 2 threads from 2.5 s contends
+    // for the 2 cores, but the pod's one task keeps a core by weight: 50 ms from 3 s on.
+    // The node's CPU bookkeeping went back to the uncontended mode at the lift, before
+    // the period's end it had scheduled; it must still schedule the contended seconds.
+    let out = run_with_fault(
+        "rate = \"1rps\"\narrival = \"constant\"",
+        1,
+        (FaultEffect::CpuLimit { cores: 0.2 }, 0, 2_050_000_000),
+        2,
+        2_500_000_000,
+    );
+    assert_eq!(out.in_flight, 0, "{} of {} requests never answered", out.in_flight, out.sent);
+    assert_second_took(&out, 1, 210);
+    assert_second_took(&out, 2, 80);
+    assert_second_took(&out, 3, 50);
+    assert_second_took(&out, 4, 50);
+}
+
+#[test]
+fn every_request_after_a_crash_ends_is_answered() {
+    // Two requests on every whole second; a hog thread with the pod's request keeps a core,
+    // so the pod's two tasks share the other: 100 ms each. The crash at 2.05 s fails the
+    // two of 2 s and leaves the hog alone (uncontended) before the completion the node
+    // had scheduled; after the restart at 2.5 s the requests of 3 s and 4 s take 100 ms.
+    let out = run_with_fault(
+        "rate = \"2rps\"\narrival = \"constant\"\nconnections = 2",
+        2,
+        (FaultEffect::Down, 2_050_000_000, 2_500_000_000),
+        1,
+        0,
+    );
+    assert_eq!(out.in_flight, 0, "{} of {} requests never answered", out.in_flight, out.sent);
+    assert_second_took(&out, 1, 100);
+    assert_eq!((out.timeline[2].sent, out.timeline[2].failed), (2, 2));
+    assert_second_took(&out, 3, 100);
+    assert_second_took(&out, 4, 100);
 }
 
 // ----------------------------------------------------------------- closed loop
