@@ -304,6 +304,56 @@ mod shop {
         // In-flight requests at the crash fail too (a few at 400 rps and ~20 ms).
         assert!((10..=20).contains(&failed), "{failed} failed");
     }
+
+    /// The shop with a third zone and three replicas of everything, written beside the
+    /// fixture's models (paths made absolute).
+    fn three_zones() -> PathBuf {
+        let text = std::fs::read_to_string(path()).expect("fixture")
+            .replace("../../models/", &format!("{}/models/", env!("CARGO_MANIFEST_DIR")))
+            .replace("replicas = 2\n", "replicas = 3\n")
+            .replace(
+                "[[namespace]]\nname = \"load\"",
+                "[[node]]\nname = \"c\"\ncount = 2\ncluster = \"c1\"\nzone = \"zone-c\"\nvcpu = 8\nmemory = \"32Gi\"\n\n[[namespace]]\nname = \"load\"",
+            );
+        let dir = std::env::temp_dir().join(format!("meshsim-shop3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let p = dir.join("shop-3zone.toml");
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    #[test]
+    fn a_zone_failure_in_a_three_zone_spread_of_three_replicas_leaves_two() {
+        let p = three_zones();
+        let mut i = load_inputs(&p, &Overrides::default()).expect("three-zone shop loads");
+        let t = &i.topology;
+        for s in &t.services {
+            let mut zones: Vec<&str> = s.pods.iter().map(|&q| t.nodes[t.pods[q].node].zone.as_str()).collect();
+            zones.sort();
+            assert_eq!(zones, ["zone-a", "zone-b", "zone-c"], "{}", s.name);
+        }
+        apply_flags(&mut i, &flags()).expect("flags are valid");
+        let settings = Settings { blast: i.topology.blast.clone(), seed: 7 };
+        let r = blast_placement(&i, Placement::None, &settings).expect("blast runs");
+        let s = r.run("crash zone (worst)").expect("zone crash ran");
+        let c = r.target_impact(s).expect("a zone");
+        // One replica of each of the six services is cut; two of each survive.
+        assert_eq!(c.pods_cut.len(), 6);
+        let t = &i.topology;
+        for svc in &t.services {
+            let alive = svc.pods.iter().filter(|q| !c.pods_cut.contains(q)).count();
+            assert_eq!(alive, 2, "{}", svc.name);
+        }
+        // With no retries, a request survives when its load generator and every replica it
+        // picks lie outside the dead zone: the failed share is the static paths' share.
+        assert!((s.outcome.failed_share_outage - c.traffic_share).abs() < 0.04, "{} vs {}", s.outcome.failed_share_outage, c.traffic_share);
+        // Each pick (load generator, frontend, cart, catalog; checkout and payment on half the
+        // requests) is alive with probability 2/3, so 1 - (2/3)^4 (1/2 + (2/3)^2 / 2) of the
+        // requests cross the dead zone.
+        let two_thirds = 2.0f64 / 3.0;
+        let expected = 1.0 - two_thirds.powi(4) * (0.5 + 0.5 * two_thirds.powi(2));
+        assert!((c.traffic_share - expected).abs() < 0.03, "{} vs {expected}", c.traffic_share);
+    }
 }
 
 /// What a failure costs in time: a dead node answers nothing, so connections to it wait for
