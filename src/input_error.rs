@@ -96,6 +96,9 @@ impl<'a> ErrorSink<'a> {
     }
 
     pub fn finish(mut self) -> Result<(), InputErrors> {
+        // In file order, as a reader goes down the file (a stable sort keeps the order of
+        // problems found at one place).
+        self.errors.sort_by_key(|e| (e.line, e.col));
         if self.suppressed > 0 {
             let message = format!("… and {} more problems in this file", self.suppressed);
             self.errors.push(InputError { path: self.path.to_path_buf(), line: 0, col: 0, message });
@@ -134,5 +137,17 @@ mod tests {
         assert_eq!(line_col(text, 0), (1, 1));
         assert_eq!(line_col(text, 6), (2, 1));
         assert_eq!(line_col(text, 8), (2, 3));
+    }
+
+    #[test]
+    fn problems_found_out_of_order_are_reported_in_file_order() {
+        let text = "a = 1\nb = 2\nc = 3\n";
+        let mut sink = ErrorSink::new(Path::new("f.toml"), text);
+        sink.at(12..13, "third");
+        sink.at(0..1, "first");
+        sink.at(6..7, "second");
+        sink.at(0..1, "first again");
+        let lines: Vec<String> = sink.finish().unwrap_err().0.iter().map(|e| format!("{}:{} {}", e.line, e.col, e.message)).collect();
+        assert_eq!(lines, ["1:1 first", "1:1 first again", "2:1 second", "3:1 third"]);
     }
 }
