@@ -140,12 +140,53 @@ pub fn gen24(gen: u32) -> u32 {
 /// Events by (time, insertion sequence): a binary heap of (time, sequence, event), and a FIFO
 /// lane for events due at the current instant (they skip the heap). The lane keeps the total
 /// order: an event already in the heap for this instant was scheduled before we reached it,
-/// so before anything in the lane. (A 4-ary heap keyed on a packed 128-bit (time, sequence)
-/// integer measured slower than the standard library's heap here: 5% more instructions on the
-/// 10-station tandem under callgrind, 2.78 G against 2.65 G.)
+/// so before anything in the lane. Entries compare as one 128-bit (time, sequence) integer:
+/// 1.6–1.8% fewer engine instructions on Faces at 1200 rps under callgrind than comparing a
+/// (time, sequence, event) tuple. (A 4-ary heap with that key measured slower than the
+/// standard library's binary heap: 5% more instructions on the 10-station tandem.)
+/// A heap entry: (time ns, insertion sequence, packed event), ordered by (time, sequence)
+/// alone, earliest first (the sequence is unique, so the event never decides), compared as
+/// one 128-bit integer.
+#[derive(Clone, Copy, Debug)]
+struct Entry(u64, u64, u64);
+
+impl Entry {
+    #[inline(always)]
+    fn key(&self) -> u128 {
+        (u128::from(self.0) << 64) | u128::from(self.1)
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+    #[inline(always)]
+    fn lt(&self, other: &Self) -> bool {
+        other.key() < self.key()
+    }
+    #[inline(always)]
+    fn le(&self, other: &Self) -> bool {
+        other.key() <= self.key()
+    }
+}
+impl Ord for Entry {
+    #[inline(always)]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Reversed: the standard library's heap pops its largest.
+        other.key().cmp(&self.key())
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct EventQueue {
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u64)>>,
+    heap: std::collections::BinaryHeap<Entry>,
     lane: VecDeque<u64>,
     now: u64,
     seq: u64,
@@ -163,7 +204,7 @@ impl EventQueue {
             self.lane.push_back(e.pack());
             return;
         }
-        self.heap.push(std::cmp::Reverse((at_ns, self.seq, e.pack())));
+        self.heap.push(Entry(at_ns, self.seq, e.pack()));
     }
 
     /// Schedule a CPU wake-up.
@@ -177,13 +218,13 @@ impl EventQueue {
 
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, Event)> {
-        let heap_now = self.heap.peek().is_some_and(|r| r.0 .0 == self.now);
+        let heap_now = self.heap.peek().is_some_and(|r| r.0 == self.now);
         if !heap_now {
             if let Some(p) = self.lane.pop_front() {
                 return Some((self.now, Event::unpack(p)));
             }
         }
-        let std::cmp::Reverse((t, _, p)) = self.heap.pop()?;
+        let Entry(t, _, p) = self.heap.pop()?;
         self.now = t;
         Some((t, Event::unpack(p)))
     }
@@ -192,7 +233,7 @@ impl EventQueue {
     /// next popped.
     #[inline]
     pub fn nothing_due_now(&self) -> bool {
-        self.lane.is_empty() && self.heap.peek().is_none_or(|r| r.0 .0 > self.now)
+        self.lane.is_empty() && self.heap.peek().is_none_or(|r| r.0 > self.now)
     }
 
     /// Events waiting (stale ones included, until they are popped).
@@ -236,8 +277,16 @@ mod tests {
 
     #[test]
     fn the_queue_orders_like_a_sort_by_time_then_sequence() {
-        // Random pushes, some at the current instant, interleaved with pops: the pops must come
-        // out as (time, sequence) sorting says.
+        // Offsets from the current instant of a few ns (many ties), up to ms, and up to the
+        // end of time.
+        for spread in [50u64, 5_000_000, u64::MAX / 4] {
+            queue_orders_like_a_sort(spread);
+        }
+    }
+
+    /// Random pushes, some at the current instant, interleaved with pops, then the rest
+    /// popped: the pops must come out as (time, sequence) sorting says.
+    fn queue_orders_like_a_sort(spread: u64) {
         let mut q = EventQueue::default();
         let mut reference: Vec<(u64, u64, u32)> = Vec::new();
         let (mut seq, mut now, mut x) = (0u64, 0u64, 99u64);
@@ -259,12 +308,18 @@ mod tests {
                     },
                 ));
             } else {
-                let at = now + if x >> 61 & 1 == 0 { 0 } else { (x >> 40) % 50 };
+                let at = now.saturating_add(if x >> 61 & 1 == 0 { 0 } else { (x >> 8) % spread });
                 seq += 1;
                 reference.push((at, seq, i));
                 q.push(at, Event::Reach { call: i });
             }
         }
+        reference.sort();
+        expected.extend(reference.iter().map(|&(t, _, id)| (t, id)));
+        while let Some((t, Event::Reach { call })) = q.pop() {
+            popped.push((t, call));
+        }
+        assert!(q.is_empty());
         assert_eq!(popped, expected);
     }
 
