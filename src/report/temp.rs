@@ -138,15 +138,24 @@ fn owner(name: &str) -> Option<u32> {
     })
 }
 
-/// Whether `pid` is a live process named meshsim (a reused id of another program is not).
+/// Whether `pid` is a live process that may be a meshsim: named `meshsim`, or named as this
+/// process is (a copy of the binary under another name, or both run under the same tool, such
+/// as a profiler, whose name the kernel reports instead).
 pub fn is_meshsim_process(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim() == "meshsim").unwrap_or(false)
+    let comm = |p: &str| std::fs::read_to_string(format!("/proc/{p}/comm")).map(|c| c.trim().to_string());
+    match comm(&pid.to_string()) {
+        Ok(name) => name == "meshsim" || comm("self").is_ok_and(|me| me == name),
+        Err(_) => false,
+    }
 }
 
-/// Whether process `pid` may still be using its temporary names: it is this process, or a
-/// live meshsim. Without `/proc` nothing can be told, and everything is kept.
+/// Whether process `pid` may still be using its temporary names: it is this process, or any
+/// live process. A live process is never taken for gone by its name: a meshsim run under
+/// another name (a renamed binary, a profiler, a test harness) is still writing them, and
+/// keeping the hidden names of a reused id costs nothing. Without `/proc` nothing can be told,
+/// and everything is kept.
 fn may_be_in_use(pid: u32) -> bool {
-    pid == std::process::id() || !Path::new("/proc/self").exists() || is_meshsim_process(pid)
+    pid == std::process::id() || !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Remove the temporary names in `dir` left by meshsim processes that are gone (killed, or
@@ -216,6 +225,24 @@ mod tests {
         }
         assert!(mine.exists() && dir.join(".notes.tmp").exists() && dir.join("keep.csv").exists());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn names_of_a_live_process_not_named_meshsim_are_kept() {
+        // A meshsim run under a profiler or as a renamed binary is named otherwise by the
+        // kernel; a concurrent run in the same folder must not take its staging folder.
+        let Ok(mut child) = std::process::Command::new("sleep").arg("30").spawn() else { return };
+        let dir = std::env::temp_dir().join(format!("meshsim-temp-live-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let theirs = dir.join(format!(".faces.staging-{}-0", child.id()));
+        std::fs::create_dir_all(theirs.join("x")).unwrap();
+        let removed = remove_stale(&dir);
+        let kept = theirs.exists();
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(removed.is_empty() && kept, "removed {removed:?}");
     }
 
     #[test]
