@@ -315,13 +315,11 @@ impl StagedDir {
     /// nothing else.
     fn move_into(&self, dir: &Path, marker: Option<Marker>, files: &[String]) -> Result<(), OutputError> {
         let old: BTreeSet<String> = marker.as_ref().map(|m| m.files.iter().cloned().collect()).unwrap_or_default();
-        if marker.is_none() {
-            if let Some(f) = files.iter().find(|f| dir.join(f).exists()) {
-                return Err(OutputError::Refused(format!(
-                    "{}: a file of that name is already there and meshsim did not write it: move it away or choose another --out",
-                    dir.join(f).display()
-                )));
-            }
+        if let Some(path) = foreign_in_the_way(dir, &old, files)? {
+            return Err(OutputError::Refused(format!(
+                "{}: a file of that name is already there and meshsim did not write it: move it away or choose another --out",
+                path.display()
+            )));
         }
         let new: BTreeSet<String> = files.iter().cloned().collect();
         // While files move, the marker lists every file that may be meshsim's, so an
@@ -354,6 +352,40 @@ impl StagedDir {
         Marker::new(&self.source, files.to_vec()).write(dir)?;
         fs::remove_dir_all(&self.staging).map_err(|e| io_error(&self.staging, e))
     }
+}
+
+/// The first path in `dir` that is not meshsim's and stands where one of `files` goes: a
+/// file or folder of that name the marker does not list (the user's, even in a folder
+/// meshsim wrote before), or a file where one of their folders goes. A concurrent run of the
+/// same input may have just put one of its files there: the marker as it is now says so.
+fn foreign_in_the_way(dir: &Path, listed: &BTreeSet<String>, files: &[String]) -> Result<Option<PathBuf>, OutputError> {
+    let mut current: Option<BTreeSet<String>> = None;
+    for f in files {
+        let mut rel = PathBuf::new();
+        let parts: Vec<_> = Path::new(f).components().collect();
+        for (i, part) in parts.iter().enumerate() {
+            rel.push(part);
+            let path = dir.join(&rel);
+            let Ok(meta) = fs::symlink_metadata(&path) else { break };
+            let last = i + 1 == parts.len();
+            if !last && meta.is_dir() {
+                continue;
+            }
+            if last && !meta.is_dir() {
+                if listed.contains(f.as_str()) {
+                    break;
+                }
+                if current.is_none() {
+                    current = Some(Marker::read(dir)?.map(|m| m.files.into_iter().collect()).unwrap_or_default());
+                }
+                if current.as_ref().is_some_and(|c| c.contains(f.as_str())) {
+                    break;
+                }
+            }
+            return Ok(Some(path));
+        }
+    }
+    Ok(None)
 }
 
 impl Drop for StagedDir {
@@ -396,7 +428,9 @@ mod tests {
     fn stage(out: &Path, source: &Source, files: &[&str]) -> Result<PathBuf, OutputError> {
         let s = StagedDir::create(out, source, false)?;
         for f in files {
-            fs::write(s.file(f), f).unwrap();
+            let path = s.file(f);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, f).unwrap();
         }
         s.commit()
     }
@@ -429,6 +463,30 @@ mod tests {
         assert_eq!(Marker::read(&out).unwrap().unwrap().files, ["a.csv"]);
         stage(&out, &src, &["b.csv"]).unwrap();
         assert!(d.join("precious.txt").is_file());
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_file_of_the_users_named_like_a_new_output_is_refused_and_kept() {
+        // A folder of meshsim's where the user saved notes under a name a later command of
+        // the same input writes (a `run`'s folder, then `blast` writes blast.md there).
+        let d = scratch("users-name");
+        let out = d.join("out");
+        let src = Source::of_command("compare");
+        stage(&out, &src, &["a.csv"]).unwrap();
+        fs::write(out.join("b.md"), "my notes").unwrap();
+        fs::write(out.join("charts"), "my file").unwrap();
+        let e = stage(&out, &src, &["a.csv", "b.md"]).unwrap_err().to_string();
+        assert!(e.contains("b.md") && e.contains("did not write"), "{e}");
+        let e = stage(&out, &src, &["a.csv", "charts/x.svg"]).unwrap_err().to_string();
+        assert!(e.contains("charts") && e.contains("did not write"), "{e}");
+        assert_eq!(fs::read_to_string(out.join("b.md")).unwrap(), "my notes");
+        assert_eq!(fs::read_to_string(out.join("charts")).unwrap(), "my file");
+        assert_eq!(Marker::read(&out).unwrap().unwrap().files, ["a.csv"]);
+        // Files meshsim listed are its own to replace, in folders of its own too.
+        stage(&out, &src, &["a.csv", "sub/c.csv"]).unwrap();
+        stage(&out, &src, &["a.csv", "sub/c.csv", "sub/d.csv"]).unwrap();
+        assert_eq!(Marker::read(&out).unwrap().unwrap().files, ["a.csv", "sub/c.csv", "sub/d.csv"]);
         let _ = fs::remove_dir_all(&d);
     }
 
