@@ -347,6 +347,39 @@ mod resume {
         assert_eq!(record(&full.written), record(&resumed.written));
     }
 
+    /// A sweep whose lock names a live process that is not called `meshsim` (a renamed
+    /// binary, one under a profiler) is still running: neither --force nor --resume takes
+    /// its partial folder, which it would otherwise publish short of rows.
+    #[test]
+    fn a_running_sweep_of_another_name_keeps_its_partial_folder() {
+        if !Path::new("/proc/self").exists() {
+            println!("skipped: no /proc to tell live processes by");
+            return;
+        }
+        let d = scratch("lock-other-name");
+        let file = sweep_file(&d, SMALL);
+        let out = d.join("out");
+        run(&file, &SweepOptions { stop_after_cases: Some(1), ..SweepOptions::default() }, &out).unwrap();
+        let partial = d.join("out.partial");
+        let csv = std::fs::read(partial.join("sweep.csv")).unwrap();
+        let mut other = std::process::Command::new("sleep").arg("60").spawn().expect("sleep runs");
+        std::fs::write(partial.join(".lock"), format!("{}\n", other.id())).unwrap();
+        let forced = run(&file, &SweepOptions { force: true, ..SweepOptions::default() }, &out);
+        let resumed = run(&file, &SweepOptions { resume: true, ..SweepOptions::default() }, &out);
+        let kept = std::fs::read(partial.join("sweep.csv")).ok();
+        let _ = other.kill();
+        let _ = other.wait();
+        for r in [forced, resumed] {
+            let e = r.expect_err("the partial folder of a running sweep is refused");
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("another meshsim"), "{e}");
+        }
+        assert_eq!(kept, Some(csv), "the running sweep's rows are untouched");
+        // Once that process is gone, the finished case is resumed.
+        let r = run(&file, &SweepOptions { resume: true, ..SweepOptions::default() }, &out).unwrap();
+        assert!(r.complete && r.cases_resumed == 1);
+    }
+
     #[test]
     fn resume_is_refused_when_the_spec_or_seed_changed() {
         let d = scratch("resume-changed");

@@ -250,11 +250,10 @@ fn open_partial(dir: &Path, fresh: &SweepState, header: &[String], o: &SweepOpti
             .map_err(|_| refuse(format!("{shown} exists but holds no sweep state ({STATE_FILE}): it is not meshsim's; move it away")))?;
         let state: SweepState = serde_json::from_str(&text)
             .map_err(|e| refuse(format!("{}: not a sweep state ({e}): move {shown} away", dir.join(STATE_FILE).display())))?;
-        if let Ok(pid) = std::fs::read_to_string(dir.join(LOCK_FILE)) {
-            let pid: u32 = pid.trim().parse().unwrap_or(0);
-            if pid != std::process::id() && temp::is_meshsim_process(pid) {
-                return Err(refuse(format!("{shown} is being written by another meshsim (process {pid}): wait for it to finish")));
-            }
+        if let Some(pid) = std::fs::read_to_string(dir.join(LOCK_FILE)).ok().and_then(|l| temp::lock_holder(&l)) {
+            return Err(refuse(format!(
+                "{shown} is being written by another meshsim (process {pid}): wait for it to finish, or stop it first"
+            )));
         }
         let done = format!(
             "{} of its {} cases",
@@ -278,7 +277,7 @@ fn open_partial(dir: &Path, fresh: &SweepState, header: &[String], o: &SweepOpti
             }
             // Rows an interrupted append wrote past the last recorded case are written again.
             f.set_len(state.csv_bytes).map_err(io(&csv))?;
-            std::fs::write(dir.join(LOCK_FILE), std::process::id().to_string()).map_err(io(dir))?;
+            std::fs::write(dir.join(LOCK_FILE), temp::lock_stamp()).map_err(io(dir))?;
             eprintln!("resuming {}: {done} were finished", spec_path.display());
             return Ok(state);
         }
@@ -292,7 +291,7 @@ fn open_partial(dir: &Path, fresh: &SweepState, header: &[String], o: &SweepOpti
         eprintln!("nothing to resume in {shown}: running every case");
     }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    std::fs::write(dir.join(LOCK_FILE), std::process::id().to_string()).map_err(io(dir))?;
+    std::fs::write(dir.join(LOCK_FILE), temp::lock_stamp()).map_err(io(dir))?;
     let bytes = records::to_csv(header, &[]).map_err(AppError::Output)?;
     std::fs::write(dir.join(CSV_FILE), &bytes).map_err(io(dir))?;
     let state = SweepState { csv_bytes: bytes.len() as u64, ..fresh.clone() };
@@ -475,6 +474,14 @@ pub fn run(path: &Path, o: &SweepOptions, out: &Path) -> Result<SweepOutcome, Ap
     if next < total_cases {
         let _ = std::fs::remove_file(partial.join(LOCK_FILE));
         return Ok(outcome);
+    }
+    // A sweep that lost its partial folder to another run (removed, then written afresh)
+    // would publish rows that are not its own.
+    if std::fs::read_to_string(partial.join(LOCK_FILE)).ok() != Some(temp::lock_stamp()) {
+        return Err(AppError::Output(format!(
+            "{}: another run took this sweep's partial folder while it ran; nothing was written: run the sweep again",
+            partial.display()
+        )));
     }
     let written = if shard.count > 1 {
         finish_shard(&outcome.spec, &state, &partial, &out_dir)?

@@ -138,14 +138,36 @@ fn owner(name: &str) -> Option<u32> {
     })
 }
 
-/// Whether `pid` is a live process that may be a meshsim: named `meshsim`, or named as this
-/// process is (a copy of the binary under another name, or both run under the same tool, such
-/// as a profiler, whose name the kernel reports instead).
-pub fn is_meshsim_process(pid: u32) -> bool {
-    let comm = |p: &str| std::fs::read_to_string(format!("/proc/{p}/comm")).map(|c| c.trim().to_string());
-    match comm(&pid.to_string()) {
-        Ok(name) => name == "meshsim" || comm("self").is_ok_and(|me| me == name),
-        Err(_) => false,
+/// When process `pid` started, in clock ticks since boot (`/proc/<pid>/stat`, field 22): with
+/// the id, it tells a process from a later one given the same id.
+fn start_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name, in parentheses, may hold spaces: count fields after its closing one.
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(19)?.parse().ok()
+}
+
+/// What a lock file holds to name this process: its id and when it started.
+pub fn lock_stamp() -> String {
+    match start_ticks("self") {
+        Some(t) => format!("{} {t}\n", std::process::id()),
+        None => format!("{}\n", std::process::id()),
+    }
+}
+
+/// The process a lock file's text (see [`lock_stamp`]) names, if it is another process that
+/// is still running. Its name is not trusted either way (a meshsim under a profiler or a
+/// renamed binary is named otherwise by the kernel): a live process of that id that started
+/// when the lock says, or any live process of that id when the lock does not say when, holds
+/// it. Without `/proc` nothing can be told, and the lock is taken for stale.
+pub fn lock_holder(text: &str) -> Option<u32> {
+    let mut words = text.split_whitespace();
+    let pid: u32 = words.next()?.parse().ok()?;
+    if pid == std::process::id() || !Path::new("/proc/self").exists() || !Path::new(&format!("/proc/{pid}")).exists() {
+        return None;
+    }
+    match (words.next().and_then(|w| w.parse::<u64>().ok()), start_ticks(&pid.to_string())) {
+        (Some(locked), Some(now)) if locked != now => None,
+        _ => Some(pid),
     }
 }
 
@@ -243,6 +265,26 @@ mod tests {
         let _ = child.wait();
         let _ = std::fs::remove_dir_all(&dir);
         assert!(removed.is_empty() && kept, "removed {removed:?}");
+    }
+
+    #[test]
+    fn a_lock_is_held_by_a_live_process_whatever_its_name_and_not_by_a_reused_id() {
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let Ok(mut child) = std::process::Command::new("sleep").arg("30").spawn() else { return };
+        let pid = child.id();
+        let started = start_ticks(&pid.to_string());
+        let live = lock_holder(&format!("{pid} {}\n", started.unwrap_or(0)));
+        let old_format = lock_holder(&format!("{pid}\n"));
+        let reused = lock_holder(&format!("{pid} {}\n", started.unwrap_or(0) + 1));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(started.is_some());
+        assert_eq!((live, old_format, reused), (Some(pid), Some(pid), None));
+        assert_eq!(lock_holder(&lock_stamp()), None, "this process's own lock");
+        assert_eq!(lock_holder("4194999 1\n"), None, "a process that is gone");
+        assert_eq!(lock_holder("not a pid"), None);
     }
 
     #[test]
