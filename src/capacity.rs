@@ -36,6 +36,8 @@ pub fn max_rate<E>(search: Search, mut meets: impl FnMut(f64) -> Result<bool, E>
         probes.push((r, ok));
         Ok(ok)
     };
+    // A ceiling below the floor is searched down to the ceiling, not past it.
+    let search = Search { min_rps: search.min_rps.min(search.max_rps), ..search };
     let start = search.start_rps.clamp(search.min_rps, search.max_rps);
     let (mut lo, mut hi);
     if probe(start, &mut probes)? {
@@ -113,6 +115,11 @@ mod tests {
         assert_eq!((r.rate_rps, r.failing_rps), (1e7, None));
         let r = max_rate(search(10.0), |_| Ok::<_, ()>(false)).unwrap();
         assert_eq!(r.rate_rps, 0.0);
+        let low = Search { max_rps: 0.5, ..search(10.0) };
+        let r = max_rate(low, |_| Ok::<_, ()>(true)).unwrap();
+        assert_eq!((r.rate_rps, r.failing_rps, r.probes.len()), (0.5, None, 1));
+        let r = max_rate(low, |_| Ok::<_, ()>(false)).unwrap();
+        assert_eq!((r.rate_rps, r.failing_rps), (0.0, Some(0.5)));
         let e = max_rate(search(10.0), |x| if x > 50.0 { Err("boom") } else { Ok(true) });
         assert_eq!(e, Err("boom"));
     }

@@ -238,3 +238,34 @@ fn closed_loop_topologies_are_refused() {
     assert!(stderr.contains("bookinfo-small-nodes.toml") && stderr.contains("is closed-loop"), "{stderr}");
     assert!(!dir.join("outputs").exists());
 }
+
+/// A one-service topology at `rate` on one roomy node.
+fn one_service(dir: &Path, rate: &str) -> PathBuf {
+    topology(
+        dir,
+        &format!(
+            "[[node]]\nname = \"n\"\nvcpu = 8\nmemory = \"16Gi\"\n[[namespace]]\nname = \"a\"\n[[service]]\nname = \"api\"\nnamespace = \"a\"\nreplicas = 1\n\
+             service_time = {{ dist = \"constant\", mean = \"1ms\" }}\n[[load]]\nto = \"api\"\nrate = \"{rate}\"\n"
+        ),
+    )
+}
+
+/// The search never panics on its own bounds: a ceiling below the lowest rate it would probe
+/// is searched up to that ceiling, and loads of 0 rps, which give it no rate to start from,
+/// are refused as an input error naming the file.
+#[test]
+fn a_low_ceiling_is_searched_and_loads_of_no_rate_are_refused() {
+    let d = scratch("bounds");
+    let mut o = options(vec![Placement::None], 0.2);
+    o.max_rps = Some(0.5);
+    let r = capacity(&one_service(&d, "100rps"), &Overrides::default(), &o).unwrap();
+    let s = &r.rows[0].search;
+    assert!(s.probes.iter().all(|&(rate, _)| rate <= 0.5), "{s:?}");
+    assert_eq!((s.rate_rps, s.failing_rps), (0.5, None));
+    let e = match capacity(&one_service(&d, "0rps"), &Overrides::default(), &options(vec![Placement::None], 0.2)) {
+        Err(e) => e,
+        Ok(_) => panic!("loads of 0 rps give the search no rate to start from"),
+    };
+    assert_eq!(e.exit_code(), 2, "{e}");
+    assert!(e.to_string().contains("t.toml") && e.to_string().contains("0 rps"), "{e}");
+}

@@ -93,14 +93,21 @@ pub fn capacity(path: &Path, overrides: &Overrides, o: &CapacityOptions) -> Resu
     let inputs = load_inputs(path, &ov)?;
     if let Some(l) = inputs.topology.loads.iter().find(|l| l.closed.is_some()) {
         // The search varies the offered rate; a closed loop's rate comes out of the simulation.
-        let line = inputs.topology_text.lines().position(|x| x.trim_start().starts_with("[[load]]")).map_or(0, |i| i + 1);
         return Err(input_error(
             &inputs,
-            line,
+            first_load_line(&inputs),
             format!(
                 "load: the load to `{}` is closed-loop (`connections`): capacity searches over an offered rate, so it needs open-loop loads (`rate`); sweep `connections` instead (meshsim sweep)",
                 inputs.topology.services[l.to].name
             ),
+        ));
+    }
+    if inputs.topology.total_rate_rps() <= 0.0 {
+        // The search starts from the file's rate and splits every probed rate in its loads' proportions.
+        return Err(input_error(
+            &inputs,
+            first_load_line(&inputs),
+            "load: the loads add up to 0 rps: capacity searches from the topology's rate, split over its loads in their proportions; give the loads their rates".into(),
         ));
     }
     let (seed, picked) = resolve_seed(&inputs.topology);
@@ -156,6 +163,11 @@ pub const MAX_AUTOSCALE_ROUNDS: u32 = 5;
 /// Most replicas autoscaling gives a service, as a multiple of the file's replicas (an HPA's
 /// `maxReplicas`); never more than the topology limit of replicas.
 pub const MAX_AUTOSCALE_FACTOR: u32 = 10;
+
+/// The line of the file's first `[[load]]` table (0 when there is none to point at).
+fn first_load_line(inputs: &Inputs) -> usize {
+    inputs.topology_text.lines().position(|x| x.trim_start().starts_with("[[load]]")).map_or(0, |i| i + 1)
+}
 
 /// A problem with the topology, placed at `line` of its file (0: the file as a whole).
 fn input_error(inputs: &Inputs, line: usize, message: String) -> AppError {
