@@ -561,8 +561,9 @@ mod interrupt {
         v["next_case"].as_u64()
     }
 
-    /// Ctrl-C in the middle of a sweep keeps the finished cases; `--resume` runs the rest and
-    /// writes the bytes of an uninterrupted run.
+    /// Ctrl-C in the middle of a sweep keeps the finished cases; the command it prints
+    /// (`--resume` with the run's own `--out` and `--seed`) runs the rest and writes the bytes
+    /// of an uninterrupted run.
     #[test]
     fn ctrl_c_keeps_finished_cases_and_resume_finishes_them() {
         let d = scratch("ctrl-c");
@@ -578,10 +579,10 @@ range = { from = 200, to = 1400, step = 100 }
         let file = sweep_file(&d, body);
         let bin = env!("CARGO_BIN_EXE_meshsim");
         let f = file.to_str().unwrap();
-        let full = std::process::Command::new(bin).args(["sweep", f, "--threads", "1", "--out", "full"]).current_dir(&d).output().unwrap();
+        let full = std::process::Command::new(bin).args(["sweep", f, "--threads", "1", "--seed", "9", "--out", "full"]).current_dir(&d).output().unwrap();
         assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
         let child = std::process::Command::new(bin)
-            .args(["sweep", f, "--threads", "1", "--out", "cut"])
+            .args(["sweep", f, "--threads", "1", "--seed", "9", "--out", "cut"])
             .current_dir(&d)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -609,7 +610,12 @@ range = { from = 200, to = 1400, step = 100 }
             .filter(|n| n.contains(".staging-") || n.contains(".tmp-"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
-        let resumed = std::process::Command::new(bin).args(["sweep", f, "--resume", "--out", "cut"]).current_dir(&d).output().unwrap();
+        // The command the note gives, as printed: the run's seed and folder are part of it.
+        let command = stderr.split('`').nth(1).unwrap_or_default();
+        let words: Vec<&str> = command.split_whitespace().collect();
+        assert_eq!(words.first(), Some(&"meshsim"), "{stderr}");
+        assert!(command.contains("--out cut") && command.contains("--seed 9") && command.contains("--resume"), "{stderr}");
+        let resumed = std::process::Command::new(bin).args(&words[1..]).current_dir(&d).output().unwrap();
         assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
         assert!(String::from_utf8_lossy(&resumed.stdout).contains(&format!("{kept} finished before")));
         for name in ["sweep.csv", "cpu-vs-rate.svg", "p99-vs-rate.png", ".meshsim-output"] {

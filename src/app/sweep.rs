@@ -379,11 +379,7 @@ pub fn run(path: &Path, o: &SweepOptions, out: &Path) -> Result<SweepOutcome, Ap
         b.build().map_err(|e| AppError::Output(format!("cannot start worker threads: {e}")))?
     };
     let bar = progress_bar(o.progress, (shard_total - resumed) as u64);
-    temp::note_on_interrupt(format!(
-        "finished cases are kept in {}: `meshsim sweep {} --resume` runs the rest",
-        partial.display(),
-        path.display()
-    ));
+    temp::note_on_interrupt(format!("finished cases are kept in {}: `{}` runs the rest", partial.display(), resume_command(path, o, out, &spec)));
     let started = std::time::Instant::now();
     let csv_path = partial.join(CSV_FILE);
     let mut csv_file = std::fs::OpenOptions::new().append(true).open(&csv_path).map_err(io(&csv_path))?;
@@ -503,6 +499,22 @@ pub fn run(path: &Path, o: &SweepOptions, out: &Path) -> Result<SweepOutcome, Ap
     outcome.complete = true;
     outcome.written = written;
     Ok(outcome)
+}
+
+/// The command that resumes this sweep: `--resume` is refused for another seed or shard, and
+/// finds nothing to resume in another folder, so those flags are part of it when not the defaults.
+fn resume_command(path: &Path, o: &SweepOptions, out: &Path, spec: &SweepSpec) -> String {
+    let mut command = format!("meshsim sweep {}", path.display());
+    if out != Path::new("outputs").join(&spec.name) {
+        command += &format!(" --out {}", out.display());
+    }
+    if let Some(seed) = o.seed {
+        command += &format!(" --seed {seed}");
+    }
+    if o.shard.count > 1 {
+        command += &format!(" --shard {}/{}", o.shard.index, o.shard.count);
+    }
+    command + " --resume"
 }
 
 fn progress_bar(show: bool, len: u64) -> indicatif::ProgressBar {
