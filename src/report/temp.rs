@@ -2,8 +2,10 @@
 //! when the process is interrupted (SIGINT, SIGTERM), and removal of those left behind by
 //! meshsim processes that are no longer alive.
 //!
-//! Every temporary name is `.<base>.<kind>-<pid>-<n>`: the process id says whose it is, the
-//! counter `n` makes two uses in one process distinct.
+//! Every temporary name is `.<base>.<kind>-<pid>-<n>-<machine>`: the process id says whose it
+//! is, the counter `n` makes two uses in one process distinct, and `machine` says where that
+//! process id means something (the host and its process-id namespace), so a run on another
+//! machine sharing the folder (sweep shards on a shared file system) is never taken for gone.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -32,10 +34,27 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Where this process's id is meaningful: 8 hex digits of the host's name and the process-id
+/// namespace (containers on one host have their own). Empty when neither can be read.
+fn machine() -> &'static str {
+    static MACHINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MACHINE.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let namespace = std::fs::read_link("/proc/self/ns/pid").map(|p| p.display().to_string()).unwrap_or_default();
+        if host.is_empty() && namespace.is_empty() {
+            return String::new();
+        }
+        super::outdir::sha256_hex(format!("{}\n{namespace}", host.trim()).as_bytes())[..8].to_string()
+    })
+}
+
 /// A temporary name for `base` in `dir`, unique to this process and this call.
 pub fn unique(dir: &Path, base: &str, kind: &str) -> PathBuf {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".{base}.{kind}-{}-{n}", std::process::id()))
+    match machine() {
+        "" => dir.join(format!(".{base}.{kind}-{}-{n}", std::process::id())),
+        m => dir.join(format!(".{base}.{kind}-{}-{n}-{m}", std::process::id())),
+    }
 }
 
 /// Remove `path` (a file or a folder) when the process is interrupted, until [`forget`].
@@ -120,9 +139,10 @@ pub fn install_interrupt_handler() -> std::io::Result<()> {
     Ok(())
 }
 
-/// The process id and kind in a temporary name made by [`unique`] (or by earlier versions,
-/// which had no counter): `.<base>.<kind>-<pid>[-<n>]`.
-fn owner(name: &str) -> Option<u32> {
+/// The process id in a temporary name made by [`unique`], and the machine it was made on
+/// (`None` for names of earlier versions, which had no machine and no counter):
+/// `.<base>.<kind>-<pid>[-<n>[-<machine>]]`.
+fn owner(name: &str) -> Option<(u32, Option<&str>)> {
     if !name.starts_with('.') {
         return None;
     }
@@ -131,10 +151,14 @@ fn owner(name: &str) -> Option<u32> {
         let rest = &name[name.rfind(&marker)? + marker.len()..];
         let parts: Vec<&str> = rest.split('-').collect();
         let digits = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-        if parts.len() > 2 || !parts.iter().all(digits) {
+        let machine = parts.get(2).copied();
+        if parts.len() > 3
+            || !parts.iter().take(2).all(digits)
+            || machine.is_some_and(|m| m.len() != 8 || !m.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
             return None;
         }
-        parts[0].parse().ok()
+        Some((parts[0].parse().ok()?, machine))
     })
 }
 
@@ -180,9 +204,10 @@ fn may_be_in_use(pid: u32) -> bool {
     pid == std::process::id() || !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Remove the temporary names in `dir` left by meshsim processes that are gone (killed, or
-/// the machine stopped). Returns what was removed. Names of live meshsim processes, of this
-/// process, and every name not of the form meshsim makes are left alone.
+/// Remove the temporary names in `dir` left by meshsim processes of this machine that are
+/// gone (killed, or the machine stopped). Returns what was removed. Names of live processes,
+/// of this process, of other machines or containers (whose process ids cannot be checked
+/// here), and every name not of the form meshsim makes are left alone.
 pub fn remove_stale(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -190,8 +215,8 @@ pub fn remove_stale(dir: &Path) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = owner(&name) {
-            if !may_be_in_use(pid) {
+        if let Some((pid, made_on)) = owner(&name) {
+            if made_on.is_none_or(|m| m == machine()) && !may_be_in_use(pid) {
                 remove(&e.path());
                 removed.push(e.path());
             }
@@ -211,18 +236,22 @@ mod tests {
         let b = unique(Path::new("out"), "faces", "staging");
         assert_ne!(a, b);
         let name = a.file_name().unwrap().to_string_lossy().into_owned();
-        assert_eq!(owner(&name), Some(std::process::id()));
+        assert_eq!(owner(&name).map(|o| o.0), Some(std::process::id()));
+        assert_eq!(owner(&name).and_then(|o| o.1), Some(machine()).filter(|m| !m.is_empty()));
     }
 
     #[test]
     fn owners_are_read_only_from_meshsim_names() {
-        assert_eq!(owner(".faces.staging-42-7"), Some(42));
-        assert_eq!(owner(".faces.staging-42"), Some(42));
-        assert_eq!(owner(".summary.csv.tmp-9-0"), Some(9));
+        assert_eq!(owner(".faces.staging-42-7-0a1b2c3d"), Some((42, Some("0a1b2c3d"))));
+        assert_eq!(owner(".faces.staging-42-7"), Some((42, None)));
+        assert_eq!(owner(".faces.staging-42"), Some((42, None)));
+        assert_eq!(owner(".summary.csv.tmp-9-0"), Some((9, None)));
         assert_eq!(owner(".faces.old-9-3"), None);
         assert_eq!(owner("faces.staging-42"), None);
         assert_eq!(owner(".faces.staging-x"), None);
         assert_eq!(owner(".faces.staging-42-7-1"), None);
+        assert_eq!(owner(".faces.staging-42-7-0a1b2c3d-1"), None);
+        assert_eq!(owner(".faces.staging-42-x-0a1b2c3d"), None);
         assert_eq!(owner(".notes.txt"), None);
         assert_eq!(owner(".faces.old"), None);
     }
@@ -247,6 +276,27 @@ mod tests {
         }
         assert!(mine.exists() && dir.join(".notes.tmp").exists() && dir.join("keep.csv").exists());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn names_made_on_another_machine_are_kept_whatever_their_process_id() {
+        // Shards of a sweep on other hosts (or containers) write into one shared folder: a
+        // process id that is not running here may be running there.
+        let dir = std::env::temp_dir().join(format!("meshsim-temp-machine-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let other = if machine() == "00000000" { "11111111" } else { "00000000" };
+        let theirs = dir.join(format!(".sweep-shard-1-of-4.csv.tmp-4194999-0-{other}"));
+        std::fs::write(&theirs, "rows").unwrap();
+        let ours = dir.join(format!(".sweep-shard-2-of-4.csv.tmp-4194999-0-{}", machine()));
+        std::fs::write(&ours, "rows").unwrap();
+        let removed = remove_stale(&dir);
+        let kept = theirs.exists();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(kept, "removed {removed:?}");
+        if Path::new("/proc/self").exists() && !machine().is_empty() {
+            assert_eq!(removed, [ours], "a dead process of this machine's name is removed");
+        }
     }
 
     #[test]
