@@ -600,7 +600,7 @@ fn figures_from_row(header: &csv::StringRecord, row: &csv::StringRecord) -> Resu
         error_share: r6(num("error_rate")?),
         offered_rps: r4(num("offered_rps")?),
         achieved_rps: r4(num("achieved_rps")?),
-        dp_cpu_millicores_per_1000rps: r4(num("dp_cpu_millicores_per_1000rps")?),
+        dp_cpu_millicores_per_1000rps: opt("dp_cpu_millicores_per_1000rps")?,
         dp_mem_mib_per_proxy: r4(num("dp_mem_mib_per_proxy")?),
         node_cpu_utilization_max_share: r6(num("node_cpu_utilization_max")?),
         throttled_ms_per_s: r4(num("throttled_ms_per_s")?),

@@ -76,7 +76,7 @@ pub fn needs_namespaces(rows: &[PlacementSummary]) -> bool {
 /// The cells of one summary row, in [`summary_header`] order. Latencies of a row where no
 /// request succeeded are empty; a value that is not finite is refused, naming its column.
 pub fn summary_cells(r: &PlacementSummary, namespaces: bool) -> Result<Vec<String>, String> {
-    let per_k = if r.offered_rps > 0.0 { r.dp_cpu_millicores / r.offered_rps * 1000.0 } else { 0.0 };
+    let per_k = crate::report::results::cpu_per_1000rps(r);
     let per_proxy = if r.proxies > 0 { r.dp_mem_mib / r.proxies as f64 } else { 0.0 };
     let share = match (r.added_p99_ms, r.latency_p99_ms) {
         (Some(a), Some(p99)) if p99 > 0.0 => Some(a / p99),
@@ -105,7 +105,7 @@ pub fn summary_cells(r: &PlacementSummary, namespaces: bool) -> Result<Vec<Strin
         f("achieved_rps", r.achieved_rps)?,
         r.events.to_string(),
         r.seed.to_string(),
-        f("dp_cpu_millicores_per_1000rps", per_k)?,
+        opt("dp_cpu_millicores_per_1000rps", per_k)?,
         f("dp_mem_mib_per_proxy", per_proxy)?,
         opt("latency_added_p99_share", share)?,
         number::fixed("node_cpu_utilization_max", r.node_cpu_utilization_max, 6).map_err(|e| e.to_string())?,

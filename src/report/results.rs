@@ -179,7 +179,8 @@ pub struct PlacementFigures {
     pub error_share: f64,
     pub offered_rps: f64,
     pub achieved_rps: f64,
-    pub dp_cpu_millicores_per_1000rps: f64,
+    /// `None` when no load was offered (idle proxies' CPU per no request does not exist).
+    pub dp_cpu_millicores_per_1000rps: Option<f64>,
     pub dp_mem_mib_per_proxy: f64,
     /// Busy share (0–1) of the busiest node's vCPUs.
     pub node_cpu_utilization_max_share: f64,
@@ -208,6 +209,11 @@ fn round_to(x: f64, k: f64) -> f64 {
     }
 }
 
+/// Data-plane CPU per 1000 rps offered; `None` when nothing was offered.
+pub fn cpu_per_1000rps(r: &PlacementSummary) -> Option<f64> {
+    (r.offered_rps > 0.0).then(|| r.dp_cpu_millicores / r.offered_rps * 1000.0)
+}
+
 impl PlacementFigures {
     pub fn of(r: &PlacementSummary) -> PlacementFigures {
         let ok = r.requests_succeeded > 0;
@@ -234,7 +240,7 @@ impl PlacementFigures {
             error_share: r6(r.error_rate),
             offered_rps: r4(r.offered_rps),
             achieved_rps: r4(r.achieved_rps),
-            dp_cpu_millicores_per_1000rps: r4(if r.offered_rps > 0.0 { r.dp_cpu_millicores / r.offered_rps * 1000.0 } else { 0.0 }),
+            dp_cpu_millicores_per_1000rps: cpu_per_1000rps(r).map(r4),
             dp_mem_mib_per_proxy: r4(if r.proxies > 0 { r.dp_mem_mib / r.proxies as f64 } else { 0.0 }),
             node_cpu_utilization_max_share: r6(r.node_cpu_utilization_max),
             throttled_ms_per_s: r4(r.throttled_ms_per_s),

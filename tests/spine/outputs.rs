@@ -347,3 +347,26 @@ fn a_service_calling_one_callee_twice_has_two_edge_labels() {
     assert_eq!(distinct.len(), labels.len(), "{labels:?}");
     assert!(labels.contains(&"face -> color") && labels.contains(&"face -> color#2"), "{labels:?}");
 }
+
+/// With no load offered, the data plane still idles: its CPU per 1000 rps does not exist
+/// (not 0), in `summary.csv` and `results.json` alike.
+#[test]
+fn no_rate_offered_gives_no_cpu_per_request_figure() {
+    let dir = scratch("no-rate");
+    let o = run_edited(&dir, |t| t.replace("rate = \"1200rps\"", "rate = \"0rps\""));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let path = dir.join("edited.toml").display().to_string();
+    let o = meshsim(&["run", &path, "--placement", "sidecar", "--duration", "3s", "--warmup", "1s", "--out", "mesh"], &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(dir.join("mesh/summary.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    let cell = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(cell("offered_rps"), "0.0000");
+    assert_ne!(cell("dp_cpu_millicores"), "0.0000", "idle proxies use CPU");
+    assert_eq!(cell("dp_cpu_millicores_per_1000rps"), "", "{csv}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("mesh/results.json")).unwrap()).unwrap();
+    let figures = &json["compare"]["placements"][0];
+    assert_eq!(figures["placement"], "sidecar", "{figures}");
+    assert!(figures["dp_cpu_millicores_per_1000rps"].is_null(), "{figures}");
+}
