@@ -766,14 +766,7 @@ pub fn preview(spec: &SweepSpec, csv_path: &Path, max: usize) -> Result<Preview,
 /// all. `out` may replace only a sweep CSV (one meshsim wrote), never another file.
 pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<u64, AppError> {
     let refuse = |m: String| AppError::arg("merge", m);
-    if let Ok(existing) = std::fs::read(out) {
-        if !existing.starts_with(b"case_index,case_seed,") {
-            return Err(refuse(format!(
-                "{} exists and is not a sweep CSV: meshsim does not overwrite it; choose another file",
-                out.display()
-            )));
-        }
-    }
+    outdir::may_replace_file(out, "a sweep CSV", |head| head.starts_with(b"case_index,case_seed,")).map_err(|e| refuse(e.to_string()))?;
     let out_abs = std::fs::canonicalize(out).ok();
     if let Some(p) = inputs.iter().find(|p| out_abs.is_some() && std::fs::canonicalize(p).ok() == out_abs) {
         return Err(refuse(format!("{} is both an input and the output: write the merged file elsewhere", p.display())));

@@ -160,17 +160,10 @@ pub fn synth(services: usize, out: &Path, models: &str, seed: u64) -> Result<(),
     if services == 0 || services > MAX_SERVICES {
         return Err(AppError::arg("--services", format!("must be between 1 and {MAX_SERVICES}")));
     }
-    if let Ok(existing) = std::fs::read_to_string(out) {
-        if !existing.starts_with(crate::sweep::synth::FIRST_LINE) {
-            return Err(AppError::arg(
-                "--out",
-                format!(
-                    "{} exists and is not a synthetic topology meshsim wrote: meshsim does not overwrite it; choose another file",
-                    out.display()
-                ),
-            ));
-        }
-    }
+    crate::report::outdir::may_replace_file(out, "a synthetic topology meshsim wrote", |head| {
+        head.starts_with(crate::sweep::synth::FIRST_LINE.as_bytes())
+    })
+    .map_err(|e| AppError::arg("--out", e.to_string()))?;
     let text = crate::sweep::synth::topology_text(services, seed, models);
     crate::report::outdir::write_atomic(out, text.as_bytes()).map_err(|e| AppError::Output(format!("{}: {e}", out.display())))?;
     println!("wrote {} ({services} services)", out.display());

@@ -397,6 +397,29 @@ impl Drop for StagedDir {
     }
 }
 
+/// May a command that writes the one file `path` (a merged sweep CSV, a synthetic topology)
+/// replace what is there? Only a regular file whose first bytes `ours` recognises as
+/// meshsim's; nothing there at all is fine. Anything else (another file, text or not, a
+/// folder, a link to nothing) is refused, saying what it is not (`what`).
+pub fn may_replace_file(path: &Path, what: &str, ours: impl Fn(&[u8]) -> bool) -> Result<(), OutputError> {
+    use std::io::Read;
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error(path, e)),
+        Ok(_) => {}
+    }
+    // The first bytes are enough to recognise a file; a large file of the user's is not read whole.
+    let mut head = Vec::new();
+    let read = fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head));
+    if read.is_ok() && fs::metadata(path).is_ok_and(|m| m.is_file()) && ours(&head) {
+        return Ok(());
+    }
+    Err(OutputError::Refused(format!(
+        "{} exists and is not {what}: meshsim does not overwrite it; choose another file",
+        path.display()
+    )))
+}
+
 /// Write one file atomically: into a temporary file beside it, then rename. A failed write
 /// (a full disk) removes the temporary file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -370,3 +370,30 @@ fn no_rate_offered_gives_no_cpu_per_request_figure() {
     assert_eq!(figures["placement"], "sidecar", "{figures}");
     assert!(figures["dp_cpu_millicores_per_1000rps"].is_null(), "{figures}");
 }
+
+/// `synth` and `merge` write one file: they replace only a file of that kind meshsim wrote,
+/// never a file of the user's that is not text, a folder, or a link to nothing.
+#[test]
+fn single_file_outputs_never_replace_what_meshsim_did_not_write() {
+    let dir = scratch("single-file");
+    let binary: Vec<u8> = (0..=255u8).rev().collect();
+    std::fs::write(dir.join("photo.jpg"), &binary).unwrap();
+    std::fs::create_dir_all(dir.join("folder")).unwrap();
+    std::os::unix::fs::symlink("nowhere", dir.join("dangling")).unwrap();
+    for target in ["photo.jpg", "folder", "dangling"] {
+        let o = meshsim(&["synth", "--services", "3", "--out", target], &dir);
+        assert_eq!(o.status.code(), Some(2), "synth --out {target}: {}", stderr(&o));
+        assert!(stderr(&o).contains(target), "{}", stderr(&o));
+        let o = meshsim(&["merge", target, "shard.csv"], &dir);
+        assert_eq!(o.status.code(), Some(2), "merge {target}: {}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(dir.join("photo.jpg")).unwrap(), binary);
+    assert!(std::fs::read_link(dir.join("dangling")).is_ok() && dir.join("folder").is_dir());
+    assert!(std::fs::read_dir(dir.join("folder")).unwrap().next().is_none());
+    // Its own file is replaced.
+    let o = meshsim(&["synth", "--services", "3", "--out", "synth.toml"], &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = meshsim(&["synth", "--services", "4", "--out", "synth.toml"], &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    no_leftovers(&dir);
+}
