@@ -11,7 +11,7 @@ use super::results::{self as res, ReportOptions};
 use super::{load_inputs, resolve_seed, AppError, Overrides};
 use crate::input_error::{InputError, InputErrors};
 use crate::placement::Layout;
-use crate::report::outdir::{sha256_hex, Source, StagedDir};
+use crate::report::outdir::{self, sha256_hex, Source, StagedDir};
 use crate::report::results::{Body, PlacementFigures};
 use crate::report::table::{num, render};
 use crate::report::{csv_out, html, result_charts};
@@ -23,6 +23,8 @@ pub struct Variants {
     pub b: Comparison,
     /// What each variant is, in words (its file, and any model replaced).
     pub labels: (String, String),
+    /// The models replaced in B.
+    pub swaps: Vec<ModelSwap>,
 }
 
 /// A cost model that replaces the topology's for one proxy kind in variant B (`KIND=FILE`).
@@ -96,14 +98,26 @@ pub fn variants(a: &Path, b: Option<&Path>, swaps: &[ModelSwap], placements: &[L
     };
     let a = compare_loaded(ia, placements, seed, picked)?;
     let b = compare_loaded(ib, placements, seed, picked)?;
-    Ok(Variants { a, b, labels })
+    Ok(Variants { a, b, labels, swaps: swaps.to_vec() })
 }
 
-/// Default output folder: `outputs/<A>-vs-<B>` (`<A>-variants` when both have one name).
-pub fn default_out(v: &Variants) -> PathBuf {
-    let (a, b) = (&v.a.inputs.topology.name, &v.b.inputs.topology.name);
+/// Default output folder: `outputs/<A>-vs-<B>` (`<A>-variants` when both have one name),
+/// from the topologies' names.
+pub fn default_out(a: &str, b: &str) -> PathBuf {
     let name = if a == b { format!("{a}-variants") } else { format!("{a}-vs-{b}") };
     Path::new("outputs").join(name)
+}
+
+/// What an output of `compare A B` comes from: the pair, so another B (a second variant file
+/// with the same topology name, or other --b-model files) never silently replaces it.
+pub fn source(a: &Path, b: Option<&Path>, swaps: &[ModelSwap]) -> Source {
+    let mut source = Source::of_path("compare", a);
+    let mut b_identity = outdir::absolute(b.unwrap_or(a)).display().to_string();
+    for s in swaps {
+        b_identity += &format!(" with {} model {}", s.kind.as_str(), outdir::absolute(&s.path).display());
+    }
+    source.variant_b = Some(b_identity);
+    source
 }
 
 fn figures(c: &Comparison) -> Vec<PlacementFigures> {
@@ -141,7 +155,7 @@ pub fn differences_table(v: &Variants) -> String {
 /// Write both variants' files into `out` (whole or not at all).
 pub fn write(v: &Variants, out: &Path, force: bool, o: &ReportOptions) -> Result<PathBuf, AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", out.display()));
-    let mut source = Source::of_path("compare", &v.a.inputs.topology.source);
+    let mut source = source(&v.a.inputs.topology.source, Some(&v.b.inputs.topology.source), &v.swaps);
     // The pair is the input: both topologies' bytes and how B was made.
     let pair = format!("{}\n{}\n{}\n{}", v.labels.0, v.labels.1, v.a.inputs.topology_text, v.b.inputs.topology_text);
     source.sha256 = Some(sha256_hex(pair.as_bytes()));

@@ -53,26 +53,37 @@ pub struct Source {
     pub path: Option<PathBuf>,
     /// SHA-256 of the input file's bytes, when it is a file.
     pub sha256: Option<String>,
+    /// The second variant of `compare A B` (its file, and models replaced), with absolute paths.
+    pub variant_b: Option<String>,
+}
+
+/// `path` as the marker names it: absolute, links resolved where it exists.
+pub fn absolute(path: &Path) -> PathBuf {
+    fs::canonicalize(path).or_else(|_| std::path::absolute(path)).unwrap_or_else(|_| path.to_path_buf())
 }
 
 impl Source {
     /// The source of a command that reads `path`.
     pub fn of_path(command: &str, path: &Path) -> Source {
-        let abs = fs::canonicalize(path).or_else(|_| std::path::absolute(path)).unwrap_or_else(|_| path.to_path_buf());
+        let abs = absolute(path);
         let sha256 = if abs.is_file() { fs::read(&abs).ok().map(|b| sha256_hex(&b)) } else { None };
-        Source { command: command.into(), path: Some(abs), sha256 }
+        Source { command: command.into(), path: Some(abs), sha256, variant_b: None }
     }
 
     /// The source of a command of no single input file.
     pub fn of_command(command: &str) -> Source {
-        Source { command: command.into(), path: None, sha256: None }
+        Source { command: command.into(), path: None, sha256: None, variant_b: None }
     }
 
     /// What the marker records as the source, and compares.
     pub fn identity(&self) -> String {
-        match &self.path {
+        let a = match &self.path {
             Some(p) => p.display().to_string(),
             None => format!("meshsim {}", self.command),
+        };
+        match &self.variant_b {
+            Some(b) => format!("{a} vs {b}"),
+            None => a,
         }
     }
 }

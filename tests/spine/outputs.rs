@@ -397,3 +397,34 @@ fn single_file_outputs_never_replace_what_meshsim_did_not_write() {
     assert!(o.status.success(), "{}", stderr(&o));
     no_leftovers(&dir);
 }
+
+/// `compare A B` writes the output of the pair: a comparison with another B of the same
+/// topology name is refused (exit 2, before anything runs) rather than replacing it, as two
+/// topologies of one name are.
+#[test]
+fn a_comparison_with_another_variant_does_not_replace_the_first() {
+    let dir = scratch("variants-pair");
+    let a = write(&dir, "a", &faces_text());
+    let b1 = write(&dir, "b1", &faces_text().replace("rate = \"1200rps\"", "rate = \"600rps\""));
+    let b2 = write(&dir, "b2", &faces_text().replace("rate = \"1200rps\"", "rate = \"900rps\""));
+    let compare = |b: &Path, extra: &[&str]| {
+        let (a, b) = (a.display().to_string(), b.display().to_string());
+        let mut args = vec!["compare", a.as_str(), b.as_str(), "--placements", "none", "--duration", "2s", "--warmup", "1s"];
+        args.extend_from_slice(extra);
+        meshsim(&args, &dir)
+    };
+    let o = compare(&b1, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.join("outputs/faces-variants");
+    let first = std::fs::read(out.join("variants.csv")).unwrap();
+    let o = compare(&b2, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("b1.toml") && stderr(&o).contains("b2.toml") && stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert!(o.stdout.is_empty(), "refused before anything ran: {}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(std::fs::read(out.join("variants.csv")).unwrap(), first);
+    // The same pair again is its own output; --force replaces the other pair's.
+    assert!(compare(&b1, &[]).status.success());
+    assert!(compare(&b2, &["--force"]).status.success());
+    assert_ne!(std::fs::read(out.join("variants.csv")).unwrap(), first);
+    no_leftovers(&out);
+}
