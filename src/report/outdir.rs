@@ -181,6 +181,9 @@ pub fn check(out: &Path, source: &Source, force: bool) -> Result<Target, OutputE
     let shown = out.display();
     let dir = match fs::symlink_metadata(out) {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Target::New(out.to_path_buf())),
+        Err(e) if e.kind() == ErrorKind::NotADirectory => {
+            return Err(OutputError::Refused(format!("{shown}: a file stands where one of its folders should be: choose another --out")))
+        }
         Err(e) => return Err(io_error(out, e)),
         Ok(m) if m.file_type().is_symlink() => match fs::metadata(out) {
             Ok(t) if t.is_dir() => fs::canonicalize(out).map_err(|e| io_error(out, e))?,
@@ -521,6 +524,16 @@ mod tests {
         stage(&out, &src, &["a.csv", "sub/c.csv"]).unwrap();
         stage(&out, &src, &["a.csv", "sub/c.csv", "sub/d.csv"]).unwrap();
         assert_eq!(Marker::read(&out).unwrap().unwrap().files, ["a.csv", "sub/c.csv", "sub/d.csv"]);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_file_where_a_folder_of_the_path_goes_is_refused() {
+        let d = scratch("file-in-path");
+        fs::write(d.join("notes.txt"), "mine").unwrap();
+        let e = stage(&d.join("notes.txt/out"), &Source::of_command("compare"), &["a.csv"]).unwrap_err();
+        assert!(matches!(e, OutputError::Refused(_)), "{e}");
+        assert_eq!(fs::read_to_string(d.join("notes.txt")).unwrap(), "mine");
         let _ = fs::remove_dir_all(&d);
     }
 
