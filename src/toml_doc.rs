@@ -247,6 +247,10 @@ fn syntax_message(text: &str, at: usize, raw: &str) -> String {
                 format!("{field}: `{value}` needs quotes: a quantity with a unit is written as text, like \"{value}\"")
             } else if raw.is_empty() {
                 format!("{field}: the file ends before this value does")
+            } else if raw.contains("duplicate key") {
+                format!("{field}: `{key}` is given twice in this table: keep one")
+            } else if raw.contains("too large") && value.trim_start_matches(['+', '-']).bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+                format!("{field}: {value} is too large: a whole number in a TOML file is at most 9223372036854775807")
             } else {
                 format!("{field}: this is not a TOML value ({raw}); text goes in quotes, like \"{}\"", value.trim_matches(['"', '\'']))
             }
@@ -618,6 +622,11 @@ mod tests {
         assert_eq!(e.len(), 1);
         assert!(e[0].starts_with("t.toml:6:"), "{e:?}");
         assert!(e[0].contains("service[0].call[0].timeout: `2s` needs quotes"), "{e:?}");
+        // Neither a key given twice nor a number too large for TOML is cured by quotes.
+        let e = errors("[simulation]\nseed = 1\nseed = 2\n", |_, _| {});
+        assert!(e[0].contains("simulation.seed: `seed` is given twice in this table: keep one"), "{e:?}");
+        let e = errors("[simulation]\nseed = 18446744073709551615\n", |_, _| {});
+        assert!(e[0].contains("simulation.seed: 18446744073709551615 is too large: a whole number in a TOML file is at most"), "{e:?}");
         let e = errors("version = 1\n[simulation]\nduration =", |_, _| {});
         assert!(e[0].contains("simulation.duration: the value is missing after `=`"), "{e:?}");
         assert!(e[0].starts_with("t.toml:3:"), "{e:?}");
