@@ -579,7 +579,11 @@ range = { from = 200, to = 1400, step = 100 }
         let file = sweep_file(&d, body);
         let bin = env!("CARGO_BIN_EXE_meshsim");
         let f = file.to_str().unwrap();
-        let full = std::process::Command::new(bin).args(["sweep", f, "--threads", "1", "--seed", "9", "--out", "full"]).current_dir(&d).output().unwrap();
+        let full = std::process::Command::new(bin)
+            .args(["sweep", f, "--threads", "1", "--seed", "9", "--out", "full"])
+            .current_dir(&d)
+            .output()
+            .unwrap();
         assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
         let child = std::process::Command::new(bin)
             .args(["sweep", f, "--threads", "1", "--seed", "9", "--out", "cut"])

@@ -379,7 +379,11 @@ pub fn run(path: &Path, o: &SweepOptions, out: &Path) -> Result<SweepOutcome, Ap
         b.build().map_err(|e| AppError::Output(format!("cannot start worker threads: {e}")))?
     };
     let bar = progress_bar(o.progress, (shard_total - resumed) as u64);
-    temp::note_on_interrupt(format!("finished cases are kept in {}: `{}` runs the rest", partial.display(), resume_command(path, o, out, &spec)));
+    temp::note_on_interrupt(format!(
+        "finished cases are kept in {}: `{}` runs the rest",
+        partial.display(),
+        resume_command(path, o, out, &spec)
+    ));
     let started = std::time::Instant::now();
     let csv_path = partial.join(CSV_FILE);
     let mut csv_file = std::fs::OpenOptions::new().append(true).open(&csv_path).map_err(io(&csv_path))?;

@@ -428,10 +428,7 @@ pub fn may_replace_file(path: &Path, what: &str, ours: impl Fn(&[u8]) -> bool) -
     if read.is_ok() && fs::metadata(path).is_ok_and(|m| m.is_file()) && ours(&head) {
         return Ok(());
     }
-    Err(OutputError::Refused(format!(
-        "{} exists and is not {what}: meshsim does not overwrite it; choose another file",
-        path.display()
-    )))
+    Err(OutputError::Refused(format!("{} exists and is not {what}: meshsim does not overwrite it; choose another file", path.display())))
 }
 
 /// Write one file atomically: into a temporary file beside it, then rename. A failed write
