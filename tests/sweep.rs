@@ -380,6 +380,29 @@ mod resume {
         assert!(r.complete && r.cases_resumed == 1);
     }
 
+    /// Two sweep files of one name share their output and partial folders: one's finished
+    /// cases are neither resumed by the other nor offered to it to discard without naming
+    /// whose they are.
+    #[test]
+    fn the_unfinished_cases_of_another_sweep_file_are_named_not_taken() {
+        let d = scratch("resume-other-file");
+        let first = sweep_file(&d, SMALL);
+        std::fs::create_dir_all(d.join("other")).unwrap();
+        let second = d.join("other/sweep.toml");
+        std::fs::write(&second, std::fs::read_to_string(&first).unwrap().replace("\"1s\"", "\"2s\"")).unwrap();
+        let out = d.join("out");
+        run(&first, &SweepOptions { stop_after_cases: Some(1), ..SweepOptions::default() }, &out).unwrap();
+        let csv = std::fs::read(d.join("out.partial/sweep.csv")).unwrap();
+        for o in [SweepOptions::default(), SweepOptions { resume: true, ..SweepOptions::default() }] {
+            let e = run(&second, &o, &out).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains(&first.display().to_string()), "{e}");
+        }
+        assert_eq!(std::fs::read(d.join("out.partial/sweep.csv")).unwrap(), csv);
+        let r = run(&first, &SweepOptions { resume: true, ..SweepOptions::default() }, &out).unwrap();
+        assert!(r.complete && r.cases_resumed == 1);
+    }
+
     #[test]
     fn resume_is_refused_when_the_spec_or_seed_changed() {
         let d = scratch("resume-changed");

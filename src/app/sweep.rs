@@ -255,6 +255,15 @@ fn open_partial(dir: &Path, fresh: &SweepState, header: &[String], o: &SweepOpti
                 "{shown} is being written by another meshsim (process {pid}): wait for it to finish, or stop it first"
             )));
         }
+        if state.spec != fresh.spec && (o.resume || !o.force) {
+            // A sweep file of the same name writes the same folders: its finished cases are
+            // not this sweep's to resume, nor to discard without saying whose they are.
+            return Err(refuse(format!(
+                "{shown} holds the unfinished run of another sweep file of the same name, `{}`: resume it with that file, \
+                 choose another --out, or pass --force without --resume to discard its finished cases",
+                state.spec
+            )));
+        }
         let done = format!(
             "{} of its {} cases",
             cases_in_shard(state.next_case.min(state.total_cases), state.shard_index, state.shard_count),
