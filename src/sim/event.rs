@@ -183,10 +183,10 @@ impl Ord for Entry {
 /// so before anything in the lane. Entries compare as one 128-bit (time, sequence) integer:
 /// 1.6–1.8% fewer engine instructions on Faces at 1200 rps under callgrind than comparing a
 /// (time, sequence, event) tuple. Measured and not kept, each against this heap: a 4-ary heap
-/// (5% more instructions on the 10-station tandem); a radix heap on time (7% more on Faces
+/// (5% more instructions on the 10-station tandem); a radix heap on time (9% more on Faces
 /// ambient at 1200 rps: events move down its buckets ~10 times each at ns resolution); a wheel
 /// of 4.096 µs buckets over the next 16.8 ms in front of the heap (1.5% fewer instructions,
-/// no faster in wall time); an entry held outside the heap when earlier than all of it (4% more).
+/// no faster in wall time); an entry held outside the heap when earlier than all of it (5% more).
 #[derive(Debug, Default)]
 pub struct EventQueue {
     heap: std::collections::BinaryHeap<Entry>,
