@@ -168,7 +168,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
     let doc = toml_doc::parse(path, text)?;
     let mut sink = ErrorSink::new(path, text);
     let mut root = Fields::root(&doc);
-    let version = root.req_int(&mut sink, "version");
+    let version = root.req_version(&mut sink, SUPPORTED_VERSION);
     if let Some(v) = &version {
         if *v.get_ref() != SUPPORTED_VERSION {
             sink.at(v.span(), format!("version: {} is not supported: this meshsim reads version {SUPPORTED_VERSION}", v.get_ref()));

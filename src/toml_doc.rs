@@ -404,6 +404,13 @@ impl<'t> Fields<'t> {
         self.require(sink, key, expect::WHOLE).int(sink, key)
     }
 
+    /// The required `version` key of a file format: when it is missing, the message asks for
+    /// the one version this meshsim reads (not for just any whole number).
+    pub fn req_version(&mut self, sink: &mut ErrorSink, supported: i64) -> Option<Spanned<i64>> {
+        let hint = format!("write `version = {supported}`, the format this meshsim reads");
+        self.require(sink, "version", &hint).int(sink, "version")
+    }
+
     /// An optional finite number (whole numbers are numbers too).
     pub fn number(&mut self, sink: &mut ErrorSink, key: &str) -> Option<Spanned<f64>> {
         if let Some(Value::Float(x)) = self.table.get(key).map(|e| &e.node.value) {

@@ -158,7 +158,7 @@ fn range_input(sink: &mut ErrorSink, r: &mut Fields) -> Option<RangeInput> {
 }
 
 fn build(path: &Path, text: &str, f: &mut Fields, sink: &mut ErrorSink) -> SweepSpec {
-    if let Some(v) = f.req_int(sink, "version") {
+    if let Some(v) = f.req_version(sink, SUPPORTED_VERSION) {
         if *v.get_ref() != SUPPORTED_VERSION {
             sink.at(
                 v.span(),

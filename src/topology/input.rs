@@ -188,7 +188,7 @@ fn choice(options: &[&str]) -> String {
 
 /// Read the document's fields; every problem goes to `sink`.
 pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
-    let version = root.req_int(sink, "version");
+    let version = root.req_version(sink, super::validate::SUPPORTED_VERSION);
     let name = root.req_text(sink, "name", expect::NAME);
     let description = root.text(sink, "description", expect::TEXT);
     let simulation = root.req_table(sink, "simulation").map(|mut f| {

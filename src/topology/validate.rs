@@ -17,7 +17,7 @@ use crate::limits::{self, describe_ns};
 use crate::toml_doc::{Fields, Spanned};
 use crate::units;
 
-const SUPPORTED_VERSION: i64 = 1;
+pub(super) const SUPPORTED_VERSION: i64 = 1;
 
 /// Parse topology text read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Topology, InputErrors> {

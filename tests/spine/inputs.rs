@@ -91,6 +91,14 @@ fn a_missing_node_figure_is_one_message_without_false_scheduling_complaints() {
 }
 
 #[test]
+fn a_missing_version_asks_for_the_version_meshsim_reads() {
+    // "write a whole number, like 3" invited `version = 3`, which is then refused.
+    let (_, stderr) = faces_refused("missing-version", |t| t.replacen("version = 1\n", "", 1));
+    has_all(&stderr, &["version: missing from the file: write `version = 1`, the format this meshsim reads"]);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
 fn a_bare_duration_for_a_distribution_says_what_the_table_looks_like() {
     let (_, stderr) =
         faces_refused("service-time", |t| t.replacen("cpu = { dist = \"lognormal\", mean = \"4.4ms\", cv = 0.5 }", "cpu = \"1ms\"", 1));
