@@ -501,13 +501,7 @@ fn variants(
     report: &app::results::ReportOptions,
 ) -> Result<(), AppError> {
     let b = files.get(1).map(PathBuf::as_path);
-    // Where the pair goes is checked before anything runs.
-    let out = match &common.out {
-        Some(o) => o.clone(),
-        None => app::variants::default_out(&crate::topology::load(&files[0])?.name, &crate::topology::load(b.unwrap_or(&files[0]))?.name),
-    };
-    outdir::check(&out, &app::variants::source(&files[0], b, swaps), common.force)?;
-    let v = app::variants::variants(&files[0], b, swaps, placements, &common.overrides())?;
+    let v = app::variants::variants(&files[0], b, swaps, placements, &common.overrides(), common.out.as_deref(), common.force)?;
     note_picked_seed(v.a.seed, v.a.seed_was_picked);
     for (name, label, c) in [("A", &v.labels.0, &v.a), ("B", &v.labels.1, &v.b)] {
         let t = &c.inputs.topology;
@@ -526,7 +520,7 @@ fn variants(
     }
     println!("differences, B against A:");
     print!("{}", app::variants::differences_table(&v));
-    let written = app::variants::write(&v, &out, common.force, report)?;
+    let written = app::variants::write(&v, &v.out, common.force, report)?;
     println!("wrote {}/ (report.html, results.json, variants.csv, differences.csv, summary.md, run-a.json, run-b.json)", written.display());
     Ok(())
 }

@@ -25,6 +25,8 @@ pub struct Variants {
     pub labels: (String, String),
     /// The models replaced in B.
     pub swaps: Vec<ModelSwap>,
+    /// The output folder, checked before anything ran.
+    pub out: PathBuf,
 }
 
 /// A cost model that replaces the topology's for one proxy kind in variant B (`KIND=FILE`).
@@ -53,7 +55,17 @@ impl std::str::FromStr for ModelSwap {
 
 /// Run both variants: `b` is another topology file, or (`None`) `a` again; `swaps` replace
 /// cost models of B. The seed is A's (or `--seed`) for both.
-pub fn variants(a: &Path, b: Option<&Path>, swaps: &[ModelSwap], placements: &[Layout], o: &Overrides) -> Result<Variants, AppError> {
+/// `out`: the output folder (`None`: [`default_out`] of the two names); it is checked (see
+/// [`outdir::check`]) before either variant runs, so a refusal costs no simulation.
+pub fn variants(
+    a: &Path,
+    b: Option<&Path>,
+    swaps: &[ModelSwap],
+    placements: &[Layout],
+    o: &Overrides,
+    out: Option<&Path>,
+    force: bool,
+) -> Result<Variants, AppError> {
     let b_path = b.unwrap_or(a);
     if b.is_none() && swaps.is_empty() {
         return Err(AppError::arg("--b-model", "one topology makes one variant: give a second topology file or --b-model KIND=FILE"));
@@ -80,6 +92,8 @@ pub fn variants(a: &Path, b: Option<&Path>, swaps: &[ModelSwap], placements: &[L
     if !errors.is_empty() {
         return Err(AppError::Input(InputErrors(errors)));
     }
+    let out = out.map_or_else(|| default_out(&ia.topology.name, &ib.topology.name), Path::to_path_buf);
+    outdir::check(&out, &source(a, b, swaps), force)?;
     let (seed, picked) = resolve_seed(&ia.topology);
     let label_b = if swaps.is_empty() {
         b_path.display().to_string()
@@ -98,7 +112,7 @@ pub fn variants(a: &Path, b: Option<&Path>, swaps: &[ModelSwap], placements: &[L
     };
     let a = compare_loaded(ia, placements, seed, picked)?;
     let b = compare_loaded(ib, placements, seed, picked)?;
-    Ok(Variants { a, b, labels, swaps: swaps.to_vec() })
+    Ok(Variants { a, b, labels, swaps: swaps.to_vec(), out })
 }
 
 /// Default output folder: `outputs/<A>-vs-<B>` (`<A>-variants` when both have one name),
