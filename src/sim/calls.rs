@@ -36,6 +36,7 @@ impl Engine<'_> {
             edge,
             path,
             step: 0,
+            at: first,
             src_i,
             dst_j,
             callee,

@@ -35,6 +35,8 @@ pub(super) struct CallState {
     pub edge: u32,
     pub path: u32,
     pub step: u32,
+    /// Index in [`Plan::steps`] of its current step (the path's first step + `step`).
+    pub at: u32,
     pub src_i: u32,
     pub dst_j: u32,
     /// The callee pod's station (the path's last step).
@@ -348,10 +350,11 @@ impl<'a> Engine<'a> {
     /// Start CPU work and schedule what it needs.
     #[inline]
     pub(super) fn start_task(&mut self, container: u32, work_ns: f64, token: u32) {
-        if let Some(w) = self.cpu.start(self.now, container, work_ns, token) {
-            self.queue.push_wake(w);
+        match self.cpu.start(self.now, container, work_ns, token) {
+            // A task with its own completion event asked for nothing else.
+            Some(w) => self.queue.push_wake(w),
+            None => self.flush_cpu(),
         }
-        self.flush_cpu();
     }
 
     /// Whether `t` lies in the measurement window.

@@ -182,7 +182,10 @@ impl Ord for Entry {
 /// order: an event already in the heap for this instant was scheduled before we reached it,
 /// so before anything in the lane. Entries compare as one 128-bit (time, sequence) integer:
 /// 1.6–1.8% fewer engine instructions on Faces at 1200 rps under callgrind than comparing a
-/// (time, sequence, event) tuple. Measured and not kept, each against this heap: a 4-ary heap
+/// (time, sequence, event) tuple. A popped event stays at the heap's top until the next push
+/// into the heap replaces it: most events schedule one more, so a pop and a push cost one sift
+/// down (3.2% fewer engine instructions on Faces ambient, 3.5% on sidecar, 5.4% on none, at
+/// 1200 rps). Measured and not kept, each against this heap: a 4-ary heap
 /// (5% more instructions on the 10-station tandem); a radix heap on time (9% more on Faces
 /// ambient at 1200 rps: events move down its buckets ~10 times each at ns resolution); a wheel
 /// of 4.096 µs buckets over the next 16.8 ms in front of the heap (1.5% fewer instructions,
@@ -190,6 +193,10 @@ impl Ord for Entry {
 #[derive(Debug, Default)]
 pub struct EventQueue {
     heap: std::collections::BinaryHeap<Entry>,
+    /// The heap's top is the event last popped, left in place: the next push into the heap
+    /// takes its slot (one sift down instead of a pop's sift to the bottom and back up, then
+    /// the push's sift up), and anything else removes it first.
+    top_popped: bool,
     lane: VecDeque<u64>,
     now: u64,
     seq: u64,
@@ -197,7 +204,13 @@ pub struct EventQueue {
 
 impl EventQueue {
     pub fn with_capacity(n: usize) -> EventQueue {
-        EventQueue { heap: std::collections::BinaryHeap::with_capacity(n), lane: VecDeque::with_capacity(64), now: 0, seq: 0 }
+        EventQueue {
+            heap: std::collections::BinaryHeap::with_capacity(n),
+            top_popped: false,
+            lane: VecDeque::with_capacity(64),
+            now: 0,
+            seq: 0,
+        }
     }
 
     #[inline]
@@ -207,7 +220,24 @@ impl EventQueue {
             self.lane.push_back(e.pack());
             return;
         }
-        self.heap.push(Entry(at_ns, self.seq, e.pack()));
+        let entry = Entry(at_ns, self.seq, e.pack());
+        if self.top_popped {
+            self.top_popped = false;
+            if let Some(mut top) = self.heap.peek_mut() {
+                *top = entry;
+                return;
+            }
+        }
+        self.heap.push(entry);
+    }
+
+    /// Remove the popped event still at the heap's top.
+    #[inline]
+    fn settle_top(&mut self) {
+        if self.top_popped {
+            self.top_popped = false;
+            self.heap.pop();
+        }
     }
 
     /// Schedule a CPU wake-up.
@@ -221,13 +251,15 @@ impl EventQueue {
 
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, Event)> {
+        self.settle_top();
         let heap_now = self.heap.peek().is_some_and(|r| r.0 == self.now);
         if !heap_now {
             if let Some(p) = self.lane.pop_front() {
                 return Some((self.now, Event::unpack(p)));
             }
         }
-        let Entry(t, _, p) = self.heap.pop()?;
+        let Entry(t, _, p) = *self.heap.peek()?;
+        self.top_popped = true;
         self.now = t;
         Some((t, Event::unpack(p)))
     }
@@ -235,19 +267,20 @@ impl EventQueue {
     /// Whether no event is due at the current instant: one scheduled for now would be the
     /// next popped.
     #[inline]
-    pub fn nothing_due_now(&self) -> bool {
+    pub fn nothing_due_now(&mut self) -> bool {
+        self.settle_top();
         self.lane.is_empty() && self.heap.peek().is_none_or(|r| r.0 > self.now)
     }
 
     /// Events waiting (stale ones included, until they are popped).
     #[inline]
     pub fn len(&self) -> usize {
-        self.heap.len() + self.lane.len()
+        self.heap.len() - usize::from(self.top_popped) + self.lane.len()
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty() && self.lane.is_empty()
+        self.len() == 0
     }
 }
 
@@ -316,6 +349,7 @@ mod tests {
                 reference.push((at, seq, i));
                 q.push(at, Event::Reach { call: i });
             }
+            assert_eq!(q.len(), reference.len(), "events waiting");
         }
         reference.sort();
         expected.extend(reference.iter().map(|&(t, _, id)| (t, id)));
