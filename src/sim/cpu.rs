@@ -534,6 +534,7 @@ impl Cpu {
             self.nodes[ni].runnable += 1;
             if fresh {
                 self.containers[ci].state = State::Capped;
+                self.partition_scratch.push((0.0, container));
             } else {
                 self.enter_capped(ni, ci, t);
             }
@@ -776,48 +777,59 @@ impl Cpu {
     // ------------------------------------------------------------------------ mode changes
 
     /// Direct → shared: every running container gets its tasks in a heap and its clock
-    /// anchored at `t`; [`Cpu::partition`] then places them.
+    /// anchored at `t`, and is listed for [`Cpu::partition`], which then places them.
     fn enter_shared_mode(&mut self, ni: usize, t: f64) {
-        self.nodes[ni].direct = false;
-        self.nodes[ni].t = t;
-        self.nodes[ni].v = 0.0;
-        for k in 0..self.nodes[ni].members.len() {
-            let ci = self.nodes[ni].members[k] as usize;
+        let node = &mut self.nodes[ni];
+        node.direct = false;
+        node.t = t;
+        node.v = 0.0;
+        // Taken out for the loop, so it is read as a slice rather than indexed again each time.
+        let members = std::mem::take(&mut node.members);
+        let mut running = std::mem::take(&mut self.partition_scratch);
+        running.clear();
+        for &c in &members {
+            let ci = c as usize;
             if self.containers[ci].n == 0 {
                 continue;
             }
-            self.settle_direct(ci, t);
-            let c = &mut self.containers[ci];
-            // The clock of a container in direct mode is real time.
-            c.v_a = t;
-            c.t_a = t;
+            running.push((0.0, c));
+            // What the tasks ran at one core each up to `t` (as `settle_direct` counts it), in
+            // the same pass that moves them to the heap.
             let list = std::mem::take(&mut self.containers[ci].list);
+            let mut ran = 0.0;
             for &id in &list {
                 let tk = &mut self.tasks[id as usize];
+                ran += (t.min(tk.finish_v) - tk.acct_from).max(0.0);
                 tk.gen = tk.gen.wrapping_add(1);
                 tk.slot = NIL;
                 self.containers[ci].heap.push(Reverse((OrdF64(tk.finish_v), id)));
             }
-            self.containers[ci].list = list;
-            self.containers[ci].list.clear();
-            if self.containers[ci].quota_ns.is_some() {
+            let c = &mut self.containers[ci];
+            c.counters.work_ns += ran;
+            c.counters.present_ns += ran;
+            c.t_acc = t;
+            // The clock of a container in direct mode is real time.
+            c.v_a = t;
+            c.t_a = t;
+            c.list = list;
+            c.list.clear();
+            c.state = State::Capped;
+            if c.quota_ns.is_some() {
                 self.nodes[ni].limited_active += 1;
             }
-            self.containers[ci].state = State::Capped;
         }
+        self.nodes[ni].members = members;
+        self.partition_scratch = running;
     }
 
-    /// Place every runnable container of a node that has none placed (it just left direct
-    /// mode) in its final set at once: sorted by weight per task, the capped ones are the
-    /// largest prefix whose smallest still gets a core per task at the resulting θ.
+    /// Place the runnable containers of a node that has none placed (it just left direct
+    /// mode; [`Cpu::enter_shared_mode`] listed them) in their final sets at once: sorted by
+    /// weight per task, the capped ones are the largest prefix whose smallest still gets a
+    /// core per task at the resulting θ.
     fn partition(&mut self, ni: usize, t: f64) {
         let mut items = std::mem::take(&mut self.partition_scratch);
-        items.clear();
-        for &c in &self.nodes[ni].members {
-            let ct = &self.containers[c as usize];
-            if ct.n > 0 && ct.state == State::Capped {
-                items.push((ct.x(), c));
-            }
+        for item in &mut items {
+            item.0 = self.containers[item.1 as usize].x();
         }
         // A total order (containers are distinct), so an unstable sort gives the same order.
         items.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -849,20 +861,23 @@ impl Cpu {
 
     /// Shared → direct: every task gets its own completion event again.
     fn enter_direct_mode(&mut self, ni: usize, t: f64, now: u64) {
-        for k in 0..self.nodes[ni].members.len() {
-            let ci = self.nodes[ni].members[k] as usize;
+        let members = std::mem::take(&mut self.nodes[ni].members);
+        for &c in &members {
+            let ci = c as usize;
             if self.containers[ci].n == 0 {
                 continue;
             }
             self.sync(ci, t);
             let v = self.containers[ci].v_a;
-            let mut heap = std::mem::take(&mut self.containers[ci].heap);
+            // Tasks in finish order (their keys are distinct), so their events are scheduled
+            // in a fixed order; sorting the few at once costs less than popping them one by one.
+            let mut by_finish = std::mem::take(&mut self.containers[ci].heap).into_vec();
+            by_finish.sort_unstable();
             let c = &mut self.containers[ci];
             c.v_a = t;
             c.t_a = t;
             c.state = State::Capped;
-            // Tasks in finish order, so their events are scheduled in a fixed order.
-            while let Some(Reverse((f, id))) = heap.pop() {
+            for &Reverse((f, id)) in by_finish.iter().rev() {
                 let finish = t + (f.0 - v).max(0.0);
                 let slot = self.containers[ci].list.len() as u32;
                 self.containers[ci].list.push(id);
@@ -875,8 +890,10 @@ impl Cpu {
                     self.wakes.push(CpuWake::Task { task: id, gen: tk.gen & 0xff_ffff, at_ns: ceil_ns(finish, now) });
                 }
             }
-            self.containers[ci].heap = heap;
+            by_finish.clear();
+            self.containers[ci].heap = BinaryHeap::from(by_finish);
         }
+        self.nodes[ni].members = members;
         // Every runnable container was in the sets (none is throttled: no limit can bind).
         let n = &mut self.nodes[ni];
         n.cap_x.clear();
