@@ -275,6 +275,8 @@ struct Container {
     /// Index among its node's containers.
     local: u32,
     shares: u64,
+    /// `shares` as a float, converted once: the weight per task divides it often.
+    shares_f64: f64,
     /// Quota per period in core-ns, when the limit can bind.
     quota_ns: Option<f64>,
     n: u32,
@@ -299,7 +301,7 @@ impl Container {
     /// Weight per task, `x`.
     #[inline]
     fn x(&self) -> f64 {
-        self.shares as f64 / f64::from(self.n.max(1))
+        self.shares_f64 / f64::from(self.n.max(1))
     }
 }
 
@@ -363,6 +365,7 @@ impl Cpu {
                     node: c.node,
                     local: (members[node].len() - 1) as u32,
                     shares: c.shares.max(2),
+                    shares_f64: c.shares.max(2) as f64,
                     quota_ns,
                     n: 0,
                     state: State::Idle,
@@ -414,7 +417,7 @@ impl Cpu {
 
     /// Counters of a container up to `now` (its clock is brought up to date first).
     pub fn counters(&mut self, now: u64, container: u32) -> CpuCounters {
-        let t = now as f64;
+        let t = whole_f64(now);
         let ci = container as usize;
         let ni = self.containers[ci].node as usize;
         if self.nodes[ni].direct {
@@ -465,7 +468,7 @@ impl Cpu {
         if node.direct && c.quota_ns.is_none() && f64::from(node.runnable + 1) <= node.cores {
             // Direct mode: every task has a core, its finish is real time, and its container's
             // counters are settled when it ends.
-            let finish_v = now as f64 + work;
+            let finish_v = whole_f64(now) + work;
             let id = self.alloc_task(container);
             let c = &mut self.containers[ci];
             c.state = State::Capped;
@@ -474,7 +477,7 @@ impl Cpu {
             c.list.push(id);
             let tk = &mut self.tasks[id as usize];
             let gen = tk.gen.wrapping_add(1);
-            *tk = Task { container, token, finish_v, gen, slot, live: true, acct_from: now as f64 };
+            *tk = Task { container, token, finish_v, gen, slot, live: true, acct_from: whole_f64(now) };
             self.nodes[ni].runnable += 1;
             return finish_v.is_finite().then(|| CpuWake::Task { task: id, gen: gen & 0xff_ffff, at_ns: ceil_ns(finish_v, now) });
         }
@@ -502,7 +505,7 @@ impl Cpu {
     /// can bind); kept out of line so the direct path stays short.
     #[inline(never)]
     fn start_shared(&mut self, now: u64, container: u32, work: f64, token: u32) {
-        let t = now as f64;
+        let t = whole_f64(now);
         let ci = container as usize;
         let ni = self.containers[ci].node as usize;
         let id = self.alloc_task(container);
@@ -597,7 +600,7 @@ impl Cpu {
             return;
         }
         self.nodes[ni].scheduled_ns = u64::MAX;
-        let t = now as f64;
+        let t = whole_f64(now);
         self.node_sync(ni, t);
         if !self.nodes[ni].limited.is_empty() && now % self.nodes[ni].period_ns == 0 {
             self.refill(ni, t);
@@ -626,7 +629,7 @@ impl Cpu {
     /// Remove every task of a container (it crashed, or a hog ended); returns their tokens in
     /// task order.
     pub fn clear(&mut self, now: u64, container: u32) -> Vec<u32> {
-        let t = now as f64;
+        let t = whole_f64(now);
         let ci = container as usize;
         let ni = self.containers[ci].node as usize;
         if self.nodes[ni].direct {
@@ -668,7 +671,7 @@ impl Cpu {
 
     /// Set or lift a container's CPU limit (a squeeze that starts or ends).
     pub fn set_limit(&mut self, now: u64, container: u32, limit_cores: Option<f64>, max_parallel: u32) {
-        let t = now as f64;
+        let t = whole_f64(now);
         let ci = container as usize;
         let ni = self.containers[ci].node as usize;
         if self.nodes[ni].direct {
@@ -841,7 +844,7 @@ impl Cpu {
             // Would the first j capped and the rest sharing be consistent? The largest
             // sharing one (j) must get less than a core per task.
             let w_sh = w_total - w_cap;
-            if x * (cores - n_cap as f64) < w_sh as f64 {
+            if x * (cores - whole_f64(n_cap)) < whole_f64(w_sh) {
                 capped = j;
                 break;
             }
@@ -995,7 +998,7 @@ impl Cpu {
         if n.w_sharing == 0 {
             0.0
         } else {
-            ((n.cores - n.n_capped as f64) / n.w_sharing as f64).max(0.0)
+            ((n.cores - whole_f64(n.n_capped)) / whole_f64(n.w_sharing)).max(0.0)
         }
     }
 
@@ -1020,7 +1023,7 @@ impl Cpu {
             if let Some((x, local)) = node.cap_x.top() {
                 // Capped only if its tasks would get a core each were it sharing:
                 // x·(cores − N_capped) ≥ W_sharing (with no sharing: N_capped ≤ cores).
-                if x * (node.cores - node.n_capped as f64) < node.w_sharing as f64 {
+                if x * (node.cores - whole_f64(node.n_capped)) < whole_f64(node.w_sharing) {
                     let ci = node.members[local as usize] as usize;
                     self.sync(ci, t);
                     self.leave_sets(ni, ci);
@@ -1075,7 +1078,7 @@ impl Cpu {
             }
         }
         if n.limited_active > 0 {
-            let p = n.period_ns as f64;
+            let p = whole_f64(n.period_ns);
             next = next.min(((n.t / p).floor() + 1.0) * p);
         }
         next
@@ -1186,6 +1189,17 @@ impl Cpu {
         let n = self.containers[ci].n;
         self.nodes[ni].runnable += n;
         self.enter_capped(ni, ci, t);
+    }
+}
+
+/// `x as f64`, the very same value: times in ns, task counts and the weights summed on a node
+/// fit an `i64`, whose conversion is one instruction where the unsigned one takes several.
+#[inline(always)]
+fn whole_f64(x: u64) -> f64 {
+    if x <= i64::MAX as u64 {
+        x as i64 as f64
+    } else {
+        x as f64
     }
 }
 
