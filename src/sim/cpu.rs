@@ -724,12 +724,13 @@ impl Cpu {
         }
     }
 
-    /// The container clock at real time `t` (for a sharing container, the node clock must be
-    /// at `t`).
-    #[inline]
-    fn v_at(&self, ci: usize, t: f64) -> f64 {
+    /// The clock at real time `t` of a container in `state` (for a sharing container, the node
+    /// clock must be at `t`). Callers that know the state pass it as a constant, so no branch
+    /// on it is left.
+    #[inline(always)]
+    fn v_at(&self, ci: usize, t: f64, state: State) -> f64 {
         let c = &self.containers[ci];
-        match c.state {
+        match state {
             State::Capped => c.v_a + (t - c.t_a),
             State::Sharing => c.v_a + c.x() * (self.nodes[c.node as usize].v - c.t_a),
             State::Idle | State::Throttled => c.v_a,
@@ -740,7 +741,13 @@ impl Cpu {
     /// and re-anchor it there. Re-anchoring leaves the container's heap keys unchanged.
     #[inline(always)]
     fn sync(&mut self, ci: usize, t: f64) {
-        let v = self.v_at(ci, t);
+        self.sync_in(ci, t, self.containers[ci].state);
+    }
+
+    /// [`Cpu::sync`] for a container known to be in `state`.
+    #[inline(always)]
+    fn sync_in(&mut self, ci: usize, t: f64, state: State) {
+        let v = self.v_at(ci, t, state);
         let node_v = self.nodes[self.containers[ci].node as usize].v;
         let c = &mut self.containers[ci];
         let dt = (t - c.t_acc).max(0.0);
@@ -748,13 +755,13 @@ impl Cpu {
         let n = f64::from(c.n);
         c.counters.work_ns += n * dv;
         c.counters.present_ns += n * dt;
-        if c.state == State::Throttled {
+        if state == State::Throttled {
             c.counters.throttled_ns += dt;
         }
         c.usage += n * dv;
         c.t_acc = t;
         c.v_a = v;
-        c.t_a = if c.state == State::Sharing { node_v } else { t };
+        c.t_a = if state == State::Sharing { node_v } else { t };
     }
 
     /// The next event of a container, in its own clock: its first task done, or its quota used.
@@ -921,7 +928,7 @@ impl Cpu {
         c.state = State::Capped;
         c.t_a = t;
         let (local, x, n) = (c.local, c.x(), c.n);
-        let key = self.key_of(ci);
+        let key = self.key_of_in(ci, State::Capped);
         let node = &mut self.nodes[ni];
         node.cap_x.set(local, x);
         node.cap_t.set(local, key);
@@ -935,7 +942,7 @@ impl Cpu {
         c.state = State::Sharing;
         c.t_a = v;
         let (local, x, w) = (c.local, c.x(), c.shares);
-        let key = self.key_of(ci);
+        let key = self.key_of_in(ci, State::Sharing);
         let node = &mut self.nodes[ni];
         node.shr_x.set(local, x);
         node.shr_v.set(local, key);
@@ -945,10 +952,16 @@ impl Cpu {
     /// Take a runnable container out of its heaps (its clock must be synced).
     #[inline(always)]
     fn leave_sets(&mut self, ni: usize, ci: usize) {
+        self.leave_sets_in(ni, ci, self.containers[ci].state);
+    }
+
+    /// [`Cpu::leave_sets`] for a container known to be in `state`.
+    #[inline(always)]
+    fn leave_sets_in(&mut self, ni: usize, ci: usize, state: State) {
         let c = &self.containers[ci];
         let (local, n, w) = (c.local, u64::from(c.n), c.shares);
         let node = &mut self.nodes[ni];
-        match c.state {
+        match state {
             State::Capped => {
                 node.cap_x.remove(local);
                 node.cap_t.remove(local);
@@ -972,7 +985,7 @@ impl Cpu {
         let (state, local, x) = (c.state, c.local, c.x());
         match state {
             State::Capped => {
-                let key = self.key_of(ci);
+                let key = self.key_of_in(ci, State::Capped);
                 let node = &mut self.nodes[ni];
                 node.n_capped = node.n_capped + u64::from(self.containers[ci].n) - u64::from(old);
                 node.cap_x.set(local, x);
@@ -982,7 +995,7 @@ impl Cpu {
             State::Sharing => {
                 // Re-anchor in V with the new x (the clock was synced by the caller).
                 self.containers[ci].t_a = self.nodes[ni].v;
-                let key = self.key_of(ci);
+                let key = self.key_of_in(ci, State::Sharing);
                 let node = &mut self.nodes[ni];
                 node.shr_x.set(local, x);
                 node.shr_v.set(local, key);
@@ -1013,8 +1026,8 @@ impl Cpu {
             if let Some((x, local)) = node.shr_x.top() {
                 if x * theta >= 1.0 {
                     let ci = node.members[local as usize] as usize;
-                    self.sync(ci, t);
-                    self.leave_sets(ni, ci);
+                    self.sync_in(ci, t, State::Sharing);
+                    self.leave_sets_in(ni, ci, State::Sharing);
                     self.enter_capped(ni, ci, t);
                     continue;
                 }
@@ -1025,8 +1038,8 @@ impl Cpu {
                 // x·(cores − N_capped) ≥ W_sharing (with no sharing: N_capped ≤ cores).
                 if x * (node.cores - whole_f64(node.n_capped)) < whole_f64(node.w_sharing) {
                     let ci = node.members[local as usize] as usize;
-                    self.sync(ci, t);
-                    self.leave_sets(ni, ci);
+                    self.sync_in(ci, t, State::Capped);
+                    self.leave_sets_in(ni, ci, State::Capped);
                     self.enter_sharing(ni, ci);
                     continue;
                 }
@@ -1044,9 +1057,15 @@ impl Cpu {
     /// of its next event.
     #[inline(always)]
     fn key_of(&self, ci: usize) -> f64 {
+        self.key_of_in(ci, self.containers[ci].state)
+    }
+
+    /// [`Cpu::key_of`] for a container known to be in `state`.
+    #[inline(always)]
+    fn key_of_in(&self, ci: usize, state: State) -> f64 {
         let c = &self.containers[ci];
         let e = self.next_v(ci);
-        match c.state {
+        match state {
             State::Capped => c.t_a + (e - c.v_a),
             State::Sharing => c.t_a + (e - c.v_a) / c.x(),
             State::Idle | State::Throttled => f64::INFINITY,
