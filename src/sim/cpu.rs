@@ -1227,8 +1227,20 @@ fn whole_f64(x: u64) -> f64 {
 fn ceil_ns(t: f64, now: u64) -> u64 {
     // `f64::ceil` is a library call on the baseline x86-64 target; truncating and stepping up
     // when something was cut off gives the same integer for every t.
+    const TWO_52: f64 = 4_503_599_627_370_496.0;
     let ns = if t.is_nan() || t <= 0.0 {
         0
+    } else if t < TWO_52 {
+        // From 2^52 to 2^53 floats are the whole numbers, so adding 2^52 rounds `t` to the
+        // nearest one and leaves it in the low bits: read off, as a float-to-integer `as`
+        // would also check for saturation. Rounded down, `t` had a fraction: step up.
+        let shifted = t + TWO_52;
+        let nearest = shifted.to_bits() - TWO_52.to_bits();
+        if shifted - TWO_52 < t {
+            nearest + 1
+        } else {
+            nearest
+        }
     } else if t < 9_223_372_036_854_775_808.0 {
         // Below 2^63 the signed conversions are single instructions and give the same integers.
         let whole = t as i64;
@@ -1283,6 +1295,9 @@ mod tests {
             -f64::INFINITY,
         ];
         cases.push(2f64.powi(64) - 2048.0);
+        // Halves round to even on the way to whole numbers, and 2^52 is where the reading-off
+        // of the nearest whole number stops.
+        cases.extend([1.5, 2.5, 1e-300, 2f64.powi(52) - 0.5, 2f64.powi(52) - 1.0, 2f64.powi(52) - 1.5, 2f64.powi(52) + 1.0]);
         for _ in 0..100_000 {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             cases.push(f64::from_bits(x >> 2));
