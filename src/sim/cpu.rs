@@ -747,6 +747,12 @@ impl Cpu {
     /// [`Cpu::sync`] for a container known to be in `state`.
     #[inline(always)]
     fn sync_in(&mut self, ci: usize, t: f64, state: State) {
+        if self.containers[ci].t_acc == t {
+            // Already synced at `t`: its clock has not moved since (neither real time nor the
+            // node clock has), so syncing again would add nothing. Only an idle or throttled
+            // container keeps a stale anchor, and it is re-anchored before it runs again.
+            return;
+        }
         let v = self.v_at(ci, t, state);
         let node_v = self.nodes[self.containers[ci].node as usize].v;
         let c = &mut self.containers[ci];
