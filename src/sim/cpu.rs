@@ -617,6 +617,7 @@ impl Cpu {
 
     /// After a change in shared mode: back to direct mode as soon as a core is free and no
     /// limit can bind, otherwise make sure the node's next event is scheduled.
+    #[inline]
     fn settle(&mut self, ni: usize, t: f64, now: u64) {
         let n = &self.nodes[ni];
         if f64::from(n.runnable) <= n.cores - 1.0 && n.limited_active == 0 {
@@ -876,6 +877,7 @@ impl Cpu {
     }
 
     /// Shared → direct: every task gets its own completion event again.
+    #[inline(never)]
     fn enter_direct_mode(&mut self, ni: usize, t: f64, now: u64) {
         let members = std::mem::take(&mut self.nodes[ni].members);
         for &c in &members {
@@ -1109,6 +1111,7 @@ impl Cpu {
         next
     }
 
+    #[inline]
     fn wake_node(&mut self, ni: usize, now: u64) {
         let next = self.next_time(ni);
         if !next.is_finite() {
