@@ -187,6 +187,10 @@ impl<const MAX_FIRST: bool> IndexedHeap<MAX_FIRST> {
                 // value, else towards the leaves (the same heap as sifting both ways).
                 let i = p as usize;
                 let old = self.items[i];
+                if key == old.0 {
+                    // Re-keyed to the value it has: nothing moves.
+                    return;
+                }
                 self.items[i].0 = key;
                 if Self::before((key, m), old) {
                     self.up(i);
