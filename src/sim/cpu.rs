@@ -187,6 +187,10 @@ impl<const MAX_FIRST: bool> IndexedHeap<MAX_FIRST> {
                 // value, else towards the leaves (the same heap as sifting both ways).
                 let i = p as usize;
                 let old = self.items[i];
+                if key == old.0 {
+                    // Re-keyed to the value it has: nothing moves.
+                    return;
+                }
                 self.items[i].0 = key;
                 if Self::before((key, m), old) {
                     self.up(i);
@@ -275,6 +279,8 @@ struct Container {
     /// Index among its node's containers.
     local: u32,
     shares: u64,
+    /// `shares` as a float, converted once: the weight per task divides it often.
+    shares_f64: f64,
     /// Quota per period in core-ns, when the limit can bind.
     quota_ns: Option<f64>,
     n: u32,
@@ -299,7 +305,7 @@ impl Container {
     /// Weight per task, `x`.
     #[inline]
     fn x(&self) -> f64 {
-        self.shares as f64 / f64::from(self.n.max(1))
+        self.shares_f64 / f64::from(self.n.max(1))
     }
 }
 
@@ -363,6 +369,7 @@ impl Cpu {
                     node: c.node,
                     local: (members[node].len() - 1) as u32,
                     shares: c.shares.max(2),
+                    shares_f64: c.shares.max(2) as f64,
                     quota_ns,
                     n: 0,
                     state: State::Idle,
@@ -414,7 +421,7 @@ impl Cpu {
 
     /// Counters of a container up to `now` (its clock is brought up to date first).
     pub fn counters(&mut self, now: u64, container: u32) -> CpuCounters {
-        let t = now as f64;
+        let t = whole_f64(now);
         let ci = container as usize;
         let ni = self.containers[ci].node as usize;
         if self.nodes[ni].direct {
@@ -465,7 +472,7 @@ impl Cpu {
         if node.direct && c.quota_ns.is_none() && f64::from(node.runnable + 1) <= node.cores {
             // Direct mode: every task has a core, its finish is real time, and its container's
             // counters are settled when it ends.
-            let finish_v = now as f64 + work;
+            let finish_v = whole_f64(now) + work;
             let id = self.alloc_task(container);
             let c = &mut self.containers[ci];
             c.state = State::Capped;
@@ -474,7 +481,7 @@ impl Cpu {
             c.list.push(id);
             let tk = &mut self.tasks[id as usize];
             let gen = tk.gen.wrapping_add(1);
-            *tk = Task { container, token, finish_v, gen, slot, live: true, acct_from: now as f64 };
+            *tk = Task { container, token, finish_v, gen, slot, live: true, acct_from: whole_f64(now) };
             self.nodes[ni].runnable += 1;
             return finish_v.is_finite().then(|| CpuWake::Task { task: id, gen: gen & 0xff_ffff, at_ns: ceil_ns(finish_v, now) });
         }
@@ -502,7 +509,7 @@ impl Cpu {
     /// can bind); kept out of line so the direct path stays short.
     #[inline(never)]
     fn start_shared(&mut self, now: u64, container: u32, work: f64, token: u32) {
-        let t = now as f64;
+        let t = whole_f64(now);
         let ci = container as usize;
         let ni = self.containers[ci].node as usize;
         let id = self.alloc_task(container);
@@ -534,6 +541,7 @@ impl Cpu {
             self.nodes[ni].runnable += 1;
             if fresh {
                 self.containers[ci].state = State::Capped;
+                self.partition_scratch.push((0.0, container));
             } else {
                 self.enter_capped(ni, ci, t);
             }
@@ -596,7 +604,7 @@ impl Cpu {
             return;
         }
         self.nodes[ni].scheduled_ns = u64::MAX;
-        let t = now as f64;
+        let t = whole_f64(now);
         self.node_sync(ni, t);
         if !self.nodes[ni].limited.is_empty() && now % self.nodes[ni].period_ns == 0 {
             self.refill(ni, t);
@@ -613,6 +621,7 @@ impl Cpu {
 
     /// After a change in shared mode: back to direct mode as soon as a core is free and no
     /// limit can bind, otherwise make sure the node's next event is scheduled.
+    #[inline]
     fn settle(&mut self, ni: usize, t: f64, now: u64) {
         let n = &self.nodes[ni];
         if f64::from(n.runnable) <= n.cores - 1.0 && n.limited_active == 0 {
@@ -625,7 +634,7 @@ impl Cpu {
     /// Remove every task of a container (it crashed, or a hog ended); returns their tokens in
     /// task order.
     pub fn clear(&mut self, now: u64, container: u32) -> Vec<u32> {
-        let t = now as f64;
+        let t = whole_f64(now);
         let ci = container as usize;
         let ni = self.containers[ci].node as usize;
         if self.nodes[ni].direct {
@@ -667,7 +676,7 @@ impl Cpu {
 
     /// Set or lift a container's CPU limit (a squeeze that starts or ends).
     pub fn set_limit(&mut self, now: u64, container: u32, limit_cores: Option<f64>, max_parallel: u32) {
-        let t = now as f64;
+        let t = whole_f64(now);
         let ci = container as usize;
         let ni = self.containers[ci].node as usize;
         if self.nodes[ni].direct {
@@ -720,12 +729,13 @@ impl Cpu {
         }
     }
 
-    /// The container clock at real time `t` (for a sharing container, the node clock must be
-    /// at `t`).
-    #[inline]
-    fn v_at(&self, ci: usize, t: f64) -> f64 {
+    /// The clock at real time `t` of a container in `state` (for a sharing container, the node
+    /// clock must be at `t`). Callers that know the state pass it as a constant, so no branch
+    /// on it is left.
+    #[inline(always)]
+    fn v_at(&self, ci: usize, t: f64, state: State) -> f64 {
         let c = &self.containers[ci];
-        match c.state {
+        match state {
             State::Capped => c.v_a + (t - c.t_a),
             State::Sharing => c.v_a + c.x() * (self.nodes[c.node as usize].v - c.t_a),
             State::Idle | State::Throttled => c.v_a,
@@ -736,7 +746,19 @@ impl Cpu {
     /// and re-anchor it there. Re-anchoring leaves the container's heap keys unchanged.
     #[inline(always)]
     fn sync(&mut self, ci: usize, t: f64) {
-        let v = self.v_at(ci, t);
+        self.sync_in(ci, t, self.containers[ci].state);
+    }
+
+    /// [`Cpu::sync`] for a container known to be in `state`.
+    #[inline(always)]
+    fn sync_in(&mut self, ci: usize, t: f64, state: State) {
+        if self.containers[ci].t_acc == t {
+            // Already synced at `t`: its clock has not moved since (neither real time nor the
+            // node clock has), so syncing again would add nothing. Only an idle or throttled
+            // container keeps a stale anchor, and it is re-anchored before it runs again.
+            return;
+        }
+        let v = self.v_at(ci, t, state);
         let node_v = self.nodes[self.containers[ci].node as usize].v;
         let c = &mut self.containers[ci];
         let dt = (t - c.t_acc).max(0.0);
@@ -744,13 +766,13 @@ impl Cpu {
         let n = f64::from(c.n);
         c.counters.work_ns += n * dv;
         c.counters.present_ns += n * dt;
-        if c.state == State::Throttled {
+        if state == State::Throttled {
             c.counters.throttled_ns += dt;
         }
         c.usage += n * dv;
         c.t_acc = t;
         c.v_a = v;
-        c.t_a = if c.state == State::Sharing { node_v } else { t };
+        c.t_a = if state == State::Sharing { node_v } else { t };
     }
 
     /// The next event of a container, in its own clock: its first task done, or its quota used.
@@ -776,48 +798,59 @@ impl Cpu {
     // ------------------------------------------------------------------------ mode changes
 
     /// Direct → shared: every running container gets its tasks in a heap and its clock
-    /// anchored at `t`; [`Cpu::partition`] then places them.
+    /// anchored at `t`, and is listed for [`Cpu::partition`], which then places them.
     fn enter_shared_mode(&mut self, ni: usize, t: f64) {
-        self.nodes[ni].direct = false;
-        self.nodes[ni].t = t;
-        self.nodes[ni].v = 0.0;
-        for k in 0..self.nodes[ni].members.len() {
-            let ci = self.nodes[ni].members[k] as usize;
+        let node = &mut self.nodes[ni];
+        node.direct = false;
+        node.t = t;
+        node.v = 0.0;
+        // Taken out for the loop, so it is read as a slice rather than indexed again each time.
+        let members = std::mem::take(&mut node.members);
+        let mut running = std::mem::take(&mut self.partition_scratch);
+        running.clear();
+        for &c in &members {
+            let ci = c as usize;
             if self.containers[ci].n == 0 {
                 continue;
             }
-            self.settle_direct(ci, t);
-            let c = &mut self.containers[ci];
-            // The clock of a container in direct mode is real time.
-            c.v_a = t;
-            c.t_a = t;
+            running.push((0.0, c));
+            // What the tasks ran at one core each up to `t` (as `settle_direct` counts it), in
+            // the same pass that moves them to the heap.
             let list = std::mem::take(&mut self.containers[ci].list);
+            let mut ran = 0.0;
             for &id in &list {
                 let tk = &mut self.tasks[id as usize];
+                ran += (t.min(tk.finish_v) - tk.acct_from).max(0.0);
                 tk.gen = tk.gen.wrapping_add(1);
                 tk.slot = NIL;
                 self.containers[ci].heap.push(Reverse((OrdF64(tk.finish_v), id)));
             }
-            self.containers[ci].list = list;
-            self.containers[ci].list.clear();
-            if self.containers[ci].quota_ns.is_some() {
+            let c = &mut self.containers[ci];
+            c.counters.work_ns += ran;
+            c.counters.present_ns += ran;
+            c.t_acc = t;
+            // The clock of a container in direct mode is real time.
+            c.v_a = t;
+            c.t_a = t;
+            c.list = list;
+            c.list.clear();
+            c.state = State::Capped;
+            if c.quota_ns.is_some() {
                 self.nodes[ni].limited_active += 1;
             }
-            self.containers[ci].state = State::Capped;
         }
+        self.nodes[ni].members = members;
+        self.partition_scratch = running;
     }
 
-    /// Place every runnable container of a node that has none placed (it just left direct
-    /// mode) in its final set at once: sorted by weight per task, the capped ones are the
-    /// largest prefix whose smallest still gets a core per task at the resulting θ.
+    /// Place the runnable containers of a node that has none placed (it just left direct
+    /// mode; [`Cpu::enter_shared_mode`] listed them) in their final sets at once: sorted by
+    /// weight per task, the capped ones are the largest prefix whose smallest still gets a
+    /// core per task at the resulting θ.
     fn partition(&mut self, ni: usize, t: f64) {
         let mut items = std::mem::take(&mut self.partition_scratch);
-        items.clear();
-        for &c in &self.nodes[ni].members {
-            let ct = &self.containers[c as usize];
-            if ct.n > 0 && ct.state == State::Capped {
-                items.push((ct.x(), c));
-            }
+        for item in &mut items {
+            item.0 = self.containers[item.1 as usize].x();
         }
         // A total order (containers are distinct), so an unstable sort gives the same order.
         items.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -829,7 +862,7 @@ impl Cpu {
             // Would the first j capped and the rest sharing be consistent? The largest
             // sharing one (j) must get less than a core per task.
             let w_sh = w_total - w_cap;
-            if x * (cores - n_cap as f64) < w_sh as f64 {
+            if x * (cores - whole_f64(n_cap)) < whole_f64(w_sh) {
                 capped = j;
                 break;
             }
@@ -848,21 +881,25 @@ impl Cpu {
     }
 
     /// Shared → direct: every task gets its own completion event again.
+    #[inline(never)]
     fn enter_direct_mode(&mut self, ni: usize, t: f64, now: u64) {
-        for k in 0..self.nodes[ni].members.len() {
-            let ci = self.nodes[ni].members[k] as usize;
+        let members = std::mem::take(&mut self.nodes[ni].members);
+        for &c in &members {
+            let ci = c as usize;
             if self.containers[ci].n == 0 {
                 continue;
             }
             self.sync(ci, t);
             let v = self.containers[ci].v_a;
-            let mut heap = std::mem::take(&mut self.containers[ci].heap);
+            // Tasks in finish order (their keys are distinct), so their events are scheduled
+            // in a fixed order; sorting the few at once costs less than popping them one by one.
+            let mut by_finish = std::mem::take(&mut self.containers[ci].heap).into_vec();
+            by_finish.sort_unstable();
             let c = &mut self.containers[ci];
             c.v_a = t;
             c.t_a = t;
             c.state = State::Capped;
-            // Tasks in finish order, so their events are scheduled in a fixed order.
-            while let Some(Reverse((f, id))) = heap.pop() {
+            for &Reverse((f, id)) in by_finish.iter().rev() {
                 let finish = t + (f.0 - v).max(0.0);
                 let slot = self.containers[ci].list.len() as u32;
                 self.containers[ci].list.push(id);
@@ -875,8 +912,10 @@ impl Cpu {
                     self.wakes.push(CpuWake::Task { task: id, gen: tk.gen & 0xff_ffff, at_ns: ceil_ns(finish, now) });
                 }
             }
-            self.containers[ci].heap = heap;
+            by_finish.clear();
+            self.containers[ci].heap = BinaryHeap::from(by_finish);
         }
+        self.nodes[ni].members = members;
         // Every runnable container was in the sets (none is throttled: no limit can bind).
         let n = &mut self.nodes[ni];
         n.cap_x.clear();
@@ -901,7 +940,7 @@ impl Cpu {
         c.state = State::Capped;
         c.t_a = t;
         let (local, x, n) = (c.local, c.x(), c.n);
-        let key = self.key_of(ci);
+        let key = self.key_of_in(ci, State::Capped);
         let node = &mut self.nodes[ni];
         node.cap_x.set(local, x);
         node.cap_t.set(local, key);
@@ -915,7 +954,7 @@ impl Cpu {
         c.state = State::Sharing;
         c.t_a = v;
         let (local, x, w) = (c.local, c.x(), c.shares);
-        let key = self.key_of(ci);
+        let key = self.key_of_in(ci, State::Sharing);
         let node = &mut self.nodes[ni];
         node.shr_x.set(local, x);
         node.shr_v.set(local, key);
@@ -925,10 +964,16 @@ impl Cpu {
     /// Take a runnable container out of its heaps (its clock must be synced).
     #[inline(always)]
     fn leave_sets(&mut self, ni: usize, ci: usize) {
+        self.leave_sets_in(ni, ci, self.containers[ci].state);
+    }
+
+    /// [`Cpu::leave_sets`] for a container known to be in `state`.
+    #[inline(always)]
+    fn leave_sets_in(&mut self, ni: usize, ci: usize, state: State) {
         let c = &self.containers[ci];
         let (local, n, w) = (c.local, u64::from(c.n), c.shares);
         let node = &mut self.nodes[ni];
-        match c.state {
+        match state {
             State::Capped => {
                 node.cap_x.remove(local);
                 node.cap_t.remove(local);
@@ -952,7 +997,7 @@ impl Cpu {
         let (state, local, x) = (c.state, c.local, c.x());
         match state {
             State::Capped => {
-                let key = self.key_of(ci);
+                let key = self.key_of_in(ci, State::Capped);
                 let node = &mut self.nodes[ni];
                 node.n_capped = node.n_capped + u64::from(self.containers[ci].n) - u64::from(old);
                 node.cap_x.set(local, x);
@@ -962,7 +1007,7 @@ impl Cpu {
             State::Sharing => {
                 // Re-anchor in V with the new x (the clock was synced by the caller).
                 self.containers[ci].t_a = self.nodes[ni].v;
-                let key = self.key_of(ci);
+                let key = self.key_of_in(ci, State::Sharing);
                 let node = &mut self.nodes[ni];
                 node.shr_x.set(local, x);
                 node.shr_v.set(local, key);
@@ -978,7 +1023,7 @@ impl Cpu {
         if n.w_sharing == 0 {
             0.0
         } else {
-            ((n.cores - n.n_capped as f64) / n.w_sharing as f64).max(0.0)
+            ((n.cores - whole_f64(n.n_capped)) / whole_f64(n.w_sharing)).max(0.0)
         }
     }
 
@@ -993,8 +1038,8 @@ impl Cpu {
             if let Some((x, local)) = node.shr_x.top() {
                 if x * theta >= 1.0 {
                     let ci = node.members[local as usize] as usize;
-                    self.sync(ci, t);
-                    self.leave_sets(ni, ci);
+                    self.sync_in(ci, t, State::Sharing);
+                    self.leave_sets_in(ni, ci, State::Sharing);
                     self.enter_capped(ni, ci, t);
                     continue;
                 }
@@ -1003,10 +1048,10 @@ impl Cpu {
             if let Some((x, local)) = node.cap_x.top() {
                 // Capped only if its tasks would get a core each were it sharing:
                 // x·(cores − N_capped) ≥ W_sharing (with no sharing: N_capped ≤ cores).
-                if x * (node.cores - node.n_capped as f64) < node.w_sharing as f64 {
+                if x * (node.cores - whole_f64(node.n_capped)) < whole_f64(node.w_sharing) {
                     let ci = node.members[local as usize] as usize;
-                    self.sync(ci, t);
-                    self.leave_sets(ni, ci);
+                    self.sync_in(ci, t, State::Capped);
+                    self.leave_sets_in(ni, ci, State::Capped);
                     self.enter_sharing(ni, ci);
                     continue;
                 }
@@ -1024,9 +1069,15 @@ impl Cpu {
     /// of its next event.
     #[inline(always)]
     fn key_of(&self, ci: usize) -> f64 {
+        self.key_of_in(ci, self.containers[ci].state)
+    }
+
+    /// [`Cpu::key_of`] for a container known to be in `state`.
+    #[inline(always)]
+    fn key_of_in(&self, ci: usize, state: State) -> f64 {
         let c = &self.containers[ci];
         let e = self.next_v(ci);
-        match c.state {
+        match state {
             State::Capped => c.t_a + (e - c.v_a),
             State::Sharing => c.t_a + (e - c.v_a) / c.x(),
             State::Idle | State::Throttled => f64::INFINITY,
@@ -1058,12 +1109,13 @@ impl Cpu {
             }
         }
         if n.limited_active > 0 {
-            let p = n.period_ns as f64;
+            let p = whole_f64(n.period_ns);
             next = next.min(((n.t / p).floor() + 1.0) * p);
         }
         next
     }
 
+    #[inline]
     fn wake_node(&mut self, ni: usize, now: u64) {
         let next = self.next_time(ni);
         if !next.is_finite() {
@@ -1172,13 +1224,36 @@ impl Cpu {
     }
 }
 
+/// `x as f64`, the very same value: times in ns, task counts and the weights summed on a node
+/// fit an `i64`, whose conversion is one instruction where the unsigned one takes several.
+#[inline(always)]
+fn whole_f64(x: u64) -> f64 {
+    if x <= i64::MAX as u64 {
+        x as i64 as f64
+    } else {
+        x as f64
+    }
+}
+
 /// The first whole ns at or after `t`, and never before `now` (a due event fires at once,
 /// not in the past); saturating at the end of representable time.
 fn ceil_ns(t: f64, now: u64) -> u64 {
     // `f64::ceil` is a library call on the baseline x86-64 target; truncating and stepping up
     // when something was cut off gives the same integer for every t.
+    const TWO_52: f64 = 4_503_599_627_370_496.0;
     let ns = if t.is_nan() || t <= 0.0 {
         0
+    } else if t < TWO_52 {
+        // From 2^52 to 2^53 floats are the whole numbers, so adding 2^52 rounds `t` to the
+        // nearest one and leaves it in the low bits: read off, as a float-to-integer `as`
+        // would also check for saturation. Rounded down, `t` had a fraction: step up.
+        let shifted = t + TWO_52;
+        let nearest = shifted.to_bits() - TWO_52.to_bits();
+        if shifted - TWO_52 < t {
+            nearest + 1
+        } else {
+            nearest
+        }
     } else if t < 9_223_372_036_854_775_808.0 {
         // Below 2^63 the signed conversions are single instructions and give the same integers.
         let whole = t as i64;
@@ -1233,6 +1308,9 @@ mod tests {
             -f64::INFINITY,
         ];
         cases.push(2f64.powi(64) - 2048.0);
+        // Halves round to even on the way to whole numbers, and 2^52 is where the reading-off
+        // of the nearest whole number stops.
+        cases.extend([1.5, 2.5, 1e-300, 2f64.powi(52) - 0.5, 2f64.powi(52) - 1.0, 2f64.powi(52) - 1.5, 2f64.powi(52) + 1.0]);
         for _ in 0..100_000 {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             cases.push(f64::from_bits(x >> 2));
