@@ -338,7 +338,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Schedule what the CPU asked for.
-    #[inline]
+    #[inline(always)]
     pub(super) fn flush_cpu(&mut self) {
         if self.cpu.has_wakes() {
             for w in self.cpu.drain_wakes() {

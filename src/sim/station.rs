@@ -111,6 +111,7 @@ impl Engine<'_> {
     }
 
     /// CPU work done: an application request then waits off-CPU, if it has a wait.
+    #[inline(always)]
     fn after_cpu(&mut self, c: u32, s: usize) {
         match &self.wait_samplers[s] {
             Some(sampler) => {
@@ -136,6 +137,9 @@ impl Engine<'_> {
 
     /// Release the worker, serve the next in the queue, and move the call on: to the next
     /// step after the pass's fixed delay, or, at the callee pod, to its downstream calls.
+    // Inlined into its two callers, like `after_cpu`: 1.1–1.4% fewer engine instructions on
+    // Faces each, as every pass goes through both.
+    #[inline(always)]
     fn end_service(&mut self, c: u32, s: usize) {
         let call = self.calls[c as usize];
         let len = self.plan.paths[call.path as usize].1;
