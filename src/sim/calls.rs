@@ -76,6 +76,8 @@ impl Engine<'_> {
 
     /// Issue the next group of downstream calls of a call being served at its pod (parallel
     /// neighbours together, a sequential call alone), or respond when none are left.
+    // Inlined: a thin wrapper on every callee pod's pass.
+    #[inline(always)]
     pub(super) fn next_group(&mut self, c: u32) {
         if let Some(at) = self.issue_next_group(c) {
             self.schedule(at, Event::Response { call: c });
