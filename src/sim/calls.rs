@@ -35,7 +35,6 @@ impl Engine<'_> {
             gen,
             edge,
             path,
-            step: 0,
             at: first,
             src_i,
             dst_j,
@@ -134,7 +133,7 @@ impl Engine<'_> {
         let call = &mut self.calls[c as usize];
         call.failed = true;
         let (first, _, _) = plan.paths[call.path as usize];
-        let back = (0..=call.step).fold(wait_ns, |a, i| a.saturating_add(plan.steps[(first + i) as usize].delay_ns));
+        let back = (first..=call.at).fold(wait_ns, |a, i| a.saturating_add(plan.steps[i as usize].delay_ns));
         let at = self.after(back);
         self.schedule(at, Event::Response { call: c });
     }
@@ -156,8 +155,8 @@ impl Engine<'_> {
         let ep = &plan.edges[call.edge as usize];
         if call.measured {
             let held = (self.now - call.start_ns) as f64;
-            let (first, len, _) = plan.paths[call.path as usize];
-            for i in first..first + len.min(call.step + 1) {
+            let first = plan.paths[call.path as usize].0;
+            for i in first..=call.at {
                 let s = plan.steps[i as usize].station as usize;
                 if s >= plan.proxy_station_offset {
                     let st = &mut self.out.stations[s];
@@ -366,14 +365,14 @@ impl Engine<'_> {
             return true;
         }
         let (first, len, _) = plan.paths[call.path as usize];
-        let retrier = (0..len).find(|&i| {
-            let s = plan.steps[(first + i) as usize].station as usize;
+        let retrier = (first..first + len).find(|&i| {
+            let s = plan.steps[i as usize].station as usize;
             matches!(
                 plan.containers[plan.stations[s].container as usize].kind,
                 ContainerKind::Proxy(_, k) if k != ProxyKind::Ztunnel
             )
         });
-        retrier.is_none_or(|r| call.step > r)
+        retrier.is_none_or(|r| call.at > r)
     }
 
     /// The connect timeout of the client of `edge` (0 when the run sets none).

@@ -34,8 +34,7 @@ pub(super) struct CallState {
     pub gen: u32,
     pub edge: u32,
     pub path: u32,
-    pub step: u32,
-    /// Index in [`Plan::steps`] of its current step (the path's first step + `step`).
+    /// Index in [`Plan::steps`] of its current step (from its path's first step to its last).
     pub at: u32,
     pub src_i: u32,
     pub dst_j: u32,

@@ -142,7 +142,7 @@ impl Engine<'_> {
     #[inline(always)]
     fn end_service(&mut self, c: u32, s: usize) {
         let call = self.calls[c as usize];
-        let len = self.plan.paths[call.path as usize].1;
+        let (first, len, _) = self.plan.paths[call.path as usize];
         let step = self.plan.steps[call.at as usize];
         self.occupancy(s, -1);
         self.stations[s].last_active_ns = self.now;
@@ -155,11 +155,10 @@ impl Engine<'_> {
             self.stations[s].busy -= 1;
             self.start_queued(s);
         }
-        if call.step + 1 == len {
+        if call.at + 1 == first + len {
             self.next_group(c);
         } else {
             let next = self.plan.steps[call.at as usize + 1];
-            self.calls[c as usize].step += 1;
             self.calls[c as usize].at += 1;
             let held_ns = match self.plan.stations[s].pass_latency {
                 Some(l) => super::sampler::ns(l.delay_at_score_ns(super::sampler::standard_normal(&mut self.rng))),
