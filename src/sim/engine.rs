@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::cpu::{shares_of_request, Cpu, CpuContainerSpec, CpuCounters};
-use super::event::{Event, EventQueue};
+use super::event::{Event, EventKind, EventQueue, PackedEvent};
 use super::output::{
     histogram, small_histogram, Bucket, ContainerStats, EdgeStats, RunOutput, SimError, SimOptions, StationStats, MAX_TIMELINE_BUCKETS,
 };
@@ -293,19 +293,24 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn dispatch(&mut self, ev: Event) {
-        match ev {
-            Event::Arrival { load } => self.on_arrival(load as usize),
-            Event::ConnectionSend { conn } => self.on_connection_send(conn as usize),
-            Event::Reach { call } => self.on_reach(call),
-            Event::TaskDone { task, gen } => {
-                if let Some(token) = self.cpu.on_task_event(task, gen) {
+    /// Run one event. It is matched in its packed form, by kind: unpacking it into an
+    /// [`Event`] first was a second indirect jump per event, mispredicted about as often as
+    /// the dispatch itself (Faces ambient at 1200 rps under callgrind: 460,634 indirect
+    /// mispredictions, 247,000 without it, and 3.5% fewer instructions).
+    fn dispatch(&mut self, ev: PackedEvent) {
+        let id = ev.id();
+        match ev.kind() {
+            EventKind::Arrival => self.on_arrival(id as usize),
+            EventKind::ConnectionSend => self.on_connection_send(id as usize),
+            EventKind::Reach => self.on_reach(id),
+            EventKind::TaskDone => {
+                if let Some(token) = self.cpu.on_task_event(id, ev.gen()) {
                     self.on_cpu_done(token);
                 }
             }
-            Event::NodeCpu { node } => {
+            EventKind::NodeCpu => {
                 let mut done = std::mem::take(&mut self.done_scratch);
-                self.cpu.on_node_event(self.now, node, &mut done);
+                self.cpu.on_node_event(self.now, id, &mut done);
                 self.flush_cpu();
                 for &token in &done {
                     self.on_cpu_done(token);
@@ -313,15 +318,15 @@ impl<'a> Engine<'a> {
                 done.clear();
                 self.done_scratch = done;
             }
-            Event::WaitDone { call } => self.on_wait_done(call),
-            Event::Response { call } => self.on_response(call),
-            Event::Timeout { call, gen } => self.on_timeout(call, gen),
-            Event::FaultStart { fault } => self.on_fault(fault as usize, true),
-            Event::FaultEnd { fault } => self.on_fault(fault as usize, false),
-            Event::HogStart { hog } => self.on_hog(hog as usize, true),
-            Event::HogEnd { hog } => self.on_hog(hog as usize, false),
-            Event::BackgroundArrival { load } => self.on_background_arrival(load as usize),
-            Event::WindowMark { mark } => self.on_window_mark(mark),
+            EventKind::WaitDone => self.on_wait_done(id),
+            EventKind::Response => self.on_response(id),
+            EventKind::Timeout => self.on_timeout(id, ev.gen()),
+            EventKind::FaultStart => self.on_fault(id as usize, true),
+            EventKind::FaultEnd => self.on_fault(id as usize, false),
+            EventKind::HogStart => self.on_hog(id as usize, true),
+            EventKind::HogEnd => self.on_hog(id as usize, false),
+            EventKind::BackgroundArrival => self.on_background_arrival(id as usize),
+            EventKind::WindowMark => self.on_window_mark(id),
         }
     }
 
