@@ -8,7 +8,7 @@ use std::path::Path;
 use approx::assert_relative_eq;
 
 use super::engine::simulate;
-use super::output::{BackgroundLoad, Fault, FaultEffect, NodeHog, RunOutput, SimOptions};
+use super::output::{BackgroundLoad, Fault, FaultEffect, NodeHog, RunOutput, SimError, SimOptions};
 use super::plan::Plan;
 use crate::model::CostModels;
 use crate::placement::{Deployment, Placement};
@@ -385,4 +385,45 @@ fn a_long_duration_keeps_the_timeline_small() {
     let out = run(&t, 1);
     assert!(out.timeline.len() as u64 <= super::output::MAX_TIMELINE_BUCKETS);
     assert!(out.sent > 80_000);
+}
+
+// ------------------------------------------------------------------- engine limits
+
+fn simulate_with_limits(t: &Topology, max_events: u64, max_pending: u64) -> Result<RunOutput, SimError> {
+    let mut t = t.clone();
+    t.simulation.max_events = max_events;
+    t.simulation.max_pending = max_pending;
+    let d = Deployment::new(&t, Placement::None);
+    simulate(&Plan::new(&t, &d, &CostModels::default()), &SimOptions::new(1))
+}
+
+#[test]
+fn a_run_past_its_event_limit_stops_with_the_limit_and_the_time_reached() {
+    // 100 rps for 10 s is some 4,000 events; a limit of 1,000 is passed near 2.5 s.
+    let t = topology("10s", 1.0, "service_time = { dist = \"constant\", mean = \"1ms\" }", "rate = \"100rps\"");
+    let full = simulate_with_limits(&t, u64::MAX, u64::MAX).expect("no limit binds");
+    assert!(full.events > 1_000);
+    match simulate_with_limits(&t, 1_000, u64::MAX) {
+        Err(SimError::EventLimit(1_000, at)) => assert!(at > 0 && at < 10_000_000_000, "stopped at {at} ns"),
+        other => panic!("expected the event limit, got {:?}", other.map(|o| o.events)),
+    }
+    // At exactly the events the run needs, it ends normally.
+    assert!(simulate_with_limits(&t, full.events, u64::MAX).is_ok());
+}
+
+#[test]
+fn a_run_whose_pending_events_pile_up_stops_with_the_pending_limit() {
+    // Every request waits 100 s off-CPU, so at 1,000 rps the waits pending grow by 1,000 a
+    // second: past 500 within the first second. Without the limit the run ends normally.
+    let t = topology(
+        "3s",
+        1.0,
+        "concurrency = 100000\ncpu = { dist = \"constant\", mean = \"10us\" }\nwait = { dist = \"constant\", mean = \"100s\" }",
+        "rate = \"1000rps\"",
+    );
+    assert!(simulate_with_limits(&t, u64::MAX, u64::MAX).is_ok());
+    match simulate_with_limits(&t, u64::MAX, 500) {
+        Err(SimError::PendingLimit(500, at)) => assert!(at < 1_000_000_000, "stopped at {at} ns"),
+        other => panic!("expected the pending limit, got {:?}", other.map(|o| o.events)),
+    }
 }
