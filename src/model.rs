@@ -168,12 +168,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
     let doc = toml_doc::parse(path, text)?;
     let mut sink = ErrorSink::new(path, text);
     let mut root = Fields::root(&doc);
-    let version = root.req_version(&mut sink, SUPPORTED_VERSION);
-    if let Some(v) = &version {
-        if *v.get_ref() != SUPPORTED_VERSION {
-            sink.at(v.span(), format!("version: {} is not supported: this meshsim reads version {SUPPORTED_VERSION}", v.get_ref()));
-        }
-    }
+    root.req_version(&mut sink, SUPPORTED_VERSION, None);
     let name = root.req_text(&mut sink, "name", expect::NAME).map(Spanned::into_inner).unwrap_or_default();
     let kind_field = root.req_text(&mut sink, "kind", "write one of \"sidecar\", \"node-proxy\", \"ztunnel\", \"waypoint\"");
     let kind = match kind_field.as_ref().map(|k| k.get_ref().as_str()) {

@@ -404,11 +404,18 @@ impl<'t> Fields<'t> {
         self.require(sink, key, expect::WHOLE).int(sink, key)
     }
 
-    /// The required `version` key of a file format: when it is missing, the message asks for
-    /// the one version this meshsim reads (not for just any whole number).
-    pub fn req_version(&mut self, sink: &mut ErrorSink, supported: i64) -> Option<Spanned<i64>> {
+    /// The required `version` key of a file format, which must be `supported`: when it is
+    /// missing, the message asks for that version (not for just any whole number), and another
+    /// version is refused. `files` names the kind of file in the refusal ("sweep": "this meshsim
+    /// reads sweep files of version 1"; `None`: "reads version 1").
+    pub fn req_version(&mut self, sink: &mut ErrorSink, supported: i64, files: Option<&str>) {
         let hint = format!("write `version = {supported}`, the format this meshsim reads");
-        self.require(sink, "version", &hint).int(sink, "version")
+        if let Some(v) = self.require(sink, "version", &hint).int(sink, "version") {
+            if *v.get_ref() != supported {
+                let of = files.map(|f| format!("{f} files of ")).unwrap_or_default();
+                sink.at(v.span(), format!("version: {} is not supported: this meshsim reads {of}version {supported}", v.get_ref()));
+            }
+        }
     }
 
     /// An optional finite number (whole numbers are numbers too).

@@ -158,14 +158,7 @@ fn range_input(sink: &mut ErrorSink, r: &mut Fields) -> Option<RangeInput> {
 }
 
 fn build(path: &Path, text: &str, f: &mut Fields, sink: &mut ErrorSink) -> SweepSpec {
-    if let Some(v) = f.req_version(sink, SUPPORTED_VERSION) {
-        if *v.get_ref() != SUPPORTED_VERSION {
-            sink.at(
-                v.span(),
-                format!("version: {} is not supported: this meshsim reads sweep files of version {SUPPORTED_VERSION}", v.get_ref()),
-            );
-        }
-    }
+    f.req_version(sink, SUPPORTED_VERSION, Some("sweep"));
     let name = match f.req_text(sink, "name", expect::NAME) {
         Some(n) => {
             if let Err(e) = limits::check_output_name(n.get_ref()) {
@@ -455,5 +448,11 @@ mod tests {
         assert!(bad(1.0, 5.0, None, Some(1.0)));
         assert!(bad(1.0, 5.0, Some(1.0), Some(2.0)));
         assert!(bad(1.0, 5.0, None, None));
+    }
+
+    #[test]
+    fn another_version_of_the_sweep_format_is_refused_at_its_line() {
+        let err = parse(Path::new("s.toml"), "version = 2\nname = \"s\"\n").unwrap_err().to_string();
+        assert!(err.contains("s.toml:1:11: version: 2 is not supported: this meshsim reads sweep files of version 1"), "{err}");
     }
 }

@@ -8,8 +8,10 @@ use crate::toml_doc::{expect, Fields, Spanned};
 
 type S<T> = Spanned<T>;
 
+/// The topology format this meshsim reads.
+const SUPPORTED_VERSION: i64 = 1;
+
 pub struct TopologyFile {
-    pub version: Option<S<i64>>,
     pub name: Option<S<String>>,
     pub description: Option<S<String>>,
     pub simulation: Option<SimulationInput>,
@@ -188,7 +190,7 @@ fn choice(options: &[&str]) -> String {
 
 /// Read the document's fields; every problem goes to `sink`.
 pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
-    let version = root.req_version(sink, super::validate::SUPPORTED_VERSION);
+    root.req_version(sink, SUPPORTED_VERSION, None);
     let name = root.req_text(sink, "name", expect::NAME);
     let description = root.text(sink, "description", expect::TEXT);
     let simulation = root.req_table(sink, "simulation").map(|mut f| {
@@ -366,7 +368,7 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
         sink,
         &["version", "name", "description", "simulation", "mesh", "network", "node", "namespace", "service", "load", "blast"],
     );
-    TopologyFile { version, name, description, simulation, mesh, network, nodes, namespaces, services, loads, blast }
+    TopologyFile { name, description, simulation, mesh, network, nodes, namespaces, services, loads, blast }
 }
 
 fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {

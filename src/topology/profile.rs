@@ -83,11 +83,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Profile, InputErrors> {
     let doc = toml_doc::parse(path, text)?;
     let mut sink = ErrorSink::new(path, text);
     let mut root = Fields::root(&doc);
-    if let Some(v) = root.req_version(&mut sink, SUPPORTED_VERSION) {
-        if *v.get_ref() != SUPPORTED_VERSION {
-            sink.at(v.span(), format!("version: {} is not supported: this meshsim reads version {SUPPORTED_VERSION}", v.get_ref()));
-        }
-    }
+    root.req_version(&mut sink, SUPPORTED_VERSION, None);
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
     let name = root.req_text(&mut sink, "name", expect::NAME);

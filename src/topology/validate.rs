@@ -17,8 +17,6 @@ use crate::limits::{self, describe_ns};
 use crate::toml_doc::{Fields, Spanned};
 use crate::units;
 
-pub(super) const SUPPORTED_VERSION: i64 = 1;
-
 /// Parse topology text read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Topology, InputErrors> {
     let doc = crate::toml_doc::parse(path, text)?;
@@ -137,11 +135,6 @@ fn entity_name(sink: &mut ErrorSink, s: &Option<Spanned<String>>) -> String {
 }
 
 fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
-    if let Some(v) = &f.version {
-        if *v.get_ref() != SUPPORTED_VERSION {
-            sink.at(v.span(), format!("version: {} is not supported: this meshsim reads version {SUPPORTED_VERSION}", v.get_ref()));
-        }
-    }
     let name = match &f.name {
         Some(n) => {
             if let Err(e) = limits::check_output_name(n.get_ref()) {

@@ -99,6 +99,13 @@ fn a_missing_version_asks_for_the_version_meshsim_reads() {
 }
 
 #[test]
+fn another_version_of_the_format_is_refused_at_its_line() {
+    let (path, stderr) = faces_refused("other-version", |t| t.replacen("version = 1\n", "version = 2\n", 1));
+    let line = line_of(&std::fs::read_to_string(&path).unwrap(), "version = 2");
+    has_all(&stderr, &[&format!(":{line}:11: version: 2 is not supported: this meshsim reads version 1")]);
+}
+
+#[test]
 fn a_bare_duration_for_a_distribution_says_what_the_table_looks_like() {
     let (_, stderr) =
         faces_refused("service-time", |t| t.replacen("cpu = { dist = \"lognormal\", mean = \"4.4ms\", cv = 0.5 }", "cpu = \"1ms\"", 1));
