@@ -126,8 +126,25 @@ impl PackedEvent {
         ((self.0 >> 32) as u32) & GEN_MASK
     }
 
+    /// The event as it was scheduled.
     pub fn unpack(self) -> Event {
-        Event::unpack(self.0)
+        let (id, gen) = (self.id(), self.gen());
+        match self.kind() {
+            EventKind::Arrival => Event::Arrival { load: id },
+            EventKind::ConnectionSend => Event::ConnectionSend { conn: id },
+            EventKind::Reach => Event::Reach { call: id },
+            EventKind::TaskDone => Event::TaskDone { task: id, gen },
+            EventKind::NodeCpu => Event::NodeCpu { node: id },
+            EventKind::WaitDone => Event::WaitDone { call: id },
+            EventKind::Response => Event::Response { call: id },
+            EventKind::Timeout => Event::Timeout { call: id, gen },
+            EventKind::FaultStart => Event::FaultStart { fault: id },
+            EventKind::FaultEnd => Event::FaultEnd { fault: id },
+            EventKind::HogStart => Event::HogStart { hog: id },
+            EventKind::HogEnd => Event::HogEnd { hog: id },
+            EventKind::BackgroundArrival => Event::BackgroundArrival { load: id },
+            EventKind::WindowMark => Event::WindowMark { mark: id },
+        }
     }
 }
 
@@ -172,27 +189,6 @@ impl Event {
             Event::TaskDone { task: id, gen } | Event::Timeout { call: id, gen } => (id, gen),
         };
         ((self.kind() as u64) << 56) | (u64::from(gen & GEN_MASK) << 32) | u64::from(id)
-    }
-
-    pub fn unpack(p: u64) -> Event {
-        let p = PackedEvent(p);
-        let (id, gen) = (p.id(), p.gen());
-        match p.kind() {
-            EventKind::Arrival => Event::Arrival { load: id },
-            EventKind::ConnectionSend => Event::ConnectionSend { conn: id },
-            EventKind::Reach => Event::Reach { call: id },
-            EventKind::TaskDone => Event::TaskDone { task: id, gen },
-            EventKind::NodeCpu => Event::NodeCpu { node: id },
-            EventKind::WaitDone => Event::WaitDone { call: id },
-            EventKind::Response => Event::Response { call: id },
-            EventKind::Timeout => Event::Timeout { call: id, gen },
-            EventKind::FaultStart => Event::FaultStart { fault: id },
-            EventKind::FaultEnd => Event::FaultEnd { fault: id },
-            EventKind::HogStart => Event::HogStart { hog: id },
-            EventKind::HogEnd => Event::HogEnd { hog: id },
-            EventKind::BackgroundArrival => Event::BackgroundArrival { load: id },
-            EventKind::WindowMark => Event::WindowMark { mark: id },
-        }
     }
 }
 
@@ -377,7 +373,7 @@ mod tests {
             Event::WindowMark { mark: 1 },
         ];
         for e in all {
-            assert_eq!(Event::unpack(e.pack()), e);
+            assert_eq!(PackedEvent(e.pack()).unpack(), e);
             assert_eq!(PackedEvent(e.pack()).kind(), e.kind());
         }
     }
