@@ -13,6 +13,7 @@ pub mod cli;
 pub mod input_error;
 pub mod input_file;
 pub mod inputs;
+pub mod kernel;
 pub mod limits;
 pub mod metrics;
 pub mod model;

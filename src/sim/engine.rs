@@ -23,11 +23,31 @@ use super::plan::{Plan, StationKind};
 use super::sampler::Sampler;
 
 pub(super) const NONE: u32 = u32::MAX;
-/// CPU task tokens: a call's id, or a background job at a station, or a hog thread.
+/// CPU task tokens: a call's id, or a background job at a station, or a hog thread, or a
+/// call being refused (the CPU its refuser spends before the error goes back).
 pub(super) const BG_JOB: u32 = 1 << 31;
 pub(super) const HOG: u32 = 1 << 30;
+pub(super) const REFUSAL: u32 = 1 << 29;
 /// Calls in flight at once beyond this would collide with the token tags above.
-const MAX_CALLS: usize = (HOG - 1) as usize;
+const MAX_CALLS: usize = (REFUSAL - 1) as usize;
+
+/// Events in a row at one instant that stop a run as stalled, at the least. Every request
+/// makes a bounded number of events per instant (a send, a reach, a start, a response, and as
+/// many again per call it makes at no distance), so a legitimate instant stays far below
+/// this; a loop that answers in zero time reaches it in well under a second of wall time.
+pub const STALL_EVENTS_MIN: u64 = 1_000_000;
+/// More events in a row at one instant allowed per closed-loop connection and per station
+/// (all of them may act at one instant, at the start of a run or when a node wakes).
+pub const STALL_EVENTS_PER_ACTOR: u64 = 64;
+
+/// Why a call was answered with an error where it was (the cause a stalled run names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// The station's queue was full (`simulation.queue_limit`).
+    QueueFull,
+    /// The station was down: its node's kernel refused the connection.
+    Down,
+}
 
 #[derive(Clone, Copy, Default)]
 pub(super) struct CallState {
@@ -119,6 +139,10 @@ pub(super) struct Engine<'a> {
     pub overflow: bool,
     /// Stations drained now (calls look for drained replicas only while some are).
     pub drained: u32,
+    /// The last refusal: when, by which station, and why (for naming a stalled run's cause).
+    pub last_refusal: Option<(u64, u32, Refusal)>,
+    /// Closed-loop connections waiting for their source pod to come back up, per station.
+    pub parked: Vec<Vec<u32>>,
 }
 
 /// Run a plan to the end of its duration, then drain what is in flight (for at most one
@@ -132,9 +156,22 @@ pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
     // Attempts that wait out a connect timeout (each retry may wait again) still end in the drain.
     let waits = opts.connect_timeout_ns.iter().zip(&plan.edges).map(|(&t, e)| t.saturating_mul(u64::from(e.retries) + 1)).max();
     let horizon = plan.duration_ns.saturating_add(plan.duration_ns.max(60_000_000_000)).saturating_add(waits.unwrap_or(0));
+    let actors = (e.conns.len() + plan.stations.len()) as u64;
+    let stall_limit = STALL_EVENTS_MIN.saturating_add(STALL_EVENTS_PER_ACTOR.saturating_mul(actors));
+    // Events in a row at the instant `e.now`: a loop answering in zero time is caught here,
+    // named for its cause, long before the event limit.
+    let mut still = 0u64;
     while let Some((t, ev)) = e.queue.pop() {
         if t > horizon {
             break;
+        }
+        if t == e.now {
+            still += 1;
+            if still >= stall_limit {
+                return Err(e.stalled(still));
+            }
+        } else {
+            still = 0;
         }
         e.now = t;
         e.out.events += 1;
@@ -215,6 +252,8 @@ impl<'a> Engine<'a> {
             done_scratch: Vec::new(),
             overflow: false,
             drained: 0,
+            last_refusal: None,
+            parked: vec![Vec::new(); plan.stations.len()],
             out: RunOutput {
                 seed: opts.seed,
                 events: 0,
@@ -359,6 +398,30 @@ impl<'a> Engine<'a> {
             Some(w) => self.queue.push_wake(w),
             None => self.flush_cpu(),
         }
+    }
+
+    /// The error of a run whose clock stopped: at which instant, after how many events, the
+    /// refusal at that instant that most likely loops (a closed-loop client answered in zero
+    /// time sends again at once), and what the run had done so far.
+    fn stalled(&self, events: u64) -> SimError {
+        let cause = match self.last_refusal {
+            Some((t, s, why)) if t == self.now => {
+                let name = &self.plan.stations[s as usize].name;
+                match why {
+                    Refusal::QueueFull => format!(
+                        "`{name}` refuses calls because its queue is full (simulation.queue_limit = {}) and a refusal \
+                         costs it no CPU (its cost model's pass CPU is zero), so its clients send again at once: \
+                         give the model a pass CPU, raise simulation.queue_limit or lower the load",
+                        self.plan.queue_limit
+                    ),
+                    Refusal::Down => format!("`{name}` is down and its refusals cost no time, so its clients send again at once"),
+                }
+            }
+            _ => "no component refused a call at that instant: requests are answered in zero time, \
+                  so check for zero latencies, service times and think times"
+                .to_string(),
+        };
+        SimError::Stalled { t_ns: self.now, events, cause, sent: self.out.sent, succeeded: self.out.succeeded, failed: self.out.failed }
     }
 
     /// Whether `t` lies in the measurement window.

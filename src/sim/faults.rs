@@ -4,7 +4,7 @@
 //! background jobs pushed through stations (a noisy tenant's traffic through a shared proxy)
 //! and CPU hogs on nodes (a noisy neighbour's batch job on the same cores).
 
-use super::engine::{Engine, BG_JOB, HOG};
+use super::engine::{Engine, BG_JOB, HOG, REFUSAL};
 use super::event::Event;
 use super::output::FaultEffect;
 
@@ -31,12 +31,16 @@ impl Engine<'_> {
                     let running = self.cpu.clear(self.now, container);
                     self.flush_cpu();
                     for c in running.into_iter().filter(|c| c & (BG_JOB | HOG) == 0) {
-                        self.fail_call(c);
+                        self.fail_call(c & !REFUSAL);
                     }
                 }
                 (FaultEffect::Down | FaultEffect::Unreachable, false) => {
                     self.stations[s].up = true;
                     self.stations[s].silent = false;
+                    // Closed-loop users behind this pod send again now that it is back.
+                    for k in std::mem::take(&mut self.parked[s]) {
+                        self.schedule(self.now, Event::ConnectionSend { conn: k });
+                    }
                 }
                 (FaultEffect::Drained, start) => {
                     if self.stations[s].drained != start {

@@ -51,6 +51,14 @@ impl Engine<'_> {
             return;
         }
         let conn = self.conns[k];
+        // A load generator whose pod is down sends nothing until it is back (and a crashed
+        // client answered at once would send again at once, forever).
+        if let Some(p) = self.plan.edges[conn.load as usize].src_pods[conn.src_i as usize] {
+            if !self.stations[p].up {
+                self.parked[p].push(k as u32);
+                return;
+            }
+        }
         self.conns[k].last_send_ns = self.now;
         self.send_request(conn.load as usize, conn.src_i, k as u32);
     }

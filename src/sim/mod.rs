@@ -23,4 +23,6 @@ pub use output::{BackgroundLoad, Fault, FaultEffect, NodeHog, RunOutput, SimErro
 pub use plan::Plan;
 
 #[cfg(test)]
+mod refusal_tests;
+#[cfg(test)]
 mod tests;

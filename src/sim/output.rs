@@ -107,6 +107,11 @@ pub enum SimError {
          lower the load, the retries or raise simulation.max_pending"
     )]
     PendingLimit(u64, u64),
+    #[error(
+        "simulated time stopped at t={t_ns} ns: {events} events in a row without the clock moving; {cause}. \
+         So far {sent} requests were sent, {succeeded} succeeded and {failed} failed"
+    )]
+    Stalled { t_ns: u64, events: u64, cause: String, sent: u64, succeeded: u64, failed: u64 },
     #[error("node `{0}`: the idle CPU of its proxies ({1:.0}m) takes all of its {2} vCPUs: give it more vCPUs or fewer proxies")]
     NodeOvercommitted(String, f64, f64),
 }

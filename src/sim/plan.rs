@@ -21,6 +21,8 @@ pub enum StationKind {
 #[derive(Clone, Debug)]
 pub struct StationSpec {
     pub kind: StationKind,
+    /// The pod's or proxy's name, for errors that name a component.
+    pub name: String,
     pub servers: u32,
     /// Its CPU container (index into [`Plan::containers`]).
     pub container: u32,
@@ -139,6 +141,7 @@ impl Plan {
             let speed = t.nodes[pod.node].speed;
             stations.push(StationSpec {
                 kind: StationKind::Pod(pid),
+                name: pod.name.clone(),
                 servers: s.concurrency,
                 container: containers.len() as u32,
                 cpu_mult: 1.0 / speed,
@@ -166,6 +169,7 @@ impl Plan {
             let servers = model.map(|m| m.workers).unwrap_or(1);
             stations.push(StationSpec {
                 kind: StationKind::Proxy(x),
+                name: p.name.clone(),
                 servers,
                 container: containers.len() as u32,
                 cpu_mult: 1.0 / speed,

@@ -2,7 +2,7 @@
 //! front of them, and the service itself: a pass's CPU work (proxies) or a request's CPU work
 //! then off-CPU wait (pods), run on the node's shared cores in the station's container.
 
-use super::engine::{Engine, BG_JOB};
+use super::engine::{Engine, Refusal, BG_JOB, REFUSAL};
 use super::event::Event;
 
 impl Engine<'_> {
@@ -26,9 +26,13 @@ impl Engine<'_> {
         let step = self.plan.steps[call.at as usize];
         let s = step.station as usize;
         if !self.stations[s].up {
-            // A dead node answers nothing: the connection attempt waits for the timeout.
-            let wait = if self.stations[s].silent { self.connect_timeout_ns(call.edge) } else { 0 };
-            self.fail_call_after(c, wait);
+            if self.stations[s].silent {
+                // A dead node answers nothing: the connection attempt waits for the timeout.
+                self.fail_call_after(c, self.connect_timeout_ns(call.edge));
+            } else {
+                // A crashed process on a live node: its node's kernel resets the connection.
+                self.refuse(c, s, crate::kernel::REFUSED_CONNECTION_CPU_NS, Refusal::Down);
+            }
             return;
         }
         if self.stations[s].busy < self.stations[s].servers {
@@ -38,7 +42,11 @@ impl Engine<'_> {
             if call.measured {
                 self.out.stations[s].rejected += 1;
             }
-            self.fail_call(c);
+            // A proxy at its limit answers with a local reply: it reads the request and writes
+            // the error, a pass without its upstream (its pass's CPU, an upper bound). A pod at
+            // its limit refuses the connection: its kernel's reset.
+            let work = if s >= self.plan.proxy_station_offset { step.work_ns } else { crate::kernel::REFUSED_CONNECTION_CPU_NS };
+            self.refuse(c, s, work, Refusal::QueueFull);
         } else {
             self.occupancy(s, 1);
             self.stations[s].queue.push_back(c);
@@ -46,6 +54,19 @@ impl Engine<'_> {
             let st = &mut self.out.stations[s];
             st.queue_max = st.queue_max.max(q);
         }
+    }
+
+    /// Station `s` refuses call `c`: it spends `work_ns` of reference CPU in its container
+    /// (outside its workers: the accept loop or the kernel), then the error travels back. A
+    /// refusal that costs no CPU is answered at once.
+    fn refuse(&mut self, c: u32, s: usize, work_ns: u64, why: Refusal) {
+        self.last_refusal = Some((self.now, s as u32, why));
+        if work_ns == 0 {
+            self.fail_call(c);
+            return;
+        }
+        let spec = &self.plan.stations[s];
+        self.start_task(spec.container, work_ns as f64 * spec.cpu_mult, REFUSAL | c);
     }
 
     /// Take a worker and start the CPU work: a proxy pass's, an application request's, or a
@@ -103,6 +124,10 @@ impl Engine<'_> {
             return;
         }
         if token & super::engine::HOG != 0 {
+            return;
+        }
+        if token & REFUSAL != 0 {
+            self.fail_call(token & !REFUSAL);
             return;
         }
         let call = self.calls[token as usize];

@@ -16,7 +16,7 @@ use crate::topology::{ClosedLoop, ProxyKind, ServiceTime, Topology};
 
 /// A one-node topology with no network delay, one service `srv` (`service` holds its extra
 /// keys) and one load (`load` holds its keys).
-fn topology(duration: &str, vcpu: f64, service: &str, load: &str) -> Topology {
+pub(super) fn topology(duration: &str, vcpu: f64, service: &str, load: &str) -> Topology {
     let text = format!(
         r#"
 version = 1
