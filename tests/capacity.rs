@@ -103,6 +103,54 @@ rate = "50rps"
     assert_eq!(nodes(0.25), vec![Some(2), Some(3), Some(2)]);
 }
 
+/// Four `api` pods ask 100m each but use about 900m each at 3600 rps (1 ms of CPU a request):
+/// their requests pack onto one 2-vCPU node, their use needs two (two pods a node in 1800m of
+/// 2000m, a third would not fit). The count is the one that carries the load, and says use
+/// bound it; at 40 rps (about 10m a pod) the requests bind.
+#[test]
+fn the_node_count_carries_the_cpu_the_pods_use_when_it_exceeds_their_requests() {
+    let d = scratch("by-use");
+    let p = topology(
+        &d,
+        r#"[network]
+same_node = "0us"
+same_zone = "0us"
+[[node]]
+name = "small"
+count = 4
+vcpu = 2
+memory = "8Gi"
+[[namespace]]
+name = "a"
+[[service]]
+name = "api"
+namespace = "a"
+replicas = 4
+concurrency = 8
+cpu_request = "100m"
+memory_request = "64Mi"
+service_time = { dist = "constant", mean = "1ms" }
+[[load]]
+to = "api"
+rate = "40rps"
+"#,
+    );
+    let at = |rate: f64| {
+        let mut o = options(vec![Placement::None], 0.0);
+        o.rate_rps = Some(rate);
+        o.max_rps = Some(80.0);
+        let r = capacity(&p, &Overrides::default(), &o).unwrap();
+        let s = r.rows[0].at_rate.clone().unwrap();
+        (s.nodes, s.nodes_by_requests, s.nodes_bound, s.nodes_note)
+    };
+    use meshsim::app::capacity::NodesBound;
+    let (nodes, by_requests, bound, note) = at(3600.0);
+    assert_eq!((nodes, by_requests, bound), (Some(2), Some(1), Some(NodesBound::CpuUse)), "{note:?}");
+    assert!(note.unwrap().contains("the CPU they use needs 2"));
+    let (nodes, by_requests, bound, note) = at(40.0);
+    assert_eq!((nodes, by_requests, bound, note), (Some(1), Some(1), Some(NodesBound::Requests), None));
+}
+
 /// A hot service (one replica asking 100m, using about 400m at 200 rps) is scaled up to keep
 /// its pods near 70% of their request; a cold one keeps the file's replicas (never fewer).
 #[test]

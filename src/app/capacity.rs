@@ -48,8 +48,13 @@ pub struct Sizing {
     pub app_mem_request_mib: f64,
     pub total_cpu_millicores: f64,
     pub total_mem_mib: f64,
-    /// Nodes the packing of every pod's requests needs (`None`: a pod fits on no node).
+    /// Nodes that carry the load: the larger of the packings by requests and by use
+    /// (`None`: a pod fits on no node).
     pub nodes: Option<u32>,
+    /// Nodes the packing of every pod's requests needs, as the scheduler places them.
+    pub nodes_by_requests: Option<u32>,
+    /// Which packing bound `nodes`.
+    pub nodes_bound: Option<NodesBound>,
     /// What to know about the node count: why there is none, or that autoscaling had not
     /// settled.
     pub nodes_note: Option<String>,
@@ -276,43 +281,140 @@ fn size(inputs: &Inputs, placement: Placement, rate_rps: f64, seed: u64, o: &Cap
     Ok(size_run(inputs, placement, rate_rps, seed, o, node)?.0)
 }
 
-/// The pods a placement runs, with what each requests of its node, and the DaemonSets
-/// (one pod per node). An application pod requests its service's CPU and memory, plus its
-/// sidecar's when it has one; a sidecar, waypoint, ztunnel or node proxy requests its
-/// model's `cpu.request` and, for memory, what the run measured of it (the largest
-/// instance of a DaemonSet, as one request serves every node).
+/// What the nodes' count is bound by: the pods' requests (as the scheduler packs them), or
+/// what the run measured them using, when that is more than they request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodesBound {
+    Requests,
+    CpuUse,
+}
+
+impl NodesBound {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodesBound::Requests => "requests",
+            NodesBound::CpuUse => "cpu-use",
+        }
+    }
+}
+
+/// What each pod takes of its node: by its requests, or (`by_use`) by the larger of its
+/// requests and the CPU the run measured it using.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Footprint {
+    Requests,
+    RequestsOrUse,
+}
+
+/// The pods a placement runs, with what each takes of its node (see [`Footprint`]), and the
+/// DaemonSets (one pod per node). An application pod requests its service's CPU and memory,
+/// plus its sidecar's when it has one; a sidecar, waypoint, ztunnel or node proxy requests its
+/// model's `cpu.request` and, for memory, what the run measured of it (the largest instance
+/// of a DaemonSet, as one request serves every node). By use, each pod's CPU is its used CPU
+/// where that is more (a DaemonSet's, its busiest instance's).
 pub fn pod_requests(
     t: &crate::topology::Topology,
     run: &super::PlacementRun,
     models: &crate::model::CostModels,
+    footprint: Footprint,
 ) -> (Vec<PodRequest>, Vec<PodRequest>) {
     let mib = 1024.0 * 1024.0;
+    let by_use = footprint == Footprint::RequestsOrUse;
     let mem_of: std::collections::BTreeMap<&str, f64> = run.summary.proxies.iter().map(|p| (p.name.as_str(), p.mem_mib)).collect();
+    let used: std::collections::BTreeMap<&str, f64> =
+        run.summary.containers.iter().filter(|_| by_use).map(|c| (c.name.as_str(), c.cpu_millicores)).collect();
+    let used_of = |name: &str| used.get(name).copied().unwrap_or(0.0);
     let cpu_of = |k: ProxyKind| models.get(k).map(|m| m.cpu_request_millicores).unwrap_or(0.0);
     let mut pods: Vec<PodRequest> = t
         .pods
         .iter()
         .map(|p| {
             let s = &t.services[p.service];
-            PodRequest { name: s.name.clone(), cpu_millicores: s.cpu_request_millicores, memory_mib: s.memory_request_bytes as f64 / mib }
+            PodRequest {
+                name: s.name.clone(),
+                cpu_millicores: s.cpu_request_millicores.max(used_of(&p.name)),
+                memory_mib: s.memory_request_bytes as f64 / mib,
+            }
         })
         .collect();
     let mut daemonsets: Vec<PodRequest> = Vec::new();
     for x in &run.deployment.proxies {
         let mem = mem_of.get(x.name.as_str()).copied().unwrap_or(0.0);
+        let cpu = cpu_of(x.kind).max(used_of(&x.name));
         match (x.kind, x.pod) {
             (ProxyKind::Sidecar, Some(pod)) => {
-                pods[pod].cpu_millicores += cpu_of(x.kind);
+                pods[pod].cpu_millicores += cpu;
                 pods[pod].memory_mib += mem;
             }
             (ProxyKind::Ztunnel | ProxyKind::NodeProxy, _) => match daemonsets.iter_mut().find(|d| d.name == x.kind.as_str()) {
-                Some(d) => d.memory_mib = d.memory_mib.max(mem),
-                None => daemonsets.push(PodRequest { name: x.kind.as_str().into(), cpu_millicores: cpu_of(x.kind), memory_mib: mem }),
+                Some(d) => {
+                    d.memory_mib = d.memory_mib.max(mem);
+                    d.cpu_millicores = d.cpu_millicores.max(cpu);
+                }
+                None => daemonsets.push(PodRequest { name: x.kind.as_str().into(), cpu_millicores: cpu, memory_mib: mem }),
             },
-            _ => pods.push(PodRequest { name: x.name.clone(), cpu_millicores: cpu_of(x.kind), memory_mib: mem }),
+            _ => pods.push(PodRequest { name: x.name.clone(), cpu_millicores: cpu, memory_mib: mem }),
         }
     }
     (pods, daemonsets)
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Nodes of `node` that hold a placement's pods: packed by their requests (what the
+/// scheduler does) and by the larger of requests and use (what carries the load), with the
+/// headroom kept in both; the count is the larger, and says which bound it.
+fn nodes_needed(
+    t: &crate::topology::Topology,
+    run: &super::PlacementRun,
+    models: &crate::model::CostModels,
+    node: &NodeType,
+    headroom: f64,
+) -> (Option<u32>, Option<u32>, Option<NodesBound>, Option<String>) {
+    let shape = NodeShape { vcpu: node.vcpu, memory_mib: node.memory_mib, max_pods: node.max_pods };
+    let packed = |f| {
+        let (pods, daemonsets) = pod_requests(t, run, models, f);
+        pack(&shape, &pods, &daemonsets, headroom).map(|p| p.nodes.len() as u32)
+    };
+    let by_requests = match packed(Footprint::Requests) {
+        Ok(n) => n,
+        Err(e) => return (None, None, None, Some(e.to_string())),
+    };
+    match packed(Footprint::RequestsOrUse) {
+        Ok(by_use) if by_use > by_requests => (
+            Some(by_use),
+            Some(by_requests),
+            Some(NodesBound::CpuUse),
+            Some(format!(
+                "the pods' requests pack onto {by_requests} node{}, but the CPU they use needs {by_use} ({:.0}% headroom kept): \
+                 raise cpu_request to what they use, or use --autoscale",
+                plural(by_requests),
+                headroom * 100.0
+            )),
+        ),
+        Ok(_) => (Some(by_requests), Some(by_requests), Some(NodesBound::Requests), None),
+        Err(e) => {
+            let why = match e {
+                crate::packing::PackError::PodTooLarge { name, cpu, free_cpu, headroom, .. } => format!(
+                    "a pod of `{name}` uses {cpu:.0}m CPU, more than a node offers after DaemonSets and {headroom:.0}% headroom \
+                     ({free_cpu:.0}m): give `{name}` more replicas (or use --autoscale), or use a larger node type"
+                ),
+                e => e.to_string(),
+            };
+            (
+                None,
+                Some(by_requests),
+                None,
+                Some(format!("the pods' requests pack onto {by_requests} node{}, but {why}", plural(by_requests))),
+            )
+        }
+    }
 }
 
 fn size_run(
@@ -334,24 +436,7 @@ fn size_run(
     // App pods ask for their requests or use more, whichever is larger.
     let total_cpu = app_cpu.max(s.app_cpu_millicores) + s.dp_cpu_millicores;
     let total_mem = app_mem + s.dp_mem_mib;
-    let (pods, daemonsets) = pod_requests(t, &run, &at.models);
-    let shape = NodeShape { vcpu: node.vcpu, memory_mib: node.memory_mib, max_pods: node.max_pods };
-    let (nodes, nodes_note) = match pack(&shape, &pods, &daemonsets, o.headroom) {
-        // Nodes are packed by requests, as the scheduler does; when the pods use more CPU
-        // than that, say so rather than let the count read as enough.
-        Ok(p) if total_cpu > p.nodes.len() as f64 * node.vcpu * 1000.0 * (1.0 - o.headroom) + 1e-6 => (
-            Some(p.nodes.len() as u32),
-            Some(format!(
-                "the pods' requests pack onto {n} node{s}, but they use {:.0} mC, more than the usable cores of those nodes ({:.0}% headroom kept): raise cpu_request or use --autoscale",
-                total_cpu,
-                o.headroom * 100.0,
-                n = p.nodes.len(),
-                s = if p.nodes.len() == 1 { "" } else { "s" }
-            )),
-        ),
-        Ok(p) => (Some(p.nodes.len() as u32), None),
-        Err(e) => (None, Some(e.to_string())),
-    };
+    let (nodes, nodes_by_requests, nodes_bound, nodes_note) = nodes_needed(t, &run, &at.models, node, o.headroom);
     let meets_slo = s.latency_p99_ms.is_some_and(|p99| p99 * 1e6 <= o.slo_p99_ns as f64)
         && s.error_rate <= o.max_error_rate
         && s.requests_succeeded > 0;
@@ -365,6 +450,8 @@ fn size_run(
         total_cpu_millicores: total_cpu,
         total_mem_mib: total_mem,
         nodes,
+        nodes_by_requests,
+        nodes_bound,
         nodes_note,
         replicas,
         autoscale_rounds: 0,
@@ -372,7 +459,7 @@ fn size_run(
     Ok((sizing, run.summary))
 }
 
-const HEADER: [&str; 16] = [
+const HEADER: [&str; 18] = [
     "placement",
     "slo_p99_ms",
     "rate_max_rps",
@@ -387,11 +474,13 @@ const HEADER: [&str; 16] = [
     "total_mem_mib",
     "node_type",
     "nodes_needed",
+    "nodes_by_requests",
+    "nodes_bound",
     "headroom",
     "probes",
 ];
 
-const AT_RATE_HEADER: [&str; 14] = [
+const AT_RATE_HEADER: [&str; 16] = [
     "placement",
     "rate_rps",
     "slo_p99_ms",
@@ -404,6 +493,8 @@ const AT_RATE_HEADER: [&str; 14] = [
     "total_mem_mib",
     "node_type",
     "nodes_needed",
+    "nodes_by_requests",
+    "nodes_bound",
     "headroom",
     "replicas",
 ];
@@ -423,6 +514,19 @@ fn slo_ms(r: &CapacityReport) -> f64 {
 
 fn nodes_cell(n: Option<u32>) -> String {
     n.map(|n| n.to_string()).unwrap_or_default()
+}
+
+fn bound_cell(s: &Sizing) -> String {
+    s.nodes_bound.map(|b| b.as_str().to_string()).unwrap_or_default()
+}
+
+/// The terminal's node count: the count and, when use rather than requests bound it, so.
+fn nodes_shown(s: &Sizing) -> String {
+    match (s.nodes, s.nodes_bound) {
+        (Some(n), Some(NodesBound::CpuUse)) => format!("{n} (by use)"),
+        (Some(n), _) => n.to_string(),
+        (None, _) => "-".into(),
+    }
 }
 
 /// Rows of `capacity.csv`.
@@ -448,6 +552,8 @@ pub fn rows(r: &CapacityReport) -> Vec<Vec<String>> {
                 opt(|s| s.total_mem_mib),
                 r.node.name.clone(),
                 m.map(|s| nodes_cell(s.nodes)).unwrap_or_default(),
+                m.map(|s| nodes_cell(s.nodes_by_requests)).unwrap_or_default(),
+                m.map(bound_cell).unwrap_or_default(),
                 f(r.options.headroom),
                 c.search.probes.len().to_string(),
             ]
@@ -474,6 +580,8 @@ pub fn at_rate_rows(r: &CapacityReport) -> Vec<Vec<String>> {
                 f(s.total_mem_mib),
                 r.node.name.clone(),
                 nodes_cell(s.nodes),
+                nodes_cell(s.nodes_by_requests),
+                bound_cell(s),
                 f(r.options.headroom),
                 replicas_cell(s),
             ])
@@ -501,7 +609,7 @@ pub fn tables(r: &CapacityReport) -> String {
                 num(m.map(|s| s.summary.dp_mem_mib), 1),
                 num(m.map(|s| s.total_cpu_millicores), 0),
                 num(m.map(|s| s.total_mem_mib), 0),
-                m.and_then(|s| s.nodes).map(|n| n.to_string()).unwrap_or("-".into()),
+                m.map(nodes_shown).unwrap_or("-".into()),
             ]
         })
         .collect();
@@ -520,7 +628,7 @@ pub fn tables(r: &CapacityReport) -> String {
                 num(Some(s.summary.dp_mem_mib), 1),
                 num(Some(s.total_cpu_millicores), 0),
                 num(Some(s.total_mem_mib), 0),
-                s.nodes.map(|n| n.to_string()).unwrap_or("-".into()),
+                nodes_shown(s),
                 replicas_cell(s),
             ])
         })

@@ -619,6 +619,8 @@ fn sizing(s: &cap::Sizing) -> Sizing {
         total_cpu_millicores: r4(s.total_cpu_millicores),
         total_mem_mib: r4(s.total_mem_mib),
         nodes_needed: s.nodes,
+        nodes_by_requests: s.nodes_by_requests,
+        nodes_bound: s.nodes_bound.map(|b| b.as_str()),
         nodes_note: s.nodes_note.clone(),
         replicas: s.replicas.iter().cloned().collect(),
         autoscale_rounds: s.autoscale_rounds,

@@ -512,7 +512,11 @@ fn capacity(out: &mut String, c: &CapacitySection) {
             tdn(num(s.map(|s| s.figures.dp_mem_mib), 1)),
             tdn(num(s.map(|s| s.total_cpu_millicores), 0)),
             tdn(num(s.map(|s| s.total_mem_mib), 0)),
-            tdn(s.and_then(|s| s.nodes_needed).map(|n| n.to_string()).unwrap_or_else(|| "—".into())),
+            tdn(s
+                .and_then(|s| {
+                    s.nodes_needed.map(|n| if s.nodes_bound == Some("cpu-use") { format!("{n} (by use)") } else { n.to_string() })
+                })
+                .unwrap_or_else(|| "—".into())),
         ]
     };
     let rows: Vec<Vec<String>> = c

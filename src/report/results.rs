@@ -490,9 +490,14 @@ pub struct Sizing {
     pub app_mem_request_mib: f64,
     pub total_cpu_millicores: f64,
     pub total_mem_mib: f64,
-    /// Nodes of the node type that hold every pod's requests, packed first-fit decreasing
-    /// with DaemonSets on every node and the headroom kept; `None`: a pod fits on no node.
+    /// Nodes of the node type that carry the load: every pod packed first-fit decreasing by
+    /// the larger of its requests and the CPU it used, with DaemonSets on every node and the
+    /// headroom kept; `None`: a pod fits on no node.
     pub nodes_needed: Option<u32>,
+    /// Nodes the pods' requests alone pack onto (what the scheduler sees).
+    pub nodes_by_requests: Option<u32>,
+    /// What bound `nodes_needed`: `requests` or `cpu-use`.
+    pub nodes_bound: Option<&'static str>,
     /// What to know about `nodes_needed`: why it is absent (a pod fits on no node), or that
     /// autoscaling had not settled.
     pub nodes_note: Option<String>,
