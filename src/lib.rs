@@ -14,6 +14,7 @@ pub mod input_error;
 pub mod input_file;
 pub mod inputs;
 pub mod kernel;
+pub mod kubernetes;
 pub mod limits;
 pub mod metrics;
 pub mod model;

@@ -2,8 +2,6 @@
 //! edge latency, and one summary row per placement. The engine only counts; all maths of
 //! summaries lives here.
 
-use std::collections::BTreeSet;
-
 use hdrhistogram::Histogram;
 
 use crate::model::CostModels;
@@ -22,6 +20,8 @@ pub struct ProxySummary {
     pub node: String,
     pub cpu_millicores: f64,
     pub mem_mib: f64,
+    /// The most it held at any instant of the run, MiB.
+    pub mem_peak_mib: f64,
     pub passes_per_s: f64,
     pub inflight_mean: f64,
     pub connections_mean: f64,
@@ -31,6 +31,30 @@ pub struct ProxySummary {
     /// Share (0–1) of its workers' capacity its passes used: pass CPU over the window ÷ the
     /// cores its workers (or its CPU limit, if lower) can use. Near 1 its queue only grows.
     pub worker_busy_share: f64,
+}
+
+/// A note on a run in which memory ran out (a container OOM-killed at its limit, a pod
+/// evicted under node memory pressure), or `None`: the calls those containers held failed.
+pub fn memory_note(s: &PlacementSummary) -> Option<String> {
+    if s.oom_kills == 0 && s.evictions == 0 {
+        return None;
+    }
+    let count = |n: u64, what: &str| (n > 0).then(|| format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
+    let what: Vec<String> = [
+        count(s.oom_kills, "OOM kill").map(|x| x + " at a container's memory limit"),
+        count(s.evictions, "eviction").map(|x| x + " under node memory pressure"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Some(format!(
+        "{}: memory ran out: {} over the run (the fullest node held {:.1}% of its memory at its peak); the calls those \
+         containers held failed, so this row's errors and latency include them: lower the load, add replicas or nodes, or raise \
+         the memory limits",
+        s.placement,
+        what.join(" and "),
+        s.node_mem_peak_share_max * 100.0
+    ))
 }
 
 /// A proxy's workers busier than this share are saturated: their queue grows for the whole run.
@@ -95,6 +119,12 @@ pub struct PlacementSummary {
     /// CPU limits, summed, in ms per second of the window.
     pub node_cpu_utilization_max: f64,
     pub throttled_ms_per_s: f64,
+    /// The fullest node's memory at its peak, as a share (0 to 1) of its memory.
+    pub node_mem_peak_share_max: f64,
+    /// Containers OOM-killed at their memory limit, and pods the kubelet evicted under node
+    /// memory pressure, over the run.
+    pub oom_kills: u64,
+    pub evictions: u64,
     pub events: u64,
     pub seed: u64,
 }
@@ -120,6 +150,14 @@ pub struct NodeSummary {
     pub ready_tasks_mean: f64,
     /// Time containers on the node spent throttled by their CPU limits, ms per second.
     pub throttled_ms_per_s: f64,
+    /// Its memory; what its pods and proxies held on average over the window (pods at their
+    /// requests, proxies as in `ProxySummary::mem_mib`), and the most at any instant of the run.
+    pub memory_mib: f64,
+    pub mem_used_mib: f64,
+    pub mem_peak_mib: f64,
+    /// OOM kills and evictions of its containers, over the run.
+    pub oom_kills: u64,
+    pub evictions: u64,
 }
 
 /// One CPU container over the measurement window.
@@ -136,6 +174,13 @@ pub struct ContainerSummary {
     /// Time it was throttled by its CPU limit (CFS), in the window.
     pub throttled_ms: f64,
     pub throttled_periods: u64,
+    /// Memory held on average over the window and at its peak over the run, MiB (an
+    /// application container at its request; a hog holds none).
+    pub mem_mib: f64,
+    pub mem_peak_mib: f64,
+    /// Times it was OOM-killed at its memory limit, and times its pod was evicted.
+    pub oom_kills: u32,
+    pub evictions: u32,
 }
 
 /// Everything reported about one run of one placement.
@@ -173,7 +218,7 @@ fn distinct_names(edges: &mut [EdgeSummary]) {
 pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan, out: &RunOutput) -> RunSummary {
     let window_ns = (t.simulation.duration_ns - t.simulation.warmup_ns) as f64;
     let window_s = window_ns / 1e9;
-    let pooled = pooled_connections(plan);
+    let pooled = plan.pooled_connections();
     let mut proxies = Vec::with_capacity(d.proxies.len());
     let mut app_cpu = 0.0;
     for (s, spec) in plan.stations.iter().enumerate() {
@@ -201,6 +246,7 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
                     node: t.nodes[inst.node].name.clone(),
                     cpu_millicores: cpu,
                     mem_mib: mem,
+                    mem_peak_mib: st.mem_peak_bytes.max(mem * MIB) / MIB,
                     passes_per_s: st.passes as f64 / window_s,
                     inflight_mean,
                     connections_mean,
@@ -231,7 +277,7 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
         })
         .collect();
     distinct_names(&mut edges);
-    let (nodes, containers) = node_summaries(t, d, plan, out, window_ns);
+    let (nodes, containers) = node_summaries(t, d, plan, out, window_ns, &proxies);
     let passes = d.pass_counts(t);
     let h = &out.latency_ns;
     let done = out.measured_succeeded + out.measured_failed;
@@ -260,6 +306,12 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
         achieved_rps: out.measured_succeeded as f64 / window_s,
         node_cpu_utilization_max: nodes.iter().map(|n| n.cpu_utilization).fold(0.0, f64::max),
         throttled_ms_per_s: nodes.iter().map(|n| n.throttled_ms_per_s).sum(),
+        node_mem_peak_share_max: nodes
+            .iter()
+            .map(|n| if n.memory_mib > 0.0 { n.mem_peak_mib / n.memory_mib } else { 0.0 })
+            .fold(0.0, f64::max),
+        oom_kills: nodes.iter().map(|n| n.oom_kills).sum(),
+        evictions: nodes.iter().map(|n| n.evictions).sum(),
         events: out.events,
         seed: out.seed,
     };
@@ -267,7 +319,14 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
 }
 
 /// Per node and per container CPU over the window, from the engine's exact CPU counters.
-fn node_summaries(t: &Topology, d: &Deployment, plan: &Plan, out: &RunOutput, window_ns: f64) -> (Vec<NodeSummary>, Vec<ContainerSummary>) {
+fn node_summaries(
+    t: &Topology,
+    d: &Deployment,
+    plan: &Plan,
+    out: &RunOutput,
+    window_ns: f64,
+    proxies: &[ProxySummary],
+) -> (Vec<NodeSummary>, Vec<ContainerSummary>) {
     let per_s = |ns: f64| ns / window_ns;
     let mut nodes: Vec<NodeSummary> = t
         .nodes
@@ -286,8 +345,16 @@ fn node_summaries(t: &Topology, d: &Deployment, plan: &Plan, out: &RunOutput, wi
             other_millicores: 0.0,
             ready_tasks_mean: 0.0,
             throttled_ms_per_s: 0.0,
+            memory_mib: n.memory_bytes as f64 / MIB,
+            mem_used_mib: 0.0,
+            mem_peak_mib: 0.0,
+            oom_kills: 0,
+            evictions: 0,
         })
         .collect();
+    for (n, &peak) in nodes.iter_mut().zip(&out.node_mem_peak_bytes) {
+        n.mem_peak_mib = peak / MIB;
+    }
     let mut containers = Vec::with_capacity(plan.containers.len());
     for (k, stats) in out.containers.iter().enumerate() {
         let (name, kind, node) = match plan.containers.get(k) {
@@ -301,7 +368,26 @@ fn node_summaries(t: &Topology, d: &Deployment, plan: &Plan, out: &RunOutput, wi
             }
         };
         let mc = per_s(stats.cpu_ns) * 1000.0;
+        // Containers and stations share their index; hogs come after both.
+        let (mem_mib, mem_peak_mib, oom_kills, evictions) = match plan.containers.get(k).map(|c| c.kind) {
+            Some(ContainerKind::App(pod)) => {
+                let st = &out.stations[pod];
+                let request = plan.memory[pod].static_bytes / MIB;
+                (request, st.mem_peak_bytes / MIB, st.oom_kills, st.evictions)
+            }
+            Some(ContainerKind::Proxy(x, _)) => {
+                let st = &out.stations[plan.proxy_station_offset + x];
+                (proxies[x].mem_mib, proxies[x].mem_peak_mib, st.oom_kills, st.evictions)
+            }
+            None => (0.0, 0.0, 0, 0),
+        };
         if let Some(n) = nodes.get_mut(node) {
+            n.mem_used_mib += mem_mib;
+            n.oom_kills += u64::from(oom_kills);
+            n.evictions += u64::from(evictions);
+            // A node's peak is at least what it held on average (both count a call from
+            // slightly different instants: its start, its admission at the proxy).
+            n.mem_peak_mib = n.mem_peak_mib.max(n.mem_used_mib);
             *match kind {
                 "app" => &mut n.app_millicores,
                 "sidecar" => &mut n.sidecar_millicores,
@@ -321,6 +407,10 @@ fn node_summaries(t: &Topology, d: &Deployment, plan: &Plan, out: &RunOutput, wi
             ready_tasks_mean: per_s(stats.ready_ns),
             throttled_ms: stats.throttled_ns / 1e6,
             throttled_periods: stats.throttled_periods,
+            mem_mib,
+            mem_peak_mib,
+            oom_kills,
+            evictions,
         });
     }
     for n in &mut nodes {
@@ -347,32 +437,4 @@ pub fn add_baseline(rows: &mut [PlacementSummary]) {
         r.added_p90_ms = added(r.latency_p90_ms, base.latency_p90_ms);
         r.added_p99_ms = added(r.latency_p99_ms, base.latency_p99_ms);
     }
-}
-
-/// Pooled connections each proxy keeps open: one to each distinct peer it forwards to or
-/// receives from on edges that reuse connections.
-fn pooled_connections(plan: &Plan) -> Vec<usize> {
-    let offset = plan.proxy_station_offset;
-    let proxies = plan.stations.len() - offset;
-    let mut peers: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); proxies];
-    for e in &plan.edges {
-        if e.per_request_connection {
-            continue;
-        }
-        let paths = e.src_pods.len() * e.dst_pods.len() * e.waypoints as usize;
-        for (k, path) in plan.paths[e.path_offset as usize..e.path_offset as usize + paths].iter().enumerate() {
-            let src = e.src_pods[k / (e.dst_pods.len() * e.waypoints as usize)];
-            let (first, len, _) = *path;
-            let stations: Vec<u32> =
-                src.map(|p| p as u32).into_iter().chain((first..first + len).map(|i| plan.steps[i as usize].station)).collect();
-            for w in stations.windows(2) {
-                for (a, b) in [(w[0], w[1]), (w[1], w[0])] {
-                    if a as usize >= offset && a != b {
-                        peers[a as usize - offset].insert(b);
-                    }
-                }
-            }
-        }
-    }
-    peers.iter().map(|p| p.len()).collect()
 }

@@ -135,10 +135,12 @@ pub fn write_with(c: &Comparison, out: &Path, command: &str, force: bool, o: &Re
     Ok(staged.commit()?)
 }
 
-/// Rows whose proxies' workers are saturated, one note each (see
-/// [`crate::metrics::saturated_proxies_note`]).
+/// Rows whose proxies' workers are saturated, or in which memory ran out, one note each (see
+/// [`crate::metrics::saturated_proxies_note`] and [`crate::metrics::memory_note`]).
 pub fn saturation_notes(c: &Comparison) -> Vec<String> {
-    c.runs.iter().filter_map(|r| crate::metrics::saturated_proxies_note(r.summary.summary.placement.as_str(), &r.summary.proxies)).collect()
+    let saturated =
+        c.runs.iter().filter_map(|r| crate::metrics::saturated_proxies_note(r.summary.summary.placement.as_str(), &r.summary.proxies));
+    saturated.chain(c.runs.iter().filter_map(|r| crate::metrics::memory_note(&r.summary.summary))).collect()
 }
 
 /// The heading of `summary.md`: `run` simulates one placement, `compare` several.

@@ -295,6 +295,15 @@ pub fn compare(c: &Comparison, command: &str, slo_p99_ns: Option<u64>) -> Result
             message: note,
         });
     }
+    for run in &c.runs {
+        if let Some(note) = crate::metrics::memory_note(&run.summary.summary) {
+            r.warnings.push(Warning {
+                kind: WarningKind::MemoryRanOut,
+                placement: Some(run.summary.summary.placement.to_string()),
+                message: note,
+            });
+        }
+    }
     r
 }
 
@@ -604,6 +613,9 @@ fn figures_from_row(header: &csv::StringRecord, row: &csv::StringRecord) -> Resu
         dp_mem_mib_per_proxy: r4(num("dp_mem_mib_per_proxy")?),
         node_cpu_utilization_max_share: r6(num("node_cpu_utilization_max")?),
         throttled_ms_per_s: r4(num("throttled_ms_per_s")?),
+        node_mem_peak_max_share: r6(num("node_mem_peak_share_max")?),
+        oom_kills: int("oom_kills")?,
+        evictions: int("evictions")?,
         events: int("events")?,
         seed: int("seed")?,
     })

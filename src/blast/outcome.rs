@@ -217,6 +217,7 @@ mod tests {
             retries: 0,
             retries_over_budget: 0,
             retries_in_flight_max: 0,
+            node_mem_peak_bytes: Vec::new(),
         }
     }
 

@@ -28,7 +28,7 @@ fn done(mut w: csv::Writer<std::fs::File>, path: &Path) -> Result<(), String> {
 /// Column of the placement each namespace used; present when a row runs a mixed mesh as written.
 pub const NAMESPACES_COLUMN: &str = "namespace_placements";
 
-pub const SUMMARY_HEADER: [&str; 27] = [
+pub const SUMMARY_HEADER: [&str; 30] = [
     "placement",
     "proxies",
     "passes_per_request",
@@ -56,6 +56,9 @@ pub const SUMMARY_HEADER: [&str; 27] = [
     "latency_added_p99_share",
     "node_cpu_utilization_max",
     "throttled_ms_per_s",
+    "node_mem_peak_share_max",
+    "oom_kills",
+    "evictions",
 ];
 
 /// The header of `summary.csv` and of a sweep's metric columns; with `namespaces`, the
@@ -110,6 +113,9 @@ pub fn summary_cells(r: &PlacementSummary, namespaces: bool) -> Result<Vec<Strin
         opt("latency_added_p99_share", share)?,
         number::fixed("node_cpu_utilization_max", r.node_cpu_utilization_max, 6).map_err(|e| e.to_string())?,
         f("throttled_ms_per_s", r.throttled_ms_per_s)?,
+        number::fixed("node_mem_peak_share_max", r.node_mem_peak_share_max, 6).map_err(|e| e.to_string())?,
+        r.oom_kills.to_string(),
+        r.evictions.to_string(),
     ];
     if namespaces {
         cells.push(r.namespace_placements.clone());
@@ -150,6 +156,11 @@ pub fn write_nodes(path: &Path, rows: &[(String, Vec<NodeSummary>)]) -> Result<(
         "other_millicores",
         "ready_tasks_mean",
         "throttled_ms_per_s",
+        "memory_mib",
+        "mem_used_mib",
+        "mem_peak_mib",
+        "oom_kills",
+        "evictions",
     ])
     .map_err(|e| e.to_string())?;
     for (placement, nodes) in rows {
@@ -169,6 +180,11 @@ pub fn write_nodes(path: &Path, rows: &[(String, Vec<NodeSummary>)]) -> Result<(
                 f("other_millicores", n.other_millicores).map_err(&at)?,
                 f("ready_tasks_mean", n.ready_tasks_mean).map_err(&at)?,
                 f("throttled_ms_per_s", n.throttled_ms_per_s).map_err(&at)?,
+                f("memory_mib", n.memory_mib).map_err(&at)?,
+                f("mem_used_mib", n.mem_used_mib).map_err(&at)?,
+                f("mem_peak_mib", n.mem_peak_mib).map_err(&at)?,
+                n.oom_kills.to_string(),
+                n.evictions.to_string(),
             ])
             .map_err(|e| e.to_string())?;
         }
@@ -180,8 +196,21 @@ pub fn write_nodes(path: &Path, rows: &[(String, Vec<NodeSummary>)]) -> Result<(
 /// CPU, its tasks' wait for a core, and the time its CPU limit throttled it.
 pub fn write_containers(path: &Path, rows: &[(String, Vec<ContainerSummary>)]) -> Result<(), String> {
     let mut w = writer(path)?;
-    w.write_record(["placement", "container", "kind", "node", "cpu_millicores", "ready_tasks_mean", "throttled_ms", "throttled_periods"])
-        .map_err(|e| e.to_string())?;
+    w.write_record([
+        "placement",
+        "container",
+        "kind",
+        "node",
+        "cpu_millicores",
+        "ready_tasks_mean",
+        "throttled_ms",
+        "throttled_periods",
+        "mem_mib",
+        "mem_peak_mib",
+        "oom_kills",
+        "evictions",
+    ])
+    .map_err(|e| e.to_string())?;
     for (placement, containers) in rows {
         for c in containers {
             let at = in_row(path, &c.name);
@@ -194,6 +223,10 @@ pub fn write_containers(path: &Path, rows: &[(String, Vec<ContainerSummary>)]) -
                 f("ready_tasks_mean", c.ready_tasks_mean).map_err(&at)?,
                 f("throttled_ms", c.throttled_ms).map_err(&at)?,
                 c.throttled_periods.to_string(),
+                f("mem_mib", c.mem_mib).map_err(&at)?,
+                f("mem_peak_mib", c.mem_peak_mib).map_err(&at)?,
+                c.oom_kills.to_string(),
+                c.evictions.to_string(),
             ])
             .map_err(|e| e.to_string())?;
         }
@@ -216,6 +249,7 @@ pub fn write_instances(path: &Path, rows: &[(String, Vec<ProxySummary>)]) -> Res
         "endpoints",
         "queue_max",
         "rejected",
+        "mem_peak_mib",
     ])
     .map_err(|e| e.to_string())?;
     for (placement, proxies) in rows {
@@ -234,6 +268,7 @@ pub fn write_instances(path: &Path, rows: &[(String, Vec<ProxySummary>)]) -> Res
                 p.endpoints.to_string(),
                 p.queue_max.to_string(),
                 p.rejected.to_string(),
+                f("mem_peak_mib", p.mem_peak_mib).map_err(&at)?,
             ])
             .map_err(|e| e.to_string())?;
         }
@@ -412,6 +447,9 @@ mod tests {
             achieved_rps: 100.0,
             node_cpu_utilization_max: 0.5,
             throttled_ms_per_s: 0.0,
+            node_mem_peak_share_max: 0.0,
+            oom_kills: 0,
+            evictions: 0,
             events: 1000,
             seed: 1,
         }

@@ -288,7 +288,7 @@ fn node_table(out: &mut String, sets: &[PlacementNodes]) {
     if sets.iter().all(|s| s.nodes.is_empty()) {
         return;
     }
-    out.push_str("<h2>Node CPU</h2>\n");
+    out.push_str("<h2>Node CPU and memory</h2>\n");
     let mut rows = Vec::new();
     for (i, s) in sets.iter().enumerate() {
         for n in &s.nodes {
@@ -303,12 +303,29 @@ fn node_table(out: &mut String, sets: &[PlacementNodes]) {
                 tdn(num(Some(proxies), 0)),
                 tdn(num(Some(n.ready_tasks_mean), 2)),
                 tdn(num(Some(n.throttled_ms_per_s), 1)),
+                tdn(num(Some(n.memory_mib), 0)),
+                tdn(num(Some(n.mem_used_mib), 0)),
+                tdn(num(Some(n.mem_peak_mib), 0)),
+                tdn(format!("{} / {}", n.oom_kills, n.evictions)),
             ]);
         }
     }
     table(
         out,
-        &["placement", "node", "vCPU", "busy (%)", "apps (mC)", "proxies incl. idle (mC)", "tasks waiting", "throttled (ms/s)"],
+        &[
+            "placement",
+            "node",
+            "vCPU",
+            "busy (%)",
+            "apps (mC)",
+            "proxies incl. idle (mC)",
+            "tasks waiting",
+            "throttled (ms/s)",
+            "memory (MiB)",
+            "mem used (MiB)",
+            "mem peak (MiB)",
+            "OOM kills / evictions",
+        ],
         &rows,
     );
 }

@@ -146,6 +146,9 @@ pub enum WarningKind {
     /// Requests failed, or fewer completed than were offered: queues overflowing, a resource
     /// at its limit.
     Saturation,
+    /// A container was OOM-killed at its memory limit or a pod evicted under node memory
+    /// pressure: the calls it held failed.
+    MemoryRanOut,
     /// A latency target was missed.
     SloMiss,
     /// The seed was picked for this run: pass it to repeat the run.
@@ -186,6 +189,12 @@ pub struct PlacementFigures {
     pub node_cpu_utilization_max_share: f64,
     /// Time containers were throttled by CPU limits, summed, ms per second of the window.
     pub throttled_ms_per_s: f64,
+    /// The fullest node's memory at its peak, as a share (0–1) of its memory.
+    pub node_mem_peak_max_share: f64,
+    /// Containers OOM-killed at their memory limit, and pods evicted under node memory
+    /// pressure, over the run.
+    pub oom_kills: u64,
+    pub evictions: u64,
     pub events: u64,
     pub seed: u64,
 }
@@ -244,6 +253,9 @@ impl PlacementFigures {
             dp_mem_mib_per_proxy: r4(if r.proxies > 0 { r.dp_mem_mib / r.proxies as f64 } else { 0.0 }),
             node_cpu_utilization_max_share: r6(r.node_cpu_utilization_max),
             throttled_ms_per_s: r4(r.throttled_ms_per_s),
+            node_mem_peak_max_share: r6(r.node_mem_peak_share_max),
+            oom_kills: r.oom_kills,
+            evictions: r.evictions,
             events: r.events,
             seed: r.seed,
         }
@@ -284,6 +296,13 @@ pub struct NodeFigures {
     /// Mean number of tasks waiting for a core or throttled.
     pub ready_tasks_mean: f64,
     pub throttled_ms_per_s: f64,
+    /// Its memory, what its pods and proxies held on average over the window, and the most
+    /// at any instant of the run, MiB; OOM kills and evictions of its containers.
+    pub memory_mib: f64,
+    pub mem_used_mib: f64,
+    pub mem_peak_mib: f64,
+    pub oom_kills: u64,
+    pub evictions: u64,
 }
 
 impl NodeFigures {
@@ -301,6 +320,11 @@ impl NodeFigures {
             other_millicores: r4(n.other_millicores),
             ready_tasks_mean: r4(n.ready_tasks_mean),
             throttled_ms_per_s: r4(n.throttled_ms_per_s),
+            memory_mib: r4(n.memory_mib),
+            mem_used_mib: r4(n.mem_used_mib),
+            mem_peak_mib: r4(n.mem_peak_mib),
+            oom_kills: n.oom_kills,
+            evictions: n.evictions,
         }
     }
 }

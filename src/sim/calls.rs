@@ -153,18 +153,13 @@ impl Engine<'_> {
         let plan = self.plan;
         let call = self.calls[c as usize];
         let ep = &plan.edges[call.edge as usize];
-        if call.measured {
-            let held = (self.now - call.start_ns) as f64;
-            let first = plan.paths[call.path as usize].0;
-            for i in first..=call.at {
-                let s = plan.steps[i as usize].station as usize;
-                if s >= plan.proxy_station_offset {
-                    let st = &mut self.out.stations[s];
-                    st.inflight_ns += held;
-                    if ep.per_request_connection {
-                        st.new_conn_ns += held;
-                    }
-                }
+        // Proxies it passed release it; where it stopped, it was never held (refused) or
+        // was dropped (the proxy died).
+        let first = plan.paths[call.path as usize].0;
+        for i in first..call.at {
+            let s = plan.steps[i as usize].station as usize;
+            if s >= plan.proxy_station_offset {
+                self.release_call(s, ep.per_request_connection, call.start_ns);
             }
         }
         if call.abandoned {

@@ -24,7 +24,8 @@ use super::sampler::Sampler;
 
 pub(super) const NONE: u32 = u32::MAX;
 /// CPU task tokens: a call's id, or a background job at a station, or a hog thread, or a
-/// call being refused (the CPU its refuser spends before the error goes back).
+/// call being refused (the CPU its refuser's kernel spends on the reset before the error
+/// goes back).
 pub(super) const BG_JOB: u32 = 1 << 31;
 pub(super) const HOG: u32 = 1 << 30;
 pub(super) const REFUSAL: u32 = 1 << 29;
@@ -143,6 +144,9 @@ pub(super) struct Engine<'a> {
     pub last_refusal: Option<(u64, u32, Refusal)>,
     /// Closed-loop connections waiting for their source pod to come back up, per station.
     pub parked: Vec<Vec<u32>>,
+    /// Each station's memory as the run goes, and each node's total, bytes.
+    pub mem: Vec<super::memory::MemoryState>,
+    pub node_mem: Vec<f64>,
 }
 
 /// Run a plan to the end of its duration, then drain what is in flight (for at most one
@@ -152,6 +156,15 @@ pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
         return Err(SimError::NodeOvercommitted(n.name.clone(), n.idle_cores * 1000.0, n.vcpu));
     }
     let mut e = Engine::new(plan, opts);
+    if let Some(n) =
+        (0..plan.nodes.len()).find(|&n| e.node_mem[n] > plan.node_memory_bytes[n] - crate::kubernetes::EVICTION_HARD_MEMORY_AVAILABLE_BYTES)
+    {
+        let mib = 1024.0 * 1024.0;
+        return Err(SimError::NodeMemoryOvercommitted(plan.nodes[n].name.clone(), e.node_mem[n] / mib, plan.node_memory_bytes[n] / mib));
+    }
+    for s in 0..plan.stations.len() {
+        e.out.stations[s].mem_peak_bytes = plan.memory[s].static_bytes;
+    }
     e.start();
     // Attempts that wait out a connect timeout (each retry may wait again) still end in the drain.
     let waits = opts.connect_timeout_ns.iter().zip(&plan.edges).map(|(&t, e)| t.saturating_mul(u64::from(e.retries) + 1)).max();
@@ -219,6 +232,11 @@ impl<'a> Engine<'a> {
         let bucket_ns = opts.bucket_ns.max(1).max(plan.duration_ns.div_ceil(MAX_TIMELINE_BUCKETS));
         let buckets = plan.duration_ns.div_ceil(bucket_ns) as usize;
         let container_count = containers.len();
+        let mut node_mem = vec![0.0; plan.nodes.len()];
+        for m in &plan.memory {
+            node_mem[m.node as usize] += m.static_bytes;
+        }
+        let node_mem_peak = node_mem.clone();
         let mut conns = Vec::new();
         for (l, closed) in plan.load_closed.iter().enumerate() {
             if let Some(c) = closed {
@@ -254,6 +272,8 @@ impl<'a> Engine<'a> {
             drained: 0,
             last_refusal: None,
             parked: vec![Vec::new(); plan.stations.len()],
+            mem: vec![Default::default(); plan.stations.len()],
+            node_mem,
             out: RunOutput {
                 seed: opts.seed,
                 events: 0,
@@ -272,6 +292,7 @@ impl<'a> Engine<'a> {
                 retries: 0,
                 retries_over_budget: 0,
                 retries_in_flight_max: 0,
+                node_mem_peak_bytes: node_mem_peak,
                 edges: plan
                     .edges
                     .iter()
@@ -366,6 +387,7 @@ impl<'a> Engine<'a> {
             EventKind::HogEnd => self.on_hog(id as usize, false),
             EventKind::BackgroundArrival => self.on_background_arrival(id as usize),
             EventKind::WindowMark => self.on_window_mark(id),
+            EventKind::Restart => self.on_restart(id as usize),
         }
     }
 
@@ -409,9 +431,8 @@ impl<'a> Engine<'a> {
                 let name = &self.plan.stations[s as usize].name;
                 match why {
                     Refusal::QueueFull => format!(
-                        "`{name}` refuses calls because its queue is full (simulation.queue_limit = {}) and a refusal \
-                         costs it no CPU (its cost model's pass CPU is zero), so its clients send again at once: \
-                         give the model a pass CPU, raise simulation.queue_limit or lower the load",
+                        "`{name}` refuses calls because its queue is full (simulation.queue_limit = {}), and its clients \
+                         send again at once: raise simulation.queue_limit or lower the load",
                         self.plan.queue_limit
                     ),
                     Refusal::Down => format!("`{name}` is down and its refusals cost no time, so its clients send again at once"),
@@ -462,6 +483,9 @@ impl<'a> Engine<'a> {
             }
         }
         if mark == 1 {
+            for s in self.plan.proxy_station_offset..self.plan.stations.len() {
+                self.integrate_held(s);
+            }
             for (s, spec) in self.plan.stations.iter().enumerate() {
                 self.out.stations[s].cpu_ns = self.out.containers[spec.container as usize].cpu_ns;
             }

@@ -65,6 +65,10 @@ pub enum Event {
     WindowMark {
         mark: u32,
     },
+    /// A station that went down for memory (an OOM kill, an eviction) is back.
+    Restart {
+        station: u32,
+    },
 }
 
 /// The kind of an [`Event`], as its packed form carries it.
@@ -85,6 +89,7 @@ pub enum EventKind {
     HogEnd = 11,
     BackgroundArrival = 12,
     WindowMark = 13,
+    Restart = 14,
 }
 
 /// An event as the queue holds it: kind (8 bits) | generation (24 bits) | id (32 bits).
@@ -110,7 +115,8 @@ impl PackedEvent {
             10 => EventKind::HogStart,
             11 => EventKind::HogEnd,
             12 => EventKind::BackgroundArrival,
-            _ => EventKind::WindowMark,
+            13 => EventKind::WindowMark,
+            _ => EventKind::Restart,
         }
     }
 
@@ -144,6 +150,7 @@ impl PackedEvent {
             EventKind::HogEnd => Event::HogEnd { hog: id },
             EventKind::BackgroundArrival => Event::BackgroundArrival { load: id },
             EventKind::WindowMark => Event::WindowMark { mark: id },
+            EventKind::Restart => Event::Restart { station: id },
         }
     }
 }
@@ -167,6 +174,7 @@ impl Event {
             Event::HogEnd { .. } => EventKind::HogEnd,
             Event::BackgroundArrival { .. } => EventKind::BackgroundArrival,
             Event::WindowMark { .. } => EventKind::WindowMark,
+            Event::Restart { .. } => EventKind::Restart,
         }
     }
 
@@ -185,7 +193,8 @@ impl Event {
             | Event::HogStart { hog: id }
             | Event::HogEnd { hog: id }
             | Event::BackgroundArrival { load: id }
-            | Event::WindowMark { mark: id } => (id, 0),
+            | Event::WindowMark { mark: id }
+            | Event::Restart { station: id } => (id, 0),
             Event::TaskDone { task: id, gen } | Event::Timeout { call: id, gen } => (id, gen),
         };
         ((self.kind() as u64) << 56) | (u64::from(gen & GEN_MASK) << 32) | u64::from(id)

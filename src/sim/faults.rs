@@ -15,33 +15,8 @@ impl Engine<'_> {
             let s = s as usize;
             let container = self.plan.stations[s].container;
             match (fault.effect, start) {
-                (FaultEffect::Down | FaultEffect::Unreachable, true) => {
-                    let present = self.stations[s].present as i32;
-                    self.occupancy(s, -present);
-                    let st = &mut self.stations[s];
-                    st.up = false;
-                    st.silent = fault.effect == FaultEffect::Unreachable;
-                    st.epoch = st.epoch.wrapping_add(1);
-                    st.busy = 0;
-                    let queued: Vec<u32> = st.queue.drain(..).collect();
-                    for c in queued.into_iter().filter(|c| c & BG_JOB == 0) {
-                        self.fail_call(c);
-                    }
-                    // Work on the CPU dies with the process: its calls fail now.
-                    let running = self.cpu.clear(self.now, container);
-                    self.flush_cpu();
-                    for c in running.into_iter().filter(|c| c & (BG_JOB | HOG) == 0) {
-                        self.fail_call(c & !REFUSAL);
-                    }
-                }
-                (FaultEffect::Down | FaultEffect::Unreachable, false) => {
-                    self.stations[s].up = true;
-                    self.stations[s].silent = false;
-                    // Closed-loop users behind this pod send again now that it is back.
-                    for k in std::mem::take(&mut self.parked[s]) {
-                        self.schedule(self.now, Event::ConnectionSend { conn: k });
-                    }
-                }
+                (FaultEffect::Down | FaultEffect::Unreachable, true) => self.crash_station(s, fault.effect == FaultEffect::Unreachable),
+                (FaultEffect::Down | FaultEffect::Unreachable, false) => self.revive_station(s),
                 (FaultEffect::Drained, start) => {
                     if self.stations[s].drained != start {
                         self.stations[s].drained = start;
@@ -59,6 +34,39 @@ impl Engine<'_> {
                     self.flush_cpu();
                 }
             }
+        }
+    }
+
+    /// Station `s` dies: calls in service or queued fail now, what it held in memory is
+    /// freed, and it refuses new calls (`silent`: gone with its node, it answers nothing).
+    pub(super) fn crash_station(&mut self, s: usize, silent: bool) {
+        let container = self.plan.stations[s].container;
+        let present = self.stations[s].present as i32;
+        self.occupancy(s, -present);
+        let st = &mut self.stations[s];
+        st.up = false;
+        st.silent = silent;
+        st.epoch = st.epoch.wrapping_add(1);
+        st.busy = 0;
+        let queued: Vec<u32> = st.queue.drain(..).collect();
+        for c in queued.into_iter().filter(|c| c & BG_JOB == 0) {
+            self.fail_call(c);
+        }
+        // Work on the CPU dies with the process: its calls fail now.
+        let running = self.cpu.clear(self.now, container);
+        self.flush_cpu();
+        for c in running.into_iter().filter(|c| c & (BG_JOB | HOG) == 0) {
+            self.fail_call(c & !REFUSAL);
+        }
+        self.drop_memory(s);
+    }
+
+    /// Station `s` is back up; closed-loop users behind it send again.
+    pub(super) fn revive_station(&mut self, s: usize) {
+        self.stations[s].up = true;
+        self.stations[s].silent = false;
+        for k in std::mem::take(&mut self.parked[s]) {
+            self.schedule(self.now, Event::ConnectionSend { conn: k });
         }
     }
 

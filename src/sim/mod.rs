@@ -13,6 +13,7 @@ pub mod engine;
 pub mod event;
 mod faults;
 mod load;
+mod memory;
 pub mod output;
 pub mod plan;
 mod sampler;
@@ -22,6 +23,8 @@ pub use engine::simulate;
 pub use output::{BackgroundLoad, Fault, FaultEffect, NodeHog, RunOutput, SimError, SimOptions};
 pub use plan::Plan;
 
+#[cfg(test)]
+mod memory_tests;
 #[cfg(test)]
 mod refusal_tests;
 #[cfg(test)]

@@ -112,6 +112,11 @@ pub enum SimError {
          So far {sent} requests were sent, {succeeded} succeeded and {failed} failed"
     )]
     Stalled { t_ns: u64, events: u64, cause: String, sent: u64, succeeded: u64, failed: u64 },
+    #[error(
+        "node `{0}`: what its pods request and its proxies hold before any traffic ({1:.0} MiB) leaves less than the kubelet's \
+         eviction threshold of its {2:.0} MiB: give it more memory, fewer pods, or scope the proxies' configuration"
+    )]
+    NodeMemoryOvercommitted(String, f64, f64),
     #[error("node `{0}`: the idle CPU of its proxies ({1:.0}m) takes all of its {2} vCPUs: give it more vCPUs or fewer proxies")]
     NodeOvercommitted(String, f64, f64),
 }
@@ -123,12 +128,19 @@ pub struct StationStats {
     pub cpu_ns: f64,
     /// Passes (or requests) admitted.
     pub passes: u64,
-    /// Sum over measured calls of the time they were held open through this station, ns.
+    /// Time integral over the window of the calls a proxy held (from their admission until
+    /// their response came back past it), ns: its mean is the proxy's calls in flight.
     pub inflight_ns: f64,
-    /// The same, over calls that opened a new connection.
+    /// The same, of held calls that opened a new connection.
     pub new_conn_ns: f64,
     pub queue_max: u32,
     pub rejected: u64,
+    /// Most memory it held at any instant of the run, bytes.
+    pub mem_peak_bytes: f64,
+    /// Times its container was OOM-killed at its memory limit, over the run.
+    pub oom_kills: u32,
+    /// Times the kubelet evicted its pod under node memory pressure, over the run.
+    pub evictions: u32,
     /// Time integral of the calls present (in service or queued), ns: its mean over the
     /// window is the station's L in Little's law.
     pub occupancy_ns: f64,
@@ -270,6 +282,8 @@ pub struct RunOutput {
     pub retries_over_budget: u64,
     /// Most retries in flight at once at any one retrier and service, over the run.
     pub retries_in_flight_max: u32,
+    /// Most memory each node's pods and proxies held at any instant of the run, bytes.
+    pub node_mem_peak_bytes: Vec<f64>,
 }
 
 /// Record a latency, growing the histogram as needed (`saturating_record` would clamp to

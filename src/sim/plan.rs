@@ -42,6 +42,26 @@ pub struct StationSpec {
     pub pass_latency: Option<crate::model::LatencyPercentiles>,
 }
 
+/// What a station holds in memory, and where: a pod its memory request (the application's
+/// own memory is not simulated), a proxy its model's base, configuration and pooled
+/// connections, plus what each call it holds costs.
+#[derive(Clone, Debug, Default)]
+pub struct StationMemory {
+    pub node: u32,
+    /// Bytes held whatever the traffic.
+    pub static_bytes: f64,
+    /// Bytes per call it holds (admitted, or passed and awaiting its response).
+    pub per_call_bytes: f64,
+    /// Bytes more per held call whose edge opens a connection per request.
+    pub per_new_connection_bytes: f64,
+    /// Its container's memory limit: past it the container is OOM-killed.
+    pub limit_bytes: Option<f64>,
+    /// What its pod requests (the pod's eviction rank is its use above this).
+    pub request_bytes: f64,
+    /// A sidecar's application pod (evicted with it: they are one pod).
+    pub pod_station: Option<u32>,
+}
+
 /// What runs in a CPU container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContainerKind {
@@ -129,6 +149,10 @@ pub struct Plan {
     pub max_pending: u64,
     pub queue_limit: u32,
     pub outlier_detection: Option<crate::topology::OutlierDetection>,
+    /// Each station's memory (index as `stations`).
+    pub memory: Vec<StationMemory>,
+    /// Each node's memory, bytes.
+    pub node_memory_bytes: Vec<f64>,
 }
 
 impl Plan {
@@ -288,7 +312,7 @@ impl Plan {
             .enumerate()
             .map(|(pid, p)| t.services[p.service].pods.iter().position(|&x| x == pid).unwrap_or(0) as u32)
             .collect();
-        Plan {
+        let mut plan = Plan {
             stations,
             steps,
             paths,
@@ -309,7 +333,76 @@ impl Plan {
             max_pending: t.simulation.max_pending,
             queue_limit: t.simulation.queue_limit,
             outlier_detection: t.mesh.outlier_detection,
+            memory: Vec::new(),
+            node_memory_bytes: t.nodes.iter().map(|n| n.memory_bytes as f64).collect(),
+        };
+        plan.memory = plan.station_memory(t, d, models);
+        plan
+    }
+
+    /// Each station's memory: pods at their request; proxies at their model's base, the
+    /// endpoints of their configuration and their pooled connections, plus per call held.
+    fn station_memory(&self, t: &Topology, d: &Deployment, models: &CostModels) -> Vec<StationMemory> {
+        let pooled = self.pooled_connections();
+        let mut memory: Vec<StationMemory> = t
+            .pods
+            .iter()
+            .map(|pod| {
+                let request = t.services[pod.service].memory_request_bytes as f64;
+                StationMemory { node: pod.node as u32, static_bytes: request, request_bytes: request, ..Default::default() }
+            })
+            .collect();
+        for (x, p) in d.proxies.iter().enumerate() {
+            let m = models.get(p.kind);
+            let (base, per_call, per_connection) = m.map_or((0.0, 0.0, 0.0), |m| {
+                (
+                    m.memory_bytes(f64::from(p.endpoints), pooled[x] as f64, 0.0),
+                    m.mem_per_inflight_bytes as f64,
+                    m.mem_per_connection_bytes as f64,
+                )
+            });
+            let pod_station = p.pod.filter(|_| p.kind == ProxyKind::Sidecar).map(|pod| pod as u32);
+            memory.push(StationMemory {
+                node: p.node as u32,
+                static_bytes: base,
+                per_call_bytes: per_call,
+                per_new_connection_bytes: per_connection,
+                limit_bytes: m.and_then(|m| m.mem_limit_bytes).map(|b| b as f64),
+                // A proxy's model asks no memory of its node: a sidecar's pod requests the
+                // application's; a ztunnel, node proxy or waypoint pod nothing.
+                request_bytes: 0.0,
+                pod_station,
+            });
         }
+        memory
+    }
+
+    /// Pooled connections each proxy keeps open: one to each distinct peer it forwards to or
+    /// receives from on edges that reuse connections.
+    pub fn pooled_connections(&self) -> Vec<usize> {
+        let offset = self.proxy_station_offset;
+        let proxies = self.stations.len() - offset;
+        let mut peers: Vec<std::collections::BTreeSet<u32>> = vec![std::collections::BTreeSet::new(); proxies];
+        for e in &self.edges {
+            if e.per_request_connection {
+                continue;
+            }
+            let paths = e.src_pods.len() * e.dst_pods.len() * e.waypoints as usize;
+            for (k, path) in self.paths[e.path_offset as usize..e.path_offset as usize + paths].iter().enumerate() {
+                let src = e.src_pods[k / (e.dst_pods.len() * e.waypoints as usize)];
+                let (first, len, _) = *path;
+                let stations: Vec<u32> =
+                    src.map(|p| p as u32).into_iter().chain((first..first + len).map(|i| self.steps[i as usize].station)).collect();
+                for w in stations.windows(2) {
+                    for (a, b) in [(w[0], w[1]), (w[1], w[0])] {
+                        if a as usize >= offset && a != b {
+                            peers[a as usize - offset].insert(b);
+                        }
+                    }
+                }
+            }
+        }
+        peers.iter().map(|p| p.len()).collect()
     }
 
     /// Index of the path for edge `e`, source replica `i`, destination replica `j`, waypoint `w`.

@@ -65,10 +65,10 @@ fn a_pod_at_its_queue_limit_spends_its_kernels_refusal_under_a_closed_loop() {
 }
 
 #[test]
-fn a_proxy_at_its_queue_limit_answers_with_a_local_reply_that_costs_a_pass() {
-    // The inbound sidecar has one worker and a queue of one; its passes cost 100 us and so
-    // does each local reply it sends at the limit. Its container's CPU is passes plus
-    // refusals, each at the pass's CPU, and the clock moves.
+fn a_proxy_at_its_queue_limit_refuses_with_its_kernels_reset() {
+    // The inbound sidecar has one worker and a queue of one; its passes cost 100 us. Past
+    // its queue the connection is refused by its node's kernel, as at a pod. Its container's
+    // CPU is passes at the pass's CPU plus refusals at the reset's, and the clock moves.
     let mut t =
         topology("5s", 4.0, "concurrency = 64\ncpu = { dist = \"constant\", mean = \"10us\" }", "arrival = \"closed\"\nconnections = 8");
     t.simulation.queue_limit = 1;
@@ -78,9 +78,10 @@ fn a_proxy_at_its_queue_limit_answers_with_a_local_reply_that_costs_a_pass() {
     let st = &out.stations[proxy];
     let work = plan.steps.iter().find(|s| s.station as usize == proxy).expect("the sidecar is on the path").work_ns as f64;
     assert!(work >= 100_000.0);
-    assert!(st.rejected > 1_000, "{} local replies", st.rejected);
+    assert!(st.rejected > 1_000, "{} refusals", st.rejected);
     let container = plan.stations[proxy].container as usize;
-    assert_relative_eq!(out.containers[container].cpu_ns, (st.passes + st.rejected) as f64 * work, max_relative = 0.01);
+    let accounted = st.passes as f64 * work + st.rejected as f64 * REFUSED_CONNECTION_CPU_NS as f64;
+    assert_relative_eq!(out.containers[container].cpu_ns, accounted, max_relative = 0.01);
 }
 
 #[test]

@@ -38,27 +38,37 @@ impl Engine<'_> {
         if self.stations[s].busy < self.stations[s].servers {
             self.occupancy(s, 1);
             self.begin_service(c, s);
+            self.admitted(s, call.edge);
         } else if self.stations[s].queue.len() >= self.plan.queue_limit as usize {
             if call.measured {
                 self.out.stations[s].rejected += 1;
             }
-            // A proxy at its limit answers with a local reply: it reads the request and writes
-            // the error, a pass without its upstream (its pass's CPU, an upper bound). A pod at
-            // its limit refuses the connection: its kernel's reset.
-            let work = if s >= self.plan.proxy_station_offset { step.work_ns } else { crate::kernel::REFUSED_CONNECTION_CPU_NS };
-            self.refuse(c, s, work, Refusal::QueueFull);
+            // Past its queue limit a pod or proxy takes no more: the connection is refused by
+            // its node's kernel (the limit stands for the listen backlog), a reset's CPU.
+            self.refuse(c, s, crate::kernel::REFUSED_CONNECTION_CPU_NS, Refusal::QueueFull);
         } else {
             self.occupancy(s, 1);
             self.stations[s].queue.push_back(c);
             let q = self.stations[s].queue.len() as u32;
             let st = &mut self.out.stations[s];
             st.queue_max = st.queue_max.max(q);
+            self.admitted(s, call.edge);
         }
     }
 
-    /// Station `s` refuses call `c`: it spends `work_ns` of reference CPU in its container
-    /// (outside its workers: the accept loop or the kernel), then the error travels back. A
-    /// refusal that costs no CPU is answered at once.
+    /// A call on `edge` was admitted at station `s`: a proxy holds it in memory until its
+    /// response is back past it (should that take the proxy past its limit, it dies, and the
+    /// call with it).
+    #[inline]
+    fn admitted(&mut self, s: usize, edge: u32) {
+        if s >= self.plan.proxy_station_offset {
+            self.hold_call(s, self.plan.edges[edge as usize].per_request_connection);
+        }
+    }
+
+    /// Station `s` refuses call `c`: its node's kernel spends `work_ns` of reference CPU on the
+    /// reset, charged to the station's container (outside its workers), then the error
+    /// travels back. A refusal that costs no CPU is answered at once.
     fn refuse(&mut self, c: u32, s: usize, work_ns: u64, why: Refusal) {
         self.last_refusal = Some((self.now, s as u32, why));
         if work_ns == 0 {
@@ -130,6 +140,7 @@ impl Engine<'_> {
             self.fail_call(token & !REFUSAL);
             return;
         }
+
         let call = self.calls[token as usize];
         let s = self.plan.steps[call.at as usize].station as usize;
         self.after_cpu(token, s);
