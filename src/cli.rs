@@ -192,6 +192,29 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Write a topology from Kubernetes manifests (files or folders of YAML): every value
+    /// commented with where it came from, and a summary of what was inferred, defaulted and
+    /// could not be mapped.
+    Import {
+        /// Manifest files or folders (multi-document YAML, `kubectl get -o yaml` lists, rendered Helm or Kustomize output).
+        #[arg(required = true, value_name = "PATH")]
+        inputs: Vec<PathBuf>,
+        /// Topology file to write (never over a file meshsim import did not write).
+        #[arg(long, required_unless_present = "check")]
+        out: Option<PathBuf>,
+        /// Print the summary and write nothing.
+        #[arg(long)]
+        check: bool,
+        /// The topology's name (default: the first input's file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// `mesh.models_dir` as written in the file (default: ./models as seen from the file).
+        #[arg(long)]
+        models: Option<String>,
+        /// The cost-model profile the file names.
+        #[arg(long, default_value = "envoy-1.40-loopback")]
+        profile: String,
+    },
     /// Write a synthetic topology of N services (for measuring cost against size).
     Synth {
         /// Number of services.
@@ -370,9 +393,25 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             },
             &report,
         ),
+        Command::Import { inputs, out, check, name, models, profile } => {
+            import_command(app::import::ImportArgs { inputs, out, check, name, models, profile })
+        }
         Command::Synth { services, out, models, seed } => sweep_cmds::synth(services, &out, &models, seed),
         Command::Blast { file, common, blast, placements } => blast_command(&file, &common, &blast, &placements, &report),
     }
+}
+
+fn import_command(a: app::import::ImportArgs) -> Result<(), AppError> {
+    let imported = app::import::import(&a)?;
+    let f = &imported.found;
+    let pods: u32 = f.services.iter().map(|s| s.replicas.value).sum();
+    println!("{}: {} services, {pods} pods, {} loads", f.name, f.services.len(), f.loads.len());
+    print!("{}", f.summary.render());
+    match (&a.out, a.check) {
+        (Some(out), false) => println!("wrote {}", out.display()),
+        _ => println!("checked: nothing written (--check)"),
+    }
+    Ok(())
 }
 
 /// A `--slo-p99` value in ns.
