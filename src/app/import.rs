@@ -62,29 +62,37 @@ pub fn import(a: &ImportArgs) -> Result<Imported, AppError> {
         None => relative(&folder, &absolute(Path::new("models"))),
     };
     if let Some(out) = &a.out {
-        crate::report::outdir::may_replace_file(out, "a topology meshsim import wrote", |head| head.starts_with(import::FIRST_LINE.as_bytes()))
-            .map_err(|e| AppError::arg("--out", e.to_string()))?;
+        crate::report::outdir::may_replace_file(out, "a topology meshsim import wrote", |head| {
+            head.starts_with(import::FIRST_LINE.as_bytes())
+        })
+        .map_err(|e| AppError::arg("--out", e.to_string()))?;
     }
-    let options = |models_dir: String| Options { manifests: a.inputs.clone(), name: a.name.clone(), models_dir, profile: a.profile.clone() };
+    let options =
+        |models_dir: String| Options { manifests: a.inputs.clone(), name: a.name.clone(), models_dir, profile: a.profile.clone() };
     let imported = import::import(&options(models_dir.clone()))?;
     // The text must run as it is: read it as `run` would. The folder it goes to may not exist
     // yet, so the check reads the models from where they are.
     let models_abs = absolute(&folder.join(&models_dir));
-    let checked = import::write::topology_text(&imported.found, &import::write::Settings {
-        models_dir: &models_abs.to_string_lossy(),
-        profile: &a.profile,
-        inputs: &[],
-    });
+    let checked = import::write::topology_text(
+        &imported.found,
+        &import::write::Settings { models_dir: &models_abs.to_string_lossy(), profile: &a.profile, inputs: &[] },
+    );
     if let Err(e) = crate::topology::parse(&std::env::current_dir().unwrap_or_default().join("imported.toml"), &checked) {
         let first = a.inputs.first().cloned().unwrap_or_default();
         return Err(AppError::Input(InputErrors(
             e.0.into_iter()
-                .map(|e| InputError { path: first.clone(), line: 0, col: 0, message: format!("the imported topology does not run: {}", e.message) })
+                .map(|e| InputError {
+                    path: first.clone(),
+                    line: 0,
+                    col: 0,
+                    message: format!("the imported topology does not run: {}", e.message),
+                })
                 .collect(),
         )));
     }
     if let (Some(out), false) = (&a.out, a.check) {
-        crate::report::outdir::write_atomic(out, imported.text.as_bytes()).map_err(|e| AppError::Output(format!("{}: {e}", out.display())))?;
+        crate::report::outdir::write_atomic(out, imported.text.as_bytes())
+            .map_err(|e| AppError::Output(format!("{}: {e}", out.display())))?;
     }
     Ok(imported)
 }

@@ -44,7 +44,8 @@ pub fn assemble(found: &mut Found, edges: Vec<Edge>) {
         if seen.insert((e.from.clone(), e.to.clone()), ()).is_some() {
             continue;
         }
-        let per_request = e.per_request.unwrap_or_else(|| Sourced::default(1.0, "one call per request (the inputs give no rate for this call)"));
+        let per_request =
+            e.per_request.unwrap_or_else(|| Sourced::default(1.0, "one call per request (the inputs give no rate for this call)"));
         let mode = e.mode.unwrap_or_else(|| Sourced::default("sequential", "one call after another (no span timing for this caller)"));
         let call = Call { to: e.to.clone(), per_request, mode, evidence: e.evidence, from: e.cite };
         if let Some(s) = found.service_mut(&e.from) {
@@ -102,6 +103,9 @@ fn break_cycles(found: &mut Found) {
     for (s, ci) in cut {
         let call = found.services[s].calls.remove(ci);
         let from = found.services[s].name.clone();
-        found.summary.unmapped.push(format!("{}: the call {from} → {} closes a cycle: left out (a topology's call graph is acyclic)", call.from, call.to));
+        found
+            .summary
+            .unmapped
+            .push(format!("{}: the call {from} → {} closes a cycle: left out (a topology's call graph is acyclic)", call.from, call.to));
     }
 }

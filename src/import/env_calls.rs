@@ -12,7 +12,8 @@ const ADDRESS_SUFFIXES: &[&str] =
 
 /// Variables that point at telemetry or the mesh itself: exporting spans or metrics is no call
 /// of a request.
-const TELEMETRY: &[&str] = &["OTEL_", "JAEGER", "ZIPKIN", "COLLECTOR", "TRACING", "TELEMETRY", "METRICS", "PROMETHEUS", "STATSD", "PROFILER"];
+const TELEMETRY: &[&str] =
+    &["OTEL_", "JAEGER", "ZIPKIN", "COLLECTOR", "TRACING", "TELEMETRY", "METRICS", "PROMETHEUS", "STATSD", "PROFILER"];
 
 /// A guessed call from workload `from` to the workloads behind a Service.
 #[derive(Clone, Debug)]
@@ -98,7 +99,10 @@ pub fn guesses(cluster: &Cluster) -> (Vec<Guess>, Vec<Miss>) {
                 }
                 if telemetry(&var.name) {
                     if hs.iter().any(|h| resolve(cluster, &w.namespace, h).is_some()) {
-                        misses.push(Miss { var: var.clone(), why: "a telemetry address (spans or metrics sent out of band), not a call of a request".into() });
+                        misses.push(Miss {
+                            var: var.clone(),
+                            why: "a telemetry address (spans or metrics sent out of band), not a call of a request".into(),
+                        });
                     }
                     continue;
                 }

@@ -114,11 +114,8 @@ pub fn k8s_millicores(text: &str) -> Option<f64> {
 pub fn read(objects: &[Object], found: &mut Found) -> Cluster {
     let mut cluster = Cluster::default();
     let s = &mut found.summary;
-    let configmaps: HashMap<(String, String), &Object> = objects
-        .iter()
-        .filter(|o| o.kind == "ConfigMap")
-        .map(|o| ((namespace(o), o.name.clone()), o))
-        .collect();
+    let configmaps: HashMap<(String, String), &Object> =
+        objects.iter().filter(|o| o.kind == "ConfigMap").map(|o| ((namespace(o), o.name.clone()), o)).collect();
     let node_count = objects.iter().filter(|o| o.kind == "Node").count();
     for o in objects {
         match o.kind.as_str() {
@@ -188,7 +185,12 @@ pub fn namespace(o: &Object) -> String {
     o.namespace.clone().unwrap_or_else(|| DEFAULT_NAMESPACE.to_string())
 }
 
-fn workload(o: &Object, configmaps: &HashMap<(String, String), &Object>, node_count: usize, s: &mut super::model::Summary) -> Option<Workload> {
+fn workload(
+    o: &Object,
+    configmaps: &HashMap<(String, String), &Object>,
+    node_count: usize,
+    s: &mut super::model::Summary,
+) -> Option<Workload> {
     let ns = namespace(o);
     if o.name.is_empty() {
         s.unmapped.push(format!("{}: a workload without a name (generateName only): left out", o.cite()));
@@ -218,7 +220,11 @@ fn workload(o: &Object, configmaps: &HashMap<(String, String), &Object>, node_co
                 }
                 Some(n) if (1..=crate::limits::MAX_REPLICAS).contains(&n) => Some(Sourced::new(n as u32, o.cite_at(r, "spec.replicas"))),
                 _ => {
-                    s.unmapped.push(format!("{}: spec.replicas `{}` is not a replica count the topology takes: 1 written", o.cite_at(r, ""), r.text().unwrap_or("?")));
+                    s.unmapped.push(format!(
+                        "{}: spec.replicas `{}` is not a replica count the topology takes: 1 written",
+                        o.cite_at(r, ""),
+                        r.text().unwrap_or("?")
+                    ));
                     Some(Sourced::default(1, &format!("{} spec.replicas could not be read", o.cite())))
                 }
             },
@@ -233,7 +239,16 @@ fn workload(o: &Object, configmaps: &HashMap<(String, String), &Object>, node_co
         .iter()
         .map(|c| container(o, &ns, c, configmaps))
         .collect();
-    Some(Workload { name: o.name.clone(), namespace: ns, namespace_given: o.namespace.is_some(), labels, annotations, replicas: Some(replicas), containers, from: o.cite() })
+    Some(Workload {
+        name: o.name.clone(),
+        namespace: ns,
+        namespace_given: o.namespace.is_some(),
+        labels,
+        annotations,
+        replicas: Some(replicas),
+        containers,
+        from: o.cite(),
+    })
 }
 
 fn container(o: &Object, ns: &str, c: &Node, configmaps: &HashMap<(String, String), &Object>) -> Container {
@@ -250,7 +265,11 @@ fn container(o: &Object, ns: &str, c: &Node, configmaps: &HashMap<(String, Strin
             if let Some(m) = configmaps.get(&(ns.to_string(), cm.to_string())) {
                 if let Some(v) = m.node.at("data").and_then(|d| d.get(key)) {
                     if let Some(t) = v.text() {
-                        env.push(EnvVar { name: var.to_string(), value: t.to_string(), from: m.cite_at(v, &format!("data.{key} (env {var} of {})", o.name)) });
+                        env.push(EnvVar {
+                            name: var.to_string(),
+                            value: t.to_string(),
+                            from: m.cite_at(v, &format!("data.{key} (env {var} of {})", o.name)),
+                        });
                     }
                 }
             }
@@ -262,7 +281,11 @@ fn container(o: &Object, ns: &str, c: &Node, configmaps: &HashMap<(String, Strin
         if let Some(m) = configmaps.get(&(ns.to_string(), cm.to_string())) {
             for (k, v) in m.node.at("data").map(|d| d.entries()).unwrap_or_default() {
                 if let Some(t) = v.text() {
-                    env.push(EnvVar { name: format!("{prefix}{k}"), value: t.to_string(), from: m.cite_at(v, &format!("data.{k} (envFrom of {})", o.name)) });
+                    env.push(EnvVar {
+                        name: format!("{prefix}{k}"),
+                        value: t.to_string(),
+                        from: m.cite_at(v, &format!("data.{k} (envFrom of {})", o.name)),
+                    });
                 }
             }
         }
@@ -317,8 +340,8 @@ fn port_protocol(p: &ServicePort) -> Option<&'static str> {
         "grpc" | "grpc-web" => "grpc",
         "http2" | "h2c" | "h2" => "http2",
         "http" | "https" | "web" => "http1",
-        "tcp" | "tls" | "redis" | "mongo" | "mongodb" | "mysql" | "postgres" | "postgresql" | "kafka" | "amqp" | "memcached" | "zookeeper"
-        | "nats" | "cassandra" | "elasticsearch" => "tcp",
+        "tcp" | "tls" | "redis" | "mongo" | "mongodb" | "mysql" | "postgres" | "postgresql" | "kafka" | "amqp" | "memcached"
+        | "zookeeper" | "nats" | "cassandra" | "elasticsearch" => "tcp",
         _ => return None,
     })
 }
@@ -330,7 +353,11 @@ fn sum_f(cs: &[&Container], get: impl Fn(&Container) -> Option<&Sourced<f64>>, a
         return None;
     }
     let total: f64 = vals.iter().map(|v| v.value).sum();
-    let from = if vals.len() == 1 { vals[0].from.clone() } else { format!("sum of {} containers: {}", vals.len(), vals.iter().map(|v| v.from.as_str()).collect::<Vec<_>>().join("; ")) };
+    let from = if vals.len() == 1 {
+        vals[0].from.clone()
+    } else {
+        format!("sum of {} containers: {}", vals.len(), vals.iter().map(|v| v.from.as_str()).collect::<Vec<_>>().join("; "))
+    };
     Some(Sourced::new(total, from))
 }
 
@@ -340,7 +367,11 @@ fn sum_u(cs: &[&Container], get: impl Fn(&Container) -> Option<&Sourced<u64>>) -
         return None;
     }
     let total: u64 = vals.iter().map(|v| v.value).sum();
-    let from = if vals.len() == 1 { vals[0].from.clone() } else { format!("sum of {} containers: {}", vals.len(), vals.iter().map(|v| v.from.as_str()).collect::<Vec<_>>().join("; ")) };
+    let from = if vals.len() == 1 {
+        vals[0].from.clone()
+    } else {
+        format!("sum of {} containers: {}", vals.len(), vals.iter().map(|v| v.from.as_str()).collect::<Vec<_>>().join("; "))
+    };
     Some(Sourced::new(total, from))
 }
 
@@ -351,7 +382,11 @@ pub fn service_names(cluster: &Cluster) -> Vec<String> {
     for w in &cluster.workloads {
         *count.entry(&w.name).or_insert(0) += 1;
     }
-    cluster.workloads.iter().map(|w| if count[w.name.as_str()] > 1 { format!("{}.{}", w.name, w.namespace) } else { w.name.clone() }).collect()
+    cluster
+        .workloads
+        .iter()
+        .map(|w| if count[w.name.as_str()] > 1 { format!("{}.{}", w.name, w.namespace) } else { w.name.clone() })
+        .collect()
 }
 
 /// Services of the topology, one per workload (calls come later).
@@ -364,10 +399,19 @@ pub fn services(cluster: &Cluster, names: &[String], found: &mut Found) {
             .services
             .iter()
             .filter(|svc| svc.backends.contains(&i))
-            .flat_map(|svc| svc.ports.iter().filter_map(port_protocol).map(move |p| (p, format!("{} port {}", svc.from, svc.ports.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(",")))))
+            .flat_map(|svc| {
+                svc.ports.iter().filter_map(port_protocol).map(move |p| {
+                    (p, format!("{} port {}", svc.from, svc.ports.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(",")))
+                })
+            })
             .next()
             .map(|(p, from)| Sourced::new(p, from))
-            .unwrap_or_else(|| Sourced::default("http1", "no Service port of this workload names its protocol (name ports grpc-*, http-*, tcp-* or set appProtocol)"));
+            .unwrap_or_else(|| {
+                Sourced::default(
+                    "http1",
+                    "no Service port of this workload names its protocol (name ports grpc-*, http-*, tcp-* or set appProtocol)",
+                )
+            });
         if sum_u(&app, |c| c.memory_limit.as_ref()).is_some() {
             mem_limits += 1;
         }
@@ -395,7 +439,10 @@ pub fn services(cluster: &Cluster, names: &[String], found: &mut Found) {
         });
     }
     if mem_limits > 0 {
-        found.summary.unmapped.push(format!("memory limits of {mem_limits} workloads: read, not simulated (a topology has no memory limit per service)"));
+        found
+            .summary
+            .unmapped
+            .push(format!("memory limits of {mem_limits} workloads: read, not simulated (a topology has no memory limit per service)"));
     }
 }
 
@@ -408,7 +455,11 @@ pub fn autoscalers(objects: &[Object], cluster: &Cluster, names: &[String], foun
             found.summary.unmapped.push(format!("{}: scales `{target}`, which is not a workload of the input", o.cite()));
             continue;
         };
-        let min = o.node.at("spec.minReplicas").and_then(|n| n.text().and_then(|t| t.parse::<u32>().ok()).map(|v| (v, n))).unwrap_or((1, &o.node));
+        let min = o
+            .node
+            .at("spec.minReplicas")
+            .and_then(|n| n.text().and_then(|t| t.parse::<u32>().ok()).map(|v| (v, n)))
+            .unwrap_or((1, &o.node));
         let max = o.node.text_at("spec.maxReplicas").unwrap_or("?").to_string();
         let Some(svc) = found.service_mut(&names[i]) else { continue };
         if min.0 > svc.replicas.value || svc.replicas.is_default() {
@@ -427,9 +478,15 @@ pub fn autoscalers(objects: &[Object], cluster: &Cluster, names: &[String], foun
 pub fn nodes(objects: &[Object], found: &mut Found) {
     for o in objects.iter().filter(|o| o.kind == "Node") {
         let alloc = o.node.at("status.allocatable").or_else(|| o.node.at("status.capacity"));
-        let cpu = alloc.and_then(|a| a.get("cpu")).and_then(|n| n.text().and_then(k8s_millicores).map(|m| Sourced::new(m / 1000.0, o.cite_at(n, "status.allocatable.cpu"))));
-        let mem = alloc.and_then(|a| a.get("memory")).and_then(|n| n.text().and_then(k8s_bytes).map(|b| Sourced::new(b, o.cite_at(n, "status.allocatable.memory"))));
-        let pods = alloc.and_then(|a| a.get("pods")).and_then(|n| n.text().and_then(|t| t.parse::<u32>().ok()).map(|p| Sourced::new(p, o.cite_at(n, "status.allocatable.pods"))));
+        let cpu = alloc
+            .and_then(|a| a.get("cpu"))
+            .and_then(|n| n.text().and_then(k8s_millicores).map(|m| Sourced::new(m / 1000.0, o.cite_at(n, "status.allocatable.cpu"))));
+        let mem = alloc
+            .and_then(|a| a.get("memory"))
+            .and_then(|n| n.text().and_then(k8s_bytes).map(|b| Sourced::new(b, o.cite_at(n, "status.allocatable.memory"))));
+        let pods = alloc
+            .and_then(|a| a.get("pods"))
+            .and_then(|n| n.text().and_then(|t| t.parse::<u32>().ok()).map(|p| Sourced::new(p, o.cite_at(n, "status.allocatable.pods"))));
         let labels = o.node.at("metadata.labels");
         let zone = labels
             .and_then(|l| l.get("topology.kubernetes.io/zone").or_else(|| l.get("failure-domain.beta.kubernetes.io/zone")))
@@ -452,7 +509,8 @@ pub fn nodes(objects: &[Object], found: &mut Found) {
         mem += s.memory_request_bytes.as_ref().map_or(64 << 20, |m| m.value) * r as u64;
         pods += r;
     }
-    let count = 3usize.max((cpu_m / 4000.0).ceil() as usize).max((mem as f64 / (16u64 << 30) as f64).ceil() as usize).max(pods.div_ceil(100));
+    let count =
+        3usize.max((cpu_m / 4000.0).ceil() as usize).max((mem as f64 / (16u64 << 30) as f64).ceil() as usize).max(pods.div_ceil(100));
     let why = format!("no Node objects in the input: {count} nodes of 8 vCPU and 32Gi, room for the pods' requests at half full");
     found.summary.defaulted.push(why.clone());
     found.nodes.push(NodeGroup {
@@ -559,7 +617,10 @@ pub fn namespaces(objects: &[Object], cluster: &Cluster, found: &mut Found) {
         };
         let waypoint = ns_objects.get(ns.as_str()).and_then(|o| {
             pairs(o.node.at("metadata.labels")).iter().find(|(k, _)| k == "istio.io/use-waypoint").map(|(_, v)| {
-                Sourced::new(("namespace", 1), format!("{} label istio.io/use-waypoint: {v} (1 replica: the default of a waypoint)", o.cite()))
+                Sourced::new(
+                    ("namespace", 1),
+                    format!("{} label istio.io/use-waypoint: {v} (1 replica: the default of a waypoint)", o.cite()),
+                )
             })
         });
         let waypoint = waypoint.or_else(|| {

@@ -94,7 +94,9 @@ pub fn objects(path: &Path, text: &str) -> Result<Vec<Object>, InputErrors> {
     if problems.is_empty() {
         Ok(out)
     } else {
-        Err(InputErrors(problems.into_iter().map(|(line, message)| InputError { path: path.to_path_buf(), line, col: 1, message }).collect()))
+        Err(InputErrors(
+            problems.into_iter().map(|(line, message)| InputError { path: path.to_path_buf(), line, col: 1, message }).collect(),
+        ))
     }
 }
 

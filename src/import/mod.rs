@@ -45,8 +45,23 @@ pub struct Imported {
 }
 
 /// Name and image fragments of load generators.
-const LOAD_GENERATORS: &[&str] =
-    &["loadgen", "load-gen", "loadgenerator", "load-generator", "locust", "k6", "wrk", "fortio", "vegeta", "jmeter", "gatling", "artillery", "loadtest", "load-test", "hey"];
+const LOAD_GENERATORS: &[&str] = &[
+    "loadgen",
+    "load-gen",
+    "loadgenerator",
+    "load-generator",
+    "locust",
+    "k6",
+    "wrk",
+    "fortio",
+    "vegeta",
+    "jmeter",
+    "gatling",
+    "artillery",
+    "loadtest",
+    "load-test",
+    "hey",
+];
 
 /// Variables that say how many users (closed-loop connections) a load generator runs.
 const USER_VARS: &[&str] = &["USERS", "LOCUST_USERS", "NUM_USERS", "VUS", "K6_VUS", "CONCURRENCY", "CONNECTIONS", "CLIENTS"];
@@ -106,7 +121,11 @@ pub fn import(o: &Options) -> Result<Imported, InputErrors> {
             found.summary.unmapped.push(format!("{}: no selector (an outside or hand-managed endpoint): no workload answers it", svc.from));
         } else if svc.backends.iter().all(|&b| cluster.workloads[b].replicas.is_none()) {
             let sel: Vec<String> = svc.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            found.summary.unmapped.push(format!("{}: selects no running workload of the input ({}): calls to it are left out", svc.from, sel.join(",")));
+            found.summary.unmapped.push(format!(
+                "{}: selects no running workload of the input ({}): calls to it are left out",
+                svc.from,
+                sel.join(",")
+            ));
         }
     }
     let mut edges = guessed_edges(&cluster, &names, &mut found);
@@ -124,7 +143,11 @@ pub fn import(o: &Options) -> Result<Imported, InputErrors> {
         let guessed = found.services.iter().flat_map(|s| &s.calls).filter(|c| c.evidence == Evidence::Guessed).count();
         found.summary.inferred.push(format!(
             "{calls} calls between services{}",
-            if guessed > 0 { format!(", {guessed} guessed from address variables (whom a service can reach; rates and order defaulted)") } else { String::new() }
+            if guessed > 0 {
+                format!(", {guessed} guessed from address variables (whom a service can reach; rates and order defaulted)")
+            } else {
+                String::new()
+            }
         ));
     }
     k8s::nodes(&objects, &mut found);
@@ -149,7 +172,10 @@ fn guessed_edges(cluster: &k8s::Cluster, names: &[String], found: &mut Found) ->
         for &b in &backends {
             let share = cluster.workloads[b].replicas.as_ref().map_or(0, |r| r.value) as f64 / total.max(1) as f64;
             let per_request = (backends.len() > 1).then(|| {
-                Sourced::default(share, &format!("one call per request, split by replicas among the {} workloads {} selects", backends.len(), svc.from))
+                Sourced::default(
+                    share,
+                    &format!("one call per request, split by replicas among the {} workloads {} selects", backends.len(), svc.from),
+                )
             });
             edges.push(Edge {
                 from: names[g.from].clone(),
@@ -166,7 +192,10 @@ fn guessed_edges(cluster: &k8s::Cluster, names: &[String], found: &mut Found) ->
 
 fn env_number<T: std::str::FromStr>(w: &k8s::Workload, vars: &[&str]) -> Option<(T, String)> {
     w.containers.iter().flat_map(|c| &c.env).find_map(|e| {
-        vars.iter().any(|v| e.name.eq_ignore_ascii_case(v)).then(|| e.value.trim().parse::<T>().ok().map(|n| (n, format!("{} = {:?}", e.from, e.value)))).flatten()
+        vars.iter()
+            .any(|v| e.name.eq_ignore_ascii_case(v))
+            .then(|| e.value.trim().parse::<T>().ok().map(|n| (n, format!("{} = {:?}", e.from, e.value))))
+            .flatten()
     })
 }
 
@@ -193,8 +222,16 @@ fn load_generators(cluster: &k8s::Cluster, names: &[String], edges: &mut Vec<Edg
         }
         let users = env_number::<u32>(w, USER_VARS).filter(|(n, _)| *n > 0);
         let rate = env_number::<f64>(w, RATE_VARS).filter(|(r, _)| r.is_finite() && *r > 0.0);
-        for e in w.containers.iter().flat_map(|c| &c.env).filter(|e| e.name.eq_ignore_ascii_case("RATE") || e.name.eq_ignore_ascii_case("SPAWN_RATE")) {
-            found.summary.unmapped.push(format!("{} = {:?}: not read as a request rate (Locust's RATE is users started per second)", e.from, e.value));
+        for e in w
+            .containers
+            .iter()
+            .flat_map(|c| &c.env)
+            .filter(|e| e.name.eq_ignore_ascii_case("RATE") || e.name.eq_ignore_ascii_case("SPAWN_RATE"))
+        {
+            found
+                .summary
+                .unmapped
+                .push(format!("{} = {:?}: not read as a request rate (Locust's RATE is users started per second)", e.from, e.value));
         }
         let n = targets.len();
         for (k, to) in targets.iter().enumerate() {
@@ -203,7 +240,11 @@ fn load_generators(cluster: &k8s::Cluster, names: &[String], edges: &mut Vec<Edg
                     let total = u * replicas.value;
                     // Users split evenly over the targets, the first ones taking the remainder.
                     let share = (total / n as u32 + u32::from((k as u32) < total % n as u32)).max(1);
-                    let why = if n > 1 { format!("{from}, × {} replicas, split over {n} targets", replicas.value) } else { format!("{from} users × {} replicas: closed loop", replicas.value) };
+                    let why = if n > 1 {
+                        format!("{from}, × {} replicas, split over {n} targets", replicas.value)
+                    } else {
+                        format!("{from} users × {} replicas: closed loop", replicas.value)
+                    };
                     LoadKind::Closed {
                         connections: Sourced::new(share, why),
                         think: Sourced::default(
@@ -212,12 +253,24 @@ fn load_generators(cluster: &k8s::Cluster, names: &[String], edges: &mut Vec<Edg
                         ),
                     }
                 }
-                (None, Some((r, from))) => LoadKind::Open { rate_rps: Sourced::new(r * replicas.value as f64 / n as f64, format!("{from} × {} replicas", replicas.value)) },
-                (None, None) => LoadKind::Open { rate_rps: Sourced::default(DEFAULT_ENTRY_RPS, "100rps (the load generator's environment gives no users or rate)") },
+                (None, Some((r, from))) => LoadKind::Open {
+                    rate_rps: Sourced::new(r * replicas.value as f64 / n as f64, format!("{from} × {} replicas", replicas.value)),
+                },
+                (None, None) => LoadKind::Open {
+                    rate_rps: Sourced::default(DEFAULT_ENTRY_RPS, "100rps (the load generator's environment gives no users or rate)"),
+                },
             };
-            loads.push(Load { from_service: Some(name.clone()), to: to.clone(), kind, from: format!("load generator {} ({}) sends to {to}", name, w.from) });
+            loads.push(Load {
+                from_service: Some(name.clone()),
+                to: to.clone(),
+                kind,
+                from: format!("load generator {} ({}) sends to {to}", name, w.from),
+            });
         }
-        found.summary.inferred.push(format!("{name} is the load generator (named or built like one, called by nobody): its {n} callees are the entry"));
+        found
+            .summary
+            .inferred
+            .push(format!("{name} is the load generator (named or built like one, called by nobody): its {n} callees are the entry"));
     }
     loads
 }
@@ -253,7 +306,14 @@ fn entries(cluster: &k8s::Cluster, names: &[String], found: &mut Found) {
     if targets.is_empty() {
         for s in &found.services {
             if !called.contains(&s.name) {
-                add(&s.name, format!("default: {} is called by no other service (no exposed Service or load generator says where the load enters)", s.name), &mut targets);
+                add(
+                    &s.name,
+                    format!(
+                        "default: {} is called by no other service (no exposed Service or load generator says where the load enters)",
+                        s.name
+                    ),
+                    &mut targets,
+                );
             }
         }
     }
@@ -262,11 +322,18 @@ fn entries(cluster: &k8s::Cluster, names: &[String], found: &mut Found) {
         found.loads.push(Load {
             from_service: None,
             to,
-            kind: LoadKind::Open { rate_rps: Sourced::default(DEFAULT_ENTRY_RPS / n as f64, &format!("{DEFAULT_ENTRY_RPS}rps in all, split over {n} entries (the inputs give no rate)")) },
+            kind: LoadKind::Open {
+                rate_rps: Sourced::default(
+                    DEFAULT_ENTRY_RPS / n as f64,
+                    &format!("{DEFAULT_ENTRY_RPS}rps in all, split over {n} entries (the inputs give no rate)"),
+                ),
+            },
             from: why,
         });
     }
-    found.summary.defaulted.push(format!("the entry load: {DEFAULT_ENTRY_RPS}rps open loop over {n} entries (no load generator in the inputs; --rps on compare changes it)"));
+    found.summary.defaulted.push(format!(
+        "the entry load: {DEFAULT_ENTRY_RPS}rps open loop over {n} entries (no load generator in the inputs; --rps on compare changes it)"
+    ));
 }
 
 /// The defaults the summary lists once each, with how many values took them.
@@ -303,7 +370,10 @@ fn summarise_defaults(found: &mut Found) {
             }
         }
     }
-    d.push("request and response sizes: the topology's 1KiB; network latency: the topology's defaults; duration 20s, warm-up 4s, seed 1".into());
+    d.push(
+        "request and response sizes: the topology's 1KiB; network latency: the topology's defaults; duration 20s, warm-up 4s, seed 1"
+            .into(),
+    );
     let mut rest = std::mem::take(&mut found.summary.defaulted);
     d.append(&mut rest);
     found.summary.defaulted = d;
@@ -313,11 +383,15 @@ fn summarise_defaults(found: &mut Found) {
     let lim = found.services.iter().filter(|s| s.cpu_limit_millicores.is_some()).count();
     found.summary.inferred.insert(
         0,
-        format!("{} services ({pods} pods) in {} namespaces; CPU and memory requests of {req}, CPU limits of {lim}", found.services.len(), {
-            let mut ns: Vec<&str> = found.services.iter().map(|s| s.namespace.value.as_str()).collect();
-            ns.sort();
-            ns.dedup();
-            ns.len()
-        }),
+        format!(
+            "{} services ({pods} pods) in {} namespaces; CPU and memory requests of {req}, CPU limits of {lim}",
+            found.services.len(),
+            {
+                let mut ns: Vec<&str> = found.services.iter().map(|s| s.namespace.value.as_str()).collect();
+                ns.sort();
+                ns.dedup();
+                ns.len()
+            }
+        ),
     );
 }

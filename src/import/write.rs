@@ -144,7 +144,8 @@ pub fn topology_text(f: &Found, s: &Settings) -> String {
         let mut calls = ArrayOfTables::new();
         for c in &svc.calls {
             let mut ct = Table::new();
-            ct.decor_mut().set_prefix(format!("\n{}", comment(&format!("{} call, {}", super::callgraph::evidence_name(c.evidence), c.from))));
+            ct.decor_mut()
+                .set_prefix(format!("\n{}", comment(&format!("{} call, {}", super::callgraph::evidence_name(c.evidence), c.from))));
             ct.insert("to", value(c.to.as_str()));
             let (count, p) = count_and_probability(c.per_request.value);
             if count != 1 {
@@ -166,7 +167,7 @@ pub fn topology_text(f: &Found, s: &Settings) -> String {
         let mut t = Table::new();
         t.decor_mut().set_prefix(format!("\n{}", comment(&l.from)));
         if let Some(g) = &l.from_service {
-            t.insert("from", value(g.as_str()));
+            put(&mut t, "from", g.as_str(), "the load generator's pods send the requests, through their own proxy");
         }
         t.insert("to", value(l.to.as_str()));
         match &l.kind {

@@ -112,7 +112,12 @@ fn convert(path: &Path, y: &MarkedYaml<'_>, depth: usize) -> Result<Node, InputE
                     },
                     YamlData::Representation(text, _, _) => text.to_string(),
                     _ => {
-                        return Err(error(path, k.span.start.line().max(1), k.span.start.col() + 1, "a mapping key that is not a scalar".into()))
+                        return Err(error(
+                            path,
+                            k.span.start.line().max(1),
+                            k.span.start.col() + 1,
+                            "a mapping key that is not a scalar".into(),
+                        ))
                     }
                 };
                 entries.push((key, convert(path, v, depth + 1)?));
@@ -121,7 +126,12 @@ fn convert(path: &Path, y: &MarkedYaml<'_>, depth: usize) -> Result<Node, InputE
         }
         YamlData::Tagged(_, inner) => return convert(path, inner, depth + 1),
         YamlData::Alias(_) | YamlData::BadValue => {
-            return Err(error(path, line, y.span.start.col() + 1, "a value YAML cannot resolve (an alias to nothing, or a tag that does not fit)".into()))
+            return Err(error(
+                path,
+                line,
+                y.span.start.col() + 1,
+                "a value YAML cannot resolve (an alias to nothing, or a tag that does not fit)".into(),
+            ))
         }
     };
     Ok(Node { line, value })

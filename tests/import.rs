@@ -1,0 +1,260 @@
+//! `meshsim import`: Kubernetes manifests to a topology that runs as it is, every value with
+//! its source, bad input refused with exit code 2 and nothing written. The Online Boutique
+//! manifests in the shared data folder (`$MESHSIM_SHARED`, else `../shared` beside the crate)
+//! are imported when present; the rest uses the small manifests of `tests/fixtures/import/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use meshsim::app::import::{import, ImportArgs};
+use meshsim::import::model::LoadKind;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures/import").join(name)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("meshsim-import-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn args(inputs: Vec<PathBuf>, out: Option<PathBuf>) -> ImportArgs {
+    ImportArgs {
+        inputs,
+        out,
+        check: false,
+        name: None,
+        models: Some(root().join("models").to_string_lossy().into_owned()),
+        profile: "envoy-1.40-loopback".into(),
+    }
+}
+
+fn meshsim(a: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_meshsim")).args(a).current_dir(cwd).output().expect("the binary runs")
+}
+
+/// `meshsim import` with the project's models, from a scratch folder.
+fn meshsim_import(a: &[&str], cwd: &Path) -> std::process::Output {
+    let models = root().join("models");
+    let mut all = vec!["import", "--models", models.to_str().unwrap()];
+    all.extend_from_slice(a);
+    meshsim(&all, cwd)
+}
+
+#[test]
+fn the_boutique_manifests_give_its_services_requests_calls_and_users() {
+    let Some(data) = meshsim::calibration::shared_path("data/online-boutique/kubernetes-manifests.yaml") else { return };
+    let dir = scratch("boutique");
+    let out = dir.join("boutique.toml");
+    let mut a = args(vec![data.clone(), data.with_file_name("istio-manifests.yaml")], Some(out.clone()));
+    a.name = Some("boutique".into());
+    let imported = import(&a).unwrap();
+    let f = &imported.found;
+    let mut names: Vec<&str> = f.services.iter().map(|s| s.name.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "adservice",
+            "cartservice",
+            "checkoutservice",
+            "currencyservice",
+            "emailservice",
+            "frontend",
+            "loadgenerator",
+            "paymentservice",
+            "productcatalogservice",
+            "recommendationservice",
+            "redis-cart",
+            "shippingservice"
+        ]
+    );
+    let frontend = f.service("frontend").unwrap();
+    assert_eq!(frontend.cpu_request_millicores.as_ref().unwrap().value, 100.0);
+    assert_eq!(frontend.memory_request_bytes.as_ref().unwrap().value, 64 << 20);
+    assert_eq!(frontend.cpu_limit_millicores.as_ref().unwrap().value, 200.0);
+    assert_eq!(f.service("adservice").unwrap().memory_request_bytes.as_ref().unwrap().value, 180 << 20);
+    let callees = |s: &str| {
+        let mut c: Vec<String> = f.service(s).unwrap().calls.iter().map(|c| c.to.clone()).collect();
+        c.sort();
+        c
+    };
+    assert_eq!(
+        callees("frontend"),
+        [
+            "adservice",
+            "cartservice",
+            "checkoutservice",
+            "currencyservice",
+            "productcatalogservice",
+            "recommendationservice",
+            "shippingservice"
+        ]
+    );
+    assert_eq!(
+        callees("checkoutservice"),
+        ["cartservice", "currencyservice", "emailservice", "paymentservice", "productcatalogservice", "shippingservice"]
+    );
+    assert_eq!(callees("cartservice"), ["redis-cart"]);
+    assert!(f.service("loadgenerator").unwrap().is_load_generator);
+    assert_eq!(f.loads.len(), 1);
+    let l = &f.loads[0];
+    assert_eq!((l.from_service.as_deref(), l.to.as_str()), (Some("loadgenerator"), "frontend"));
+    match &l.kind {
+        LoadKind::Closed { connections, think } => {
+            assert_eq!(connections.value, 10);
+            assert!(connections.from.contains("USERS"), "{}", connections.from);
+            assert!(think.is_default());
+        }
+        other => panic!("the load generator's users are a closed loop, not {other:?}"),
+    }
+    let summary = f.summary.render();
+    assert!(summary.contains("shoppingassistantservice") && summary.contains("no Service of the input"), "{summary}");
+    // Every value written says where it came from.
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with(meshsim::import::FIRST_LINE));
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let is_value = line.contains(" = ") && !line.starts_with('#');
+        let exempt = ["version", "description", "name =", "to ="].iter().any(|k| line.starts_with(k));
+        if is_value && !exempt {
+            assert!(lines[i - 1].starts_with("# "), "no source above line {}: {line}", i + 1);
+        }
+    }
+    assert!(text.contains("kubernetes-manifests.yaml:511 Deployment loadgenerator container main env USERS"), "{text}");
+    // And it runs: compare every placement on it.
+    let o = meshsim(&["compare", out.to_str().unwrap(), "--duration", "3s", "--warmup", "1s", "--out", "cmp"], &dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    for p in ["none", "sidecar", "per-node", "ambient"] {
+        assert!(stdout.lines().any(|l| l.starts_with(p)), "{stdout}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn workloads_services_nodes_autoscalers_and_mesh_switches_are_mapped() {
+    let dir = scratch("shop");
+    let out = dir.join("shop.toml");
+    let imported = import(&args(vec![fixture("shop.yaml")], Some(out.clone()))).unwrap();
+    let f = &imported.found;
+    let web = f.service("web").unwrap();
+    assert_eq!(web.replicas.value, 3);
+    // Two containers: their requests add up; only one has a limit, so the pod has none.
+    assert_eq!(web.cpu_request_millicores.as_ref().unwrap().value, 300.0);
+    assert_eq!(web.memory_request_bytes.as_ref().unwrap().value, 160 << 20);
+    assert!(web.cpu_limit_millicores.is_none());
+    assert_eq!(web.protocol.value, "http1");
+    // Calls from a ConfigMap URL in the FQDN form and a host:port; not from telemetry or outside hosts.
+    let mut callees: Vec<&str> = web.calls.iter().map(|c| c.to.as_str()).collect();
+    callees.sort();
+    assert_eq!(callees, ["catalog", "orders"]);
+    assert_eq!(f.service("orders").unwrap().calls.iter().map(|c| c.to.as_str()).collect::<Vec<_>>(), ["db"]);
+    // The autoscaler's minimum over the Deployment's default of 1; decimal memory; protocols from port names.
+    let orders = f.service("orders").unwrap();
+    assert_eq!(orders.replicas.value, 2);
+    assert!(orders.replicas.from.contains("HorizontalPodAutoscaler"), "{}", orders.replicas.from);
+    assert_eq!(orders.memory_request_bytes.as_ref().unwrap().value, 1_000_000_000);
+    assert_eq!(orders.protocol.value, "grpc");
+    assert_eq!(f.service("catalog").unwrap().protocol.value, "http2");
+    assert_eq!(f.service("db").unwrap().protocol.value, "tcp");
+    // A DaemonSet runs on every Node; Nodes keep their allocatable CPU, memory and zone.
+    assert_eq!(f.service("node-agent").unwrap().replicas.value, 2);
+    assert_eq!(f.nodes.len(), 2);
+    assert!((f.nodes[0].vcpu.value - 3.92).abs() < 1e-9);
+    assert_eq!(f.nodes[0].zone.as_ref().unwrap().value, "zone-a");
+    // Mesh switches per namespace.
+    let ns = |n: &str| f.namespaces.iter().find(|x| x.name == n).unwrap();
+    assert_eq!(ns("shop").placement.as_ref().unwrap().value, "sidecar");
+    assert_eq!(ns("data").placement.as_ref().unwrap().value, "ambient");
+    assert_eq!(ns("data").waypoint.as_ref().unwrap().value.0, "namespace");
+    // The exposed Service is the entry, at a visible default rate.
+    assert_eq!(f.loads.len(), 1);
+    assert_eq!(f.loads[0].to, "web");
+    let s = f.summary.render();
+    for expected in [
+        "Deployment shop/legacy: 0 replicas",
+        "Service shop/nothing-here: selects no running workload",
+        "telemetry address",
+        "autoscaling up to 10 replicas",
+        "namespace shop: its pods are on 2 placements",
+        "kinds not used: PodDisruptionBudget",
+    ] {
+        assert!(s.contains(expected), "missing {expected:?} in\n{s}");
+    }
+    assert!(!f.services.iter().any(|s| s.name == "legacy"));
+    // The written file is a topology that loads.
+    meshsim::topology::load(&out).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kubectl_list_output_is_read_item_by_item() {
+    let imported = import(&args(vec![fixture("list.yaml")], None)).unwrap();
+    let f = &imported.found;
+    assert_eq!(f.services.len(), 2);
+    assert_eq!(f.service("api").unwrap().calls[0].to, "store");
+    assert_eq!(f.namespaces[0].placement.as_ref().unwrap().value, "sidecar");
+    assert!(f.namespaces[0].placement.as_ref().unwrap().from.contains("linkerd.io/inject"));
+}
+
+#[test]
+fn a_folder_of_manifests_is_read_whole() {
+    let dir = scratch("folder");
+    std::fs::create_dir_all(dir.join("app/sub")).unwrap();
+    std::fs::copy(fixture("list.yaml"), dir.join("app/sub/list.yaml")).unwrap();
+    std::fs::copy(fixture("registry-app.yaml"), dir.join("app/other.yml")).unwrap();
+    std::fs::write(dir.join("app/notes.txt"), "not a manifest").unwrap();
+    let imported = import(&args(vec![dir.join("app")], None)).unwrap();
+    assert_eq!(imported.found.services.len(), 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_a_callee_named_anywhere_the_call_graph_is_missing_and_no_edge_is_invented() {
+    let imported = import(&args(vec![fixture("registry-app.yaml")], None)).unwrap();
+    let f = &imported.found;
+    assert!(f.services.iter().all(|s| s.calls.is_empty()));
+    let s = f.summary.render();
+    assert!(s.contains("the call graph: no input names a callee") && s.contains("traces"), "{s}");
+    assert_eq!(f.loads.iter().map(|l| l.to.as_str()).collect::<Vec<_>>(), ["gateway"]);
+}
+
+#[test]
+fn broken_yaml_names_file_and_line_exits_2_and_writes_nothing() {
+    let dir = scratch("broken");
+    let broken = fixture("broken.yaml");
+    let o = meshsim_import(&[broken.to_str().unwrap(), "--out", "t.toml"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("broken.yaml:6:") && err.contains("not valid YAML"), "{err}");
+    assert!(!dir.join("t.toml").exists());
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_writes_nothing_and_out_never_overwrites_a_foreign_file() {
+    let dir = scratch("out");
+    let list = fixture("list.yaml");
+    let o = meshsim_import(&[list.to_str().unwrap(), "--check"], &dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("inferred"));
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::write(dir.join("mine.toml"), "# my own topology\n").unwrap();
+    let o = meshsim_import(&[list.to_str().unwrap(), "--out", "mine.toml"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(dir.join("mine.toml")).unwrap(), "# my own topology\n");
+    // A file import wrote is its own to replace.
+    let o = meshsim_import(&[list.to_str().unwrap(), "--out", "t.toml"], &dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = meshsim_import(&[list.to_str().unwrap(), "--out", "t.toml"], &dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
