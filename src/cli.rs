@@ -199,6 +199,15 @@ pub enum Command {
         /// Manifest files or folders (multi-document YAML, `kubectl get -o yaml` lists, rendered Helm or Kustomize output).
         #[arg(required = true, value_name = "PATH")]
         inputs: Vec<PathBuf>,
+        /// Trace files for the call graph (OTLP JSON, Zipkin v2 JSON, Jaeger JSON export; repeatable).
+        #[arg(long)]
+        traces: Vec<PathBuf>,
+        /// Mesh metrics for per-edge rates (Prometheus text or query-API JSON of istio_requests_total or Linkerd's response_total; repeatable).
+        #[arg(long)]
+        metrics: Vec<PathBuf>,
+        /// The time the counters of text metrics counted over, e.g. 5min (for rates).
+        #[arg(long)]
+        metrics_window: Option<String>,
         /// Topology file to write (never over a file meshsim import did not write).
         #[arg(long, required_unless_present = "check")]
         out: Option<PathBuf>,
@@ -393,8 +402,8 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             },
             &report,
         ),
-        Command::Import { inputs, out, check, name, models, profile } => {
-            import_command(app::import::ImportArgs { inputs, out, check, name, models, profile })
+        Command::Import { inputs, traces, metrics, metrics_window, out, check, name, models, profile } => {
+            import_command(app::import::ImportArgs { inputs, traces, metrics, metrics_window, out, check, name, models, profile })
         }
         Command::Synth { services, out, models, seed } => sweep_cmds::synth(services, &out, &models, seed),
         Command::Blast { file, common, blast, placements } => blast_command(&file, &common, &blast, &placements, &report),

@@ -27,6 +27,9 @@ fn scratch(name: &str) -> PathBuf {
 fn args(inputs: Vec<PathBuf>, out: Option<PathBuf>) -> ImportArgs {
     ImportArgs {
         inputs,
+        traces: Vec::new(),
+        metrics: Vec::new(),
+        metrics_window: None,
         out,
         check: false,
         name: None,
@@ -256,5 +259,103 @@ fn check_writes_nothing_and_out_never_overwrites_a_foreign_file() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = meshsim_import(&[list.to_str().unwrap(), "--out", "t.toml"], &dir);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn traced(traces: &[&str], metrics: &[&str], window: Option<&str>) -> meshsim::import::Imported {
+    let mut a = args(vec![fixture("traced.yaml")], None);
+    a.traces = traces.iter().map(|t| fixture(t)).collect();
+    a.metrics = metrics.iter().map(|m| fixture(m)).collect();
+    a.metrics_window = window.map(String::from);
+    import(&a).unwrap()
+}
+
+#[test]
+fn otlp_zipkin_and_jaeger_traces_give_the_same_calls_order_own_time_and_sizes() {
+    for file in ["traces-otlp.json", "traces-zipkin.json", "traces-jaeger.json"] {
+        let imported = traced(&[file], &[], None);
+        let f = &imported.found;
+        let web = f.service("web").unwrap();
+        let calls: Vec<(&str, f64, &str)> = web.calls.iter().map(|c| (c.to.as_str(), c.per_request.value, c.mode.value)).collect();
+        assert_eq!(calls, [("api", 1.0, "parallel"), ("cache", 1.0, "parallel")], "{file}");
+        let api = f.service("api").unwrap();
+        assert_eq!(
+            (api.calls[0].to.as_str(), api.calls[0].per_request.value, api.calls[0].mode.value),
+            ("store", 2.0, "sequential"),
+            "{file}"
+        );
+        // Own time: web's 10 ms less the 6 ms its calls overlapped; api's 6 ms less its two 1 ms calls.
+        assert_eq!(web.cpu.value.mean_ns, 4_000_000, "{file}");
+        assert_eq!(api.cpu.value.mean_ns, 4_000_000, "{file}");
+        assert_eq!(web.request_bytes.as_ref().unwrap().value, 300, "{file}");
+        assert_eq!(web.response_bytes.as_ref().unwrap().value, 8000, "{file}");
+        // The traces' calls replace the guessed one; the entry is where traces begin.
+        assert!(f.summary.render().contains("guessed calls set aside"), "{file}");
+        assert_eq!(f.loads.iter().map(|l| l.to.as_str()).collect::<Vec<_>>(), ["web"]);
+        assert!(imported.text.contains("mode = \"parallel\""));
+    }
+}
+
+#[test]
+fn a_trace_with_a_cycle_keeps_the_graph_acyclic_and_says_so() {
+    let f = traced(&["traces-cycle.json"], &[], None).found;
+    assert!(f.service("api").unwrap().calls.is_empty());
+    assert_eq!(f.service("web").unwrap().calls.iter().map(|c| c.to.as_str()).collect::<Vec<_>>(), ["api"]);
+    let s = f.summary.render();
+    assert!(s.contains("api → web closes a cycle"), "{s}");
+}
+
+#[test]
+fn span_parents_in_a_loop_are_an_error_naming_the_trace() {
+    let dir = scratch("span-loop");
+    let bad = dir.join("loop.json");
+    std::fs::write(
+        &bad,
+        r#"[{"traceId":"t1","id":"a","parentId":"b","timestamp":1,"duration":5,"localEndpoint":{"serviceName":"web"}},
+            {"traceId":"t1","id":"b","parentId":"a","timestamp":1,"duration":5,"localEndpoint":{"serviceName":"web"}},
+            {"traceId":"t1","id":"c","parentId":"a","timestamp":2,"duration":1,"localEndpoint":{"serviceName":"api"}}]"#,
+    )
+    .unwrap();
+    let o = meshsim_import(&[fixture("traced.yaml").to_str().unwrap(), "--traces", bad.to_str().unwrap(), "--out", "t.toml"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("trace t1") && err.contains("loop"), "{err}");
+    assert!(!dir.join("t.toml").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn mesh_metrics_give_calls_per_request_and_the_entry_rate_and_name_unknown_workloads() {
+    let f = traced(&[], &["metrics.prom"], Some("60s")).found;
+    let per = |from: &str, to: &str| f.service(from).unwrap().calls.iter().find(|c| c.to == to).unwrap().per_request.value;
+    // Destination-reported requests only (each request counted once), over all requests into the caller.
+    assert_eq!(per("web", "api"), 1.0);
+    assert_eq!(per("web", "cache"), 0.5);
+    assert_eq!(per("api", "store"), 2.0);
+    match &f.loads[0].kind {
+        LoadKind::Open { rate_rps } => assert_eq!(rate_rps.value, 100.0),
+        other => panic!("{other:?}"),
+    }
+    let s = f.summary.render();
+    assert!(s.contains("metrics name workload `billing`") && s.contains("left out"), "{s}");
+    assert!(f.service("billing").is_none());
+    // Traces come before metrics for a caller both cover.
+    let both = traced(&["traces-otlp.json"], &["metrics.prom"], Some("60s")).found;
+    assert_eq!(both.service("web").unwrap().calls[0].mode.value, "parallel");
+    assert_eq!(both.service("web").unwrap().calls[1].per_request.value, 1.0);
+}
+
+#[test]
+fn broken_metrics_and_trace_files_name_their_line() {
+    let dir = scratch("bad-traffic");
+    std::fs::write(dir.join("m.prom"), "istio_requests_total{source_workload=\"web\" 3\n").unwrap();
+    std::fs::write(dir.join("t.json"), "{\"resourceSpans\": [\n  {,}\n]}").unwrap();
+    let yaml = fixture("traced.yaml");
+    let o = meshsim_import(&[yaml.to_str().unwrap(), "--metrics", "m.prom", "--check"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("m.prom:1:"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = meshsim_import(&[yaml.to_str().unwrap(), "--traces", "t.json", "--check"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("t.json:2:"), "{}", String::from_utf8_lossy(&o.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,6 +10,10 @@ use crate::input_error::{InputError, InputErrors};
 /// What the command was asked.
 pub struct ImportArgs {
     pub inputs: Vec<PathBuf>,
+    pub traces: Vec<PathBuf>,
+    pub metrics: Vec<PathBuf>,
+    /// `--metrics-window`: the time text metrics' counters counted over.
+    pub metrics_window: Option<String>,
     pub out: Option<PathBuf>,
     pub check: bool,
     pub name: Option<String>,
@@ -67,8 +71,22 @@ pub fn import(a: &ImportArgs) -> Result<Imported, AppError> {
         })
         .map_err(|e| AppError::arg("--out", e.to_string()))?;
     }
-    let options =
-        |models_dir: String| Options { manifests: a.inputs.clone(), name: a.name.clone(), models_dir, profile: a.profile.clone() };
+    let metrics_window_s = match &a.metrics_window {
+        None => None,
+        Some(w) => match super::duration_arg("--metrics-window", w)? {
+            0 => return Err(AppError::arg("--metrics-window", "must be more than zero")),
+            ns => Some(ns as f64 / 1e9),
+        },
+    };
+    let options = |models_dir: String| Options {
+        manifests: a.inputs.clone(),
+        traces: a.traces.clone(),
+        metrics: a.metrics.clone(),
+        metrics_window_s,
+        name: a.name.clone(),
+        models_dir,
+        profile: a.profile.clone(),
+    };
     let imported = import::import(&options(models_dir.clone()))?;
     // The text must run as it is: read it as `run` would. The folder it goes to may not exist
     // yet, so the check reads the models from where they are.

@@ -6,6 +6,9 @@
 //!   `List`s to Kubernetes objects;
 //! - `k8s.rs`: workloads, Services, Nodes, autoscalers and mesh switches to services, nodes
 //!   and namespaces;
+//! - `traces.rs`: OTLP, Zipkin and Jaeger JSON to calls, their order, own time and sizes;
+//!   `metrics.rs`: Istio's and Linkerd's request counters to per-edge rates;
+//!   `observed.rs`: both against the manifests' workloads;
 //! - `env_calls.rs`: calls guessed from address variables; `callgraph.rs`: the best source
 //!   of each caller's calls, no cycles;
 //! - `model.rs`: what was found, each value with its source, and the summary;
@@ -15,7 +18,10 @@ pub mod callgraph;
 mod env_calls;
 mod k8s;
 mod manifests;
+pub mod metrics;
 pub mod model;
+mod observed;
+pub mod traces;
 pub mod write;
 mod yaml;
 
@@ -31,6 +37,12 @@ pub use write::FIRST_LINE;
 pub struct Options {
     /// Manifest files or folders.
     pub manifests: Vec<PathBuf>,
+    /// Trace files (OTLP JSON, Zipkin v2 JSON, Jaeger JSON export).
+    pub traces: Vec<PathBuf>,
+    /// Metrics files (Prometheus text exposition or query-API JSON).
+    pub metrics: Vec<PathBuf>,
+    /// The time the counters of text metrics counted over, in seconds.
+    pub metrics_window_s: Option<f64>,
     /// The topology's name (default: the first input's file name).
     pub name: Option<String>,
     /// `mesh.models_dir` as written in the file.
@@ -129,10 +141,12 @@ pub fn import(o: &Options) -> Result<Imported, InputErrors> {
         }
     }
     let mut edges = guessed_edges(&cluster, &names, &mut found);
-    let loads = load_generators(&cluster, &names, &mut edges, &mut found);
+    let seen = observed::read(o, &cluster, &names, &mut found)?;
+    edges.extend(seen.edges.iter().cloned());
+    let loads = load_generators(&cluster, &names, &mut edges, &seen, &mut found);
     callgraph::assemble(&mut found, edges);
     found.loads = loads;
-    entries(&cluster, &names, &mut found);
+    entries(&cluster, &names, &seen, &mut found);
     let calls: usize = found.services.iter().map(|s| s.calls.len()).sum();
     if calls == 0 {
         found.summary.unmapped.push(
@@ -201,7 +215,13 @@ fn env_number<T: std::str::FromStr>(w: &k8s::Workload, vars: &[&str]) -> Option<
 
 /// Workloads that send the end-user load: named or built like a load generator, and called
 /// by nobody. Their calls become the topology's loads, from them.
-fn load_generators(cluster: &k8s::Cluster, names: &[String], edges: &mut Vec<Edge>, found: &mut Found) -> Vec<Load> {
+fn load_generators(
+    cluster: &k8s::Cluster,
+    names: &[String],
+    edges: &mut Vec<Edge>,
+    seen: &observed::Observed,
+    found: &mut Found,
+) -> Vec<Load> {
     let mut loads = Vec::new();
     for (i, w) in cluster.workloads.iter().enumerate() {
         let Some(replicas) = &w.replicas else { continue };
@@ -235,6 +255,15 @@ fn load_generators(cluster: &k8s::Cluster, names: &[String], edges: &mut Vec<Edg
         }
         let n = targets.len();
         for (k, to) in targets.iter().enumerate() {
+            if let Some(r) = seen.rates.get(&(name.clone(), to.clone())) {
+                loads.push(Load {
+                    from_service: Some(name.clone()),
+                    to: to.clone(),
+                    kind: LoadKind::Open { rate_rps: r.clone() },
+                    from: format!("load generator {} ({}) sends to {to}", name, w.from),
+                });
+                continue;
+            }
             let kind = match (&users, &rate) {
                 (Some((u, from)), _) => {
                     let total = u * replicas.value;
@@ -277,8 +306,19 @@ fn load_generators(cluster: &k8s::Cluster, names: &[String], edges: &mut Vec<Edg
 
 /// Without a load generator: load at the Services exposed outside (LoadBalancer, NodePort,
 /// routes), else at every service nobody calls.
-fn entries(cluster: &k8s::Cluster, names: &[String], found: &mut Found) {
+fn entries(cluster: &k8s::Cluster, names: &[String], seen: &observed::Observed, found: &mut Found) {
     if !found.loads.is_empty() {
+        return;
+    }
+    if !seen.entries.is_empty() {
+        for (to, rate) in &seen.entries {
+            found.loads.push(Load {
+                from_service: None,
+                to: to.clone(),
+                kind: LoadKind::Open { rate_rps: rate.clone() },
+                from: format!("requests into {to} from outside the mesh"),
+            });
+        }
         return;
     }
     let called: Vec<String> = found.services.iter().flat_map(|s| s.calls.iter().map(|c| c.to.clone())).collect();
@@ -338,9 +378,11 @@ fn entries(cluster: &k8s::Cluster, names: &[String], found: &mut Found) {
 
 /// The defaults the summary lists once each, with how many values took them.
 fn summarise_defaults(found: &mut Found) {
-    let svcs = found.services.iter().filter(|s| !s.is_load_generator).count();
+    let svcs = found.services.iter().filter(|s| !s.is_load_generator && s.cpu.is_default()).count();
     let mut d = Vec::new();
-    d.push(format!("CPU per request: 1ms (exponential) for all {svcs} services; the manifests give no service time"));
+    if svcs > 0 {
+        d.push(format!("CPU per request: 1ms (exponential) for {svcs} services no trace covers; the manifests give no service time"));
+    }
     let no_req = found.services.iter().filter(|s| s.cpu_request_millicores.is_none()).count();
     if no_req > 0 {
         d.push(format!("CPU request: the topology's 100m for {no_req} services that set none"));
