@@ -60,6 +60,10 @@ pub enum Command {
         /// A p99 target for the report, e.g. 50ms: a line on latency charts, a warning when missed.
         #[arg(long = "slo-p99")]
         slo_p99: Option<String>,
+        /// Also write the run as `meshsim import` reads it: traffic/manifests.yaml,
+        /// traffic/metrics.prom (istio_requests_total) and traffic/traces.json (OTLP, a sample).
+        #[arg(long)]
+        export_traffic: bool,
     },
     /// Fit cost models to raw measurements (a gsd-v1 folder, or Istio's benchmark CSV).
     Calibrate {
@@ -334,8 +338,11 @@ impl RunArgs {
 
 /// Run the parsed command.
 pub fn run(cli: Cli) -> Result<(), AppError> {
-    let report =
-        app::results::ReportOptions { charts: crate::report::plot::ChartOptions { latency_scale: cli.latency_scale }, slo_p99_ns: None };
+    let report = app::results::ReportOptions {
+        charts: crate::report::plot::ChartOptions { latency_scale: cli.latency_scale },
+        slo_p99_ns: None,
+        export_traffic: false,
+    };
     match cli.command {
         Command::Compare { files, common, placements, slo_p99, b_model } => {
             let report = app::results::ReportOptions { slo_p99_ns: slo_flag(&slo_p99)?, ..report };
@@ -344,8 +351,8 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             }
             compare(&files[0], &common, RunMode::Compare(placements), &report)
         }
-        Command::Run { file, common, placement, slo_p99 } => {
-            let report = app::results::ReportOptions { slo_p99_ns: slo_flag(&slo_p99)?, ..report };
+        Command::Run { file, common, placement, slo_p99, export_traffic } => {
+            let report = app::results::ReportOptions { slo_p99_ns: slo_flag(&slo_p99)?, export_traffic, ..report };
             compare(&file, &common, RunMode::Run(placement), &report)
         }
         Command::Calibrate { source, degree, topology, placement, out, seed, force, allow_incomplete } => {

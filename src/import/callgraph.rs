@@ -27,7 +27,17 @@ pub fn assemble(found: &mut Found, edges: Vec<Edge>) {
         let b = best.entry(e.from.clone()).or_insert(e.evidence);
         *b = (*b).max(e.evidence);
     }
-    let mut dropped: BTreeMap<(String, Evidence), usize> = BTreeMap::new();
+    // Metrics count every request, traces a sample: where both see an edge, the metrics'
+    // calls per request go with the traces' order.
+    let counted: HashMap<(String, String), Sourced<f64>> = edges
+        .iter()
+        .filter(|e| e.evidence == Evidence::Metrics)
+        .filter_map(|e| Some(((e.from.clone(), e.to.clone()), e.per_request.clone()?)))
+        .collect();
+    let traced: std::collections::HashSet<(String, String)> =
+        edges.iter().filter(|e| e.evidence == Evidence::Traces).map(|e| (e.from.clone(), e.to.clone())).collect();
+    let traced: std::collections::HashSet<(&str, &str)> = traced.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let mut dropped: BTreeMap<Evidence, (usize, Vec<String>)> = BTreeMap::new();
     let mut seen: HashMap<(String, String), ()> = HashMap::new();
     for e in edges {
         if found.service(&e.from).is_none() || found.service(&e.to).is_none() {
@@ -38,22 +48,35 @@ pub fn assemble(found: &mut Found, edges: Vec<Edge>) {
             continue;
         }
         if best[&e.from] > e.evidence {
-            *dropped.entry((e.from.clone(), e.evidence)).or_insert(0) += 1;
+            if e.evidence == Evidence::Metrics && traced.contains(&(e.from.as_str(), e.to.as_str())) {
+                continue;
+            }
+            let d = dropped.entry(e.evidence).or_default();
+            d.0 += 1;
+            if !d.1.contains(&e.from) {
+                d.1.push(e.from.clone());
+            }
             continue;
         }
         if seen.insert((e.from.clone(), e.to.clone()), ()).is_some() {
             continue;
         }
-        let per_request =
-            e.per_request.unwrap_or_else(|| Sourced::default(1.0, "one call per request (the inputs give no rate for this call)"));
+        let measured = if e.evidence == Evidence::Traces { counted.get(&(e.from.clone(), e.to.clone())).cloned() } else { None };
+        let per_request = measured
+            .or(e.per_request)
+            .unwrap_or_else(|| Sourced::default(1.0, "one call per request (the inputs give no rate for this call)"));
         let mode = e.mode.unwrap_or_else(|| Sourced::default("sequential", "one call after another (no span timing for this caller)"));
         let call = Call { to: e.to.clone(), per_request, mode, evidence: e.evidence, from: e.cite };
         if let Some(s) = found.service_mut(&e.from) {
             s.calls.push(call);
         }
     }
-    for ((from, ev), n) in dropped {
-        found.summary.inferred.push(format!("{from}: {n} {} calls set aside for the better source of its calls", evidence_name(ev)));
+    for (ev, (n, callers)) in dropped {
+        found.summary.inferred.push(format!(
+            "{n} {} calls set aside for a better source of the same caller's calls ({})",
+            evidence_name(ev),
+            callers.join(", ")
+        ));
     }
     break_cycles(found);
 }

@@ -232,7 +232,12 @@ fn load_generators(
         };
         let looks = hint(&w.name) || w.containers.iter().any(|c| hint(&c.image)) || env_number::<u32>(w, USER_VARS).is_some();
         let called = edges.iter().any(|e| &e.to == name);
-        let targets: Vec<String> = edges.iter().filter(|e| &e.from == name).map(|e| e.to.clone()).collect();
+        let mut targets: Vec<String> = Vec::new();
+        for e in edges.iter().filter(|e| &e.from == name) {
+            if !targets.contains(&e.to) {
+                targets.push(e.to.clone());
+            }
+        }
         if !looks || called || targets.is_empty() {
             continue;
         }

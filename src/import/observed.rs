@@ -105,6 +105,8 @@ pub fn read(o: &Options, cluster: &Cluster, names: &[String], found: &mut Found)
             let Some(s) = found.service_mut(&n) else { continue };
             let requests = t.requests.get(svc).copied().unwrap_or(0);
             let cv = (*cv).clamp(0.0, crate::limits::MAX_CV);
+            // Whole microseconds above 100 us: the spans' last digits are noise.
+            let mean = if *mean >= 100_000.0 { (mean / 1_000.0).round() * 1_000.0 } else { *mean };
             let work = if cv < 0.05 {
                 Work { dist: "constant", mean_ns: mean.round().max(1.0) as u64, cv: None }
             } else {

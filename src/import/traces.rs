@@ -230,7 +230,7 @@ pub fn analyse(path: &Path, spans: &[Span]) -> Result<Traced, InputErrors> {
             }
             Ok(i)
         };
-        let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut children: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
         for &i in idx {
             let s = &spans[i];
             first = first.min(s.start_ns);
@@ -243,7 +243,13 @@ pub fn analyse(path: &Path, spans: &[Span]) -> Result<Traced, InputErrors> {
                 None => *t.roots.entry(s.service.clone()).or_insert(0) += 1,
                 Some(p) => {
                     let caller = request_of(p)?;
-                    children.entry(caller).or_default().push(i);
+                    // The caller's own span this call hangs from, right below its request
+                    // (a client span when instrumented): its interval is time spent calling.
+                    let mut top = i;
+                    while let Some(up) = parent(top).filter(|&up| up != caller) {
+                        top = up;
+                    }
+                    children.entry(caller).or_default().push((i, top));
                 }
             }
             let e = sizes.entry(s.service.clone()).or_insert(((0.0, 0), (0.0, 0)));
@@ -263,8 +269,11 @@ pub fn analyse(path: &Path, spans: &[Span]) -> Result<Traced, InputErrors> {
             let s = &spans[i];
             let calls = children.get(&i).map(Vec::as_slice).unwrap_or_default();
             // Own time: the request less the union of its calls' intervals.
-            let mut iv: Vec<(u64, u64)> =
-                calls.iter().map(|&c| (spans[c].start_ns.max(s.start_ns), spans[c].end_ns.min(s.end_ns))).filter(|(a, b)| b > a).collect();
+            let mut iv: Vec<(u64, u64)> = calls
+                .iter()
+                .map(|&(_, top)| (spans[top].start_ns.max(s.start_ns), spans[top].end_ns.min(s.end_ns)))
+                .filter(|(a, b)| b > a)
+                .collect();
             iv.sort_unstable();
             let (mut busy, mut cur) = (0u64, None::<(u64, u64)>);
             for (a, b) in iv {
@@ -281,15 +290,14 @@ pub fn analyse(path: &Path, spans: &[Span]) -> Result<Traced, InputErrors> {
                 busy += b - a;
             }
             own.entry(s.service.clone()).or_default().push((s.end_ns - s.start_ns).saturating_sub(busy) as f64);
-            for &c in calls {
+            for &(c, top) in calls {
                 let cs = &spans[c];
-                let overlaps = calls
-                    .iter()
-                    .any(|&o| o != c && spans[o].service != cs.service && spans[o].start_ns < cs.end_ns && cs.start_ns < spans[o].end_ns);
+                let ts = &spans[top];
+                let overlaps = calls.iter().any(|&(o, ot)| o != c && spans[ot].start_ns < ts.end_ns && ts.start_ns < spans[ot].end_ns);
                 let e = edges.entry((s.service.clone(), cs.service.clone())).or_insert((0, 0, 0.0));
                 e.0 += 1;
                 e.1 += u64::from(overlaps);
-                e.2 += cs.start_ns.saturating_sub(s.start_ns) as f64;
+                e.2 += ts.start_ns.saturating_sub(s.start_ns) as f64;
             }
         }
     }
