@@ -108,11 +108,10 @@ pub fn guesses(cluster: &Cluster) -> (Vec<Guess>, Vec<Miss>) {
                 }
                 for h in hs {
                     match resolve(cluster, &w.namespace, &h) {
-                        Some((si, _)) => {
-                            if !found.iter().any(|g: &Guess| g.from == wi && g.service == si) {
-                                found.push(Guess { from: wi, service: si, var: var.clone() });
-                            }
+                        Some((si, _)) if !found.iter().any(|g: &Guess| g.from == wi && g.service == si) => {
+                            found.push(Guess { from: wi, service: si, var: var.clone() });
                         }
+                        Some(_) => {}
                         None if address_name(&var.name) && !h.contains('.') => misses.push(Miss {
                             var: var.clone(),
                             why: format!("`{h}` is no Service of the input (not deployed, or an outside host)"),

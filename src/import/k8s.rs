@@ -458,7 +458,7 @@ pub fn autoscalers(objects: &[Object], cluster: &Cluster, names: &[String], foun
         let min = o
             .node
             .at("spec.minReplicas")
-            .and_then(|n| n.text().and_then(|t| t.parse::<u32>().ok()).map(|v| (v, n)))
+            .and_then(|n| n.text().and_then(|t| t.parse::<u32>().ok()).map(|v| (v.min(crate::limits::MAX_REPLICAS as u32), n)))
             .unwrap_or((1, &o.node));
         let max = o.node.text_at("spec.maxReplicas").unwrap_or("?").to_string();
         let Some(svc) = found.service_mut(&names[i]) else { continue };
@@ -553,6 +553,9 @@ fn switch(labels: &[(String, String)], annotations: &[(String, String)], pod: bo
     }
 }
 
+/// A namespace, its own switch, and each workload's placement, why, and pods.
+type NamespacePods = (String, Option<(&'static str, String)>, Vec<(&'static str, String, u32)>);
+
 /// Namespaces with the placement their own switches (and their pods') give, and waypoints.
 pub fn namespaces(objects: &[Object], cluster: &Cluster, found: &mut Found) {
     let mut names: Vec<String> = found.services.iter().map(|s| s.namespace.value.clone()).collect();
@@ -561,7 +564,7 @@ pub fn namespaces(objects: &[Object], cluster: &Cluster, found: &mut Found) {
     let ns_objects: BTreeMap<&str, &Object> = objects.iter().filter(|o| o.kind == "Namespace").map(|o| (o.name.as_str(), o)).collect();
     // Per namespace: each workload's switch (the pod's, else the namespace's).
     let mut any_switch = false;
-    let mut per_ns: Vec<(String, Option<(&'static str, String)>, Vec<(&'static str, String, u32)>)> = Vec::new();
+    let mut per_ns: Vec<NamespacePods> = Vec::new();
     for ns in &names {
         let obj = ns_objects.get(ns.as_str());
         let ns_switch = obj.and_then(|o| {

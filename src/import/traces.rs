@@ -212,7 +212,8 @@ pub fn analyse(path: &Path, spans: &[Span]) -> Result<Traced, InputErrors> {
     // Per edge: calls, calls that overlapped a sibling, sum of start offsets.
     let mut edges: BTreeMap<(String, String), (u64, u64, f64)> = BTreeMap::new();
     let mut own: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut sizes: BTreeMap<String, ((f64, u64), (f64, u64))> = BTreeMap::new();
+    // Per service: (sum, count) of request sizes and of response sizes.
+    let mut sizes: BTreeMap<String, [(f64, u64); 2]> = BTreeMap::new();
     for (trace, idx) in &by_trace {
         let by_id: HashMap<&str, usize> = idx.iter().map(|&i| (spans[i].id.as_str(), i)).collect();
         let parent = |i: usize| spans[i].parent.as_deref().and_then(|p| by_id.get(p).copied());
@@ -252,14 +253,12 @@ pub fn analyse(path: &Path, spans: &[Span]) -> Result<Traced, InputErrors> {
                     children.entry(caller).or_default().push((i, top));
                 }
             }
-            let e = sizes.entry(s.service.clone()).or_insert(((0.0, 0), (0.0, 0)));
-            if let Some(b) = s.request_bytes {
-                e.0 .0 += b as f64;
-                e.0 .1 += 1;
-            }
-            if let Some(b) = s.response_bytes {
-                e.1 .0 += b as f64;
-                e.1 .1 += 1;
+            let e = sizes.entry(s.service.clone()).or_insert([(0.0, 0); 2]);
+            for (k, b) in [s.request_bytes, s.response_bytes].into_iter().enumerate() {
+                if let Some(b) = b {
+                    e[k].0 += b as f64;
+                    e[k].1 += 1;
+                }
             }
         }
         for &i in idx {
@@ -313,7 +312,7 @@ pub fn analyse(path: &Path, spans: &[Span]) -> Result<Traced, InputErrors> {
         let cv = if mean > 0.0 { var.sqrt() / mean } else { 0.0 };
         t.own.insert(svc, (mean, cv));
     }
-    for (svc, ((rq, rn), (sq, sn))) in sizes {
+    for (svc, [(rq, rn), (sq, sn)]) in sizes {
         if rn > 0 {
             t.request_bytes.insert(svc.clone(), rq / rn as f64);
         }

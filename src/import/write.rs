@@ -47,9 +47,11 @@ fn work(w: &Work) -> InlineTable {
     t
 }
 
-/// A mean number of calls as a whole count and a probability (3.3 → 4 calls at 0.825).
+/// A mean number of calls as a whole count and a probability (3.3 → 4 calls at 0.825); a
+/// mean within 2% above a whole number is that number (measured 2.01 is 2 calls, not 3 at 0.67).
 pub fn count_and_probability(per_request: f64) -> (i64, f64) {
-    let count = per_request.ceil().max(1.0).min(crate::limits::MAX_CALL_COUNT as f64);
+    let per_request = if per_request.is_finite() { per_request.max(0.0) } else { 0.0 };
+    let count = (per_request - 0.02 * per_request.floor().max(1.0)).ceil().max(1.0).min(crate::limits::MAX_CALL_COUNT as f64);
     let p = (per_request / count).clamp(0.0, 1.0);
     (count as i64, (p * 10_000.0).round() / 10_000.0)
 }
@@ -185,4 +187,16 @@ pub fn topology_text(f: &Found, s: &Settings) -> String {
     }
     root.insert("load", Item::ArrayOfTables(loads));
     doc.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn means_become_a_count_and_a_probability() {
+        assert_eq!(super::count_and_probability(3.3), (4, 0.825));
+        assert_eq!(super::count_and_probability(2.01), (2, 1.0));
+        assert_eq!(super::count_and_probability(0.5), (1, 0.5));
+        assert_eq!(super::count_and_probability(1.0), (1, 1.0));
+        assert_eq!(super::count_and_probability(f64::NAN), (1, 0.0));
+    }
 }
