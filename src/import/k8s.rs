@@ -346,27 +346,14 @@ fn port_protocol(p: &ServicePort) -> Option<&'static str> {
     })
 }
 
-/// Sum of the application containers' values; a limit only when every container has one.
-fn sum_f(cs: &[&Container], get: impl Fn(&Container) -> Option<&Sourced<f64>>, all: bool) -> Option<Sourced<f64>> {
-    let vals: Vec<&Sourced<f64>> = cs.iter().filter_map(|c| get(c)).collect();
+/// Sum of the application containers' values (with `all`, only when every container has one:
+/// a pod's CPU quota is the sum of its containers' limits, and none when one has none).
+fn sum<T: Copy + std::iter::Sum<T>>(cs: &[&Container], get: impl Fn(&Container) -> Option<&Sourced<T>>, all: bool) -> Option<Sourced<T>> {
+    let vals: Vec<&Sourced<T>> = cs.iter().filter_map(|c| get(c)).collect();
     if vals.is_empty() || (all && vals.len() < cs.len()) {
         return None;
     }
-    let total: f64 = vals.iter().map(|v| v.value).sum();
-    let from = if vals.len() == 1 {
-        vals[0].from.clone()
-    } else {
-        format!("sum of {} containers: {}", vals.len(), vals.iter().map(|v| v.from.as_str()).collect::<Vec<_>>().join("; "))
-    };
-    Some(Sourced::new(total, from))
-}
-
-fn sum_u(cs: &[&Container], get: impl Fn(&Container) -> Option<&Sourced<u64>>) -> Option<Sourced<u64>> {
-    let vals: Vec<&Sourced<u64>> = cs.iter().filter_map(|c| get(c)).collect();
-    if vals.is_empty() {
-        return None;
-    }
-    let total: u64 = vals.iter().map(|v| v.value).sum();
+    let total: T = vals.iter().map(|v| v.value).sum();
     let from = if vals.len() == 1 {
         vals[0].from.clone()
     } else {
@@ -412,7 +399,7 @@ pub fn services(cluster: &Cluster, names: &[String], found: &mut Found) {
                     "no Service port of this workload names its protocol (name ports grpc-*, http-*, tcp-* or set appProtocol)",
                 )
             });
-        if sum_u(&app, |c| c.memory_limit.as_ref()).is_some() {
+        if sum(&app, |c| c.memory_limit.as_ref(), false).is_some() {
             mem_limits += 1;
         }
         found.services.push(Service {
@@ -423,9 +410,9 @@ pub fn services(cluster: &Cluster, names: &[String], found: &mut Found) {
                 Sourced::default(w.namespace.clone(), "Kubernetes' namespace for objects that name none (kubectl -n chooses another)")
             },
             replicas,
-            cpu_request_millicores: sum_f(&app, |c| c.cpu_request.as_ref(), false),
-            memory_request_bytes: sum_u(&app, |c| c.memory_request.as_ref()),
-            cpu_limit_millicores: sum_f(&app, |c| c.cpu_limit.as_ref(), true),
+            cpu_request_millicores: sum(&app, |c| c.cpu_request.as_ref(), false),
+            memory_request_bytes: sum(&app, |c| c.memory_request.as_ref(), false),
+            cpu_limit_millicores: sum(&app, |c| c.cpu_limit.as_ref(), true),
             protocol,
             cpu: Sourced::default(
                 Work { dist: "exponential", mean_ns: 1_000_000, cv: None },

@@ -100,6 +100,30 @@ fn size(attrs: &HashMap<String, Value>, keys: &[&str]) -> Option<u64> {
     keys.iter().find_map(|k| attrs.get(*k).and_then(number)).map(|b| b as u64)
 }
 
+/// A span timed in microseconds (Zipkin's and Jaeger's `timestamp`/`startTime` and `duration`).
+fn micro_span(
+    trace: String,
+    id: String,
+    parent: Option<String>,
+    service: String,
+    start_us: Option<&Value>,
+    duration_us: Option<&Value>,
+    tags: &HashMap<String, Value>,
+) -> Span {
+    let start = start_us.and_then(number).unwrap_or(0.0) * 1000.0;
+    let dur = duration_us.and_then(number).unwrap_or(0.0) * 1000.0;
+    Span {
+        trace,
+        id,
+        parent,
+        service,
+        start_ns: start as u64,
+        end_ns: (start + dur) as u64,
+        request_bytes: size(tags, REQUEST_SIZE_KEYS),
+        response_bytes: size(tags, RESPONSE_SIZE_KEYS),
+    }
+}
+
 /// The spans of one file, in any of the three formats.
 pub fn spans(path: &Path, v: &Value) -> Result<Vec<Span>, InputErrors> {
     let mut out = Vec::new();
@@ -155,18 +179,7 @@ pub fn spans(path: &Path, v: &Value) -> Result<Vec<Span>, InputErrors> {
                     .flatten()
                     .filter_map(|t| Some((t.get("key")?.as_str()?.to_string(), t.get("value")?.clone())))
                     .collect();
-                let start = s.get("startTime").and_then(number).unwrap_or(0.0) * 1000.0;
-                let dur = s.get("duration").and_then(number).unwrap_or(0.0) * 1000.0;
-                out.push(Span {
-                    trace,
-                    id,
-                    parent,
-                    service,
-                    start_ns: start as u64,
-                    end_ns: (start + dur) as u64,
-                    request_bytes: size(&tags, REQUEST_SIZE_KEYS),
-                    response_bytes: size(&tags, RESPONSE_SIZE_KEYS),
-                });
+                out.push(micro_span(trace, id, parent, service, s.get("startTime"), s.get("duration"), &tags));
             }
         }
         return Ok(out);
@@ -182,18 +195,7 @@ pub fn spans(path: &Path, v: &Value) -> Result<Vec<Span>, InputErrors> {
                 .and_then(Value::as_object)
                 .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default();
-            let start = s.get("timestamp").and_then(number).unwrap_or(0.0) * 1000.0;
-            let dur = s.get("duration").and_then(number).unwrap_or(0.0) * 1000.0;
-            out.push(Span {
-                trace,
-                id,
-                parent: s.get("parentId").and_then(text),
-                service,
-                start_ns: start as u64,
-                end_ns: (start + dur) as u64,
-                request_bytes: size(&tags, REQUEST_SIZE_KEYS),
-                response_bytes: size(&tags, RESPONSE_SIZE_KEYS),
-            });
+            out.push(micro_span(trace, id, s.get("parentId").and_then(text), service, s.get("timestamp"), s.get("duration"), &tags));
         }
         return Ok(out);
     }
@@ -354,8 +356,8 @@ mod tests {
         let e = |to: &str| t.edges.iter().find(|e| e.from == "a" && e.to == to).unwrap().clone();
         assert!(e("b").parallel && e("c").parallel && !e("d").parallel);
         assert_eq!(e("b").per_request, 1.0);
-        // a: 100 less b..c (12..38) and d (50..70) = 100 - 26 - 20.
-        assert_eq!(t.own["a"].0, 54.0);
+        // a: 100 less its client span to b (10..40), which covers its call to c, and d (50..70).
+        assert_eq!(t.own["a"].0, 50.0);
         assert_eq!(t.roots["a"], 1);
     }
 
