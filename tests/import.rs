@@ -451,3 +451,17 @@ fn a_run_exported_and_imported_again_keeps_services_calls_replicas_and_rates() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_bot_calling_the_front_is_the_load_and_rollouts_are_workloads() {
+    let f = import(&args(vec![fixture("bot.yaml")], None)).unwrap().found;
+    assert_eq!(f.service("web").unwrap().replicas.value, 2);
+    assert_eq!(f.service("web").unwrap().calls.iter().map(|c| c.to.as_str()).collect::<Vec<_>>(), ["voting"]);
+    assert!(f.service("vote-bot").unwrap().is_load_generator);
+    assert_eq!((f.loads[0].from_service.as_deref(), f.loads[0].to.as_str()), (Some("vote-bot"), "web"));
+    // No rate or users in its environment: a visible default.
+    match &f.loads[0].kind {
+        LoadKind::Open { rate_rps } => assert!(rate_rps.is_default()),
+        other => panic!("{other:?}"),
+    }
+}

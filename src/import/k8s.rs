@@ -119,7 +119,8 @@ pub fn read(objects: &[Object], found: &mut Found) -> Cluster {
     let node_count = objects.iter().filter(|o| o.kind == "Node").count();
     for o in objects {
         match o.kind.as_str() {
-            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => {
+            // Argo Rollouts and OpenShift DeploymentConfigs hold a pod template as a Deployment does.
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Rollout" | "DeploymentConfig" => {
                 if let Some(w) = workload(o, &configmaps, node_count, s) {
                     cluster.workloads.push(w);
                 }

@@ -73,6 +73,8 @@ const LOAD_GENERATORS: &[&str] = &[
     "loadtest",
     "load-test",
     "hey",
+    "bot",
+    "traffic-generator",
 ];
 
 /// Variables that say how many users (closed-loop connections) a load generator runs.
@@ -230,7 +232,10 @@ fn load_generators(
             let t = t.to_ascii_lowercase();
             LOAD_GENERATORS.iter().any(|g| t.split(['/', ':', '-', '_', '.', '@']).any(|part| part == *g) || t.contains(g) && g.len() > 3)
         };
-        let looks = hint(&w.name) || w.containers.iter().any(|c| hint(&c.image)) || env_number::<u32>(w, USER_VARS).is_some();
+        let looks = hint(&w.name)
+            || w.containers.iter().any(|c| hint(&c.image))
+            || env_number::<u32>(w, USER_VARS).is_some()
+            || env_number::<f64>(w, RATE_VARS).is_some();
         let called = edges.iter().any(|e| &e.to == name);
         let mut targets: Vec<String> = Vec::new();
         for e in edges.iter().filter(|e| &e.from == name) {
