@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::input_error::{InputError, InputErrors};
 
+/// The metrics read, by name.
+const READ: &[&str] = &["istio_requests_total", "response_total"];
+
 /// A source outside the mesh's workloads (Istio writes `unknown`).
 pub const OUTSIDE: &str = "";
 
@@ -71,6 +74,12 @@ fn text_samples(path: &Path, text: &str) -> Result<Vec<Sample>, InputErrors> {
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // Only the request counters are read; a scrape's other metrics (NaN quantiles and all)
+        // are none of import's business.
+        let name_end = line.find(|c: char| c == '{' || c.is_whitespace()).unwrap_or(line.len());
+        if !READ.contains(&&line[..name_end]) {
             continue;
         }
         let (name, labels, rest) = match line.find('{') {
@@ -206,7 +215,8 @@ mod tests {
 
     #[test]
     fn a_broken_line_names_itself() {
-        let e = read(Path::new("m.prom"), "istio_requests_total{a=\"b\" 1\n", None).unwrap_err();
-        assert_eq!(e.0[0].line, 1);
+        let e =
+            read(Path::new("m.prom"), "go_gc_duration_seconds{quantile=\"0.5\"} NaN\nistio_requests_total{a=\"b\" 1\n", None).unwrap_err();
+        assert_eq!(e.0[0].line, 2);
     }
 }

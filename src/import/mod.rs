@@ -86,8 +86,8 @@ const RATE_VARS: &[&str] = &["RPS", "QPS", "REQUESTS_PER_SECOND", "TARGET_RPS", 
 /// Default rate of an entry the inputs give no rate for.
 const DEFAULT_ENTRY_RPS: f64 = 100.0;
 
-fn arg_error(message: String) -> InputErrors {
-    InputErrors(vec![InputError { path: PathBuf::from("import"), line: 0, col: 0, message }])
+fn arg_error(path: &Path, message: String) -> InputErrors {
+    InputErrors(vec![InputError { path: path.to_path_buf(), line: 0, col: 0, message }])
 }
 
 /// A topology name from a file name: letters, digits, `-`, `_`, `.`, starting with a letter or digit.
@@ -106,7 +106,10 @@ pub fn name_from(path: &Path) -> String {
 pub fn import(o: &Options) -> Result<Imported, InputErrors> {
     let files = manifests::files(&o.manifests)?;
     if files.is_empty() {
-        return Err(arg_error("no manifest files: give YAML files or folders holding .yaml or .yml files".into()));
+        return Err(arg_error(
+            o.manifests.first().map_or(Path::new("."), PathBuf::as_path),
+            "no manifest files: give YAML files or folders holding .yaml or .yml files".into(),
+        ));
     }
     let mut objects = Vec::new();
     let mut errors = Vec::new();
@@ -122,10 +125,13 @@ pub fn import(o: &Options) -> Result<Imported, InputErrors> {
     let mut found = Found { name: o.name.clone().unwrap_or_else(|| name_from(&files[0])), ..Found::default() };
     let cluster = k8s::read(&objects, &mut found);
     if cluster.workloads.is_empty() {
-        return Err(arg_error(format!(
-            "no Deployment, StatefulSet or DaemonSet in {} (a topology needs the workloads)",
-            files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
-        )));
+        return Err(arg_error(
+            &files[0],
+            format!(
+                "no Deployment, StatefulSet or DaemonSet{} (a topology needs the workloads)",
+                if files.len() > 1 { format!(" in any of the {} manifest files", files.len()) } else { String::new() }
+            ),
+        ));
     }
     let names = k8s::service_names(&cluster);
     k8s::services(&cluster, &names, &mut found);
