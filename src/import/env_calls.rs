@@ -7,8 +7,25 @@
 use super::k8s::{Cluster, EnvVar, KService};
 
 /// Name endings of variables that hold an address.
-const ADDRESS_SUFFIXES: &[&str] =
-    &["_ADDR", "_ADDRESS", "_ADDRS", "_URL", "_URI", "_HOST", "_HOSTNAME", "_HOSTS", "_ENDPOINT", "_SERVER", "_SERVICE", "_SVC", "_TARGET"];
+const ADDRESS_SUFFIXES: &[&str] = &[
+    "_ADDR",
+    "_ADDRESS",
+    "_ADDRS",
+    "_URL",
+    "_URI",
+    "_HOST",
+    "_HOSTNAME",
+    "_HOSTS",
+    "_ENDPOINT",
+    "_SERVER",
+    "_SERVERS",
+    "_SERVICE",
+    "_SVC",
+    "_TARGET",
+    "_BROKER",
+    "_BROKERS",
+    "_DSN",
+];
 
 /// Variables that point at telemetry or the mesh itself: exporting spans or metrics is no call
 /// of a request.
@@ -134,6 +151,8 @@ mod tests {
         assert_eq!(hosts("cartservice:7070"), ["cartservice"]);
         assert_eq!(hosts("http://user:pw@Catalogue.shop.svc.cluster.local:80/api?x=1"), ["catalogue.shop.svc.cluster.local"]);
         assert_eq!(hosts("a:1, b:2"), ["a", "b"]);
+        assert_eq!(hosts("mongodb://m-0:27017,m-1:27017/shop"), ["m-0", "m-1"]);
+        assert_eq!(hosts("jdbc:mysql://db:3306/orders"), ["db"]);
         assert!(hosts("10.0.0.1:80").is_empty());
         assert!(hosts("localhost:6379").is_empty());
         assert!(hosts("8080").is_empty());
@@ -144,6 +163,7 @@ mod tests {
     fn address_names_and_telemetry() {
         assert!(address_name("PRODUCT_CATALOG_SERVICE_ADDR"));
         assert!(address_name("redis_host"));
+        assert!(address_name("KAFKA_BOOTSTRAP_SERVERS"));
         assert!(!address_name("PORT"));
         assert!(telemetry("OTEL_EXPORTER_OTLP_ENDPOINT"));
     }
