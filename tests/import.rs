@@ -465,3 +465,48 @@ fn a_bot_calling_the_front_is_the_load_and_rollouts_are_workloads() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn mutated_manifests_traces_and_metrics_never_panic() {
+    let dir = scratch("mutations");
+    let mut seed: u64 = 0x5eed;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    let inputs = ["shop.yaml", "list.yaml", "traced.yaml", "traces-otlp.json", "traces-jaeger.json", "metrics.prom"];
+    let pieces: &[&[u8]] =
+        &[b"{", b"}", b"[", b"]", b":", b"- ", b"\n  ", b"\"", b"0", b"-1", b"&a ", b"*a", b"null", b",", b"\t", b"\xc3\xa9"];
+    for round in 0..120 {
+        let name = inputs[round % inputs.len()];
+        let mut bytes = std::fs::read(fixture(name)).unwrap();
+        for _ in 0..1 + next() % 4 {
+            let at = next() % (bytes.len() + 1);
+            match next() % 3 {
+                0 => {
+                    let end = (at + next() % 40).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+                1 => bytes.splice(at..at, pieces[next() % pieces.len()].iter().copied()).for_each(drop),
+                _ => {
+                    let end = (at + next() % 60).min(bytes.len());
+                    let copy = bytes[at..end].to_vec();
+                    bytes.splice(at..at, copy).for_each(drop);
+                }
+            }
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut a = args(vec![if name.ends_with(".yaml") { path.clone() } else { fixture("traced.yaml") }], None);
+        if name.ends_with(".json") {
+            a.traces = vec![path.clone()];
+        }
+        if name.ends_with(".prom") {
+            a.metrics = vec![path.clone()];
+            a.metrics_window = Some("60s".into());
+        }
+        // An error or a topology, never a panic.
+        let _ = import(&a);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
