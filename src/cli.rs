@@ -60,6 +60,10 @@ pub enum Command {
         /// A p99 target for the report, e.g. 50ms: a line on latency charts, a warning when missed.
         #[arg(long = "slo-p99")]
         slo_p99: Option<String>,
+        /// Also write the run as `meshsim import` reads it: traffic/manifests.yaml,
+        /// traffic/metrics.prom (istio_requests_total) and traffic/traces.json (OTLP, a sample).
+        #[arg(long)]
+        export_traffic: bool,
     },
     /// Fit cost models to raw measurements (a gsd-v1 folder, or Istio's benchmark CSV).
     Calibrate {
@@ -192,6 +196,38 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Write a topology from Kubernetes manifests (files or folders of YAML): every value
+    /// commented with where it came from, and a summary of what was inferred, defaulted and
+    /// could not be mapped.
+    Import {
+        /// Manifest files or folders (multi-document YAML, `kubectl get -o yaml` lists, rendered Helm or Kustomize output).
+        #[arg(required = true, value_name = "PATH")]
+        inputs: Vec<PathBuf>,
+        /// Trace files for the call graph (OTLP JSON, Zipkin v2 JSON, Jaeger JSON export; repeatable).
+        #[arg(long)]
+        traces: Vec<PathBuf>,
+        /// Mesh metrics for per-edge rates (Prometheus text or query-API JSON of istio_requests_total or Linkerd's response_total; repeatable).
+        #[arg(long)]
+        metrics: Vec<PathBuf>,
+        /// The time the counters of text metrics counted over, e.g. 5min (for rates).
+        #[arg(long)]
+        metrics_window: Option<String>,
+        /// Topology file to write (never over a file meshsim import did not write).
+        #[arg(long, required_unless_present = "check")]
+        out: Option<PathBuf>,
+        /// Print the summary and write nothing.
+        #[arg(long)]
+        check: bool,
+        /// The topology's name (default: the first input's file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// `mesh.models_dir` as written in the file (default: ./models as seen from the file).
+        #[arg(long)]
+        models: Option<String>,
+        /// The cost-model profile the file names.
+        #[arg(long, default_value = "envoy-1.40-loopback")]
+        profile: String,
+    },
     /// Write a synthetic topology of N services (for measuring cost against size).
     Synth {
         /// Number of services.
@@ -302,8 +338,11 @@ impl RunArgs {
 
 /// Run the parsed command.
 pub fn run(cli: Cli) -> Result<(), AppError> {
-    let report =
-        app::results::ReportOptions { charts: crate::report::plot::ChartOptions { latency_scale: cli.latency_scale }, slo_p99_ns: None };
+    let report = app::results::ReportOptions {
+        charts: crate::report::plot::ChartOptions { latency_scale: cli.latency_scale },
+        slo_p99_ns: None,
+        export_traffic: false,
+    };
     match cli.command {
         Command::Compare { files, common, placements, slo_p99, b_model } => {
             let report = app::results::ReportOptions { slo_p99_ns: slo_flag(&slo_p99)?, ..report };
@@ -312,8 +351,8 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             }
             compare(&files[0], &common, RunMode::Compare(placements), &report)
         }
-        Command::Run { file, common, placement, slo_p99 } => {
-            let report = app::results::ReportOptions { slo_p99_ns: slo_flag(&slo_p99)?, ..report };
+        Command::Run { file, common, placement, slo_p99, export_traffic } => {
+            let report = app::results::ReportOptions { slo_p99_ns: slo_flag(&slo_p99)?, export_traffic, ..report };
             compare(&file, &common, RunMode::Run(placement), &report)
         }
         Command::Calibrate { source, degree, topology, placement, out, seed, force, allow_incomplete } => {
@@ -370,9 +409,25 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             },
             &report,
         ),
+        Command::Import { inputs, traces, metrics, metrics_window, out, check, name, models, profile } => {
+            import_command(app::import::ImportArgs { inputs, traces, metrics, metrics_window, out, check, name, models, profile })
+        }
         Command::Synth { services, out, models, seed } => sweep_cmds::synth(services, &out, &models, seed),
         Command::Blast { file, common, blast, placements } => blast_command(&file, &common, &blast, &placements, &report),
     }
+}
+
+fn import_command(a: app::import::ImportArgs) -> Result<(), AppError> {
+    let imported = app::import::import(&a)?;
+    let f = &imported.found;
+    let pods: u32 = f.services.iter().map(|s| s.replicas.value).sum();
+    println!("{}: {} services, {pods} pods, {} loads", f.name, f.services.len(), f.loads.len());
+    print!("{}", f.summary.render());
+    match (&a.out, a.check) {
+        (Some(out), false) => println!("wrote {}", out.display()),
+        _ => println!("checked: nothing written (--check)"),
+    }
+    Ok(())
 }
 
 /// A `--slo-p99` value in ns.

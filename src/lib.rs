@@ -4,12 +4,12 @@
 //! topology (TOML) ─► placement ─► cost model ─► sim (events) ─► metrics ─► report
 //! ```
 //! See ARCHITECTURE.md for the map of the code and its invariants.
-
 pub mod app;
 pub mod blast;
 pub mod calibration;
 pub mod capacity;
 pub mod cli;
+pub mod import;
 pub mod input_error;
 pub mod input_file;
 pub mod inputs;

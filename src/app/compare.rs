@@ -132,6 +132,15 @@ pub fn write_with(c: &Comparison, out: &Path, command: &str, force: bool, o: &Re
     html::write(staged.path(), &results, &keyed(charts)).map_err(AppError::Output)?;
     let record = run_record(&c.inputs, c.seed, &c.rows.iter().map(|r| r.placement).collect::<Vec<_>>(), command)?;
     std::fs::write(staged.file("run.json"), record).map_err(io)?;
+    if o.export_traffic {
+        if let Some(r) = c.runs.first() {
+            let traffic = crate::report::traffic_out::export(t, &r.summary.edges, c.seed);
+            std::fs::create_dir_all(staged.file("traffic")).map_err(io)?;
+            std::fs::write(staged.file("traffic/manifests.yaml"), traffic.manifests).map_err(io)?;
+            std::fs::write(staged.file("traffic/metrics.prom"), traffic.metrics).map_err(io)?;
+            std::fs::write(staged.file("traffic/traces.json"), traffic.traces).map_err(io)?;
+        }
+    }
     Ok(staged.commit()?)
 }
 

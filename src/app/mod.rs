@@ -5,6 +5,7 @@ pub mod blast;
 pub mod calibrate;
 pub mod capacity;
 pub mod compare;
+pub mod import;
 pub mod results;
 pub mod sweep;
 pub mod validate;

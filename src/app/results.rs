@@ -22,6 +22,8 @@ pub struct ReportOptions {
     pub charts: crate::report::plot::ChartOptions,
     /// A p99 target to draw and to warn about (`--slo-p99`), where the command has none of its own.
     pub slo_p99_ns: Option<u64>,
+    /// `run --export-traffic`: the run as manifests, metrics and traces under `traffic/`.
+    pub export_traffic: bool,
 }
 
 /// Share of failed requests above which a placement is flagged as saturated.

@@ -12,3 +12,4 @@ pub mod result_charts;
 pub mod results;
 pub mod table;
 pub mod temp;
+pub mod traffic_out;
