@@ -167,3 +167,45 @@ fn run_writes_one_placement() {
     assert_eq!(summary.lines().count(), 2);
     assert!(summary.lines().nth(1).unwrap().starts_with("ambient,6,9.0000,3.0000,"));
 }
+
+#[test]
+fn a_run_whose_clock_stops_exits_1_naming_the_stall_and_writes_nothing() {
+    // A service with no work at no distance answers a closed loop at the instant it asked.
+    let dir = scratch("stall");
+    let text = queueing_topology(
+        "10s",
+        "[[service]]\nname = \"srv\"\nnamespace = \"app\"\nreplicas = 1\n",
+        "[[load]]\nto = \"srv\"\narrival = \"closed\"\nconnections = 2\n",
+    );
+    let p = write(&dir, "stall", &text);
+    let o = meshsim(&["run", p.to_str().unwrap(), "--placement", "none", "--out", "out"], &dir);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("simulated time stopped at t=0 ns") && stderr.contains("requests were sent"), "{stderr}");
+    assert!(!stderr.contains("event limit"), "{stderr}");
+    assert!(!dir.join("out").exists());
+}
+
+#[test]
+fn queue_limits_under_a_closed_loop_finish_with_their_refusals_counted() {
+    // The two commands that used to spin at one instant: bookinfo on small nodes with a queue
+    // of one, and with 65,536 connections. Both end, and every refusal is a failed request.
+    for (name, edit) in [("ql1", "seed = 2024\nqueue_limit = 1"), ("c65k", "seed = 2024")] {
+        let dir = scratch(name);
+        let mut text = std::fs::read_to_string(root().join("topologies/bookinfo-small-nodes.toml")).unwrap().replace("seed = 2024", edit);
+        if name == "c65k" {
+            text = text.replace("connections = 32", "connections = 65536");
+        }
+        text = text.replace(
+            "profile = \"envoy-1.40-loopback\"",
+            &format!("models_dir = {:?}\nprofile = \"envoy-1.40-loopback\"", root().join("models")),
+        );
+        let p = write(&dir, name, &text);
+        let o = meshsim(&["compare", p.to_str().unwrap(), "--duration", "2s", "--warmup", "500ms", "--out", "out"], &dir);
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        let summary = std::fs::read_to_string(dir.join("out/summary.csv")).unwrap();
+        assert!(summary.lines().count() == 5, "{summary}");
+        let none: Vec<&str> = summary.lines().nth(1).unwrap().split(',').collect();
+        assert!(none[0] == "none" && none[16].parse::<u64>().unwrap() > 0, "{name}: refusals fail requests: {summary}");
+    }
+}
