@@ -4,9 +4,11 @@
 //! criterion reports the rate as "elem/s" (one element = one event); the tandem group's
 //! elements are station visits (10 per customer), so its elem/s is station-visits/s.
 //!
-//! The tandem group's baseline, `bare-binary-heap-loop`, simulates the same network with
-//! nothing but a binary heap of (time, sequence, event) and ten FIFO queues: the ratio of the
-//! two rates is what the engine's generality costs.
+//! The tandem group's baselines simulate the same network with nothing but a binary heap of
+//! (time, sequence, event) and ten FIFO queues: `bare-binary-heap-loop` records nothing (the
+//! physical reference), `bare-loop-recording` also does per visit the work the engine's
+//! outputs need at the least (one HdrHistogram record of the visit's sojourn and one CPU-busy
+//! sum). The ratios of the engine's rate to theirs are what its generality costs.
 
 use std::path::{Path, PathBuf};
 
@@ -74,14 +76,15 @@ fn bench_tandem(c: &mut Criterion) {
         out.events,
         out.events as f64 / out.sent as f64
     );
-    let bare_visits = bare::tandem(10, 80_000.0, 10_000.0, 2_000_000_000, 1);
+    let bare_visits = bare::tandem::<false>(10, 80_000.0, 10_000.0, 2_000_000_000, 1);
     println!("bare loop: {bare_visits} station visits");
     let mut g = c.benchmark_group("tandem-10-mm1-rho0.8-visits");
     g.sample_size(10);
     g.throughput(Throughput::Elements(visits));
     g.bench_function("none", |b| b.iter(|| simulate(&plan, &opts).expect("runs")));
     g.throughput(Throughput::Elements(bare_visits));
-    g.bench_function("bare-binary-heap-loop", |b| b.iter(|| bare::tandem(10, 80_000.0, 10_000.0, 2_000_000_000, 1)));
+    g.bench_function("bare-binary-heap-loop", |b| b.iter(|| bare::tandem::<false>(10, 80_000.0, 10_000.0, 2_000_000_000, 1)));
+    g.bench_function("bare-loop-recording", |b| b.iter(|| bare::tandem::<true>(10, 80_000.0, 10_000.0, 2_000_000_000, 1)));
     g.finish();
     let mut g = c.benchmark_group("tandem-10-mm1-rho0.8-events");
     g.sample_size(10);
@@ -119,6 +122,7 @@ mod bare {
     use std::cmp::Reverse;
     use std::collections::{BinaryHeap, VecDeque};
 
+    use hdrhistogram::Histogram;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use rand_distr::{Distribution, Exp};
@@ -127,20 +131,34 @@ mod bare {
 
     /// Simulate `stations` M/M/1 stations in series: Poisson arrivals at `rate_per_s` until
     /// `duration_ns`, exponential service of mean `mean_ns`, no delay between stations, run
-    /// until empty. Returns the station visits completed.
-    pub fn tandem(stations: usize, rate_per_s: f64, mean_ns: f64, duration_ns: u64, seed: u64) -> u64 {
+    /// until empty. Returns the station visits completed. With `RECORD`, each visit's sojourn
+    /// at its station goes into one HdrHistogram and its service time into its station's busy
+    /// sum, as the engine's latency and CPU outputs need at the least.
+    pub fn tandem<const RECORD: bool>(stations: usize, rate_per_s: f64, mean_ns: f64, duration_ns: u64, seed: u64) -> u64 {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let gap = Exp::new(rate_per_s / 1e9).expect("positive rate");
         let service = Exp::new(1.0 / mean_ns).expect("positive mean");
         // Entries: (time ns, sequence, station or ARRIVAL); a departure frees its station.
         let mut heap: BinaryHeap<Reverse<(u64, u64, u32)>> = BinaryHeap::with_capacity(64);
+        // Each station's queue holds its customers' arrival times there; `since` the arrival
+        // of the one in service.
         let mut queues: Vec<VecDeque<u64>> = vec![VecDeque::new(); stations];
         let mut busy = vec![false; stations];
+        let mut since = vec![0u64; stations];
+        let mut busy_ns = vec![0u64; stations];
+        let mut sojourn = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("bounds");
         let mut seq = 0u64;
         let mut visits = 0u64;
         let mut push = |heap: &mut BinaryHeap<Reverse<(u64, u64, u32)>>, at: u64, what: u32| {
             seq += 1;
             heap.push(Reverse((at, seq, what)));
+        };
+        let serve = |rng: &mut ChaCha8Rng, busy_ns: &mut [u64], s: usize| {
+            let d = service.sample(rng) as u64;
+            if RECORD {
+                busy_ns[s] += d;
+            }
+            d
         };
         push(&mut heap, gap.sample(&mut rng) as u64, ARRIVAL);
         while let Some(Reverse((now, _, what))) = heap.pop() {
@@ -153,8 +171,15 @@ mod bare {
             } else {
                 let s = what as usize;
                 visits += 1;
-                if queues[s].pop_front().is_some() {
-                    push(&mut heap, now + service.sample(&mut rng) as u64, what);
+                if RECORD {
+                    sojourn.saturating_record((now - since[s]).max(1));
+                }
+                if let Some(arrived) = queues[s].pop_front() {
+                    if RECORD {
+                        since[s] = arrived;
+                    }
+                    let d = serve(&mut rng, &mut busy_ns, s);
+                    push(&mut heap, now + d, what);
                 } else {
                     busy[s] = false;
                 }
@@ -165,10 +190,15 @@ mod bare {
                     queues[next].push_back(now);
                 } else {
                     busy[next] = true;
-                    push(&mut heap, now + service.sample(&mut rng) as u64, next as u32);
+                    if RECORD {
+                        since[next] = now;
+                    }
+                    let d = serve(&mut rng, &mut busy_ns, next);
+                    push(&mut heap, now + d, next as u32);
                 }
             }
         }
+        std::hint::black_box((&sojourn, &busy_ns));
         visits
     }
 }
