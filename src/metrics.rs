@@ -218,7 +218,7 @@ fn distinct_names(edges: &mut [EdgeSummary]) {
 pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan, out: &RunOutput) -> RunSummary {
     let window_ns = (t.simulation.duration_ns - t.simulation.warmup_ns) as f64;
     let window_s = window_ns / 1e9;
-    let pooled = plan.pooled_connections();
+    let pooled = &plan.pooled_connections;
     let mut proxies = Vec::with_capacity(d.proxies.len());
     let mut app_cpu = 0.0;
     for (s, spec) in plan.stations.iter().enumerate() {

@@ -13,7 +13,7 @@
 //! | per-node  | node proxy of a (L4/L7)| node proxy of b (L4/L7, `mesh.per_node_l7`)|
 //! | ambient   | ztunnel of a's node (L4)| waypoint of b, if any (L7), then ztunnel of b's node (L4) |
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -267,18 +267,22 @@ impl Deployment {
         }
         // Waypoints: replicas spread over the zones, then the nodes with the fewest pods.
         let mut node_load: Vec<usize> = pods_of_node.iter().map(Vec::len).collect();
+        // Each cluster's zones, each with its nodes by (load, index): the least loaded node of
+        // a zone is its first, so a replica is placed in time logarithmic in the nodes.
+        let mut zones: BTreeMap<&str, BTreeMap<&str, BTreeSet<(usize, usize)>>> = BTreeMap::new();
+        for (n, node) in t.nodes.iter().enumerate() {
+            zones.entry(node.cluster.as_str()).or_default().entry(node.zone.as_str()).or_default().insert((node_load[n], n));
+        }
         for (nsid, ns) in t.namespaces.iter().enumerate() {
             let (Placement::Ambient, Some(wp)) = (namespace_placement[nsid], ns.waypoint) else {
                 continue;
             };
+            // The namespace's services from the index above: a scan of every service for each
+            // namespace made ambient's set-up quadratic in services.
+            let own = &services_of_namespace[nsid];
             let groups: Vec<(String, Vec<usize>)> = match wp.scope {
-                WaypointScope::Namespace => {
-                    vec![(ns.name.clone(), (0..t.services.len()).filter(|&s| t.services[s].namespace == nsid).collect())]
-                }
-                WaypointScope::Service => (0..t.services.len())
-                    .filter(|&s| t.services[s].namespace == nsid)
-                    .map(|s| (format!("{}/{}", ns.name, t.services[s].name), vec![s]))
-                    .collect(),
+                WaypointScope::Namespace => vec![(ns.name.clone(), own.clone())],
+                WaypointScope::Service => own.iter().map(|&s| (format!("{}/{}", ns.name, t.services[s].name), vec![s])).collect(),
             };
             for (group, services) in groups {
                 let served: Vec<PodId> = services.iter().flat_map(|&s| t.services[s].pods.iter().copied()).collect();
@@ -294,11 +298,21 @@ impl Deployment {
                     // Replicas spread over zones first (topology spread, as pods are), then nodes.
                     let mut in_zone: Vec<(&str, usize)> = Vec::new();
                     for r in 0..wp.replicas {
-                        let zone_count = |n: usize| in_zone.iter().find(|(z, _)| *z == t.nodes[n].zone.as_str()).map_or(0, |&(_, k)| k);
-                        let node = (0..t.nodes.len())
-                            .filter(|&n| t.nodes[n].cluster == cluster)
-                            .min_by_key(|&n| (zone_count(n), node_load[n], n))
-                            .unwrap_or(0);
+                        // The node of least (replicas in its zone, load, index) in the cluster.
+                        let zone_count = |z: &str| in_zone.iter().find(|(x, _)| *x == z).map_or(0, |&(_, k)| k);
+                        let in_cluster = zones.get_mut(cluster);
+                        let best = in_cluster
+                            .as_ref()
+                            .and_then(|zs| zs.iter().filter_map(|(&z, set)| set.first().map(|&(load, n)| (zone_count(z), load, n))).min());
+                        let node = match (best, in_cluster) {
+                            (Some((_, load, n)), Some(zs)) => {
+                                let set = zs.get_mut(t.nodes[n].zone.as_str()).expect("the node's zone is indexed");
+                                set.remove(&(load, n));
+                                set.insert((load + 1, n));
+                                n
+                            }
+                            _ => 0,
+                        };
                         node_load[node] += 1;
                         match in_zone.iter_mut().find(|(z, _)| *z == t.nodes[node].zone.as_str()) {
                             Some(e) => e.1 += 1,

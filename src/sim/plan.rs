@@ -151,6 +151,8 @@ pub struct Plan {
     pub outlier_detection: Option<crate::topology::OutlierDetection>,
     /// Each station's memory (index as `stations`).
     pub memory: Vec<StationMemory>,
+    /// Pooled connections each proxy keeps open (index: proxy id), see [`Plan::count_pooled_connections`].
+    pub pooled_connections: Vec<usize>,
     /// Each node's memory, bytes.
     pub node_memory_bytes: Vec<f64>,
 }
@@ -334,8 +336,10 @@ impl Plan {
             queue_limit: t.simulation.queue_limit,
             outlier_detection: t.mesh.outlier_detection,
             memory: Vec::new(),
+            pooled_connections: Vec::new(),
             node_memory_bytes: t.nodes.iter().map(|n| n.memory_bytes as f64).collect(),
         };
+        plan.pooled_connections = plan.count_pooled_connections();
         plan.memory = plan.station_memory(t, d, models);
         plan
     }
@@ -343,7 +347,7 @@ impl Plan {
     /// Each station's memory: pods at their request; proxies at their model's base, the
     /// endpoints of their configuration and their pooled connections, plus per call held.
     fn station_memory(&self, t: &Topology, d: &Deployment, models: &CostModels) -> Vec<StationMemory> {
-        let pooled = self.pooled_connections();
+        let pooled = &self.pooled_connections;
         let mut memory: Vec<StationMemory> = t
             .pods
             .iter()
@@ -379,7 +383,7 @@ impl Plan {
 
     /// Pooled connections each proxy keeps open: one to each distinct peer it forwards to or
     /// receives from on edges that reuse connections.
-    pub fn pooled_connections(&self) -> Vec<usize> {
+    pub fn count_pooled_connections(&self) -> Vec<usize> {
         let offset = self.proxy_station_offset;
         let proxies = self.stations.len() - offset;
         let mut peers: Vec<std::collections::BTreeSet<u32>> = vec![std::collections::BTreeSet::new(); proxies];
