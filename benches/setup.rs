@@ -1,7 +1,7 @@
 //! Set-up cost against topology size: one `run` (load the file and its cost models, place the
-//! sidecar placement, compile the plan, simulate 1000 rps for 5 s, summarise) of a synthetic
-//! topology of 10,000 services and of 100,000 services, interleaved in the same benchmark run,
-//! and the ratio of their times. Linear set-up keeps the ratio under 10 (ten times the
+//! proxies, compile the plan, simulate 1000 rps for 5 s, summarise) of a synthetic topology of
+//! 10,000 services and of 100,000 services, for each placement, interleaved in the same
+//! benchmark run, and the ratio of their times per placement. Linear set-up keeps the ratio under 10 (ten times the
 //! services; the simulated load is the same). Run with `cargo bench --bench setup`; the
 //! number of interleaved rounds is `SETUP_BENCH_ROUNDS` (default 3). Each round's ratio pairs
 //! two runs made a few seconds apart, so the median of the rounds' ratios is the figure that
@@ -27,11 +27,11 @@ fn synth(dir: &Path, services: usize) -> PathBuf {
 
 /// Seconds of one run of the topology at `path`, as `meshsim run F --placement sidecar --rps
 /// 1000 --duration 5s` does it (without writing the output files); and its events.
-fn run_once(path: &Path) -> (f64, u64) {
+fn run_once(path: &Path, placement: Placement) -> (f64, u64) {
     let started = Instant::now();
     let overrides = Overrides { rate: Some("1000rps".into()), duration: Some("5s".into()), warmup: Some("1s".into()), seed: Some(1) };
     let inputs = load_inputs(path, &overrides).expect("the synthetic topology loads");
-    let run = run_placement(&inputs, Placement::Sidecar, 1, Vec::new(), None).expect("it runs");
+    let run = run_placement(&inputs, placement, 1, Vec::new(), None).expect("it runs");
     (started.elapsed().as_secs_f64(), run.output.events)
 }
 
@@ -45,25 +45,31 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("meshsim-setup-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary folder");
     let paths: Vec<PathBuf> = SIZES.iter().map(|&n| synth(&dir, n)).collect();
-    let mut seconds = vec![Vec::new(); SIZES.len()];
+    let placements = [Placement::None, Placement::Sidecar, Placement::PerNode, Placement::Ambient];
+    // seconds[placement][size]: one time per round.
+    let mut seconds = vec![vec![Vec::new(); SIZES.len()]; placements.len()];
     for round in 1..=rounds {
-        for (k, path) in paths.iter().enumerate() {
-            let (s, events) = run_once(path);
-            println!("round {round}: {} services: {s:.2} s ({events} events)", SIZES[k]);
-            seconds[k].push(s);
+        for (p, &placement) in placements.iter().enumerate() {
+            for (k, path) in paths.iter().enumerate() {
+                let (s, events) = run_once(path, placement);
+                println!("round {round}: {placement}, {} services: {s:.2} s ({events} events)", SIZES[k]);
+                seconds[p][k].push(s);
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let ratios: Vec<f64> = seconds[1].iter().zip(&seconds[0]).map(|(large, small)| large / small).collect();
-    let ratio = median(ratios.clone());
-    let medians: Vec<f64> = seconds.into_iter().map(median).collect();
-    println!(
-        "setup: {} services {:.2} s, {} services {:.2} s (medians of {rounds} interleaved rounds); per-round ratios {}: median {ratio:.1}x the time for {}x the services",
-        SIZES[0],
-        medians[0],
-        SIZES[1],
-        medians[1],
-        ratios.iter().map(|r| format!("{r:.1}")).collect::<Vec<_>>().join(", "),
-        SIZES[1] / SIZES[0]
-    );
+    for (placement, times) in placements.iter().zip(seconds) {
+        let ratios: Vec<f64> = times[1].iter().zip(&times[0]).map(|(large, small)| large / small).collect();
+        let ratio = median(ratios.clone());
+        let medians: Vec<f64> = times.into_iter().map(median).collect();
+        println!(
+            "setup {placement}: {} services {:.2} s, {} services {:.2} s (medians of {rounds} interleaved rounds); per-round ratios {}: median {ratio:.1}x the time for {}x the services",
+            SIZES[0],
+            medians[0],
+            SIZES[1],
+            medians[1],
+            ratios.iter().map(|r| format!("{r:.1}")).collect::<Vec<_>>().join(", "),
+            SIZES[1] / SIZES[0]
+        );
+    }
 }

@@ -152,6 +152,9 @@ impl Path {
     }
 }
 
+/// A cluster's nodes per zone, each zone's ordered by (load, index).
+type NodesByZone<'a> = BTreeMap<&'a str, BTreeSet<(usize, usize)>>;
+
 /// A placement applied to a topology.
 #[derive(Clone, Debug)]
 pub struct Deployment {
@@ -269,7 +272,7 @@ impl Deployment {
         let mut node_load: Vec<usize> = pods_of_node.iter().map(Vec::len).collect();
         // Each cluster's zones, each with its nodes by (load, index): the least loaded node of
         // a zone is its first, so a replica is placed in time logarithmic in the nodes.
-        let mut zones: BTreeMap<&str, BTreeMap<&str, BTreeSet<(usize, usize)>>> = BTreeMap::new();
+        let mut zones: BTreeMap<&str, NodesByZone> = BTreeMap::new();
         for (n, node) in t.nodes.iter().enumerate() {
             zones.entry(node.cluster.as_str()).or_default().entry(node.zone.as_str()).or_default().insert((node_load[n], n));
         }
