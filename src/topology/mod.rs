@@ -7,6 +7,7 @@ pub mod blast;
 mod input;
 mod placement;
 pub mod profile;
+mod quantity;
 mod schedule;
 mod validate;
 
