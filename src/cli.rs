@@ -45,7 +45,7 @@ pub enum Command {
         /// Replace a cost model in variant B, e.g. sidecar=models/istio-1.24-published/istio-1.24-sidecar.toml (repeatable;
         /// with one topology file, B is that file with these models).
         #[arg(long = "b-model", value_name = "KIND=FILE")]
-        b_model: Vec<app::variants::ModelSwap>,
+        b_model: Vec<app::compare::variants::ModelSwap>,
     },
     /// Simulate one placement of a topology.
     Run {
@@ -495,13 +495,13 @@ fn compare(file: &std::path::Path, common: &RunArgs, mode: RunMode, report: &app
 
 fn variants(
     files: &[PathBuf],
-    swaps: &[app::variants::ModelSwap],
+    swaps: &[app::compare::variants::ModelSwap],
     common: &RunArgs,
     placements: &[Layout],
     report: &app::results::ReportOptions,
 ) -> Result<(), AppError> {
     let b = files.get(1).map(PathBuf::as_path);
-    let v = app::variants::variants(&files[0], b, swaps, placements, &common.overrides(), common.out.as_deref(), common.force)?;
+    let v = app::compare::variants::variants(&files[0], b, swaps, placements, &common.overrides(), common.out.as_deref(), common.force)?;
     note_picked_seed(v.a.seed, v.a.seed_was_picked);
     for (name, label, c) in [("A", &v.labels.0, &v.a), ("B", &v.labels.1, &v.b)] {
         let t = &c.inputs.topology;
@@ -519,8 +519,8 @@ fn variants(
         print!("{}", crate::report::csv_out::summary_table(&c.rows, &eps));
     }
     println!("differences, B against A:");
-    print!("{}", app::variants::differences_table(&v));
-    let written = app::variants::write(&v, &v.out, common.force, report)?;
+    print!("{}", app::compare::variants::differences_table(&v));
+    let written = app::compare::variants::write(&v, &v.out, common.force, report)?;
     println!("wrote {}/ (report.html, results.json, variants.csv, differences.csv, summary.md, run-a.json, run-b.json)", written.display());
     Ok(())
 }
@@ -585,12 +585,12 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     crate::validate::istio::write_published_csv(&staged.file("validate-istio-published.csv"), &published).map_err(as_app)?;
     crate::validate::istio::write_bench_csv(&staged.file("validate-istio-benchmark.csv"), &bench).map_err(as_app)?;
     crate::validate::shape::write_shape_csv(&staged.file("validate-shape.csv"), &shape).map_err(as_app)?;
-    let results = app::results::validate(&a.topology, a.seed, &checks, &holdout, &published, &bench, &shape);
+    let results = app::validate::section::validate(&a.topology, a.seed, &checks, &holdout, &published, &bench, &shape);
     let charts = match &results.body {
         crate::report::results::Body::Validate(v) => crate::report::result_charts::validate(v),
         _ => Vec::new(),
     };
-    crate::report::html::write(staged.path(), &results, &app::compare::keyed(charts)).map_err(AppError::Output)?;
+    crate::report::html::write(staged.path(), &results, &app::keyed(charts)).map_err(AppError::Output)?;
     let written = staged.commit()?;
     println!(
         "wrote {}/ (report.html, results.json, validate-gsd.csv, validate-gsd-holdout.csv, validate-istio-published.csv, validate-istio-benchmark.csv, validate-shape.csv)",

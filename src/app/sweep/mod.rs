@@ -7,6 +7,8 @@
 //! output is put in place (or one shard's CSV and its record). `merge` checks shard files and
 //! joins them.
 
+pub mod section;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
@@ -503,7 +505,7 @@ pub fn run(path: &Path, o: &SweepOptions, out: &Path) -> Result<SweepOutcome, Ap
             write_chart(&staged.file(stem), chart).map_err(AppError::Output)?;
         }
         let base = super::load_inputs(&outcome.spec.topology, &super::Overrides::default()).ok();
-        let results = super::results::sweep(&outcome, base.as_ref()).map_err(AppError::Output)?;
+        let results = section::sweep(&outcome, base.as_ref()).map_err(AppError::Output)?;
         let keyed: Vec<(String, Chart)> = charts.into_iter().map(|(k, c)| (k.to_string(), c)).collect();
         crate::report::html::write(staged.path(), &results, &keyed).map_err(AppError::Output)?;
         staged.commit()?
