@@ -15,7 +15,8 @@ use crate::report::outdir::{self, Source};
 #[command(
     name = "meshsim",
     version,
-    about = "Discrete-event simulator of service-mesh data planes: sidecar, per-node and ambient, side by side"
+    about = "Discrete-event simulator of service-mesh data planes: sidecar, per-node and ambient, side by side",
+    after_help = "Start with README.md; every topology key, with its unit, default and limit, is in docs/topology.md."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -29,6 +30,7 @@ pub struct Cli {
 pub enum Command {
     /// Simulate every placement of a topology and print them side by side; with two topology
     /// files (or --b-model), two variants side by side with their differences.
+    #[command(after_help = "The topology file, key by key: docs/topology.md. The files written: docs/outputs.md.")]
     Compare {
         /// Topology file (TOML); a second one is variant B.
         #[arg(required = true, num_args = 1..=2, value_name = "FILE")]
@@ -48,6 +50,7 @@ pub enum Command {
         b_model: Vec<app::compare::variants::ModelSwap>,
     },
     /// Simulate one placement of a topology.
+    #[command(after_help = "The topology file, key by key: docs/topology.md. The files written: docs/outputs.md.")]
     Run {
         /// Placement of every namespace, or `as-written` (each namespace's own). Default:
         /// as-written when namespaces name their own placements, else sidecar.
@@ -62,6 +65,7 @@ pub enum Command {
         slo_p99: Option<String>,
     },
     /// Fit cost models to raw measurements (a gsd-v1 folder, or Istio's benchmark CSV).
+    #[command(after_help = "How models are fitted and checked: docs/calibration.md.")]
     Calibrate {
         /// A folder of `{rps}-{run}-metrics.csv` and load-generator logs, or a benchmark CSV.
         source: PathBuf,
@@ -88,6 +92,7 @@ pub enum Command {
         allow_incomplete: bool,
     },
     /// Compare simulated CPU, memory and added latency with measurements (Faces GSD, in and out of sample; Istio published figures; Istio benchmark rows).
+    #[command(after_help = "How models are fitted and checked: docs/calibration.md and docs/validate-istio.md.")]
     Validate {
         /// gsd-v1 data sets to check (default: `<shared>/data/gsd-v1/linkerd` and `.../ambient`,
         /// where `<shared>` is `$MESHSIM_SHARED` or `../shared`).
@@ -118,6 +123,7 @@ pub enum Command {
         force: bool,
     },
     /// Run a parameter sweep: every case of a sweep file's grid, in parallel.
+    #[command(after_help = "The sweep file and its outputs: docs/sweep.md.")]
     Sweep {
         /// Sweep file (TOML).
         file: PathBuf,
@@ -142,6 +148,7 @@ pub enum Command {
         force: bool,
     },
     /// Join the CSVs of a sharded sweep into the file the unsharded sweep writes.
+    #[command(after_help = "Sharded sweeps: docs/sweep.md.")]
     Merge {
         /// Merged CSV to write.
         out: PathBuf,
@@ -151,6 +158,7 @@ pub enum Command {
     },
     /// Highest request rate each placement carries within a p99 SLO, and the CPU, memory and
     /// nodes to reserve for it.
+    #[command(after_help = "Capacity planning: docs/sweep.md.")]
     Capacity {
         /// Topology file (TOML).
         file: PathBuf,
@@ -208,6 +216,7 @@ pub enum Command {
         seed: u64,
     },
     /// Fail, squeeze and compromise one component at a time, for every placement.
+    #[command(after_help = "Reading blast results: docs/blast.md.")]
     Blast {
         /// Topology file (TOML).
         file: PathBuf,

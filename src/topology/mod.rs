@@ -18,6 +18,7 @@ use petgraph::graph::DiGraph;
 use crate::input_error::InputErrors;
 
 pub use blast::BlastConfig;
+pub use input::ACCEPTED_KEYS;
 pub use placement::Placement;
 
 pub use validate::{check_rate, check_total_rate, parse};
