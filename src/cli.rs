@@ -15,7 +15,8 @@ use crate::report::outdir::{self, Source};
 #[command(
     name = "meshsim",
     version,
-    about = "Discrete-event simulator of service-mesh data planes: sidecar, per-node and ambient, side by side"
+    about = "Discrete-event simulator of service-mesh data planes: sidecar, per-node and ambient, side by side",
+    after_help = "Start with README.md; every topology key, with its unit, default and limit, is in docs/topology.md."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -29,6 +30,7 @@ pub struct Cli {
 pub enum Command {
     /// Simulate every placement of a topology and print them side by side; with two topology
     /// files (or --b-model), two variants side by side with their differences.
+    #[command(after_help = "The topology file, key by key: docs/topology.md. The files written: docs/outputs.md.")]
     Compare {
         /// Topology file (TOML); a second one is variant B.
         #[arg(required = true, num_args = 1..=2, value_name = "FILE")]
@@ -45,9 +47,10 @@ pub enum Command {
         /// Replace a cost model in variant B, e.g. sidecar=models/istio-1.24-published/istio-1.24-sidecar.toml (repeatable;
         /// with one topology file, B is that file with these models).
         #[arg(long = "b-model", value_name = "KIND=FILE")]
-        b_model: Vec<app::variants::ModelSwap>,
+        b_model: Vec<app::compare::variants::ModelSwap>,
     },
     /// Simulate one placement of a topology.
+    #[command(after_help = "The topology file, key by key: docs/topology.md. The files written: docs/outputs.md.")]
     Run {
         /// Placement of every namespace, or `as-written` (each namespace's own). Default:
         /// as-written when namespaces name their own placements, else sidecar.
@@ -66,6 +69,7 @@ pub enum Command {
         export_traffic: bool,
     },
     /// Fit cost models to raw measurements (a gsd-v1 folder, or Istio's benchmark CSV).
+    #[command(after_help = "How models are fitted and checked: docs/calibration.md.")]
     Calibrate {
         /// A folder of `{rps}-{run}-metrics.csv` and load-generator logs, or a benchmark CSV.
         source: PathBuf,
@@ -92,6 +96,7 @@ pub enum Command {
         allow_incomplete: bool,
     },
     /// Compare simulated CPU, memory and added latency with measurements (Faces GSD, in and out of sample; Istio published figures; Istio benchmark rows).
+    #[command(after_help = "How models are fitted and checked: docs/calibration.md and docs/validate-istio.md.")]
     Validate {
         /// gsd-v1 data sets to check (default: `<shared>/data/gsd-v1/linkerd` and `.../ambient`,
         /// where `<shared>` is `$MESHSIM_SHARED` or `../shared`).
@@ -122,6 +127,7 @@ pub enum Command {
         force: bool,
     },
     /// Run a parameter sweep: every case of a sweep file's grid, in parallel.
+    #[command(after_help = "The sweep file and its outputs: docs/sweep.md.")]
     Sweep {
         /// Sweep file (TOML).
         file: PathBuf,
@@ -146,6 +152,7 @@ pub enum Command {
         force: bool,
     },
     /// Join the CSVs of a sharded sweep into the file the unsharded sweep writes.
+    #[command(after_help = "Sharded sweeps: docs/sweep.md.")]
     Merge {
         /// Merged CSV to write.
         out: PathBuf,
@@ -155,6 +162,7 @@ pub enum Command {
     },
     /// Highest request rate each placement carries within a p99 SLO, and the CPU, memory and
     /// nodes to reserve for it.
+    #[command(after_help = "Capacity planning: docs/sweep.md.")]
     Capacity {
         /// Topology file (TOML).
         file: PathBuf,
@@ -244,6 +252,7 @@ pub enum Command {
         seed: u64,
     },
     /// Fail, squeeze and compromise one component at a time, for every placement.
+    #[command(after_help = "Reading blast results: docs/blast.md.")]
     Blast {
         /// Topology file (TOML).
         file: PathBuf,
@@ -550,13 +559,13 @@ fn compare(file: &std::path::Path, common: &RunArgs, mode: RunMode, report: &app
 
 fn variants(
     files: &[PathBuf],
-    swaps: &[app::variants::ModelSwap],
+    swaps: &[app::compare::variants::ModelSwap],
     common: &RunArgs,
     placements: &[Layout],
     report: &app::results::ReportOptions,
 ) -> Result<(), AppError> {
     let b = files.get(1).map(PathBuf::as_path);
-    let v = app::variants::variants(&files[0], b, swaps, placements, &common.overrides(), common.out.as_deref(), common.force)?;
+    let v = app::compare::variants::variants(&files[0], b, swaps, placements, &common.overrides(), common.out.as_deref(), common.force)?;
     note_picked_seed(v.a.seed, v.a.seed_was_picked);
     for (name, label, c) in [("A", &v.labels.0, &v.a), ("B", &v.labels.1, &v.b)] {
         let t = &c.inputs.topology;
@@ -574,8 +583,8 @@ fn variants(
         print!("{}", crate::report::csv_out::summary_table(&c.rows, &eps));
     }
     println!("differences, B against A:");
-    print!("{}", app::variants::differences_table(&v));
-    let written = app::variants::write(&v, &v.out, common.force, report)?;
+    print!("{}", app::compare::variants::differences_table(&v));
+    let written = app::compare::variants::write(&v, &v.out, common.force, report)?;
     println!("wrote {}/ (report.html, results.json, variants.csv, differences.csv, summary.md, run-a.json, run-b.json)", written.display());
     Ok(())
 }
@@ -640,12 +649,12 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     crate::validate::istio::write_published_csv(&staged.file("validate-istio-published.csv"), &published).map_err(as_app)?;
     crate::validate::istio::write_bench_csv(&staged.file("validate-istio-benchmark.csv"), &bench).map_err(as_app)?;
     crate::validate::shape::write_shape_csv(&staged.file("validate-shape.csv"), &shape).map_err(as_app)?;
-    let results = app::results::validate(&a.topology, a.seed, &checks, &holdout, &published, &bench, &shape);
+    let results = app::validate::section::validate(&a.topology, a.seed, &checks, &holdout, &published, &bench, &shape);
     let charts = match &results.body {
         crate::report::results::Body::Validate(v) => crate::report::result_charts::validate(v),
         _ => Vec::new(),
     };
-    crate::report::html::write(staged.path(), &results, &app::compare::keyed(charts)).map_err(AppError::Output)?;
+    crate::report::html::write(staged.path(), &results, &app::keyed(charts)).map_err(AppError::Output)?;
     let written = staged.commit()?;
     println!(
         "wrote {}/ (report.html, results.json, validate-gsd.csv, validate-gsd-holdout.csv, validate-istio-published.csv, validate-istio-benchmark.csv, validate-shape.csv)",

@@ -1,6 +1,6 @@
 //! Ranges of every quantity meshsim reads: checked before any work starts, so an input
 //! outside them is an error at its line (exit 2) rather than a run that exhausts memory,
-//! wraps its clock or never ends. README's "Resource limits" table lists them.
+//! wraps its clock or never ends. The "Resource limits" table of docs/topology.md lists them.
 
 /// One second in nanoseconds.
 const S: u64 = 1_000_000_000;

@@ -9,7 +9,6 @@ pub mod import;
 pub mod results;
 pub mod sweep;
 pub mod validate;
-pub mod variants;
 
 use std::path::{Path, PathBuf};
 
@@ -138,4 +137,62 @@ pub fn default_out(t: &Topology, suffix: Option<&str>) -> PathBuf {
         None => t.name.clone(),
     };
     Path::new("outputs").join(name)
+}
+
+/// Charts keyed by position, for pages that place them in order.
+pub(crate) fn keyed(charts: Vec<crate::report::plot::Chart>) -> Vec<(String, crate::report::plot::Chart)> {
+    charts.into_iter().enumerate().map(|(i, c)| (format!("chart-{i}"), c)).collect()
+}
+
+/// `run.json`: everything needed to repeat the run: version, seed, the resolved settings (with
+/// the placement each namespace used in each row) and the exact text of the topology and cost
+/// model files.
+pub fn run_record(inputs: &Inputs, seed: u64, placements: &[Layout], command: &str) -> Result<String, AppError> {
+    let t = &inputs.topology;
+    let models: Vec<serde_json::Value> = inputs
+        .models
+        .by_kind
+        .iter()
+        .map(|(k, m)| {
+            serde_json::json!({
+                "kind": k.as_str(),
+                "name": m.name,
+                "path": m.source.display().to_string(),
+                "text": std::fs::read_to_string(&m.source).unwrap_or_default(),
+            })
+        })
+        .collect();
+    // Row label → namespace → placement.
+    let namespace_record: serde_json::Map<String, serde_json::Value> = placements
+        .iter()
+        .map(|&l| {
+            let per: serde_json::Map<String, serde_json::Value> =
+                t.namespaces.iter().zip(l.namespace_placements(t)).map(|(n, p)| (n.name.clone(), p.as_str().into())).collect();
+            (l.as_str().to_string(), per.into())
+        })
+        .collect();
+    let v = serde_json::json!({
+        "meshsim_version": env!("CARGO_PKG_VERSION"),
+        "command": command,
+        "topology": {
+            "name": t.name,
+            "path": t.source.display().to_string(),
+            "text": inputs.topology_text,
+        },
+        "resolved": {
+            "seed": seed,
+            "duration_ns": t.simulation.duration_ns,
+            "warmup_ns": t.simulation.warmup_ns,
+            "total_rate_rps": crate::report::number::json("total_rate_rps", t.total_rate_rps()).map_err(|e| AppError::Output(format!("run.json: {e}")))?,
+            "placements": placements.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            "namespace_placements": namespace_record,
+            "pods": t.pods.iter().map(|p| serde_json::json!({"pod": p.name, "node": t.nodes[p.node].name})).collect::<Vec<_>>(),
+        },
+        "profile": t.mesh.profile.as_ref().map(|p| p.name.clone()),
+        "model_sources": results::model_sources(&inputs.models).into_iter().map(|(s, _)| s).collect::<Vec<_>>(),
+        "models": models,
+    });
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    s.push('\n');
+    Ok(s)
 }

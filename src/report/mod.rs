@@ -3,6 +3,7 @@
 
 pub mod blast_out;
 pub mod csv_out;
+pub mod digest;
 pub mod html;
 pub mod number;
 pub mod outdir;

@@ -17,10 +17,9 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
+use super::digest::sha256_hex;
 use super::temp;
+use serde::{Deserialize, Serialize};
 
 /// Name of the marker file in every output folder.
 pub const MARKER: &str = ".meshsim-output";
@@ -38,11 +37,6 @@ pub enum OutputError {
 
 fn io_error(path: &Path, e: std::io::Error) -> OutputError {
     OutputError::Io(format!("{}: {e}", path.display()))
-}
-
-/// The SHA-256 of some bytes, in hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The input an output comes from: the command and the file it read.

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::metrics::PlacementSummary;
 
@@ -75,10 +74,7 @@ impl FileIdentity {
     }
 }
 
-/// SHA-256 of some bytes as lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use super::digest::sha256_hex;
 
 /// One topology and the cost models it named, with the run's settings.
 #[derive(Clone, Debug, Serialize)]

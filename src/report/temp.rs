@@ -44,7 +44,7 @@ fn machine() -> &'static str {
         if host.is_empty() && namespace.is_empty() {
             return String::new();
         }
-        super::outdir::sha256_hex(format!("{}\n{namespace}", host.trim()).as_bytes())[..8].to_string()
+        super::digest::sha256_hex(format!("{}\n{namespace}", host.trim()).as_bytes())[..8].to_string()
     })
 }
 

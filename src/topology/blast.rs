@@ -27,7 +27,7 @@
 //! probe period at its default `periodSeconds`) is an assumption, not a Kubernetes default.
 
 use super::input::BlastInput;
-use super::validate::duration_in;
+use super::quantity::duration_in;
 use crate::input_error::ErrorSink;
 use crate::{limits, units};
 

@@ -188,6 +188,84 @@ fn choice(options: &[&str]) -> String {
     format!("write one of {}", quoted.join(", "))
 }
 
+/// Every table of a topology file with the keys it accepts, as the reader checks them (a
+/// distribution is any of the tables `dist`, `mean`, `cv` is read from).
+pub const ACCEPTED_KEYS: &[(&str, &[&str])] = &[
+    ("simulation", SIMULATION_KEYS),
+    ("mesh.outlier_detection", OUTLIER_DETECTION_KEYS),
+    ("mesh", MESH_KEYS),
+    ("network.between", BETWEEN_KEYS),
+    ("network", NETWORK_KEYS),
+    ("node", NODE_KEYS),
+    ("namespace.waypoint", WAYPOINT_KEYS),
+    ("namespace", NAMESPACE_KEYS),
+    ("load", LOAD_KEYS),
+    ("blast", BLAST_KEYS),
+    ("", ROOT_KEYS),
+    ("service.call", CALL_KEYS),
+    ("service", SERVICE_KEYS),
+    ("distribution", DISTRIBUTION_KEYS),
+];
+
+const SIMULATION_KEYS: &[&str] = &["duration", "warmup", "seed", "max_events", "max_pending", "queue_limit"];
+const OUTLIER_DETECTION_KEYS: &[&str] = &["consecutive_errors", "ejection", "max_ejection_percent"];
+const MESH_KEYS: &[&str] = &[
+    "profile",
+    "models_dir",
+    "sidecar_model",
+    "ztunnel_model",
+    "waypoint_model",
+    "node_proxy_model",
+    "per_node_l7",
+    "sidecar_scope",
+    "outlier_detection",
+];
+const BETWEEN_KEYS: &[&str] = &["a", "b", "latency"];
+const NETWORK_KEYS: &[&str] = &["same_node", "same_zone", "cross_zone", "cross_cluster", "between"];
+const NODE_KEYS: &[&str] = &["name", "count", "cluster", "zone", "vcpu", "memory", "speed", "max_pods", "cpu_period"];
+const WAYPOINT_KEYS: &[&str] = &["scope", "replicas"];
+const NAMESPACE_KEYS: &[&str] = &["name", "placement", "waypoint"];
+const LOAD_KEYS: &[&str] = &["to", "rate", "from", "arrival", "think_time", "connections", "connection", "timeout", "retries"];
+const BLAST_KEYS: &[&str] = &[
+    "slo_p99",
+    "fail_at",
+    "outage",
+    "node_reschedule",
+    "cpu_limit",
+    "memory_limit",
+    "noisy_tenant",
+    "upgrade_restart",
+    "connect_timeout",
+    "not_ready_after",
+    "reschedule_after",
+    "pod_startup",
+    "retry_budget",
+];
+const ROOT_KEYS: &[&str] =
+    &["version", "name", "description", "simulation", "mesh", "network", "node", "namespace", "service", "load", "blast"];
+const CALL_KEYS: &[&str] = &["to", "count", "probability", "mode", "connection", "timeout", "retries"];
+const SERVICE_KEYS: &[&str] = &[
+    "name",
+    "namespace",
+    "replicas",
+    "nodes",
+    "zones",
+    "clusters",
+    "max_skew",
+    "service_time",
+    "cpu",
+    "wait",
+    "cpu_limit",
+    "concurrency",
+    "protocol",
+    "request_size",
+    "response_size",
+    "cpu_request",
+    "memory_request",
+    "call",
+];
+const DISTRIBUTION_KEYS: &[&str] = &["dist", "mean", "cv"];
+
 /// Read the document's fields; every problem goes to `sink`.
 pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
     root.req_version(sink, SUPPORTED_VERSION, None);
@@ -202,7 +280,7 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
             max_pending: f.int(sink, "max_pending"),
             queue_limit: f.int(sink, "queue_limit"),
         };
-        f.finish(sink, &["duration", "warmup", "seed", "max_events", "max_pending", "queue_limit"]);
+        f.finish(sink, SIMULATION_KEYS);
         s
     });
     let mesh = root.req_table(sink, "mesh").map(|mut f| {
@@ -221,24 +299,11 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
                     ejection: o.text(sink, "ejection", expect::DURATION),
                     max_ejection_percent: o.int(sink, "max_ejection_percent"),
                 };
-                o.finish(sink, &["consecutive_errors", "ejection", "max_ejection_percent"]);
+                o.finish(sink, OUTLIER_DETECTION_KEYS);
                 x
             }),
         };
-        f.finish(
-            sink,
-            &[
-                "profile",
-                "models_dir",
-                "sidecar_model",
-                "ztunnel_model",
-                "waypoint_model",
-                "node_proxy_model",
-                "per_node_l7",
-                "sidecar_scope",
-                "outlier_detection",
-            ],
-        );
+        f.finish(sink, MESH_KEYS);
         m
     });
     let network = root
@@ -258,12 +323,12 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
                             b: o.req_text(sink, "b", expect::NAME),
                             latency: o.req_text(sink, "latency", expect::DURATION),
                         };
-                        o.finish(sink, &["a", "b", "latency"]);
+                        o.finish(sink, BETWEEN_KEYS);
                         x
                     })
                     .collect(),
             };
-            f.finish(sink, &["same_node", "same_zone", "cross_zone", "cross_cluster", "between"]);
+            f.finish(sink, NETWORK_KEYS);
             n
         })
         .unwrap_or_default();
@@ -282,7 +347,7 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
                 max_pods: f.int(sink, "max_pods"),
                 cpu_period: f.text(sink, "cpu_period", expect::DURATION),
             };
-            f.finish(sink, &["name", "count", "cluster", "zone", "vcpu", "memory", "speed", "max_pods", "cpu_period"]);
+            f.finish(sink, NODE_KEYS);
             n
         })
         .collect();
@@ -298,11 +363,11 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
                         scope: w.text(sink, "scope", &choice(&["namespace", "service"])),
                         replicas: w.req_int(sink, "replicas"),
                     };
-                    w.finish(sink, &["scope", "replicas"]);
+                    w.finish(sink, WAYPOINT_KEYS);
                     x
                 }),
             };
-            f.finish(sink, &["name", "placement", "waypoint"]);
+            f.finish(sink, NAMESPACE_KEYS);
             n
         })
         .collect();
@@ -324,7 +389,7 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
                 timeout: f.text(sink, "timeout", expect::DURATION),
                 retries: f.int(sink, "retries"),
             };
-            f.finish(sink, &["to", "rate", "from", "arrival", "think_time", "connections", "connection", "timeout", "retries"]);
+            f.finish(sink, LOAD_KEYS);
             l
         })
         .collect();
@@ -344,30 +409,10 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
             noisy_tenant: f.text(sink, "noisy_tenant", expect::BANDWIDTH),
             connect_timeout: f.text(sink, "connect_timeout", expect::DURATION),
         };
-        f.finish(
-            sink,
-            &[
-                "slo_p99",
-                "fail_at",
-                "outage",
-                "node_reschedule",
-                "cpu_limit",
-                "memory_limit",
-                "noisy_tenant",
-                "upgrade_restart",
-                "connect_timeout",
-                "not_ready_after",
-                "reschedule_after",
-                "pod_startup",
-                "retry_budget",
-            ],
-        );
+        f.finish(sink, BLAST_KEYS);
         b
     });
-    root.finish(
-        sink,
-        &["version", "name", "description", "simulation", "mesh", "network", "node", "namespace", "service", "load", "blast"],
-    );
+    root.finish(sink, ROOT_KEYS);
     TopologyFile { name, description, simulation, mesh, network, nodes, namespaces, services, loads, blast }
 }
 
@@ -405,34 +450,12 @@ fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {
                     timeout: c.text(sink, "timeout", expect::DURATION),
                     retries: c.int(sink, "retries"),
                 };
-                c.finish(sink, &["to", "count", "probability", "mode", "connection", "timeout", "retries"]);
+                c.finish(sink, CALL_KEYS);
                 x
             })
             .collect(),
     };
-    f.finish(
-        sink,
-        &[
-            "name",
-            "namespace",
-            "replicas",
-            "nodes",
-            "zones",
-            "clusters",
-            "max_skew",
-            "service_time",
-            "cpu",
-            "wait",
-            "cpu_limit",
-            "concurrency",
-            "protocol",
-            "request_size",
-            "response_size",
-            "cpu_request",
-            "memory_request",
-            "call",
-        ],
-    );
+    f.finish(sink, SERVICE_KEYS);
     s
 }
 
@@ -459,7 +482,7 @@ fn distribution(f: &mut Fields, sink: &mut ErrorSink, key: &str) -> Option<Servi
                 mean: t.req_text(sink, "mean", expect::DURATION),
                 cv: t.number(sink, "cv"),
             };
-            t.finish(sink, &["dist", "mean", "cv"]);
+            t.finish(sink, DISTRIBUTION_KEYS);
             x
         }),
         None => None,

@@ -7,6 +7,7 @@ pub mod blast;
 mod input;
 mod placement;
 pub mod profile;
+mod quantity;
 mod schedule;
 mod validate;
 
@@ -17,6 +18,7 @@ use petgraph::graph::DiGraph;
 use crate::input_error::InputErrors;
 
 pub use blast::BlastConfig;
+pub use input::ACCEPTED_KEYS;
 pub use placement::Placement;
 
 pub use validate::{check_rate, check_total_rate, parse};

@@ -11,6 +11,7 @@ use petgraph::graph::DiGraph;
 
 use super::input::*;
 use super::profile::{self, Profile, DEFAULT_MODELS_DIR};
+use super::quantity::duration_in;
 use super::*;
 use crate::input_error::ErrorSink;
 use crate::limits::{self, describe_ns};
@@ -25,25 +26,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Topology, InputErrors> {
     let topology = build(path, &file, &mut sink);
     sink.finish()?;
     Ok(topology)
-}
-
-/// A duration within `min..=max`; `None` (and an error) otherwise.
-pub(super) fn duration_in(sink: &mut ErrorSink, s: &Spanned<String>, min_ns: u64, max_ns: u64) -> Option<u64> {
-    match units::parse_duration_ns(s.get_ref()) {
-        Err(e) => {
-            sink.at(s.span(), format!("{}: {e}", s.path()));
-            None
-        }
-        Ok(ns) if ns < min_ns => {
-            sink.at(s.span(), format!("{}: `{}` is shorter than the minimum of {}", s.path(), s.get_ref(), describe_ns(min_ns)));
-            None
-        }
-        Ok(ns) if ns > max_ns => {
-            sink.at(s.span(), format!("{}: `{}` is longer than the limit of {}", s.path(), s.get_ref(), describe_ns(max_ns)));
-            None
-        }
-        Ok(ns) => Some(ns),
-    }
 }
 
 fn opt_duration(sink: &mut ErrorSink, s: &Option<Spanned<String>>, default_ns: u64, min_ns: u64, max_ns: u64) -> u64 {

@@ -5,6 +5,8 @@
 //! with `--autoscale`, at that rate after scaling replicas as a HorizontalPodAutoscaler
 //! would. Writes `capacity.csv` (and `capacity-at-rate.csv`).
 
+pub mod section;
+
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -673,11 +675,11 @@ pub fn write_with(r: &CapacityReport, out: &Path, force: bool, o: &super::result
         let bytes = crate::sweep::records::to_csv(&header, &at).map_err(AppError::Output)?;
         std::fs::write(staged.file("capacity-at-rate.csv"), bytes).map_err(io)?;
     }
-    let results = super::results::capacity(r);
+    let results = section::capacity(r);
     let charts = match &results.body {
         crate::report::results::Body::Capacity(c) => crate::report::result_charts::capacity(&r.inputs.topology.name, c, o.charts),
         _ => Vec::new(),
     };
-    crate::report::html::write(staged.path(), &results, &super::compare::keyed(charts)).map_err(AppError::Output)?;
+    crate::report::html::write(staged.path(), &results, &super::keyed(charts)).map_err(AppError::Output)?;
     Ok(staged.commit()?)
 }

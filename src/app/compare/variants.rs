@@ -6,12 +6,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::compare::{compare_loaded, run_record, Comparison};
-use super::results::{self as res, ReportOptions};
-use super::{load_inputs, resolve_seed, AppError, Overrides};
+use super::section as res;
+use super::{compare_loaded, Comparison};
+use crate::app::results::ReportOptions;
+use crate::app::{keyed, load_inputs, resolve_seed, run_record, AppError, Overrides};
 use crate::input_error::{InputError, InputErrors};
 use crate::placement::Layout;
-use crate::report::outdir::{self, sha256_hex, Source, StagedDir};
+use crate::report::digest::sha256_hex;
+use crate::report::outdir::{self, Source, StagedDir};
 use crate::report::results::{Body, PlacementFigures};
 use crate::report::table::{num, render};
 use crate::report::{csv_out, html, result_charts};
@@ -210,14 +212,14 @@ pub fn write(v: &Variants, out: &Path, force: bool, o: &ReportOptions) -> Result
         Body::Variants(s) => result_charts::variants(s, o.charts),
         _ => Vec::new(),
     };
-    html::write(staged.path(), &results, &super::compare::keyed(charts)).map_err(AppError::Output)?;
+    html::write(staged.path(), &results, &keyed(charts)).map_err(AppError::Output)?;
     Ok(staged.commit()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::results::DIFFERENCE_METRICS;
+    use crate::app::compare::section::DIFFERENCE_METRICS;
 
     #[test]
     fn a_model_swap_reads_kind_equals_file() {

@@ -2,17 +2,20 @@
 //! write `summary.csv`, `summary.md`, `instances.csv`, `edges.csv`, `run.json`,
 //! `results.json` and `report.html`.
 
+pub mod section;
+pub mod variants;
+
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use super::results::ReportOptions;
-use super::{load_inputs, resolve_seed, run_placement, AppError, Inputs, Overrides, PlacementRun};
+use super::{keyed, load_inputs, resolve_seed, run_placement, run_record, AppError, Inputs, Overrides, PlacementRun};
 use crate::metrics::{add_baseline, PlacementSummary};
 use crate::placement::Layout;
 use crate::report::outdir::{Source, StagedDir};
 use crate::report::results::Body;
-use crate::report::{csv_out, html, number, result_charts};
+use crate::report::{csv_out, html, result_charts};
 
 /// What a comparison produced. Its runs carry their summaries, deployment and event count;
 /// their raw per-edge, per-path and timeline data is dropped once summarised.
@@ -124,7 +127,7 @@ pub fn write_with(c: &Comparison, out: &Path, command: &str, force: bool, o: &Re
         markdown.push_str(&format!("\n**Warning:** {note}\n"));
     }
     std::fs::write(staged.file("summary.md"), markdown).map_err(io)?;
-    let results = super::results::compare(c, command, o.slo_p99_ns);
+    let results = section::compare(c, command, o.slo_p99_ns);
     let charts = match &results.body {
         Body::Compare(section) => result_charts::compare(&t.name, section, o.charts),
         _ => Vec::new(),
@@ -158,62 +161,4 @@ fn summary_title(t: &crate::topology::Topology, command: &str, rows: &[Placement
         [one] if command == "run" => format!("{}: one placement ({})", t.name, one.placement),
         _ => format!("{}: data-plane placements compared", t.name),
     }
-}
-
-/// Charts keyed by position, for pages that place them in order.
-pub(crate) fn keyed(charts: Vec<crate::report::plot::Chart>) -> Vec<(String, crate::report::plot::Chart)> {
-    charts.into_iter().enumerate().map(|(i, c)| (format!("chart-{i}"), c)).collect()
-}
-
-/// `run.json`: everything needed to repeat the run: version, seed, the resolved settings (with
-/// the placement each namespace used in each row) and the exact text of the topology and cost
-/// model files.
-pub fn run_record(inputs: &Inputs, seed: u64, placements: &[Layout], command: &str) -> Result<String, AppError> {
-    let t = &inputs.topology;
-    let models: Vec<serde_json::Value> = inputs
-        .models
-        .by_kind
-        .iter()
-        .map(|(k, m)| {
-            serde_json::json!({
-                "kind": k.as_str(),
-                "name": m.name,
-                "path": m.source.display().to_string(),
-                "text": std::fs::read_to_string(&m.source).unwrap_or_default(),
-            })
-        })
-        .collect();
-    // Row label → namespace → placement.
-    let namespace_record: serde_json::Map<String, serde_json::Value> = placements
-        .iter()
-        .map(|&l| {
-            let per: serde_json::Map<String, serde_json::Value> =
-                t.namespaces.iter().zip(l.namespace_placements(t)).map(|(n, p)| (n.name.clone(), p.as_str().into())).collect();
-            (l.as_str().to_string(), per.into())
-        })
-        .collect();
-    let v = serde_json::json!({
-        "meshsim_version": env!("CARGO_PKG_VERSION"),
-        "command": command,
-        "topology": {
-            "name": t.name,
-            "path": t.source.display().to_string(),
-            "text": inputs.topology_text,
-        },
-        "resolved": {
-            "seed": seed,
-            "duration_ns": t.simulation.duration_ns,
-            "warmup_ns": t.simulation.warmup_ns,
-            "total_rate_rps": number::json("total_rate_rps", t.total_rate_rps()).map_err(|e| AppError::Output(format!("run.json: {e}")))?,
-            "placements": placements.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-            "namespace_placements": namespace_record,
-            "pods": t.pods.iter().map(|p| serde_json::json!({"pod": p.name, "node": t.nodes[p.node].name})).collect::<Vec<_>>(),
-        },
-        "profile": t.mesh.profile.as_ref().map(|p| p.name.clone()),
-        "model_sources": super::results::model_sources(&inputs.models).into_iter().map(|(s, _)| s).collect::<Vec<_>>(),
-        "models": models,
-    });
-    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
-    s.push('\n');
-    Ok(s)
 }

@@ -3,6 +3,8 @@
 //! `outputs/<name>-blast/` (`blast.csv`, `blast-static.csv`, `blast-spread.csv`, `blast.md`,
 //! `timeline.csv`, charts, `run.json`, `results.json`, `report.html`).
 
+pub mod section;
+
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -378,9 +380,9 @@ pub fn write_with(r: &BlastReport, out: &Path, force: bool, o: &super::results::
     let t = &r.inputs.topology;
     blast_out::write_all(&staged, t, &r.settings, &r.results, o.charts).map_err(AppError::Output)?;
     let charts = blast_out::charts(t, &r.settings, &r.results, o.charts);
-    crate::report::html::write(staged.path(), &super::results::blast(r), &charts).map_err(AppError::Output)?;
+    crate::report::html::write(staged.path(), &section::blast(r), &charts).map_err(AppError::Output)?;
     let placements: Vec<crate::placement::Layout> = r.results.iter().map(|p| p.placement.into()).collect();
-    let record = super::compare::run_record(&r.inputs, r.seed, &placements, "blast")?;
+    let record = super::run_record(&r.inputs, r.seed, &placements, "blast")?;
     std::fs::write(staged.file("run.json"), record).map_err(io)?;
     Ok(staged.commit()?)
 }
