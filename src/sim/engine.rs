@@ -108,6 +108,22 @@ pub(super) struct Station {
     pub last_active_ns: u64,
 }
 
+/// A station's memory as the run goes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct MemoryState {
+    /// Calls held, and of them those on edges with a connection per request.
+    pub calls: u32,
+    pub new_connection_calls: u32,
+    /// When it last died (`None`: never); calls started before then are not released.
+    pub died_at_ns: Option<u64>,
+    /// OOM kills so far (the restart back-off grows with them).
+    pub kills: u32,
+    /// Down because memory ran out (a restart event brings it back).
+    pub down: bool,
+    /// When `calls` last changed, for the time integral of calls held.
+    pub since_ns: u64,
+}
+
 pub(super) struct Engine<'a> {
     pub plan: &'a Plan,
     pub opts: &'a SimOptions,
@@ -145,7 +161,7 @@ pub(super) struct Engine<'a> {
     /// Closed-loop connections waiting for their source pod to come back up, per station.
     pub parked: Vec<Vec<u32>>,
     /// Each station's memory as the run goes, and each node's total, bytes.
-    pub mem: Vec<super::memory::MemoryState>,
+    pub mem: Vec<MemoryState>,
     pub node_mem: Vec<f64>,
 }
 

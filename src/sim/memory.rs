@@ -13,22 +13,6 @@ use super::engine::Engine;
 use super::event::Event;
 use crate::kubernetes::{restart_backoff_ns, EVICTED_POD_REPLACEMENT_NS, EVICTION_HARD_MEMORY_AVAILABLE_BYTES};
 
-/// A station's memory as the run goes.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct MemoryState {
-    /// Calls held, and of them those on edges with a connection per request.
-    pub calls: u32,
-    pub new_connection_calls: u32,
-    /// When it last died (`None`: never); calls started before then are not released.
-    pub died_at_ns: Option<u64>,
-    /// OOM kills so far (the restart back-off grows with them).
-    pub kills: u32,
-    /// Down because memory ran out (a restart event brings it back).
-    pub down: bool,
-    /// When `calls` last changed, for the time integral of calls held.
-    pub since_ns: u64,
-}
-
 impl Engine<'_> {
     /// The bytes station `s` holds now.
     #[inline]
