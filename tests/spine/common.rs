@@ -41,12 +41,17 @@ pub fn run(path: &Path, placement: Placement) -> PlacementRun {
 /// A topology with no network delay: `services` is TOML for [[service]] tables and calls,
 /// `load` the [[load]] tables.
 pub fn queueing_topology(duration: &str, services: &str, load: &str) -> String {
+    queueing_topology_with_warmup(duration, "2s", services, load)
+}
+
+/// [`queueing_topology`] with its warm-up given.
+pub fn queueing_topology_with_warmup(duration: &str, warmup: &str, services: &str, load: &str) -> String {
     format!(
         r#"version = 1
 name = "queueing"
 [simulation]
 duration = "{duration}"
-warmup = "2s"
+warmup = "{warmup}"
 seed = 7
 [mesh]
 [network]

@@ -59,7 +59,7 @@ fn littles_law_holds_at_the_station() {
 }
 
 /// Erlang C: mean time in an M/M/c system.
-fn mmc_sojourn_s(lambda: f64, mu: f64, c: u32) -> f64 {
+pub fn mmc_sojourn_s(lambda: f64, mu: f64, c: u32) -> f64 {
     let a = lambda / mu;
     let rho = a / c as f64;
     let mut sum = 0.0;
