@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod golden;
 mod inputs;
+mod invariants;
 mod jackson;
 mod node_cpu;
 mod outputs;
