@@ -4,7 +4,7 @@
 
 /// The kubelet restarts a container that exited (an OOM kill among them) after an
 /// exponential back-off: 10 s, 20 s, 40 s, …, capped at 300 s. Source: Kubernetes docs,
-/// "Pod Lifecycle", Container restarts (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#container-restarts).
+/// "Pod Lifecycle", Container restarts (<https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#container-restarts>).
 pub const RESTART_BACKOFF_INITIAL_NS: u64 = 10_000_000_000;
 pub const RESTART_BACKOFF_MAX_NS: u64 = 300_000_000_000;
 
@@ -16,7 +16,7 @@ pub fn restart_backoff_ns(n: u32) -> u64 {
 
 /// The kubelet's default hard eviction threshold on Linux nodes, `memory.available<100Mi`:
 /// below this much free memory it evicts pods. Source: Kubernetes docs, "Node-pressure
-/// Eviction", Hard eviction thresholds (https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/#hard-eviction-thresholds).
+/// Eviction", Hard eviction thresholds (<https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/#hard-eviction-thresholds>).
 /// The pods it evicts first are those whose usage exceeds their requests, by how far (the
 /// same page, "Pod selection for kubelet eviction"; every pod here has the default priority).
 pub const EVICTION_HARD_MEMORY_AVAILABLE_BYTES: f64 = 100.0 * 1024.0 * 1024.0;
