@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::{self, AppError, Overrides};
 use crate::placement::{Layout, Placement};
 use crate::report::outdir::{self, Source};
+use crate::sweep::synth::{LoadShape, Shape};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -250,6 +251,19 @@ pub enum Command {
         /// Seed of the call graph and of the simulation.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Replicas of every service.
+        #[arg(long, default_value_t = 2)]
+        replicas: usize,
+        /// Nodes (16 vCPU, 64 GiB each); default one per 40 pods, at least 3.
+        #[arg(long)]
+        nodes: Option<usize>,
+        /// Requests per second from all load together.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// A meshed load generator in each namespace calls its namespace's first service,
+        /// instead of end users calling the first layer.
+        #[arg(long)]
+        load_per_namespace: bool,
     },
     /// Fail, squeeze and compromise one component at a time, for every placement.
     #[command(after_help = "Reading blast results: docs/blast.md.")]
@@ -421,7 +435,10 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         Command::Import { inputs, traces, metrics, metrics_window, out, check, name, models, profile } => {
             import_command(app::import::ImportArgs { inputs, traces, metrics, metrics_window, out, check, name, models, profile })
         }
-        Command::Synth { services, out, models, seed } => sweep_cmds::synth(services, &out, &models, seed),
+        Command::Synth { services, out, models, seed, replicas, nodes, rate, load_per_namespace } => {
+            let loads = if load_per_namespace { LoadShape::PerNamespace } else { LoadShape::FirstLayer };
+            sweep_cmds::synth(&Shape { services, replicas, nodes, rate_rps: rate, loads }, &out, &models, seed)
+        }
         Command::Blast { file, common, blast, placements } => blast_command(&file, &common, &blast, &placements, &report),
     }
 }

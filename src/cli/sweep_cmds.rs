@@ -7,9 +7,10 @@ use crate::app::capacity::{self as cap, CapacityOptions};
 use crate::app::results::ReportOptions;
 use crate::app::sweep::{self as sw, SweepOptions};
 use crate::app::{duration_arg, rate_arg, AppError, Overrides};
-use crate::limits::{MAX_HEADROOM, MAX_SERVICES};
+use crate::limits::{MAX_HEADROOM, MAX_NODES_PER_ENTRY, MAX_PODS, MAX_SERVICES};
 use crate::placement::Placement;
 use crate::report::table::render;
+use crate::sweep::synth::Shape;
 use crate::sweep::Shard;
 use crate::units;
 
@@ -156,15 +157,25 @@ pub fn capacity(file: &Path, a: CapacityArgs, report: &ReportOptions) -> Result<
     Ok(())
 }
 
-pub fn synth(services: usize, out: &Path, models: &str, seed: u64) -> Result<(), AppError> {
+pub fn synth(shape: &Shape, out: &Path, models: &str, seed: u64) -> Result<(), AppError> {
+    let services = shape.services;
     if services == 0 || services > MAX_SERVICES {
         return Err(AppError::arg("--services", format!("must be between 1 and {MAX_SERVICES}")));
+    }
+    if shape.replicas == 0 || shape.replicas.saturating_mul(services) > MAX_PODS {
+        return Err(AppError::arg("--replicas", format!("must be at least 1, with services x replicas at most {MAX_PODS}")));
+    }
+    if shape.nodes.is_some_and(|n| n == 0 || n as i64 > MAX_NODES_PER_ENTRY) {
+        return Err(AppError::arg("--nodes", format!("must be between 1 and {MAX_NODES_PER_ENTRY}")));
+    }
+    if !(shape.rate_rps.is_finite() && shape.rate_rps > 0.0) {
+        return Err(AppError::arg("--rate", "must be a positive number of requests per second".to_string()));
     }
     crate::report::outdir::may_replace_file(out, "a synthetic topology meshsim wrote", |head| {
         head.starts_with(crate::sweep::synth::FIRST_LINE.as_bytes())
     })
     .map_err(|e| AppError::arg("--out", e.to_string()))?;
-    let text = crate::sweep::synth::topology_text(services, seed, models);
+    let text = crate::sweep::synth::shaped_text(shape, seed, models);
     crate::report::outdir::write_atomic(out, text.as_bytes()).map_err(|e| AppError::Output(format!("{}: {e}", out.display())))?;
     println!("wrote {} ({services} services)", out.display());
     Ok(())

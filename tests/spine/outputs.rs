@@ -428,3 +428,21 @@ fn a_comparison_with_another_variant_does_not_replace_the_first() {
     assert_ne!(std::fs::read(out.join("variants.csv")).unwrap(), first);
     no_leftovers(&out);
 }
+
+/// A synthetic shape no topology can have is refused by the flag that asks for it, and
+/// nothing is written.
+#[test]
+fn synth_refuses_an_impossible_shape_by_its_flag() {
+    let dir = scratch("synth-shape");
+    for (flag, value) in
+        [("--replicas", "0"), ("--replicas", "1000000"), ("--nodes", "0"), ("--nodes", "10001"), ("--rate", "0"), ("--rate", "nan")]
+    {
+        let o = meshsim(&["synth", "--services", "10", flag, value, "--out", "s.toml"], &dir);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{flag} {value}: {}", stderr(&o));
+        assert!(!dir.join("s.toml").exists(), "{flag} {value}");
+    }
+    let o = meshsim(&["synth", "--services", "10", "--replicas", "3", "--nodes", "4", "--load-per-namespace", "--out", "s.toml"], &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    no_leftovers(&dir);
+}
