@@ -13,22 +13,26 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mesh_bench as mb  # noqa: E402
+import mesh_grid as grid  # noqa: E402
+import mesh_setup as setup  # noqa: E402
+import mesh_sampling as sampling  # noqa: E402
+import mesh_load as load  # noqa: E402
+import mesh_output as output  # noqa: E402
 
 CERTDIR = Path("/nonexistent/certs")
 
 
 class Grid(unittest.TestCase):
     def setUp(self):
-        self.configs = list(mb.CONFIGS)
-        self.points = mb.grid_points("full", self.configs)
+        self.configs = list(grid.CONFIGS)
+        self.points = grid.grid_points("full", self.configs)
 
     def test_every_dimension_is_covered_for_each_l7_and_l4_config(self):
         for cfg in ("sidecar", "l4", "waypoint"):
             pts = [p for p in self.points if p.config == cfg]
             self.assertEqual({p.proto for p in pts}, {"h1", "h2"}, cfg)
             self.assertEqual({p.conn_mode for p in pts}, {"pooled", "new"}, cfg)
-            self.assertEqual({p.payload_bytes for p in pts}, set(mb.PAYLOAD_SIZES), cfg)
+            self.assertEqual({p.payload_bytes for p in pts}, set(grid.PAYLOAD_SIZES), cfg)
             self.assertEqual({p.concurrency for p in pts}, {1, 2}, cfg)
             self.assertEqual(min(p.rps for p in pts), 100)
             self.assertGreaterEqual(max(p.rps for p in pts if p.concurrency == 1), 8000)
@@ -41,44 +45,44 @@ class Grid(unittest.TestCase):
 
     def test_no_duplicate_points_and_grid_fits_the_time_budget(self):
         self.assertEqual(len(self.points), len(set(self.points)))
-        minutes = mb.estimate_seconds(self.points, 3, 6.0) / 60
+        minutes = grid.estimate_seconds(self.points, 3, 6.0) / 60
         self.assertLess(minutes, 75)
         self.assertGreater(minutes, 20)
 
     def test_low_rates_run_longer(self):
-        self.assertEqual(mb.run_duration_s(100, 6.0), 10.0)
-        self.assertEqual(mb.run_duration_s(4000, 6.0), 6.0)
+        self.assertEqual(grid.run_duration_s(100, 6.0), 10.0)
+        self.assertEqual(grid.run_duration_s(4000, 6.0), 6.0)
 
     def test_rates_grid_is_the_rate_and_connection_sweeps(self):
-        pts = mb.grid_points("rates", ["baseline", "ztunnel"])
+        pts = grid.grid_points("rates", ["baseline", "ztunnel"])
         self.assertEqual({p.dimension for p in pts}, {"rate", "new-connection"})
-        self.assertEqual(len(pts), 2 * (len(mb.H1_RATES) + len(mb.NEW_CONN_RATES)))
+        self.assertEqual(len(pts), 2 * (len(grid.H1_RATES) + len(grid.NEW_CONN_RATES)))
 
     def test_smoke_and_bad_names(self):
-        smoke = mb.grid_points("smoke", ["baseline", "sidecar"])
+        smoke = grid.grid_points("smoke", ["baseline", "sidecar"])
         self.assertEqual(len(smoke), 2)
         with self.assertRaises(ValueError):
-            mb.grid_points("huge", ["sidecar"])
+            grid.grid_points("huge", ["sidecar"])
         with self.assertRaises(ValueError):
-            mb.grid_points("full", ["istio"])
+            grid.grid_points("full", ["istio"])
 
 
 class Certificates(unittest.TestCase):
     def test_commands_make_a_ca_and_one_leaf_per_identity(self):
-        cmds = mb.cert_commands("openssl", Path("/c"), "rsa2048", ["client", "server"])
+        cmds = setup.cert_commands("openssl", Path("/c"), "rsa2048", ["client", "server"])
         self.assertEqual(len(cmds), 2 + 3 * 2)
         self.assertIn("rsa_keygen_bits:2048", cmds[0])
         self.assertIn("CA:TRUE", " ".join(cmds[1]))
         signs = [c for c in cmds if c[1] == "x509"]
         self.assertEqual([c[c.index("-out") + 1] for c in signs], ["/c/client.crt", "/c/server.crt"])
         self.assertTrue(all("/c/ca.key" in c for c in signs))
-        ec = mb.cert_commands("openssl", Path("/c"), "ec-p256", ["client"])
+        ec = setup.cert_commands("openssl", Path("/c"), "ec-p256", ["client"])
         self.assertIn("ec_paramgen_curve:P-256", ec[0])
         with self.assertRaises(ValueError):
-            mb.cert_commands("openssl", Path("/c"), "dsa", ["client"])
+            setup.cert_commands("openssl", Path("/c"), "dsa", ["client"])
 
     def test_leaf_has_spiffe_san_and_both_uses(self):
-        ext = mb.leaf_extensions("server")
+        ext = setup.leaf_extensions("server")
         self.assertIn("subjectAltName=URI:spiffe://cluster.local/ns/bench/sa/server", ext)
         self.assertIn("serverAuth,clientAuth", ext)
         self.assertIn("CA:FALSE", ext)
@@ -89,20 +93,20 @@ class Certificates(unittest.TestCase):
             fake.write_text("#!/bin/sh\necho 'no entropy' >&2\nexit 3\n")
             fake.chmod(0o755)
             with self.assertRaisesRegex(RuntimeError, "no entropy"):
-                mb.make_certs(str(fake), Path(d) / "certs", "ec-p256", ["client"])
+                setup.make_certs(str(fake), Path(d) / "certs", "ec-p256", ["client"])
 
     @unittest.skipUnless(shutil.which("openssl"), "openssl not installed")
     def test_real_openssl_makes_verifiable_leaves(self):
         with tempfile.TemporaryDirectory() as d:
             certs = Path(d)
-            mb.make_certs(shutil.which("openssl"), certs, "ec-p256", ["client", "server"])
+            setup.make_certs(shutil.which("openssl"), certs, "ec-p256", ["client", "server"])
             for ident in ("client", "server"):
                 v = subprocess.run(["openssl", "verify", "-CAfile", str(certs / "ca.crt"), str(certs / f"{ident}.crt")],
                                    capture_output=True, text=True)
                 self.assertEqual(v.returncode, 0, v.stderr)
                 text = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(certs / f"{ident}.crt")],
                                       capture_output=True, text=True).stdout
-                self.assertIn(f"URI:{mb.spiffe_id(ident)}", text)
+                self.assertIn(f"URI:{setup.spiffe_id(ident)}", text)
 
 
 def clusters_of(b):
@@ -142,13 +146,13 @@ class EnvoyConfigs(unittest.TestCase):
     PORTS = list(range(20001, 20009))
 
     def topo(self, cfg, proto="h1", **kw):
-        return mb.topology(cfg, proto, CERTDIR, 9001, 9002, self.PORTS, **kw)
+        return setup.topology(cfg, proto, CERTDIR, 9001, 9002, self.PORTS, **kw)
 
     def test_every_reference_resolves(self):
         for cfg in ("sidecar", "l4", "hbone", "waypoint"):
             for proto in ("h1", "h2"):
                 roles, front = self.topo(cfg, proto)
-                self.assertEqual([r.name for r in roles], mb.CONFIGS[cfg][1])
+                self.assertEqual([r.name for r in roles], grid.CONFIGS[cfg][1])
                 self.assertEqual(front, roles[0].listen_port)
                 for r in roles:
                     json.dumps(r.config)  # Envoy reads the JSON form as YAML
@@ -175,8 +179,8 @@ class EnvoyConfigs(unittest.TestCase):
                     n for n, x in listeners_of(b.config).items() if "address" in x)])
                 self.assertTrue(server["require_client_certificate"])
                 # The client checks the server's identity and the server the client's.
-                self.assertEqual(san(client), mb.spiffe_id(own_cert(server)))
-                self.assertEqual(san(server), mb.spiffe_id(own_cert(client)))
+                self.assertEqual(san(client), setup.spiffe_id(own_cert(server)))
+                self.assertEqual(san(server), setup.spiffe_id(own_cert(client)))
             last = clusters_of(roles[-1].config)["app"]
             self.assertNotIn("transport_socket", last)
 
@@ -197,7 +201,7 @@ class EnvoyConfigs(unittest.TestCase):
         roles, _ = self.topo("waypoint")
         out = roles[0].config
         tp = listeners_of(out)["hbone_out"]["filter_chains"][0]["filters"][0]["typed_config"]
-        self.assertEqual(tp["tunneling_config"]["hostname"], mb.TUNNEL_HOST)
+        self.assertEqual(tp["tunneling_config"]["hostname"], setup.TUNNEL_HOST)
         opts = clusters_of(out)[tp["cluster"]]["typed_extension_protocol_options"]
         self.assertIn("http2_protocol_options", json.dumps(opts))
         for r in roles[1:]:
@@ -228,24 +232,24 @@ class EnvoyConfigs(unittest.TestCase):
         self.assertEqual(len(addrs), 1000)
         self.assertTrue(all(a.startswith("127.1.") for a in addrs))
         with self.assertRaises(ValueError):
-            mb.endpoint_addresses(mb.MAX_ENDPOINTS + 1, 1)
+            setup.endpoint_addresses(grid.MAX_ENDPOINTS + 1, 1)
 
     def test_envoy_argv(self):
-        argv = mb.envoy_argv("envoy", Path("/w/a.yaml"), 2, Path("/w/a.log"))
+        argv = setup.envoy_argv("envoy", Path("/w/a.yaml"), 2, Path("/w/a.log"))
         self.assertEqual(argv[argv.index("--concurrency") + 1], "2")
         self.assertIn("--disable-hot-restart", argv)
 
 
 class LoadArgs(unittest.TestCase):
     def test_oha_argv(self):
-        p = mb.Point("sidecar", "h1", "new", 16384, 2, 500, "new-connection")
-        a = mb.oha_argv("oha", ("127.0.0.1", 7000), p, 6, 32)
+        p = grid.Point("sidecar", "h1", "new", 16384, 2, 500, "new-connection")
+        a = load.oha_argv("oha", ("127.0.0.1", 7000), p, 6, 32)
         self.assertEqual(a[1], "http://127.0.0.1:7000/16384")
         self.assertIn("--disable-keepalive", a)
         self.assertEqual(a[a.index("-q") + 1], "500")
         self.assertEqual(a[a.index("-c") + 1], "32")
         self.assertIn("--latency-correction", a)
-        h2 = mb.oha_argv("oha", ("127.0.0.1", 7000), mb.Point("l4", "h2", "pooled", 1024, 1, 100, "http2"), 6, 32)
+        h2 = load.oha_argv("oha", ("127.0.0.1", 7000), grid.Point("l4", "h2", "pooled", 1024, 1, 100, "http2"), 6, 32)
         self.assertIn("--http2", h2)
         self.assertEqual((h2[h2.index("-c") + 1], h2[h2.index("-p") + 1]), ("8", "4"))
         self.assertNotIn("--disable-keepalive", h2)
@@ -253,40 +257,40 @@ class LoadArgs(unittest.TestCase):
 
 class ProcReading(unittest.TestCase):
     def test_schedstat_and_irq(self):
-        self.assertEqual(mb.parse_schedstat("173964292 860617021 60\n"), 173964292)
-        self.assertEqual(mb.parse_host_irq("cpu  100 5 50 1000 20 3 2 7 0 0\n"), 5)
+        self.assertEqual(sampling.parse_schedstat("173964292 860617021 60\n"), 173964292)
+        self.assertEqual(sampling.parse_host_irq("cpu  100 5 50 1000 20 3 2 7 0 0\n"), 5)
         with self.assertRaises(ValueError):
-            mb.parse_host_irq("intr 1\n")
+            sampling.parse_host_irq("intr 1\n")
 
     def test_own_run_time_and_rss(self):
         x = 0
         for i in range(200000):
             x += i
-        self.assertGreater(mb.tree_run_ns({os.getpid()}), 0)
-        self.assertGreater(mb.tree_rss({os.getpid()}), 1_000_000)
-        self.assertEqual(mb.tree_run_ns({2 ** 30}), 0)
+        self.assertGreater(sampling.tree_run_ns({os.getpid()}), 0)
+        self.assertGreater(sampling.tree_rss({os.getpid()}), 1_000_000)
+        self.assertEqual(sampling.tree_run_ns({2 ** 30}), 0)
 
     def test_other_cpu_ticks(self):
         def st(ppid, ticks):
             return {"ppid": ppid, "utime": ticks, "stime": 0}
-        before = mb.Snapshot(0, {10: st(1, 100), 11: st(1, 50), 20: st(2, 5), 30: st(1, 7)}, 0, 0, {}, {})
-        after = mb.Snapshot(1, {10: st(1, 180), 11: st(1, 50), 20: st(2, 9), 30: st(1, 20), 40: st(1, 3)},
+        before = sampling.Snapshot(0, {10: st(1, 100), 11: st(1, 50), 20: st(2, 5), 30: st(1, 7)}, 0, 0, {}, {})
+        after = sampling.Snapshot(1, {10: st(1, 180), 11: st(1, 50), 20: st(2, 9), 30: st(1, 20), 40: st(1, 3)},
                             0, 0, {}, {})
         # pid 30 is ours; 10 ran 80 ticks; 40 started in the window (3); 20 is a kernel thread.
-        self.assertEqual(mb.other_cpu_ticks(before, after, {30}), (83, 4))
+        self.assertEqual(sampling.other_cpu_ticks(before, after, {30}), (83, 4))
 
     def test_status_fields(self):
         text = "Name:\tenvoy\nVmRSS:\t  70000 kB\nRssAnon:\t  9000 kB\nRssFile:\t 61000 kB\n"
-        self.assertEqual(mb.parse_status_kb(text, "RssAnon"), 9000 * 1024)
-        self.assertEqual(mb.parse_status_kb(text, "RssShmem"), 0)
-        self.assertGreater(mb.tree_rss_anon({os.getpid()}), 0)
+        self.assertEqual(sampling.parse_status_kb(text, "RssAnon"), 9000 * 1024)
+        self.assertEqual(sampling.parse_status_kb(text, "RssShmem"), 0)
+        self.assertGreater(sampling.tree_rss_anon({os.getpid()}), 0)
 
     def test_envoy_stats(self):
         text = ("server.memory_allocated: 5242880\nhttp.outbound.downstream_cx_active: 3\n"
                 "cluster.app.upstream_cx_active: 2\nlistener.x.histo: P0(nan,0)\n")
-        s = mb.parse_envoy_stats(text)
+        s = load.parse_envoy_stats(text)
         self.assertEqual(s["server.memory_allocated"], 5242880)
-        self.assertEqual(mb.sum_stats(s, "cx_active"), 5)
+        self.assertEqual(load.sum_stats(s, "cx_active"), 5)
         self.assertNotIn("listener.x.histo", s)
 
 
@@ -307,7 +311,7 @@ class Lock(unittest.TestCase):
             path = Path(d) / "quiet"
             clock = FakeClock()
             held = []  # (start, end) of each chunk
-            lock = mb.QuietLock(path, 480, 120, clock=clock, sleep=clock.sleep, log=lambda *a, **k: None)
+            lock = sampling.QuietLock(path, 480, 120, clock=clock, sleep=clock.sleep, log=lambda *a, **k: None)
             start = None
             for _ in range(100):
                 lock.ensure(12)
@@ -330,7 +334,7 @@ class Lock(unittest.TestCase):
                 lock.ensure(481)
 
     def test_no_path_is_a_no_op(self):
-        lock = mb.QuietLock(None)
+        lock = sampling.QuietLock(None)
         lock.ensure(10)
         lock.release()
         self.assertEqual(lock.chunks, 0)
@@ -339,9 +343,9 @@ class Lock(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "quiet"
             code = (f"import sys, os, signal, time; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r});"
-                    "import mesh_bench as mb; from pathlib import Path;"
+                    "import mesh_sampling as sampling; from pathlib import Path;"
                     "signal.signal(signal.SIGTERM, lambda s, f: (_ for _ in ()).throw(KeyboardInterrupt()));"
-                    f"lock = mb.QuietLock(Path({str(path)!r}));\n"
+                    f"lock = sampling.QuietLock(Path({str(path)!r}));\n"
                     "try:\n lock.ensure(5); print('held', flush=True); time.sleep(30)\n"
                     "except KeyboardInterrupt:\n pass\nfinally:\n lock.release()\n")
             proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -368,11 +372,11 @@ class Aggregation(unittest.TestCase):
         runs = [run_row(1, "baseline", 1000, 100), run_row(2, "baseline", 1000, 120),
                 run_row(3, "sidecar", 1000, 400, 200), run_row(4, "sidecar", 1000, 420, 220),
                 run_row(5, "sidecar", 1000, 9000, 900, disturbed=1)]
-        passes = [{"run_id": str(i), "role": role, "pass": mb.ROLE_PASS[role], "cpu_us_per_request": str(v),
+        passes = [{"run_id": str(i), "role": role, "pass": grid.ROLE_PASS[role], "cpu_us_per_request": str(v),
                    "cpu_s": str(v * 10000 / 1e6), "rss_mean_bytes": "1000"}
                   for i, vals in ((3, (120, 80)), (4, (130, 90)), (5, (500, 400)))
                   for role, v in zip(("sidecar-out", "sidecar-in"), vals)]
-        rows = mb.aggregate(runs, passes)
+        rows = output.aggregate(runs, passes)
         total = next(r for r in rows if r["config"] == "sidecar" and r["role"] == "all")
         self.assertEqual(total["runs_used"], 2)
         self.assertEqual(total["runs_disturbed"], 1)
@@ -388,20 +392,20 @@ class Aggregation(unittest.TestCase):
 
     def test_headline_tables(self):
         runs = [run_row(1, "baseline", 1000, 100), run_row(2, "sidecar", 1000, 400, 200)]
-        passes = [{"run_id": "2", "role": role, "pass": mb.ROLE_PASS[role], "cpu_us_per_request": str(v),
+        passes = [{"run_id": "2", "role": role, "pass": grid.ROLE_PASS[role], "cpu_us_per_request": str(v),
                    "cpu_s": "1", "rss_mean_bytes": "1"} for role, v in (("sidecar-out", 120), ("sidecar-in", 80))]
-        summary = [{k: mb.fmt_cell(v) for k, v in r.items()} for r in mb.aggregate(runs, passes)]
+        summary = [{k: output.fmt_cell(v) for k, v in r.items()} for r in output.aggregate(runs, passes)]
         mem = [{"test": "base", "config": "sidecar", "role": "sidecar-out", "concurrency": "2", "rss_bytes": str(70 * 1048576),
                 "rss_anon_bytes": str(10 * 1048576), "idle_cpu_mc": "1.5"}]
         slopes = [{"test": "connections", "config": "sidecar", "role": "sidecar-out", "concurrency": "2", "rss_bytes_per_unit": "20480"}]
-        text = mb.headline(summary, mem, slopes)
+        text = output.headline(summary, mem, slopes)
         self.assertRegex(text, r"\| sidecar \(client side, L7\) \(sidecar: sidecar-out\) \| 120 \| - \|")
         self.assertRegex(text, r"\| sidecar \| 2 \| 1000 \| 300 \| 600 \| 1200 \| 2400 \|")
         self.assertIn("| sidecar (client side, L7) (sidecar: sidecar-out) | 70.0 | 10.0 | 1.5 | 20.0 | - | - |", text)
         self.assertNotIn("| baseline |", text)
 
     def test_all_disturbed_runs_are_used_but_counted(self):
-        rows = mb.usable([{"disturbed": "1"}, {"disturbed": "1"}])
+        rows = output.usable([{"disturbed": "1"}, {"disturbed": "1"}])
         self.assertEqual(len(rows), 2)
 
     def test_memory_slopes(self):
@@ -410,35 +414,35 @@ class Aggregation(unittest.TestCase):
                 "envoy_allocated_bytes": str(5_000_000 + 20_000 * n), "in_flight_expected": "", "disturbed": "0"}
                for n in (0, 100, 1000, 4000)]
         mem.append(dict(mem[-1], level="8000", rss_bytes="1", disturbed="1"))
-        s = mb.memory_slopes(mem)[0]
+        s = output.memory_slopes(mem)[0]
         self.assertEqual(s["points"], 4)
         self.assertAlmostEqual(s["rss_bytes_per_unit"], 30_000)
         self.assertAlmostEqual(s["rss_intercept_bytes"], 10_000_000)
         self.assertAlmostEqual(s["allocated_bytes_per_unit"], 20_000)
-        self.assertIsNone(mb.linear_fit([1, 1], [2, 3]))
+        self.assertIsNone(output.linear_fit([1, 1], [2, 3]))
         # A group whose every point was disturbed is still fitted, and says so.
         noisy = [dict(r, disturbed="1") for r in mem[:4]]
-        s = mb.memory_slopes(noisy)[0]
+        s = output.memory_slopes(noisy)[0]
         self.assertEqual((s["points"], s["points_disturbed"]), (4, 4))
 
     def test_csv_sink_and_summaries_round_trip(self):
         with tempfile.TemporaryDirectory() as d:
             out = Path(d)
-            runs = mb.CsvSink(out / "runs.csv", mb.RUNS_HEADER)
-            mb.CsvSink(out / "passes.csv", mb.PASSES_HEADER)
+            runs = output.CsvSink(out / "runs.csv", output.RUNS_HEADER)
+            output.CsvSink(out / "passes.csv", output.PASSES_HEADER)
             r = run_row(1, "baseline", 100, 150)
             runs.write(r)
             runs.write(dict(run_row(2, "l4", 100, 250, 50), disturbed=False))
             with self.assertRaises(ValueError):
                 runs.write({"no_such_column": 1})
-            mb.write_summaries(out)
+            output.write_summaries(out)
             with open(out / "summary-cpu-latency.csv", newline="") as f:
                 rows = list(csv.DictReader(f))
-            self.assertEqual(list(rows[0].keys()), mb.SUMMARY_HEADER)
+            self.assertEqual(list(rows[0].keys()), output.SUMMARY_HEADER)
             l4 = next(x for x in rows if x["config"] == "l4")
             self.assertEqual(float(l4["added_p50_us"]), 100.0)
-            self.assertEqual(mb.fmt_cell(True), "1")
-            self.assertEqual(mb.fmt_cell(0.5), "0.500")
+            self.assertEqual(output.fmt_cell(True), "1")
+            self.assertEqual(output.fmt_cell(0.5), "0.500")
 
 
 class Resume(unittest.TestCase):
@@ -447,26 +451,26 @@ class Resume(unittest.TestCase):
                 dict(run_row(2, "l4", 100, 200, 50), run="2", attempt="1", disturbed="1"),
                 dict(run_row(3, "l4", 100, 200, 50), run="3", attempt="1", disturbed="1"),
                 dict(run_row(4, "l4", 100, 200, 50), run="3", attempt="2", disturbed="1")]
-        done = mb.runs_done(rows)
-        key = mb.point_key(mb.Point("l4", "h1", "pooled", 1024, 2, 100, "rate"))
+        done = output.runs_done(rows)
+        key = output.point_key(grid.Point("l4", "h1", "pooled", 1024, 2, 100, "rate"))
         self.assertEqual(done, {(key, 1), (key, 3)})
 
     def test_sink_resumes_only_its_own_format(self):
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "runs.csv"
-            mb.CsvSink(path, mb.RUNS_HEADER).write({"run_id": 1})
-            mb.CsvSink(path, mb.RUNS_HEADER, resume=True).write({"run_id": 2})
-            self.assertEqual([r["run_id"] for r in mb.read_csv(path)], ["1", "2"])
+            output.CsvSink(path, output.RUNS_HEADER).write({"run_id": 1})
+            output.CsvSink(path, output.RUNS_HEADER, resume=True).write({"run_id": 2})
+            self.assertEqual([r["run_id"] for r in output.read_csv(path)], ["1", "2"])
             with self.assertRaises(ValueError):
-                mb.CsvSink(path, mb.PASSES_HEADER, resume=True)
+                output.CsvSink(path, output.PASSES_HEADER, resume=True)
 
 
 class Payloads(unittest.TestCase):
     def test_sizes(self):
-        for size in mb.PAYLOAD_SIZES:
-            self.assertEqual(len(mb.payload(size)), size)
+        for size in grid.PAYLOAD_SIZES:
+            self.assertEqual(len(setup.payload(size)), size)
         with tempfile.TemporaryDirectory() as d:
-            mb.write_www(Path(d))
+            setup.write_www(Path(d))
             self.assertEqual((Path(d) / "www" / "65536").stat().st_size, 65536)
 
 
