@@ -436,7 +436,7 @@ impl Spec {
     /// The faults of a run under `layout` (its stations are the pods, then the proxies).
     fn faults(&self, inputs: &Inputs, layout: Layout) -> Vec<Fault> {
         let t = &inputs.topology;
-        let stations = t.pods.len() + Deployment::for_layout(t, layout).proxies.len();
+        let stations = t.pods.len() + Deployment::for_layout(t, layout, inputs.models.scopes()).proxies.len();
         self.faults
             .iter()
             .map(|f| Fault {
