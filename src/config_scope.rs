@@ -9,7 +9,8 @@
 //! selectors for every proxy); the held set is always the intersection, so scoping never
 //! raises what a proxy holds.
 //!
-//! Counts are per service, never per pod, and each is linear in the service's callees.
+//! Counting is linear: a sidecar's count is per service (its pods hold the same), in time
+//! linear in the service's callees; a node-level proxy's is linear in its node's pods' callees.
 
 pub use crate::topology::Scoping;
 use crate::topology::{PodId, ProxyKind, ServiceId, SidecarScope, Topology};
