@@ -65,7 +65,7 @@ fn tandem() -> Inputs {
 
 fn bench_tandem(c: &mut Criterion) {
     let inputs = tandem();
-    let d = Deployment::new(&inputs.topology, Placement::None);
+    let d = Deployment::new(&inputs.topology, Placement::None, inputs.models.scopes());
     let plan = Plan::new(&inputs.topology, &d, &inputs.models);
     let opts = SimOptions::new(1);
     let out = simulate(&plan, &opts).expect("runs");
@@ -94,7 +94,7 @@ fn bench_tandem(c: &mut Criterion) {
 }
 
 fn bench_plan(c: &mut Criterion, name: &str, inputs: &Inputs, placement: Placement) {
-    let d = Deployment::new(&inputs.topology, placement);
+    let d = Deployment::new(&inputs.topology, placement, inputs.models.scopes());
     let plan = Plan::new(&inputs.topology, &d, &inputs.models);
     let opts = SimOptions::new(1);
     let events = simulate(&plan, &opts).expect("runs").events;

@@ -235,6 +235,50 @@ def render_latency(lat, config, wake):
     ]
 
 
+# What the mesh sends the Rust ztunnel (`[config] scope`), with its source.
+ZTUNNEL_CONFIG = [
+    '[config]',
+    '# What the mesh sends this proxy: istiod sends every ztunnel every workload and service of the',
+    '# mesh over WDS. ztunnel subscribes to all addresses unless XDS_ON_DEMAND is set, which is off',
+    '# by default (istio/ztunnel src/config.rs, src/xds/client.rs), and `istioctl ztunnel-config',
+    '# workloads` lists the workloads of other nodes too',
+    "# (istio.io/latest/docs/ambient/usage/troubleshoot-ztunnel/). Its certificates are its node's",
+    "# workloads' only; that is identity, not configuration.",
+    'scope = "mesh"',
+]
+
+
+# What the mesh sends a proxy in each role (`[config] scope`), with its source.
+CONFIG = {
+    "sidecar": [
+        '[config]',
+        '# What the mesh sends this proxy: Istio programs every sidecar "with the necessary',
+        '# configuration required to reach every workload instance in the mesh" unless a Sidecar',
+        '# resource or discovery selectors narrow it (istio.io/latest/docs/reference/config/networking/sidecar/;',
+        "# istio.io/latest/blog/2021/discovery-selectors/). meshsim's [mesh] sidecar_scope,",
+        '# egress_hosts and discovery_namespaces are those narrowings.',
+        'scope = "mesh"',
+    ],
+    "node-proxy": [
+        '[config]',
+        '# What the mesh sends this proxy: an Envoy per node routes for every pod of its node and is',
+        '# configured here as Istio configures its Envoys, with every endpoint of the mesh (no source',
+        "# gives a per-node proxy's configuration scope: calibration-sources H has no per-node Envoy",
+        '# figures). "called" (its node\'s pods\' callees) is the scoped alternative.',
+        'scope = "mesh"',
+    ],
+    "waypoint": [
+        '[config]',
+        '# What the mesh sends this proxy: a waypoint is the gateway to the namespace or services',
+        "# enrolled in it and holds those services' endpoints, the pods it sends calls to",
+        '# (istio.io/latest/docs/ambient/usage/waypoint/).',
+        'scope = "called"',
+    ],
+}
+# Envoy in ztunnel's role gets what the mesh sends a ztunnel.
+CONFIG["ztunnel"] = [ZTUNNEL_CONFIG[0], ZTUNNEL_CONFIG[1].replace("this proxy", "a proxy in ztunnel's role"), *ZTUNNEL_CONFIG[2:]]
+
+
 def us(x):
     return f"{x:.1f}us"
 
@@ -270,6 +314,8 @@ def render(name, k, endpoint):
         f'per_endpoint = "{endpoint / 1024:.1f}KiB"   # a cluster of N endpoints on the outbound sidecar',
         f'per_connection = "{k["conn"] / 1024:.1f}KiB"   # N idle downstream connections held open',
         f'per_inflight = "{k["inflight"] / 1024:.1f}KiB"   # requests held by a slow (100 ms) backend',
+        "",
+        *CONFIG[name],
         "",
         "[provenance]",
         f'profile = "{PROFILE}"',
@@ -386,6 +432,8 @@ def render_ztunnel(f):
         f'per_endpoint = "{f["endpoint"] / 1024:.1f}KiB"   # an idle service of N workloads in the local config',
         f'per_connection = "{f["conn"] / 1024:.1f}KiB"   # half the process\'s slope over N idle connections: it held both ends',
         f'per_inflight = "{f["inflight"] / 1024:.1f}KiB"   # half the process\'s slope with requests held by a 100 ms backend',
+        "",
+        *ZTUNNEL_CONFIG,
         "",
         "[provenance]",
         f'profile = "{LOOPBACK_2026_PROFILE}"',

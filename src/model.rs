@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::config_scope::{DefaultScope, DefaultScopes};
 use crate::input_error::{line_col, ErrorSink, InputError, InputErrors};
 use crate::placement::Layer;
 use crate::toml_doc::{self, expect, Fields, Spanned};
@@ -70,6 +71,8 @@ pub struct CostModel {
     pub provenance: BTreeMap<String, String>,
     /// What the proxy does on its own when a call fails (`[resilience]`), if the file says.
     pub resilience: Option<crate::resilience::Resilience>,
+    /// What its mesh sends a proxy of this kind (`[config] scope`; by default Istio's for the kind).
+    pub config_scope: DefaultScope,
 }
 
 impl CostModel {
@@ -207,7 +210,8 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
         None => BTreeMap::new(),
     };
     let resilience = crate::resilience::read(&mut root, &mut sink);
-    root.finish(&mut sink, &["version", "name", "kind", "workers", "cpu", "latency", "memory", "provenance", "resilience"]);
+    let config_scope = read_config(&mut root, &mut sink).unwrap_or(DefaultScope::of_kind(kind));
+    root.finish(&mut sink, &["version", "name", "kind", "workers", "cpu", "latency", "memory", "provenance", "resilience", "config"]);
 
     // A duration figure of one pass, at most `limits::MAX_WORK_NS`.
     let dur = |sink: &mut ErrorSink, t: &mut Option<Fields>, key: &str, max_ns: u64| -> u64 {
@@ -363,7 +367,23 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
         mem_limit_bytes,
         provenance,
         resilience,
+        config_scope,
     })
+}
+
+/// `[config]`: `scope`, the endpoints the mesh sends a proxy of this kind ("mesh" or "called").
+fn read_config(root: &mut Fields, sink: &mut ErrorSink) -> Option<DefaultScope> {
+    let mut c = root.table(sink, "config")?;
+    let expect = "write \"mesh\" (every endpoint of the mesh) or \"called\" (the services it sends calls to)";
+    let scope = c.req_text(sink, "scope", expect).and_then(|s| match DefaultScope::parse(s.get_ref()) {
+        Some(x) => Some(x),
+        None => {
+            sink.at(s.span(), format!("{}: unknown scope `{}`: {expect}", s.path(), s.get_ref()));
+            None
+        }
+    });
+    c.finish(sink, &["scope"]);
+    scope
 }
 
 /// A duration of at most `limits::MAX_WORK_NS`; `None` (with the problem reported) otherwise.
@@ -468,6 +488,16 @@ impl CostModels {
 
     pub fn get(&self, kind: ProxyKind) -> Option<&CostModel> {
         self.by_kind.get(&kind)
+    }
+
+    /// What the mesh sends each kind of proxy: each model's `[config] scope`, and the kind's
+    /// default where no model is loaded.
+    pub fn scopes(&self) -> DefaultScopes {
+        let mut s = DefaultScopes::default();
+        for (&kind, m) in &self.by_kind {
+            s.set(kind, m.config_scope);
+        }
+        s
     }
 
     /// Refuse models whose longest pass, on the topology's slowest node and stretched by the

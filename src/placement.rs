@@ -17,8 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::config_scope::{DefaultScopes, Endpoints};
 pub use crate::topology::Placement;
-use crate::topology::{ConnectionReuse, NodeId, PerNodeL7, PodId, ProxyKind, SidecarScope, Topology, WaypointScope};
+use crate::topology::{ConnectionReuse, NodeId, PerNodeL7, PodId, ProxyKind, Topology, WaypointScope};
 
 /// The placement of every namespace in one run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,7 +111,8 @@ pub struct ProxyInstance {
     pub node: NodeId,
     /// The pod a sidecar lives in.
     pub pod: Option<PodId>,
-    /// Endpoints of configuration the proxy holds (drives its memory).
+    /// Endpoints of configuration the proxy holds (drives its memory): what its mesh sends a
+    /// proxy of its kind, narrowed by the topology's scoping (`crate::config_scope`).
     pub endpoints: u32,
     /// Workload identities (service accounts) whose traffic or keys it holds.
     pub identities: Vec<usize>,
@@ -159,6 +161,8 @@ type NodesByZone<'a> = BTreeMap<&'a str, BTreeSet<(usize, usize)>>;
 #[derive(Clone, Debug)]
 pub struct Deployment {
     pub layout: Layout,
+    /// What the mesh sends each kind of proxy (from the cost models), which the endpoints follow.
+    pub scopes: DefaultScopes,
     /// Effective placement of each namespace.
     pub namespace_placement: Vec<Placement>,
     pub proxies: Vec<ProxyInstance>,
@@ -191,13 +195,14 @@ impl PassCounts {
 }
 
 impl Deployment {
-    /// Place the proxies of `placement` on `topology`, every namespace alike.
-    pub fn new(topology: &Topology, placement: Placement) -> Deployment {
-        Deployment::for_layout(topology, Layout::Uniform(placement))
+    /// Place the proxies of `placement` on `topology`, every namespace alike, each holding
+    /// the configuration its mesh sends (`scopes`, from the cost models) as the topology scopes it.
+    pub fn new(topology: &Topology, placement: Placement, scopes: DefaultScopes) -> Deployment {
+        Deployment::for_layout(topology, Layout::Uniform(placement), scopes)
     }
 
-    /// Place the proxies of a layout on `topology`.
-    pub fn for_layout(topology: &Topology, layout: Layout) -> Deployment {
+    /// Place the proxies of a layout on `topology` (see [`Deployment::new`]).
+    pub fn for_layout(topology: &Topology, layout: Layout, scopes: DefaultScopes) -> Deployment {
         let t = topology;
         let namespace_placement = layout.namespace_placements(t);
         let pod_placement = |p: PodId| namespace_placement[t.services[t.pods[p].service].namespace];
@@ -207,13 +212,13 @@ impl Deployment {
         let mut node_proxy_of_node = vec![None; t.nodes.len()];
         let mut ztunnel_of_node = vec![None; t.nodes.len()];
         let mut waypoints_of_service = vec![Vec::new(); t.services.len()];
-        let total_pods = t.pods.len() as u32;
+        let held = Endpoints::new(t, scopes);
         // Pods by node, in pod order: one pass, so per-node work below is linear in pods.
         let mut pods_of_node: Vec<Vec<PodId>> = vec![Vec::new(); t.nodes.len()];
         for (pid, pod) in t.pods.iter().enumerate() {
             pods_of_node[pod.node].push(pid);
         }
-        // Services by namespace, for sidecars scoped to their namespace.
+        // Services by namespace, for waypoints in front of a namespace.
         let mut services_of_namespace: Vec<Vec<usize>> = vec![Vec::new(); t.namespaces.len().max(1)];
         for (sid, s) in t.services.iter().enumerate() {
             if let Some(v) = services_of_namespace.get_mut(s.namespace) {
@@ -221,17 +226,11 @@ impl Deployment {
             }
         }
 
+        let mut sidecar_endpoints: Vec<Option<u32>> = vec![None; t.services.len()];
         for (pid, pod) in t.pods.iter().enumerate() {
             if pod_placement(pid) == Placement::Sidecar {
-                let s = &t.services[pod.service];
-                let endpoints = match t.mesh.sidecar_scope {
-                    SidecarScope::Mesh => total_pods,
-                    SidecarScope::Namespace => {
-                        let mut visible: BTreeSet<usize> = services_of_namespace.get(s.namespace).into_iter().flatten().copied().collect();
-                        visible.extend(s.calls.iter().map(|&c| t.calls[c].to));
-                        visible.iter().map(|&v| t.services[v].pods.len() as u32).sum()
-                    }
-                };
+                // Every pod of a service holds the same: count once per service.
+                let endpoints = *sidecar_endpoints[pod.service].get_or_insert_with(|| held.sidecar(pod.service));
                 sidecar_of_pod[pid] = Some(proxies.len());
                 proxies.push(ProxyInstance {
                     name: format!("sidecar/{}", pod.name),
@@ -255,7 +254,7 @@ impl Deployment {
             for (nid, node) in t.nodes.iter().enumerate() {
                 let local: Vec<PodId> = pods_of_node[nid].iter().copied().filter(|&p| pod_placement(p) == pl).collect();
                 let identities: BTreeSet<usize> = local.iter().map(|&p| t.pods[p].service).collect();
-                let endpoints = if kind == ProxyKind::Ztunnel { local.len() as u32 } else { total_pods };
+                let endpoints = held.node_level(kind, &local);
                 table[nid] = Some(proxies.len());
                 proxies.push(ProxyInstance {
                     name: format!("{}/{}", kind.as_str(), node.name),
@@ -298,6 +297,7 @@ impl Deployment {
                 let mut ids = Vec::new();
                 for cluster in clusters {
                     let local: Vec<PodId> = served.iter().copied().filter(|&p| t.nodes[t.pods[p].node].cluster == cluster).collect();
+                    let endpoints = held.waypoint(&local);
                     // Replicas spread over zones first (topology spread, as pods are), then nodes.
                     let mut in_zone: Vec<(&str, usize)> = Vec::new();
                     for r in 0..wp.replicas {
@@ -329,7 +329,7 @@ impl Deployment {
                             kind: ProxyKind::Waypoint,
                             node,
                             pod: None,
-                            endpoints: local.len() as u32,
+                            endpoints,
                             identities: services.clone(),
                             serves_pods: local.clone(),
                         });
@@ -340,7 +340,16 @@ impl Deployment {
                 }
             }
         }
-        Deployment { layout, namespace_placement, proxies, sidecar_of_pod, node_proxy_of_node, ztunnel_of_node, waypoints_of_service }
+        Deployment {
+            layout,
+            scopes,
+            namespace_placement,
+            proxies,
+            sidecar_of_pod,
+            node_proxy_of_node,
+            ztunnel_of_node,
+            waypoints_of_service,
+        }
     }
 
     /// Which placement each namespace uses, as `namespace=placement` joined by `;`.

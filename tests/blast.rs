@@ -42,8 +42,8 @@ mod static_radius {
     use super::*;
 
     fn analysis(p: Placement) -> (meshsim::topology::Topology, StaticAnalysis) {
-        let t = inputs(None).topology;
-        let d = Deployment::new(&t, p);
+        let i = inputs(None);
+        let (t, d) = (i.topology.clone(), Deployment::new(&i.topology, p, i.models.scopes()));
         let a = StaticAnalysis::new(&t, &d);
         (t, a)
     }

@@ -99,7 +99,7 @@ fn storm(budget: u32, crash: bool) -> (RunOutput, Plan) {
     });
     let Inputs { topology, models, .. } =
         load_inputs(&path, &Overrides { duration: Some("6s".into()), ..Overrides::default() }).expect("loads");
-    let d = Deployment::new(&topology, Placement::Sidecar);
+    let d = Deployment::new(&topology, Placement::Sidecar, models.scopes());
     let (t, _, _) = mesh_defaults(&topology, &d, &models);
     let mut plan = Plan::new(&t, &d, &models);
     for e in &mut plan.edges {

@@ -278,6 +278,27 @@ mod shards {
 }
 
 #[test]
+fn the_sidecar_scope_is_a_sweep_axis_and_narrower_scopes_hold_less() {
+    // Istio's sidecar (its mesh sends every endpoint), so the scope is the lever.
+    let d = scratch("scope-axis");
+    let model = root().join("models/istio-1.24-published/istio-1.24-sidecar.toml");
+    let body = format!(
+        "placements = [\"sidecar\"]\n[set]\n\"simulation.duration\" = \"1s\"\n\"simulation.warmup\" = \"200ms\"\n\"model.sidecar\" = {:?}\n\
+         [[axis]]\npath = \"mesh.sidecar_scope\"\nvalues = [\"mesh\", \"namespace\", \"called\"]\n",
+        model.display().to_string()
+    );
+    let r = run(&sweep_file(&d, &body), &SweepOptions::default(), &d.join("out")).unwrap();
+    let csv = std::fs::read_to_string(r.written.join("sweep.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let (scope, mem) =
+        (header.iter().position(|h| *h == "mesh.sidecar_scope").unwrap(), header.iter().position(|h| *h == "dp_mem_mib").unwrap());
+    let rows: Vec<(String, f64)> =
+        csv.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()).map(|c| (c[scope].to_string(), c[mem].parse().unwrap())).collect();
+    assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["mesh", "namespace", "called"]);
+    assert!(rows[0].1 > rows[1].1 && rows[1].1 >= rows[2].1, "{rows:?}");
+}
+
+#[test]
 fn an_axis_of_many_values_is_summarised_in_the_charts() {
     let d = scratch("many-series");
     let body = r#"
@@ -480,6 +501,13 @@ mod errors {
         assert!(e.contains("rate: the loads add up to 1e308 rps, above the limit"), "{e}");
         let e = input_errors("[[axis]]\npath = \"rate\"\nvalues = [nan]\n", "axis-nan");
         assert!(e.contains("sweep.toml:7:11: axis[0].values[0]: nan is not a number meshsim can use"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_sidecar_scope_in_an_axis_is_reported_at_its_value() {
+        let e = input_errors("[[axis]]\npath = \"mesh.sidecar_scope\"\nvalues = [\"mesh\", \"everything\"]\n", "bad-scope");
+        assert!(e.contains("sweep.toml:7:19:"), "{e}");
+        assert!(e.contains("mesh.sidecar_scope: unknown value `everything`: write one of mesh, namespace, called"), "{e}");
     }
 
     #[test]

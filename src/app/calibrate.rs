@@ -190,7 +190,7 @@ pub fn derive_models(
     seed: u64,
 ) -> Result<Vec<DerivedModel>, AppError> {
     let t = &inputs.topology;
-    let d = Deployment::new(t, placement);
+    let d = Deployment::new(t, placement, inputs.models.scopes());
     let counts = d.pass_counts(t);
     let mut out = Vec::new();
     for kind in ProxyKind::ALL {

@@ -116,7 +116,7 @@ pub fn run_placement(
     slo_ns: Option<u64>,
 ) -> Result<PlacementRun, AppError> {
     let t = &inputs.topology;
-    let deployment = Deployment::for_layout(t, placement.into());
+    let deployment = Deployment::for_layout(t, placement.into(), inputs.models.scopes());
     check_models(inputs, &deployment)?;
     let plan = Plan::new(t, &deployment, &inputs.models);
     let mut opts = SimOptions::new(seed);

@@ -176,7 +176,7 @@ pub fn reschedule(
     // The deployment of the new topology, with every original proxy where it was (waypoints
     // are placed by pod counts, which the replacements would change) and the replacement
     // waypoint replicas added.
-    let mut d1 = Deployment::for_layout(&t1, d.layout);
+    let mut d1 = Deployment::for_layout(&t1, d.layout, d.scopes);
     let by_name: HashMap<&str, NodeId> = d.proxies.iter().map(|x| (x.name.as_str(), x.node)).collect();
     for x in &mut d1.proxies {
         if let Some(&n) = by_name.get(x.name.as_str()) {

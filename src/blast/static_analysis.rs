@@ -392,7 +392,7 @@ mod tests {
 
     fn check(placement: Placement, name: &str, pods_cut: usize, identities: usize, share: f64) {
         let t = faces();
-        let d = Deployment::new(&t, placement);
+        let d = Deployment::new(&t, placement, Default::default());
         let a = StaticAnalysis::new(&t, &d);
         let c = a.components.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("{name} not in {placement}"));
         assert_eq!(c.pods_cut.len(), pods_cut, "{name} pods cut");
@@ -425,7 +425,7 @@ mod tests {
     #[test]
     fn load_generator_sidecars_are_never_the_worst() {
         let t = faces();
-        let d = Deployment::new(&t, Placement::Sidecar);
+        let d = Deployment::new(&t, Placement::Sidecar, Default::default());
         let a = StaticAnalysis::new(&t, &d);
         let w = a.worst("sidecar").expect("sidecars exist");
         assert!(!w.name.starts_with("sidecar/wrk2"), "{}", w.name);

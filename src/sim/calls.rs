@@ -461,7 +461,7 @@ mod tests {
         }
         text.push_str("[[load]]\nto = \"a\"\nrate = \"100rps\"\n");
         let t = crate::topology::parse(Path::new("chain.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
-        let d = Deployment::new(&t, Placement::None);
+        let d = Deployment::new(&t, Placement::None, Default::default());
         let plan = Plan::new(&t, &d, &CostModels::default());
         let out = simulate(&plan, &SimOptions::new(3)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(out.succeeded, out.sent);

@@ -45,7 +45,7 @@ fn topology(duration: &str, memory: &str, wait: &str, connections: u32) -> Topol
 }
 
 fn run(t: &Topology, models: &CostModels) -> Result<(Plan, Deployment, RunOutput), SimError> {
-    let d = Deployment::new(t, Placement::Sidecar);
+    let d = Deployment::new(t, Placement::Sidecar, models.scopes());
     let plan = Plan::new(t, &d, models);
     let out = simulate(&plan, &SimOptions::new(1))?;
     Ok((plan, d, out))

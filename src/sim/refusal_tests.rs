@@ -21,7 +21,7 @@ fn window_ns(secs: u64) -> f64 {
 }
 
 fn simulate_with(t: &Topology, placement: Placement, models: &CostModels, faults: Vec<Fault>) -> Result<(Plan, RunOutput), SimError> {
-    let d = Deployment::new(t, placement);
+    let d = Deployment::new(t, placement, models.scopes());
     let plan = Plan::new(t, &d, models);
     let mut opts = SimOptions::new(5);
     opts.faults = faults;

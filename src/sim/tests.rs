@@ -50,7 +50,7 @@ to = "srv"
 }
 
 fn run(t: &Topology, seed: u64) -> RunOutput {
-    let d = Deployment::new(t, Placement::None);
+    let d = Deployment::new(t, Placement::None, Default::default());
     let plan = Plan::new(t, &d, &CostModels::default());
     simulate(&plan, &SimOptions::new(seed)).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -137,7 +137,7 @@ fn run_with_fault(load: &str, concurrency: u32, fault: (FaultEffect, u64, u64), 
         &format!("concurrency = {concurrency}\ncpu_request = \"100m\"\nservice_time = {{ dist = \"constant\", mean = \"50ms\" }}"),
         load,
     );
-    let d = Deployment::new(&t, Placement::None);
+    let d = Deployment::new(&t, Placement::None, Default::default());
     let plan = Plan::new(&t, &d, &CostModels::default());
     let mut opts = SimOptions::new(1);
     let (effect, start_ns, end_ns) = fault;
@@ -272,7 +272,7 @@ fn a_hog_on_the_node_slows_requests_by_the_share_it_takes() {
         "concurrency = 1\ncpu_request = \"100m\"\nservice_time = { dist = \"constant\", mean = \"1ms\" }",
         "rate = \"10rps\"\narrival = \"constant\"",
     );
-    let d = Deployment::new(&t, Placement::None);
+    let d = Deployment::new(&t, Placement::None, Default::default());
     let plan = Plan::new(&t, &d, &CostModels::default());
     let mut opts = SimOptions::new(1);
     opts.hogs.push(NodeHog { node: 0, threads: 1, request_millicores: 100.0, limit_millicores: None, start_ns: 0, end_ns: None });
@@ -331,7 +331,7 @@ fn faces_plan(placement: Placement) -> (Plan, Deployment) {
     t.simulation.duration_ns = 4_000_000_000;
     t.simulation.warmup_ns = 1_000_000_000;
     let models = CostModels::load(&t.mesh.models).expect("models load");
-    let d = Deployment::new(&t, placement);
+    let d = Deployment::new(&t, placement, models.scopes());
     (Plan::new(&t, &d, &models), d)
 }
 
@@ -393,7 +393,7 @@ fn simulate_with_limits(t: &Topology, max_events: u64, max_pending: u64) -> Resu
     let mut t = t.clone();
     t.simulation.max_events = max_events;
     t.simulation.max_pending = max_pending;
-    let d = Deployment::new(&t, Placement::None);
+    let d = Deployment::new(&t, Placement::None, Default::default());
     simulate(&Plan::new(&t, &d, &CostModels::default()), &SimOptions::new(1))
 }
 

@@ -44,8 +44,13 @@ pub struct MeshInput {
     pub node_proxy_model: Option<S<String>>,
     /// Where a per-node proxy does L7 work: "source", "destination", "both" or "none".
     pub per_node_l7: Option<S<String>>,
-    /// What configuration a sidecar holds: "mesh" (every endpoint) or "namespace" (scoped).
+    /// What a sidecar's `Sidecar` resource lets it hold: "mesh" (what the mesh sends),
+    /// "namespace" (its namespace and its callees) or "called" (its callees).
     pub sidecar_scope: Option<S<String>>,
+    /// More hosts a scoped sidecar holds, as a `Sidecar` resource's egress hosts (`ns/*`, `ns/svc`).
+    pub egress_hosts: Option<S<Vec<S<String>>>>,
+    /// The namespaces the control plane watches (discovery selectors); absent: every one.
+    pub discovery_namespaces: Option<S<Vec<S<String>>>>,
     /// Callers stop sending to a replica after consecutive errors, for a while.
     pub outlier_detection: Option<OutlierInput>,
 }
@@ -218,6 +223,8 @@ const MESH_KEYS: &[&str] = &[
     "node_proxy_model",
     "per_node_l7",
     "sidecar_scope",
+    "egress_hosts",
+    "discovery_namespaces",
     "outlier_detection",
 ];
 const BETWEEN_KEYS: &[&str] = &["a", "b", "latency"];
@@ -292,7 +299,9 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
             waypoint_model: f.text(sink, "waypoint_model", expect::FILE),
             node_proxy_model: f.text(sink, "node_proxy_model", expect::FILE),
             per_node_l7: f.text(sink, "per_node_l7", &choice(&["source", "destination", "both", "none"])),
-            sidecar_scope: f.text(sink, "sidecar_scope", &choice(&["mesh", "namespace"])),
+            sidecar_scope: f.text(sink, "sidecar_scope", &choice(&["mesh", "namespace", "called"])),
+            egress_hosts: text_list(&mut f, sink, "egress_hosts", "a host, like \"shared/*\" or \"shared/auth\""),
+            discovery_namespaces: text_list(&mut f, sink, "discovery_namespaces", expect::NAME),
             outlier_detection: f.table(sink, "outlier_detection").map(|mut o| {
                 let x = OutlierInput {
                     consecutive_errors: o.int(sink, "consecutive_errors"),
@@ -457,6 +466,13 @@ fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {
     };
     f.finish(sink, SERVICE_KEYS);
     s
+}
+
+/// A list of text values under `key`, with the list's own span (`None` when the key is absent).
+fn text_list(f: &mut Fields, sink: &mut ErrorSink, key: &str, expect: &str) -> Option<S<Vec<S<String>>>> {
+    let span = f.entry(key)?.node.span.clone();
+    let path = f.key_path(key);
+    Some(Spanned::new(f.texts(sink, key, expect), span, path))
 }
 
 /// A distribution table (`{ dist, mean, cv }`) under `key`, as `service_time`, `cpu`, `wait`

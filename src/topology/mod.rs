@@ -9,6 +9,7 @@ mod placement;
 pub mod profile;
 mod quantity;
 mod schedule;
+mod scope;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -97,11 +98,41 @@ pub enum PerNodeL7 {
     None,
 }
 
-/// What configuration a sidecar holds: every endpoint of the mesh, or its namespace's only.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a sidecar's `Sidecar` resource lets it hold (`mesh.sidecar_scope`). It narrows what
+/// the mesh sends a sidecar (its cost model's `config.scope`), never widens it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SidecarScope {
+    /// No `Sidecar` resource: whatever the mesh sends.
+    #[default]
     Mesh,
+    /// Egress hosts `./*` and each callee: the services of its namespace and those it calls.
     Namespace,
+    /// Egress hosts naming each callee: the services it calls, as a well-written `Sidecar` does.
+    Called,
+}
+
+impl SidecarScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SidecarScope::Mesh => "mesh",
+            SidecarScope::Namespace => "namespace",
+            SidecarScope::Called => "called",
+        }
+    }
+}
+
+/// How the topology narrows the configuration proxies hold (`[mesh]` `sidecar_scope`,
+/// `egress_hosts`, `discovery_namespaces`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scoping {
+    pub sidecar: SidecarScope,
+    /// Namespaces a scoped sidecar holds whole (egress hosts `ns/*`).
+    pub egress_namespaces: Vec<NamespaceId>,
+    /// Services a scoped sidecar holds besides (egress hosts `ns/service`).
+    pub egress_services: Vec<ServiceId>,
+    /// The namespaces the control plane watches (Istio's discovery selectors): every proxy
+    /// holds endpoints of these only. `None`: every namespace.
+    pub discovery_namespaces: Option<Vec<NamespaceId>>,
 }
 
 #[derive(Clone, Debug)]
@@ -111,7 +142,8 @@ pub struct MeshConfig {
     /// The profile `mesh.profile` names, if any (per-kind keys override its models).
     pub profile: Option<profile::Profile>,
     pub per_node_l7: PerNodeL7,
-    pub sidecar_scope: SidecarScope,
+    /// How the topology narrows what proxies hold (by default it does not).
+    pub scoping: Scoping,
     /// Outlier detection in callers' load balancing; `None`: replicas are never ejected.
     pub outlier_detection: Option<OutlierDetection>,
 }

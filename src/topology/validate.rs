@@ -128,7 +128,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
     };
 
     let simulation = simulation(sink, f.simulation.as_ref());
-    let mesh = mesh(path, sink, f.mesh.as_ref());
+    let mut mesh = mesh(path, sink, f.mesh.as_ref());
     let problems_before_nodes = sink.errors.len();
     let nodes = nodes(sink, &f.nodes);
     // Scheduling on nodes with a missing or bad figure would only add false complaints.
@@ -309,6 +309,9 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
         }
     }
     let calls: Vec<Call> = calls.into_iter().map(|(c, _)| c).collect();
+    if let Some(m) = &f.mesh {
+        super::scope::resolve(sink, m, &namespace_index, &service_index, &services, &mut mesh.scoping);
+    }
 
     let total_pods: u64 = services.iter().map(|s| u64::from(s.replicas)).sum();
     let pods = if total_pods > limits::MAX_PODS as u64 {
@@ -517,7 +520,7 @@ fn mesh(path: &Path, sink: &mut ErrorSink, m: Option<&MeshInput>) -> MeshConfig 
             models,
             profile: None,
             per_node_l7: PerNodeL7::Destination,
-            sidecar_scope: SidecarScope::Mesh,
+            scoping: Scoping::default(),
             outlier_detection: None,
         };
     };
@@ -551,14 +554,20 @@ fn mesh(path: &Path, sink: &mut ErrorSink, m: Option<&MeshInput>) -> MeshConfig 
         PerNodeL7::Destination,
         &[("source", PerNodeL7::Source), ("destination", PerNodeL7::Destination), ("both", PerNodeL7::Both), ("none", PerNodeL7::None)],
     );
-    let sidecar_scope =
-        choice(sink, &m.sidecar_scope, SidecarScope::Mesh, &[("mesh", SidecarScope::Mesh), ("namespace", SidecarScope::Namespace)]);
+    let sidecar = choice(
+        sink,
+        &m.sidecar_scope,
+        SidecarScope::Mesh,
+        &[("mesh", SidecarScope::Mesh), ("namespace", SidecarScope::Namespace), ("called", SidecarScope::Called)],
+    );
     let outlier_detection = m.outlier_detection.as_ref().map(|o| OutlierDetection {
         consecutive_errors: int_in(sink, &o.consecutive_errors, 5, 1, 1_000_000) as u32,
         ejection_ns: opt_duration(sink, &o.ejection, 30_000_000_000, 1, limits::MAX_DURATION_NS),
         max_ejection_percent: int_in(sink, &o.max_ejection_percent, 10, 0, 100) as u32,
     });
-    MeshConfig { models, profile, per_node_l7, sidecar_scope, outlier_detection }
+    // The lists name namespaces and services: `build` resolves them once those are read.
+    let scoping = Scoping { sidecar, ..Scoping::default() };
+    MeshConfig { models, profile, per_node_l7, scoping, outlier_detection }
 }
 
 /// The profile `mesh.profile` names, looked up in `mesh.models_dir` (relative to the

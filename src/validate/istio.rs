@@ -279,7 +279,7 @@ pub(super) fn set_load(inputs: &mut Inputs, rate_rps: f64, conns: u32) {
 
 pub(super) fn run(inputs: &Inputs, placement: Placement, seed: u64) -> Result<RunSummary, ValidateError> {
     let t = &inputs.topology;
-    let deployment = Deployment::new(t, placement);
+    let deployment = Deployment::new(t, placement, inputs.models.scopes());
     check_models(inputs, &deployment)?;
     let plan = Plan::new(t, &deployment, &inputs.models);
     let mut opts = SimOptions::new(seed);

@@ -4,9 +4,9 @@
 //! every service-time distribution, parallel and sequential calls with probabilities,
 //! counts, per-request connections, timeouts and retries, open (Poisson or constant, over
 //! aligned connections) and closed loops (with think time or a rate cap), meshed load
-//! generators, queue limits, outlier detection, and faults of every effect on any station.
-//! Each case is written as TOML and read by the real parser, then run under every uniform
-//! placement and as written, and every run must hold:
+//! generators, queue limits, outlier detection, every sidecar scope, and faults of every
+//! effect on any station. Each case is written as TOML and read by the real parser, then
+//! run under every uniform placement and as written, and every run must hold:
 //!
 //! - requests sent = succeeded + failed + in flight at the end, with nothing left in flight
 //!   after the drain, and the same counts by the timeline's buckets and over the window;
@@ -124,7 +124,8 @@ struct Spec {
     duration_ms: u64,
     queue_limit: Option<u32>,
     per_node_l7: Option<&'static str>,
-    namespace_scope: bool,
+    /// `mesh.sidecar_scope`, when written.
+    sidecar_scope: Option<&'static str>,
     outlier_detection: bool,
     same_node_us: Option<u32>,
     nodes: Vec<NodeSpec>,
@@ -242,7 +243,7 @@ fn spec() -> impl Strategy<Value = Spec> {
             prop::sample::select(vec![600u64, 1000, 1500]),
             prop::option::of(prop::sample::select(vec![1u32, 10, 100])),
             prop::option::of(prop::sample::select(vec!["source", "destination", "both", "none"])),
-            any::<bool>(),
+            prop::option::of(prop::sample::select(vec!["mesh", "namespace", "called"])),
             prop::bool::weighted(0.3),
             prop::option::of(prop::sample::select(vec![1u32, 25])),
         ),
@@ -254,7 +255,7 @@ fn spec() -> impl Strategy<Value = Spec> {
     )
         .prop_map(
             |(
-                (seed, duration_ms, queue_limit, per_node_l7, namespace_scope, outlier_detection, same_node_us),
+                (seed, duration_ms, queue_limit, per_node_l7, sidecar_scope, outlier_detection, same_node_us),
                 nodes,
                 namespaces,
                 services,
@@ -265,7 +266,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 duration_ms,
                 queue_limit,
                 per_node_l7,
-                namespace_scope,
+                sidecar_scope,
                 outlier_detection,
                 same_node_us,
                 nodes,
@@ -301,8 +302,8 @@ impl Spec {
         if let Some(l7) = self.per_node_l7 {
             let _ = writeln!(t, "per_node_l7 = \"{l7}\"");
         }
-        if self.namespace_scope {
-            t += "sidecar_scope = \"namespace\"\n";
+        if let Some(scope) = self.sidecar_scope {
+            let _ = writeln!(t, "sidecar_scope = \"{scope}\"");
         }
         if self.outlier_detection {
             t += "outlier_detection = { consecutive_errors = 2, ejection = \"100ms\", max_ejection_percent = 50 }\n";
@@ -436,7 +437,7 @@ impl Spec {
     /// The faults of a run under `layout` (its stations are the pods, then the proxies).
     fn faults(&self, inputs: &Inputs, layout: Layout) -> Vec<Fault> {
         let t = &inputs.topology;
-        let stations = t.pods.len() + Deployment::for_layout(t, layout).proxies.len();
+        let stations = t.pods.len() + Deployment::for_layout(t, layout, inputs.models.scopes()).proxies.len();
         self.faults
             .iter()
             .map(|f| Fault {

@@ -16,3 +16,4 @@ mod properties;
 mod queueing;
 mod report;
 mod scheduling;
+mod scope;

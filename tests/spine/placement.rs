@@ -6,14 +6,19 @@ use meshsim::topology::ProxyKind;
 
 use crate::common::*;
 
-fn faces() -> meshsim::topology::Topology {
-    inputs(&root().join("topologies/faces.toml")).topology
+fn faces() -> meshsim::app::Inputs {
+    inputs(&root().join("topologies/faces.toml"))
+}
+
+/// The deployment of `layout` on the inputs' topology, with the configuration its models' meshes send.
+fn deploy(i: &meshsim::app::Inputs, layout: impl Into<Layout>) -> Deployment {
+    Deployment::for_layout(&i.topology, layout.into(), i.models.scopes())
 }
 
 fn check(placement: Placement, proxies: usize, passes: f64, l7: f64) {
-    let t = faces();
-    let d = Deployment::new(&t, placement);
-    let counts = d.pass_counts(&t);
+    let i = faces();
+    let (t, d) = (&i.topology, deploy(&i, placement));
+    let counts = d.pass_counts(t);
     assert_eq!(d.proxies.len(), proxies, "{placement}: proxies");
     assert!((counts.total - passes).abs() < 1e-9, "{placement}: passes {} != {passes}", counts.total);
     assert!((counts.l7 - l7).abs() < 1e-9, "{placement}: L7 passes {} != {l7}", counts.l7);
@@ -40,8 +45,7 @@ fn faces_per_node_has_3_proxies_and_6_passes_3_at_l7() {
 fn faces_ambient_has_3_ztunnels_3_waypoints_and_9_passes_3_at_l7() {
     // Each of 3 calls: ztunnel (L4) -> waypoint (L7) -> ztunnel (L4).
     check(Placement::Ambient, 6, 9.0, 3.0);
-    let t = faces();
-    let d = Deployment::new(&t, Placement::Ambient);
+    let d = deploy(&faces(), Placement::Ambient);
     assert_eq!(d.proxies.iter().filter(|p| p.kind == ProxyKind::Ztunnel).count(), 3);
     assert_eq!(d.proxies.iter().filter(|p| p.kind == ProxyKind::Waypoint).count(), 3);
 }
@@ -58,9 +62,9 @@ pub fn mixed_faces(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn mixed_mesh_takes_source_side_of_caller_and_destination_side_of_callee() {
-    let t = inputs(&mixed_faces("mixed")).topology;
-    let d = Deployment::for_layout(&t, Layout::AsWritten);
-    let counts = d.pass_counts(&t);
+    let i = inputs(&mixed_faces("mixed"));
+    let d = deploy(&i, Layout::AsWritten);
+    let counts = d.pass_counts(&i.topology);
     // wrk2 -> face: wrk2's sidecar (L7), face's waypoint (L7), face's ztunnel (L4) = 3;
     // face -> smiley and face -> color: 3 passes each as in ambient.
     assert!((counts.total - 9.0).abs() < 1e-9, "{}", counts.total);
@@ -71,15 +75,16 @@ fn mixed_mesh_takes_source_side_of_caller_and_destination_side_of_callee() {
 #[test]
 fn a_uniform_placement_overrides_the_namespaces_own() {
     // Each column of a comparison is what its label says, whatever the namespaces name.
-    let t = inputs(&mixed_faces("mixed-uniform")).topology;
+    let i = inputs(&mixed_faces("mixed-uniform"));
+    let t = &i.topology;
     for (placement, proxies, passes) in [(Placement::None, 0, 0.0), (Placement::Sidecar, 27, 6.0), (Placement::Ambient, 6, 9.0)] {
-        let d = Deployment::new(&t, placement);
+        let d = deploy(&i, placement);
         assert_eq!(d.proxies.len(), proxies, "{placement}");
-        assert!((d.pass_counts(&t).total - passes).abs() < 1e-9, "{placement}");
+        assert!((d.pass_counts(t).total - passes).abs() < 1e-9, "{placement}");
         assert!(d.namespace_placement.iter().all(|&p| p == placement), "{placement}");
     }
-    let d = Deployment::for_layout(&t, Layout::AsWritten);
-    assert_eq!(d.describe_namespaces(&t), "faces=ambient;load=sidecar");
+    let d = deploy(&i, Layout::AsWritten);
+    assert_eq!(d.describe_namespaces(t), "faces=ambient;load=sidecar");
 }
 
 #[test]

@@ -151,7 +151,7 @@ fn blast_placement_with(
     settings: &Settings,
     progress: &indicatif::ProgressBar,
 ) -> Result<PlacementResult, AppError> {
-    let d = Deployment::new(&inputs.topology, placement);
+    let d = Deployment::new(&inputs.topology, placement, inputs.models.scopes());
     check_models(inputs, &d)?;
     let (resolved, connect_timeout_ns, resilience) = mesh_defaults(&inputs.topology, &d, &inputs.models);
     let t = &resolved;

@@ -50,7 +50,7 @@ pub fn compare_inputs(inputs: Inputs, placements: &[Layout]) -> Result<Compariso
 pub fn compare_loaded(inputs: Inputs, placements: &[Layout], seed: u64, picked: bool) -> Result<Comparison, AppError> {
     // A placement without its cost model is an input error found before any run starts.
     for &p in placements {
-        super::check_models(&inputs, &crate::placement::Deployment::for_layout(&inputs.topology, p))?;
+        super::check_models(&inputs, &crate::placement::Deployment::for_layout(&inputs.topology, p, inputs.models.scopes()))?;
     }
     let run = |&p: &Layout| run_placement(&inputs, p, seed, Vec::new(), None).map(keep_summary);
     // Small topologies run their placements in parallel; large ones one at a time, so only
