@@ -9,6 +9,7 @@ pub mod blast;
 pub mod calibration;
 pub mod capacity;
 pub mod cli;
+pub mod control_plane;
 pub mod import;
 pub mod input_error;
 pub mod input_file;

@@ -275,7 +275,7 @@ fn with_replicas(inputs: &Inputs, replicas: &[u32]) -> Result<Inputs, AppError> 
     })?;
     topology.simulation = t.simulation.clone();
     topology.loads = t.loads.clone();
-    Ok(Inputs { topology, models: inputs.models.clone(), topology_text: text })
+    Ok(Inputs { topology, models: inputs.models.clone(), control_plane: inputs.control_plane.clone(), topology_text: text })
 }
 
 /// Simulate one placement at one rate and size it.
