@@ -38,7 +38,7 @@ fn synthetic(services: usize) -> Inputs {
     topology.simulation.duration_ns = 10_000_000_000;
     topology.simulation.warmup_ns = 1_000_000_000;
     let models = CostModels::load(&topology.mesh.models).expect("models load");
-    Inputs { topology, models, topology_text: text }
+    Inputs { topology, models, control_plane: Default::default(), topology_text: text }
 }
 
 /// Ten M/M/1 stations in a chain (each serves 10 µs on average and then calls the next),
@@ -60,7 +60,7 @@ fn tandem() -> Inputs {
     }
     text.push_str("[[load]]\nto = \"s0\"\nrate = \"80000rps\"\n");
     let topology = meshsim::topology::parse(&root().join("topologies/tandem.toml"), &text).expect("tandem parses");
-    Inputs { topology, models: CostModels::default(), topology_text: text }
+    Inputs { topology, models: CostModels::default(), control_plane: Default::default(), topology_text: text }
 }
 
 fn bench_tandem(c: &mut Criterion) {

@@ -563,6 +563,9 @@ fn compare(file: &std::path::Path, common: &RunArgs, mode: RunMode, report: &app
     for note in [crate::report::csv_out::namespace_note(&c.rows), crate::report::csv_out::failure_note(&c.rows)].into_iter().flatten() {
         println!("{note}");
     }
+    for note in crate::report::control_plane_figures::notes(&c.rows) {
+        println!("{note}");
+    }
     for note in app::compare::saturation_notes(&c) {
         eprintln!("warning: {note}");
     }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::control_plane::ControlPlaneModels;
 use crate::input_error::{InputError, InputErrors};
 use crate::model::CostModels;
 use crate::placement::Deployment;
@@ -20,6 +21,8 @@ pub fn arg_error(flag: &str, message: impl Into<String>) -> InputErrors {
 pub struct Inputs {
     pub topology: Topology,
     pub models: CostModels,
+    /// The control-plane component models of the topology's profile (none without one).
+    pub control_plane: ControlPlaneModels,
     pub topology_text: String,
 }
 
@@ -38,9 +41,10 @@ pub fn load_inputs(path: &Path, o: &Overrides) -> Result<Inputs, InputErrors> {
     let topology_text = crate::input_file::read_text(path, "topology")?;
     let mut topology = topology::parse(path, &topology_text)?;
     let models = CostModels::load(&topology.mesh.models)?;
+    let control_plane = ControlPlaneModels::load(topology.mesh.profile.as_ref())?;
     apply_overrides(&mut topology, o)?;
     models.check_work(&topology)?;
-    Ok(Inputs { topology, models, topology_text })
+    Ok(Inputs { topology, models, control_plane, topology_text })
 }
 
 /// A duration flag within the simulated-time ceiling.

@@ -10,6 +10,7 @@ pub mod calibration;
 pub mod capacity;
 pub mod cli;
 pub mod config_scope;
+pub mod control_plane;
 pub mod import;
 pub mod input_error;
 pub mod input_file;

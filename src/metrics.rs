@@ -100,6 +100,14 @@ pub struct PlacementSummary {
     pub l7_passes_per_request: f64,
     pub dp_cpu_millicores: f64,
     pub dp_mem_mib: f64,
+    /// The control plane's CPU (what its replicas received over the window) and memory
+    /// (its model's steady figure); `None` where no control plane is modelled.
+    pub cp_cpu_millicores: Option<f64>,
+    pub cp_mem_mib: Option<f64>,
+    /// The control plane's components with their steady figures (empty: none modelled), and
+    /// the proxy kinds it runs whose control plane the profile does not model.
+    pub control_plane: Vec<crate::control_plane::ComponentFigures>,
+    pub cp_unmodelled: Vec<crate::topology::ProxyKind>,
     pub app_cpu_millicores: f64,
     pub latency_p50_ms: Option<f64>,
     pub latency_p90_ms: Option<f64>,
@@ -144,6 +152,8 @@ pub struct NodeSummary {
     pub waypoint_millicores: f64,
     /// Idle CPU of the proxies on the node (their model's `cpu.idle`).
     pub proxy_idle_millicores: f64,
+    /// The control plane's replicas on the node (istiod, Linkerd's controllers).
+    pub control_plane_millicores: f64,
     /// Background hogs (noisy neighbours).
     pub other_millicores: f64,
     /// Mean number of tasks waiting for a core or throttled (ready time per second).
@@ -289,6 +299,10 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
         l7_passes_per_request: passes.l7,
         dp_cpu_millicores: proxies.iter().map(|p| p.cpu_millicores).sum::<f64>() + 0.0,
         dp_mem_mib: proxies.iter().map(|p| p.mem_mib).sum::<f64>() + 0.0,
+        cp_cpu_millicores: None,
+        cp_mem_mib: None,
+        control_plane: Vec::new(),
+        cp_unmodelled: Vec::new(),
         app_cpu_millicores: app_cpu,
         latency_p50_ms: quantile_ms(h, 0.5),
         latency_p90_ms: quantile_ms(h, 0.9),
@@ -342,6 +356,7 @@ fn node_summaries(
             ztunnel_millicores: 0.0,
             waypoint_millicores: 0.0,
             proxy_idle_millicores: p.idle_cores * 1000.0,
+            control_plane_millicores: 0.0,
             other_millicores: 0.0,
             ready_tasks_mean: 0.0,
             throttled_ms_per_s: 0.0,
@@ -364,7 +379,13 @@ fn node_summaries(
             },
             None => {
                 let h = k - plan.containers.len();
-                (format!("hog-{h}"), "other", out.hog_nodes.get(h).map(|&n| n as usize).unwrap_or(usize::MAX))
+                match out.hog_nodes.get(h) {
+                    Some(&n) => (format!("hog-{h}"), "other", n as usize),
+                    None => match out.periodic.get(h - out.hog_nodes.len()) {
+                        Some((name, n, _)) => (name.clone(), "control-plane", *n as usize),
+                        None => (format!("hog-{h}"), "other", usize::MAX),
+                    },
+                }
             }
         };
         let mc = per_s(stats.cpu_ns) * 1000.0;
@@ -379,7 +400,11 @@ fn node_summaries(
                 let st = &out.stations[plan.proxy_station_offset + x];
                 (proxies[x].mem_mib, proxies[x].mem_peak_mib, st.oom_kills, st.evictions)
             }
-            None => (0.0, 0.0, 0, 0),
+            // A control-plane replica holds its model's memory all run long.
+            None => match k.checked_sub(plan.containers.len() + out.hog_nodes.len()).and_then(|i| out.periodic.get(i)) {
+                Some(&(_, _, bytes)) => (bytes / MIB, bytes / MIB, 0, 0),
+                None => (0.0, 0.0, 0, 0),
+            },
         };
         if let Some(n) = nodes.get_mut(node) {
             n.mem_used_mib += mem_mib;
@@ -394,6 +419,7 @@ fn node_summaries(
                 "node-proxy" => &mut n.node_proxy_millicores,
                 "ztunnel" => &mut n.ztunnel_millicores,
                 "waypoint" => &mut n.waypoint_millicores,
+                "control-plane" => &mut n.control_plane_millicores,
                 _ => &mut n.other_millicores,
             } += mc;
             n.ready_tasks_mean += per_s(stats.ready_ns);
@@ -420,6 +446,7 @@ fn node_summaries(
             + n.ztunnel_millicores
             + n.waypoint_millicores
             + n.proxy_idle_millicores
+            + n.control_plane_millicores
             + n.other_millicores;
         n.cpu_utilization = if n.vcpu > 0.0 { (used / (n.vcpu * 1000.0)).min(1.0) } else { 0.0 };
     }

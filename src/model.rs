@@ -163,6 +163,20 @@ pub fn load(path: &Path) -> Result<CostModel, InputErrors> {
     parse(path, &text)
 }
 
+/// A `[provenance]` table: free-form keys, each value as text.
+pub fn read_provenance(mut p: Fields) -> BTreeMap<String, String> {
+    p.rest()
+        .into_iter()
+        .map(|e| {
+            let v = match &e.node.value {
+                toml_doc::Value::String(s) => s.clone(),
+                _ => e.node.to_toml().to_string(),
+            };
+            (e.key.clone(), v)
+        })
+        .collect()
+}
+
 /// Ranges of a model's figures (see `crate::limits`).
 const MAX_WORKERS: i64 = 4096;
 
@@ -195,20 +209,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
     let mut cpu = root.req_table(&mut sink, "cpu");
     let mut latency = root.req_table(&mut sink, "latency");
     let mut memory = root.req_table(&mut sink, "memory");
-    let provenance: BTreeMap<String, String> = match root.table(&mut sink, "provenance") {
-        Some(mut p) => p
-            .rest()
-            .into_iter()
-            .map(|e| {
-                let v = match &e.node.value {
-                    toml_doc::Value::String(s) => s.clone(),
-                    _ => e.node.to_toml().to_string(),
-                };
-                (e.key.clone(), v)
-            })
-            .collect(),
-        None => BTreeMap::new(),
-    };
+    let provenance = root.table(&mut sink, "provenance").map(read_provenance).unwrap_or_default();
     let resilience = crate::resilience::read(&mut root, &mut sink);
     let config_scope = read_config(&mut root, &mut sink).unwrap_or(DefaultScope::of_kind(kind));
     root.finish(&mut sink, &["version", "name", "kind", "workers", "cpu", "latency", "memory", "provenance", "resilience", "config"]);

@@ -60,11 +60,24 @@ fn committed_models_all_say_where_their_numbers_came_from() {
     let profiles = std::fs::read_dir(root().join("models")).unwrap().map(|e| e.unwrap().path());
     let files: Vec<_> = profiles.flat_map(|d| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path())).collect();
     assert!(files.len() >= 15, "{files:?}");
+    // Control-plane component files are the ones a profile's [control_plane] names.
+    let models_dir = root().join("models");
+    let control_plane: Vec<_> = meshsim::topology::profile::known(&models_dir)
+        .iter()
+        .flat_map(|n| meshsim::topology::profile::load(&models_dir, n).unwrap().control_plane)
+        .flat_map(|(_, files)| files)
+        .map(|f| f.canonicalize().unwrap())
+        .collect();
+    assert!(control_plane.len() >= 4, "{control_plane:?}");
     for path in files.into_iter().filter(|p| !p.ends_with("profile.toml")) {
-        let m = meshsim::model::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(m.provenance.get("source").is_some_and(|s| !s.is_empty()), "{} has no provenance.source", path.display());
+        let provenance = if control_plane.contains(&path.canonicalize().unwrap()) {
+            meshsim::control_plane::model::load(&path).unwrap_or_else(|e| panic!("{e}")).provenance
+        } else {
+            meshsim::model::load(&path).unwrap_or_else(|e| panic!("{e}")).provenance
+        };
+        assert!(provenance.get("source").is_some_and(|s| !s.is_empty()), "{} has no provenance.source", path.display());
         let profile = path.parent().unwrap().file_name().unwrap().to_str().unwrap();
-        assert_eq!(m.provenance.get("profile").map(String::as_str), Some(profile), "{}", path.display());
+        assert_eq!(provenance.get("profile").map(String::as_str), Some(profile), "{}", path.display());
     }
 }
 

@@ -94,6 +94,8 @@ pub struct PlacementRun {
     pub output: RunOutput,
     pub plan: Plan,
     pub deployment: Deployment,
+    /// The control plane the deployment runs, with its steady figures and nodes.
+    pub control_plane: crate::control_plane::ControlPlane,
     pub wall_s: f64,
 }
 
@@ -119,15 +121,24 @@ pub fn run_placement(
     let deployment = Deployment::for_layout(t, placement.into(), inputs.models.scopes());
     check_models(inputs, &deployment)?;
     let plan = Plan::new(t, &deployment, &inputs.models);
+    let control_plane = crate::control_plane::ControlPlane::for_deployment(t, &deployment, &inputs.models, &inputs.control_plane);
     let mut opts = SimOptions::new(seed);
+    opts.periodic = control_plane.periodic_work(t);
     opts.faults = faults;
     opts.slo_ns = slo_ns;
     // Wall time is measured out here, around the engine, and only reported on the terminal.
     let started = std::time::Instant::now();
     let output = simulate(&plan, &opts)?;
     let wall_s = started.elapsed().as_secs_f64();
-    let summary = summarize(t, &deployment, &inputs.models, &plan, &output);
-    Ok(PlacementRun { summary, output, plan, deployment, wall_s })
+    let mut summary = summarize(t, &deployment, &inputs.models, &plan, &output);
+    if !control_plane.components.is_empty() {
+        let received = summary.containers.iter().filter(|c| c.kind == "control-plane").map(|c| c.cpu_millicores).sum::<f64>();
+        summary.summary.cp_cpu_millicores = Some(received);
+        summary.summary.cp_mem_mib = Some(control_plane.mem_bytes() / (1024.0 * 1024.0));
+    }
+    summary.summary.control_plane = control_plane.components.clone();
+    summary.summary.cp_unmodelled = control_plane.unmodelled_kinds.clone();
+    Ok(PlacementRun { summary, output, plan, deployment, control_plane, wall_s })
 }
 
 /// Default output folder of a command.

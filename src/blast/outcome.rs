@@ -211,6 +211,7 @@ mod tests {
             stations: Vec::new(),
             containers: Vec::new(),
             hog_nodes: Vec::new(),
+            periodic: Vec::new(),
             edges: Vec::new(),
             timeline,
             bucket_ns: 1_000_000_000,

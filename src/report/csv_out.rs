@@ -28,7 +28,7 @@ fn done(mut w: csv::Writer<std::fs::File>, path: &Path) -> Result<(), String> {
 /// Column of the placement each namespace used; present when a row runs a mixed mesh as written.
 pub const NAMESPACES_COLUMN: &str = "namespace_placements";
 
-pub const SUMMARY_HEADER: [&str; 30] = [
+pub const SUMMARY_HEADER: [&str; 34] = [
     "placement",
     "proxies",
     "passes_per_request",
@@ -59,6 +59,10 @@ pub const SUMMARY_HEADER: [&str; 30] = [
     "node_mem_peak_share_max",
     "oom_kills",
     "evictions",
+    "cp_cpu_millicores",
+    "cp_mem_mib",
+    "mesh_cpu_millicores",
+    "mesh_mem_mib",
 ];
 
 /// The header of `summary.csv` and of a sweep's metric columns; with `namespaces`, the
@@ -116,6 +120,10 @@ pub fn summary_cells(r: &PlacementSummary, namespaces: bool) -> Result<Vec<Strin
         number::fixed("node_mem_peak_share_max", r.node_mem_peak_share_max, 6).map_err(|e| e.to_string())?,
         r.oom_kills.to_string(),
         r.evictions.to_string(),
+        opt("cp_cpu_millicores", r.cp_cpu_millicores)?,
+        opt("cp_mem_mib", r.cp_mem_mib)?,
+        f("mesh_cpu_millicores", r.dp_cpu_millicores + r.cp_cpu_millicores.unwrap_or(0.0))?,
+        f("mesh_mem_mib", r.dp_mem_mib + r.cp_mem_mib.unwrap_or(0.0))?,
     ];
     if namespaces {
         cells.push(r.namespace_placements.clone());
@@ -153,6 +161,7 @@ pub fn write_nodes(path: &Path, rows: &[(String, Vec<NodeSummary>)]) -> Result<(
         "ztunnel_millicores",
         "waypoint_millicores",
         "proxy_idle_millicores",
+        "control_plane_millicores",
         "other_millicores",
         "ready_tasks_mean",
         "throttled_ms_per_s",
@@ -177,6 +186,7 @@ pub fn write_nodes(path: &Path, rows: &[(String, Vec<NodeSummary>)]) -> Result<(
                 f("ztunnel_millicores", n.ztunnel_millicores).map_err(&at)?,
                 f("waypoint_millicores", n.waypoint_millicores).map_err(&at)?,
                 f("proxy_idle_millicores", n.proxy_idle_millicores).map_err(&at)?,
+                f("control_plane_millicores", n.control_plane_millicores).map_err(&at)?,
                 f("other_millicores", n.other_millicores).map_err(&at)?,
                 f("ready_tasks_mean", n.ready_tasks_mean).map_err(&at)?,
                 f("throttled_ms_per_s", n.throttled_ms_per_s).map_err(&at)?,
@@ -315,20 +325,22 @@ pub fn write_edges(path: &Path, rows: &[(String, Vec<EdgeSummary>)]) -> Result<(
 /// as written. Deterministic (no wall-clock figures); `—` where nothing was measured.
 pub fn summary_markdown(title: &str, context: &str, rows: &[PlacementSummary]) -> Result<String, String> {
     let mut out = format!("# {title}\n\n{context}\n\n");
-    out.push_str("| placement | proxies | L7 passes/req | passes/req | data-plane CPU (mC) | data-plane memory (MiB) | p50 (ms) | p90 (ms) | p99 (ms) | added p50 (ms) | added p90 (ms) | added p99 (ms) | errors (%) | throughput (rps) | busiest node CPU (%) |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| placement | proxies | L7 passes/req | passes/req | data-plane CPU (mC) | data-plane memory (MiB) | control-plane CPU (mC) | control-plane memory (MiB) | p50 (ms) | p90 (ms) | p99 (ms) | added p50 (ms) | added p90 (ms) | added p99 (ms) | errors (%) | throughput (rps) | busiest node CPU (%) |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let at = |field: &str, x: Option<f64>, d: usize| {
             number::markdown(field, x, d).map_err(|e| format!("summary.md: row `{}`: {e}", r.placement))
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.placement,
             r.proxies,
             at("L7 passes/req", Some(r.l7_passes_per_request), 2)?,
             at("passes/req", Some(r.passes_per_request), 2)?,
             at("data-plane CPU", Some(r.dp_cpu_millicores), 1)?,
             at("data-plane memory", Some(r.dp_mem_mib), 1)?,
+            at("control-plane CPU", r.cp_cpu_millicores, 1)?,
+            at("control-plane memory", r.cp_mem_mib, 1)?,
             at("p50", r.latency_p50_ms, 3)?,
             at("p90", r.latency_p90_ms, 3)?,
             at("p99", r.latency_p99_ms, 3)?,
@@ -344,6 +356,9 @@ pub fn summary_markdown(title: &str, context: &str, rows: &[PlacementSummary]) -
         out.push_str(&format!("\n{note}\n"));
     }
     if let Some(note) = failure_note(rows) {
+        out.push_str(&format!("\n{note}\n"));
+    }
+    for note in super::control_plane_figures::notes(rows) {
         out.push_str(&format!("\n{note}\n"));
     }
     Ok(out)
@@ -379,6 +394,8 @@ pub fn summary_table(rows: &[PlacementSummary], events_per_s: &[f64]) -> String 
         "passes/req",
         "DP CPU mC",
         "DP mem MiB",
+        "CP CPU mC",
+        "CP mem MiB",
         "p50 ms",
         "p90 ms",
         "p99 ms",
@@ -401,6 +418,8 @@ pub fn summary_table(rows: &[PlacementSummary], events_per_s: &[f64]) -> String 
                 num(Some(r.passes_per_request), 2),
                 num(Some(r.dp_cpu_millicores), 1),
                 num(Some(r.dp_mem_mib), 1),
+                num(r.cp_cpu_millicores, 1),
+                num(r.cp_mem_mib, 1),
                 num(r.latency_p50_ms, 3),
                 num(r.latency_p90_ms, 3),
                 num(r.latency_p99_ms, 3),
@@ -431,6 +450,10 @@ mod tests {
             l7_passes_per_request: 2.0,
             dp_cpu_millicores: 10.0,
             dp_mem_mib: 20.0,
+            cp_cpu_millicores: Some(3.0),
+            cp_mem_mib: Some(40.0),
+            control_plane: Vec::new(),
+            cp_unmodelled: Vec::new(),
             app_cpu_millicores: 5.0,
             latency_p50_ms: Some(1.0),
             latency_p90_ms: Some(2.0),

@@ -244,13 +244,17 @@ fn warnings(out: &mut String, ws: &[Warning]) {
     out.push_str("</ul>\n</section>\n");
 }
 
-const PLACEMENT_HEADER: [&str; 13] = [
+const PLACEMENT_HEADER: [&str; 17] = [
     "placement",
     "proxies",
     "L7 passes/req",
     "passes/req",
     "data-plane CPU (mC)",
     "data-plane memory (MiB)",
+    "control-plane CPU (mC)",
+    "control-plane memory (MiB)",
+    "mesh CPU (mC)",
+    "mesh memory (MiB)",
     "p50 (ms)",
     "p90 (ms)",
     "p99 (ms)",
@@ -268,6 +272,10 @@ fn placement_cells(i: usize, p: &PlacementFigures) -> Vec<String> {
         tdn(num(Some(p.passes_per_request), 2)),
         tdn(num(Some(p.dp_cpu_millicores), 1)),
         tdn(num(Some(p.dp_mem_mib), 1)),
+        tdn(num(p.cp_cpu_millicores, 1)),
+        tdn(num(p.cp_mem_mib, 1)),
+        tdn(num(Some(p.mesh_cpu_millicores), 1)),
+        tdn(num(Some(p.mesh_mem_mib), 1)),
         tdn(num(p.latency_p50_ms, 3)),
         tdn(num(p.latency_p90_ms, 3)),
         tdn(num(p.latency_p99_ms, 3)),

@@ -163,6 +163,16 @@ pub struct PlacementFigures {
     pub l7_passes_per_request: f64,
     pub dp_cpu_millicores: f64,
     pub dp_mem_mib: f64,
+    /// The control plane's CPU (what its replicas received over the window) and memory (its
+    /// model's steady figure); `None` where no control plane is modelled. `mesh_*`: data plane
+    /// plus control plane.
+    pub cp_cpu_millicores: Option<f64>,
+    pub cp_mem_mib: Option<f64>,
+    pub mesh_cpu_millicores: f64,
+    pub mesh_mem_mib: f64,
+    /// Each control-plane component, and the proxy kinds whose control plane is not modelled.
+    pub control_plane: Vec<ComponentResult>,
+    pub control_plane_not_modelled: Vec<String>,
     pub app_cpu_millicores: f64,
     pub latency_p50_ms: Option<f64>,
     pub latency_p90_ms: Option<f64>,
@@ -231,6 +241,12 @@ impl PlacementFigures {
             l7_passes_per_request: r4(r.l7_passes_per_request),
             dp_cpu_millicores: r4(r.dp_cpu_millicores),
             dp_mem_mib: r4(r.dp_mem_mib),
+            cp_cpu_millicores: r.cp_cpu_millicores.map(r4),
+            cp_mem_mib: r.cp_mem_mib.map(r4),
+            mesh_cpu_millicores: r4(r.dp_cpu_millicores + r.cp_cpu_millicores.unwrap_or(0.0)),
+            mesh_mem_mib: r4(r.dp_mem_mib + r.cp_mem_mib.unwrap_or(0.0)),
+            control_plane: r.control_plane.iter().map(ComponentResult::of).collect(),
+            control_plane_not_modelled: r.cp_unmodelled.iter().map(|k| k.as_str().to_string()).collect(),
             app_cpu_millicores: r4(r.app_cpu_millicores),
             latency_p50_ms: lat(r.latency_p50_ms),
             latency_p90_ms: lat(r.latency_p90_ms),
@@ -254,6 +270,59 @@ impl PlacementFigures {
             evictions: r.evictions,
             events: r.events,
             seed: r.seed,
+        }
+    }
+}
+
+/// One control-plane component of one placement.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ComponentResult {
+    pub component: String,
+    /// The model file it was computed from (its name in the profile's folder).
+    pub model: String,
+    pub replicas: u32,
+    /// The node of each replica.
+    pub nodes: Vec<String>,
+    pub cpu_request_millicores: f64,
+    pub memory_request_mib: f64,
+    /// Proxies it serves, the Services and endpoints (pods) of the topology, and the services
+    /// in the served proxies' configurations, summed.
+    pub proxies: usize,
+    pub services: usize,
+    pub endpoints: usize,
+    pub config_services: f64,
+    /// Workload certificates it keeps valid, and signings per second (24 h certificates
+    /// renewed at the share of their life the model gives).
+    pub certificates: f64,
+    pub signings_per_s: f64,
+    /// Steady CPU and memory of all replicas together, from the model.
+    pub cpu_millicores: f64,
+    pub mem_mib: f64,
+    /// Terms of the model that are not modelled (no published or measured figure).
+    pub left_out: Vec<String>,
+    pub source: String,
+}
+
+impl ComponentResult {
+    pub fn of(c: &crate::control_plane::ComponentFigures) -> ComponentResult {
+        let mib = 1024.0 * 1024.0;
+        ComponentResult {
+            component: c.name.clone(),
+            model: c.model.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string(),
+            replicas: c.replicas,
+            nodes: c.node_names.clone(),
+            cpu_request_millicores: r4(c.cpu_request_millicores),
+            memory_request_mib: r4(c.memory_request_bytes as f64 / mib),
+            proxies: c.proxies,
+            services: c.services,
+            endpoints: c.endpoints,
+            config_services: r4(c.config_services),
+            certificates: r4(c.certificates),
+            signings_per_s: r4(c.signings_per_s * 1e4) / 1e4,
+            cpu_millicores: r4(c.cpu_millicores),
+            mem_mib: r4(c.mem_bytes / mib),
+            left_out: c.left_out.iter().map(|s| s.to_string()).collect(),
+            source: c.source.clone(),
         }
     }
 }
@@ -287,6 +356,8 @@ pub struct NodeFigures {
     pub ztunnel_millicores: f64,
     pub waypoint_millicores: f64,
     pub proxy_idle_millicores: f64,
+    /// The control plane's replicas on the node.
+    pub control_plane_millicores: f64,
     /// Noisy neighbours' CPU.
     pub other_millicores: f64,
     /// Mean number of tasks waiting for a core or throttled.
@@ -313,6 +384,7 @@ impl NodeFigures {
             ztunnel_millicores: r4(n.ztunnel_millicores),
             waypoint_millicores: r4(n.waypoint_millicores),
             proxy_idle_millicores: r4(n.proxy_idle_millicores),
+            control_plane_millicores: r4(n.control_plane_millicores),
             other_millicores: r4(n.other_millicores),
             ready_tasks_mean: r4(n.ready_tasks_mean),
             throttled_ms_per_s: r4(n.throttled_ms_per_s),

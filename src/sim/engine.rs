@@ -244,6 +244,14 @@ impl<'a> Engine<'a> {
                 max_parallel: h.threads.max(1),
             });
         }
+        for w in &opts.periodic {
+            containers.push(CpuContainerSpec {
+                node: w.node,
+                shares: shares_of_request(w.request_millicores),
+                limit_cores: None,
+                max_parallel: u32::MAX,
+            });
+        }
         let nodes: Vec<_> = plan.nodes.iter().map(|n| n.cpu.clone()).collect();
         let bucket_ns = opts.bucket_ns.max(1).max(plan.duration_ns.div_ceil(MAX_TIMELINE_BUCKETS));
         let buckets = plan.duration_ns.div_ceil(bucket_ns) as usize;
@@ -251,6 +259,11 @@ impl<'a> Engine<'a> {
         let mut node_mem = vec![0.0; plan.nodes.len()];
         for m in &plan.memory {
             node_mem[m.node as usize] += m.static_bytes;
+        }
+        for w in &opts.periodic {
+            if let Some(held) = node_mem.get_mut(w.node as usize) {
+                *held += w.memory_bytes;
+            }
         }
         let node_mem_peak = node_mem.clone();
         let mut conns = Vec::new();
@@ -305,6 +318,7 @@ impl<'a> Engine<'a> {
                 stations: vec![StationStats::default(); plan.stations.len()],
                 containers: vec![ContainerStats::default(); container_count],
                 hog_nodes: opts.hogs.iter().map(|h| h.node).collect(),
+                periodic: opts.periodic.iter().map(|w| (w.name.clone(), w.node, w.memory_bytes)).collect(),
                 retries: 0,
                 retries_over_budget: 0,
                 retries_in_flight_max: 0,
@@ -362,6 +376,9 @@ impl<'a> Engine<'a> {
                 self.schedule(end.max(h.start_ns), Event::HogEnd { hog: i as u32 });
             }
         }
+        for i in 0..self.opts.periodic.len() {
+            self.schedule(0, Event::Periodic { work: i as u32 });
+        }
         for (i, b) in self.opts.background.iter().enumerate() {
             if b.jobs_per_s > 0.0 && b.start_ns < self.background_end(i) {
                 self.schedule(b.start_ns, Event::BackgroundArrival { load: i as u32 });
@@ -404,6 +421,7 @@ impl<'a> Engine<'a> {
             EventKind::BackgroundArrival => self.on_background_arrival(id as usize),
             EventKind::WindowMark => self.on_window_mark(id),
             EventKind::Restart => self.on_restart(id as usize),
+            EventKind::Periodic => self.on_periodic(id as usize),
         }
     }
 

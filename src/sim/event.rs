@@ -69,6 +69,10 @@ pub enum Event {
     Restart {
         station: u32,
     },
+    /// Periodic work `work` (a control-plane replica's steady CPU) starts its next job.
+    Periodic {
+        work: u32,
+    },
 }
 
 /// The kind of an [`Event`], as its packed form carries it.
@@ -90,6 +94,7 @@ pub enum EventKind {
     BackgroundArrival = 12,
     WindowMark = 13,
     Restart = 14,
+    Periodic = 15,
 }
 
 /// An event as the queue holds it: kind (8 bits) | generation (24 bits) | id (32 bits).
@@ -116,7 +121,8 @@ impl PackedEvent {
             11 => EventKind::HogEnd,
             12 => EventKind::BackgroundArrival,
             13 => EventKind::WindowMark,
-            _ => EventKind::Restart,
+            14 => EventKind::Restart,
+            _ => EventKind::Periodic,
         }
     }
 
@@ -151,6 +157,7 @@ impl PackedEvent {
             EventKind::BackgroundArrival => Event::BackgroundArrival { load: id },
             EventKind::WindowMark => Event::WindowMark { mark: id },
             EventKind::Restart => Event::Restart { station: id },
+            EventKind::Periodic => Event::Periodic { work: id },
         }
     }
 }
@@ -175,6 +182,7 @@ impl Event {
             Event::BackgroundArrival { .. } => EventKind::BackgroundArrival,
             Event::WindowMark { .. } => EventKind::WindowMark,
             Event::Restart { .. } => EventKind::Restart,
+            Event::Periodic { .. } => EventKind::Periodic,
         }
     }
 
@@ -194,7 +202,8 @@ impl Event {
             | Event::HogEnd { hog: id }
             | Event::BackgroundArrival { load: id }
             | Event::WindowMark { mark: id }
-            | Event::Restart { station: id } => (id, 0),
+            | Event::Restart { station: id }
+            | Event::Periodic { work: id } => (id, 0),
             Event::TaskDone { task: id, gen } | Event::Timeout { call: id, gen } => (id, gen),
         };
         ((self.kind() as u64) << 56) | (u64::from(gen & GEN_MASK) << 32) | u64::from(id)

@@ -15,12 +15,13 @@ mod faults;
 mod load;
 mod memory;
 pub mod output;
+mod periodic;
 pub mod plan;
 mod sampler;
 mod station;
 
 pub use engine::simulate;
-pub use output::{BackgroundLoad, Fault, FaultEffect, NodeHog, RunOutput, SimError, SimOptions};
+pub use output::{BackgroundLoad, Fault, FaultEffect, NodeHog, PeriodicWork, RunOutput, SimError, SimOptions};
 pub use plan::Plan;
 
 #[cfg(test)]

@@ -66,6 +66,21 @@ pub struct NodeHog {
     pub end_ns: Option<u64>,
 }
 
+/// Steady work in a container of its own on a node (a control-plane replica): a job of
+/// `job_ns` CPU ns on that node starts every `every_ns` from time 0 until the run's duration, so the
+/// container asks for `job_ns / every_ns` cores on average and contends for the node's cores
+/// with its CPU request as weight, like any pod. It holds `memory_bytes` of the node's memory
+/// for the whole run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeriodicWork {
+    pub name: String,
+    pub node: u32,
+    pub request_millicores: f64,
+    pub job_ns: u64,
+    pub every_ns: u64,
+    pub memory_bytes: f64,
+}
+
 /// Options of one run.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
@@ -73,6 +88,8 @@ pub struct SimOptions {
     pub faults: Vec<Fault>,
     pub background: Vec<BackgroundLoad>,
     pub hogs: Vec<NodeHog>,
+    /// Steady periodic work in containers of its own (control-plane replicas).
+    pub periodic: Vec<PeriodicWork>,
     /// Width of a timeline bucket (widened so that a run has at most
     /// [`MAX_TIMELINE_BUCKETS`]).
     pub bucket_ns: u64,
@@ -91,6 +108,7 @@ impl SimOptions {
             faults: Vec::new(),
             background: Vec::new(),
             hogs: Vec::new(),
+            periodic: Vec::new(),
             bucket_ns: 1_000_000_000,
             slo_ns: None,
             connect_timeout_ns: Vec::new(),
@@ -269,10 +287,12 @@ pub struct RunOutput {
     /// End-to-end latency of measured successful requests.
     pub latency_ns: Histogram<u64>,
     pub stations: Vec<StationStats>,
-    /// Every CPU container of the plan, then one per node hog.
+    /// Every CPU container of the plan, then one per node hog, then one per periodic work.
     pub containers: Vec<ContainerStats>,
     /// The node of each hog.
     pub hog_nodes: Vec<u32>,
+    /// The name, node and memory (bytes) of each periodic work.
+    pub periodic: Vec<(String, u32, f64)>,
     pub edges: Vec<EdgeStats>,
     pub timeline: Vec<Bucket>,
     pub bucket_ns: u64,

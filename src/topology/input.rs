@@ -22,6 +22,7 @@ pub struct TopologyFile {
     pub services: Vec<ServiceInput>,
     pub loads: Vec<LoadInput>,
     pub blast: Option<BlastInput>,
+    pub control_plane: Option<ControlPlaneInput>,
 }
 
 pub struct SimulationInput {
@@ -188,6 +189,16 @@ pub struct BlastInput {
     pub retry_budget: Option<S<i64>>,
 }
 
+/// `[control_plane]`: replicas, nodes and requests of the mesh's control-plane pods (see
+/// `topology::control_plane` for units and defaults).
+#[derive(Default)]
+pub struct ControlPlaneInput {
+    pub replicas: Option<S<i64>>,
+    pub nodes: Vec<S<String>>,
+    pub cpu_request: Option<S<String>>,
+    pub memory_request: Option<S<String>>,
+}
+
 fn choice(options: &[&str]) -> String {
     let quoted: Vec<String> = options.iter().map(|o| format!("\"{o}\"")).collect();
     format!("write one of {}", quoted.join(", "))
@@ -206,6 +217,7 @@ pub const ACCEPTED_KEYS: &[(&str, &[&str])] = &[
     ("namespace", NAMESPACE_KEYS),
     ("load", LOAD_KEYS),
     ("blast", BLAST_KEYS),
+    ("control_plane", CONTROL_PLANE_KEYS),
     ("", ROOT_KEYS),
     ("service.call", CALL_KEYS),
     ("service", SERVICE_KEYS),
@@ -248,8 +260,9 @@ const BLAST_KEYS: &[&str] = &[
     "pod_startup",
     "retry_budget",
 ];
+const CONTROL_PLANE_KEYS: &[&str] = &["replicas", "nodes", "cpu_request", "memory_request"];
 const ROOT_KEYS: &[&str] =
-    &["version", "name", "description", "simulation", "mesh", "network", "node", "namespace", "service", "load", "blast"];
+    &["version", "name", "description", "simulation", "mesh", "network", "node", "namespace", "service", "load", "blast", "control_plane"];
 const CALL_KEYS: &[&str] = &["to", "count", "probability", "mode", "connection", "timeout", "retries"];
 const SERVICE_KEYS: &[&str] = &[
     "name",
@@ -421,8 +434,18 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
         f.finish(sink, BLAST_KEYS);
         b
     });
+    let control_plane = root.table(sink, "control_plane").map(|mut f| {
+        let c = ControlPlaneInput {
+            replicas: f.int(sink, "replicas"),
+            nodes: f.texts(sink, "nodes", expect::NAME),
+            cpu_request: f.text(sink, "cpu_request", expect::CPU),
+            memory_request: f.text(sink, "memory_request", expect::SIZE),
+        };
+        f.finish(sink, CONTROL_PLANE_KEYS);
+        c
+    });
     root.finish(sink, ROOT_KEYS);
-    TopologyFile { name, description, simulation, mesh, network, nodes, namespaces, services, loads, blast }
+    TopologyFile { name, description, simulation, mesh, network, nodes, namespaces, services, loads, blast, control_plane }
 }
 
 fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {

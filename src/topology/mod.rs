@@ -4,6 +4,7 @@
 //! every problem in the file at once.
 
 pub mod blast;
+pub mod control_plane;
 mod input;
 mod placement;
 pub mod profile;
@@ -19,6 +20,7 @@ use petgraph::graph::DiGraph;
 use crate::input_error::InputErrors;
 
 pub use blast::BlastConfig;
+pub use control_plane::ControlPlaneConfig;
 pub use input::ACCEPTED_KEYS;
 pub use placement::Placement;
 
@@ -51,6 +53,9 @@ pub struct Topology {
     pub call_graph: DiGraph<ServiceId, CallId>,
     /// Settings of `meshsim blast` (`[blast]`; defaults when absent).
     pub blast: BlastConfig,
+    /// Replicas, nodes and requests of the mesh's control plane (`[control_plane]`; the
+    /// mesh's defaults when absent).
+    pub control_plane: ControlPlaneConfig,
 }
 
 #[derive(Clone, Debug, PartialEq)]

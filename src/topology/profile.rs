@@ -38,6 +38,9 @@ pub struct Profile {
     pub answers: String,
     /// Model file of each proxy kind the profile covers, resolved against its folder.
     pub models: Vec<(ProxyKind, PathBuf)>,
+    /// Control-plane component model files of each proxy kind (`[control_plane]`): the
+    /// control plane a placement deploying that kind runs. A kind left out has none modelled.
+    pub control_plane: Vec<(ProxyKind, Vec<PathBuf>)>,
 }
 
 /// The `[models]` key of a proxy kind in `profile.toml`.
@@ -117,9 +120,36 @@ pub fn parse(path: &Path, text: &str) -> Result<Profile, InputErrors> {
         let keys: Vec<&str> = ProxyKind::ALL.iter().map(|&k| models_key(k)).collect();
         m.finish(&mut sink, &keys);
     }
-    root.finish(&mut sink, &["version", "name", "source", "software", "hardware", "answers", "not_covered", "models"]);
+    let mut control_plane = Vec::new();
+    if let Some(mut m) = root.table(&mut sink, "control_plane") {
+        for kind in ProxyKind::ALL {
+            let files = m.texts(&mut sink, models_key(kind), expect::FILE);
+            if files.is_empty() {
+                continue;
+            }
+            let mut paths = Vec::new();
+            for file in files {
+                let p = dir.join(file.get_ref());
+                if !p.is_file() {
+                    sink.at(
+                        file.span(),
+                        format!(
+                            "{}: control-plane model file `{}` not found (paths are relative to the profile's folder)",
+                            file.path(),
+                            p.display()
+                        ),
+                    );
+                }
+                paths.push(p);
+            }
+            control_plane.push((kind, paths));
+        }
+        let keys: Vec<&str> = ProxyKind::ALL.iter().map(|&k| models_key(k)).collect();
+        m.finish(&mut sink, &keys);
+    }
+    root.finish(&mut sink, &["version", "name", "source", "software", "hardware", "answers", "not_covered", "models", "control_plane"]);
     sink.finish()?;
-    Ok(Profile { name: folder, dir, source, software, hardware, answers, models })
+    Ok(Profile { name: folder, dir, source, software, hardware, answers, models, control_plane })
 }
 
 #[cfg(test)]

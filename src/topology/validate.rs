@@ -415,6 +415,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
         );
     }
 
+    let control_plane = super::control_plane::validate(sink, f.control_plane.as_ref(), &nodes);
     Topology {
         name,
         description: f.description.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default(),
@@ -430,6 +431,7 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
         pods,
         call_graph,
         blast: super::blast::validate(sink, f.blast.as_ref(), simulation.duration_ns),
+        control_plane,
     }
 }
 

@@ -497,6 +497,7 @@ fn check_run(layout: Layout, inputs: &Inputs, faults: &[Fault], r: &meshsim::app
             n.ztunnel_millicores,
             n.waypoint_millicores,
             n.proxy_idle_millicores,
+            n.control_plane_millicores,
             n.other_millicores,
         ];
         for x in parts {

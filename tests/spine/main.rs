@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod control_plane;
 mod golden;
 mod inputs;
 mod invariants;

@@ -275,7 +275,7 @@ fn with_replicas(inputs: &Inputs, replicas: &[u32]) -> Result<Inputs, AppError> 
     })?;
     topology.simulation = t.simulation.clone();
     topology.loads = t.loads.clone();
-    Ok(Inputs { topology, models: inputs.models.clone(), topology_text: text })
+    Ok(Inputs { topology, models: inputs.models.clone(), control_plane: inputs.control_plane.clone(), topology_text: text })
 }
 
 /// Simulate one placement at one rate and size it.
@@ -356,6 +356,17 @@ pub fn pod_requests(
                 None => daemonsets.push(PodRequest { name: x.kind.as_str().into(), cpu_millicores: cpu, memory_mib: mem }),
             },
             _ => pods.push(PodRequest { name: x.name.clone(), cpu_millicores: cpu, memory_mib: mem }),
+        }
+    }
+    // The control plane's replicas are pods like the others: their requests, or what their
+    // model says they use where that is more.
+    for c in &run.control_plane.components {
+        for r in 0..c.replicas {
+            pods.push(PodRequest {
+                name: format!("{}-{}", c.name, r + 1),
+                cpu_millicores: c.cpu_request_millicores.max(c.cpu_millicores_per_replica()),
+                memory_mib: (c.memory_request_bytes as f64 / mib).max(c.mem_bytes_per_replica() / mib),
+            });
         }
     }
     (pods, daemonsets)

@@ -431,7 +431,8 @@ pub fn run(path: &Path, o: &SweepOptions, out: &Path) -> Result<SweepOutcome, Ap
                             m
                         }
                     };
-                    batch.push((case, Inputs { topology: t, models: m, topology_text: text }));
+                    let control_plane = crate::control_plane::ControlPlaneModels::load(t.mesh.profile.as_ref())?;
+                    batch.push((case, Inputs { topology: t, models: m, control_plane, topology_text: text }));
                 }
                 next += 1;
             }

@@ -104,6 +104,17 @@ fn figures_from_row(header: &csv::StringRecord, row: &csv::StringRecord) -> Resu
         l7_passes_per_request: r4(num("l7_passes_per_request")?),
         dp_cpu_millicores: r4(num("dp_cpu_millicores")?),
         dp_mem_mib: r4(num("dp_mem_mib")?),
+        // Control-plane columns: empty where none is modelled, absent in older sweep files.
+        cp_cpu_millicores: if header.iter().any(|h| h == "cp_cpu_millicores") { opt("cp_cpu_millicores")? } else { None },
+        cp_mem_mib: if header.iter().any(|h| h == "cp_mem_mib") { opt("cp_mem_mib")? } else { None },
+        mesh_cpu_millicores: r4(if header.iter().any(|h| h == "mesh_cpu_millicores") {
+            num("mesh_cpu_millicores")?
+        } else {
+            num("dp_cpu_millicores")?
+        }),
+        mesh_mem_mib: r4(if header.iter().any(|h| h == "mesh_mem_mib") { num("mesh_mem_mib")? } else { num("dp_mem_mib")? }),
+        control_plane: Vec::new(),
+        control_plane_not_modelled: Vec::new(),
         app_cpu_millicores: r4(num("app_cpu_millicores")?),
         latency_p50_ms: opt("latency_p50_ms")?,
         latency_p90_ms: opt("latency_p90_ms")?,
