@@ -1,12 +1,9 @@
-"""The grid of a mesh benchmark: the limits on it, the configurations and what each
-measures, and the points (configuration, protocol, connection mode, payload, rate, workers)
-a run covers, with how long they take.
-"""
+"""The measured grid of mesh_bench.py: the bench's limits, the configurations and the
+passes their roles measure, the points of each grid and how long their runs take."""
 
 from __future__ import annotations
 
 import dataclasses
-
 
 # --------------------------------------------------------------------------- limits
 
@@ -18,7 +15,6 @@ MAX_ENDPOINTS = 20_000
 MAX_DURATION_S = 120.0
 STARTUP_TIMEOUT_S = 20.0
 PAYLOAD_SIZES = (100, 1024, 16384, 65536)
-SPIFFE_DOMAIN = "spiffe://cluster.local/ns/bench/sa/"
 
 # --------------------------------------------------------------------------- the grid
 

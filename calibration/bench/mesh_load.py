@@ -1,24 +1,14 @@
-"""The load driver: oha's command line for a point, its extra percentiles, the file
-descriptor limit, and Envoy's admin statistics read over HTTP.
-"""
+"""Load generation for mesh_bench.py: oha's command line for a point and the extra
+percentiles read from its JSON, the file-descriptor limit, and idle keep-alive
+connections held open through a proxy path."""
 
 from __future__ import annotations
 
-import os
 import resource
-import sys
-import urllib.request
+import socket
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import (  # noqa: E402
-    LOOPBACK,
-)
-from mesh_grid import (  # noqa: E402
-    Point,
-)
-
-# ------------------------------------------------------------------------ load driver
-
+from bench import LOOPBACK
+from mesh_grid import Point
 
 Front = tuple[str, int]  # where the load generator sends: (address, port)
 
@@ -55,28 +45,25 @@ def raise_fd_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def http_get(port: int, path: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
-    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}{path}", timeout=timeout_s) as r:
-        return r.status, r.read()
-
-
-def envoy_stats(admin_port: int, pattern: str) -> dict[str, int]:
-    """Counters and gauges matching `pattern` from Envoy's admin page (text format)."""
-    try:
-        _, body = http_get(admin_port, "/stats?filter=" + urllib.parse.quote(pattern), 5)
-    except OSError:
-        return {}
-    return parse_envoy_stats(body.decode(errors="replace"))
-
-
-def parse_envoy_stats(text: str) -> dict[str, int]:
-    out = {}
-    for line in text.splitlines():
-        name, sep, value = line.partition(": ")
-        if sep and value.strip().lstrip("-").isdigit():
-            out[name.strip()] = int(value)
-    return out
-
-
-def sum_stats(stats: dict[str, int], suffix: str) -> int:
-    return sum(v for k, v in stats.items() if k.endswith(suffix))
+def open_idle_connections(front: Front, n: int, socks: list[socket.socket]) -> int:
+    """Open n keep-alive HTTP/1.1 connections through the proxy path, one request each (so
+    every hop has its upstream connection too), and leave them open. Bounded: 5 s a
+    connection at most. Returns how many opened."""
+    req = f"GET /100 HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode()
+    opened = 0
+    for _ in range(max(0, n)):
+        s = socket.create_connection(front, timeout=5)
+        try:
+            s.sendall(req)
+            got = b""
+            while b"\r\n\r\n" not in got or len(got.partition(b"\r\n\r\n")[2]) < 100:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise OSError("closed")
+                got += chunk
+        except OSError:
+            s.close()
+            continue
+        socks.append(s)
+        opened += 1
+    return opened

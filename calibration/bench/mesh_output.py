@@ -1,22 +1,14 @@
-"""Output: the tidy CSV files a run writes (runs, passes, memory), resuming from what is
-already written, and their aggregation into summaries, memory slopes and the headline table.
-"""
+"""Output of mesh_bench.py: the CSV files written as runs finish (runs.csv, passes.csv,
+memory.csv) and what resumption reads back from them, and their aggregation into
+summary-cpu-latency.csv, summary-memory.csv and the tables of headline.md."""
 
 from __future__ import annotations
 
 import csv
-import os
 import statistics
-import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mesh_grid import (  # noqa: E402
-    CONFIGS,
-    Point,
-    ROLE_PASS,
-    ROLE_PASSES,
-)
+from mesh_grid import CONFIGS, ROLE_PASS, ROLE_PASSES, Point
 
 # ------------------------------------------------------------------------ output files
 

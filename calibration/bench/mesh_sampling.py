@@ -1,24 +1,19 @@
-"""Sampling while a run is under way: CPU run time and RSS of process trees from /proc,
-snapshots of the host's CPU to flag runs other processes disturbed, an RSS sampler thread,
-and the quiet lock that keeps builds waiting while the bench measures.
-"""
+"""Sampling for mesh_bench.py: CPU run time, clock ticks and RSS of process trees from
+/proc, host busy and irq time, snapshots and the CPU other processes used between two of
+them, RSS sampled during a run, Envoy's admin counters, and the quiet lock held while
+measuring."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import (  # noqa: E402
-    descendants,
-    parse_host_cpu,
-    parse_proc_stat,
-    parse_vmrss,
-)
+from bench import LOOPBACK, descendants, parse_host_cpu, parse_proc_stat, parse_vmrss
 
 # ------------------------------------------------------------------------ /proc reading
 
@@ -155,6 +150,36 @@ class RssSampler(threading.Thread):
                 return
             for name, pid in self.roots.items():
                 self.samples[name].append(tree_rss({pid}))
+
+
+# ------------------------------------------------------------------------ Envoy's admin page
+
+
+def http_get(port: int, path: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}{path}", timeout=timeout_s) as r:
+        return r.status, r.read()
+
+
+def envoy_stats(admin_port: int, pattern: str) -> dict[str, int]:
+    """Counters and gauges matching `pattern` from Envoy's admin page (text format)."""
+    try:
+        _, body = http_get(admin_port, "/stats?filter=" + urllib.parse.quote(pattern), 5)
+    except OSError:
+        return {}
+    return parse_envoy_stats(body.decode(errors="replace"))
+
+
+def parse_envoy_stats(text: str) -> dict[str, int]:
+    out = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(": ")
+        if sep and value.strip().lstrip("-").isdigit():
+            out[name.strip()] = int(value)
+    return out
+
+
+def sum_stats(stats: dict[str, int], suffix: str) -> int:
+    return sum(v for k, v in stats.items() if k.endswith(suffix))
 
 
 # ------------------------------------------------------------------------ quiet lock

@@ -1,35 +1,24 @@
-"""Set-up of the proxies under test: a throwaway CA and the workloads' certificates,
-Envoy's bootstrap for every configuration (sidecar pair, TLS TCP pair, HBONE pair, waypoint),
-ztunnel's local configuration, the network namespace, and the nginx and slow backends.
-"""
+"""Set-up of mesh_bench.py's processes: the throwaway CA and workload certificates, the
+Envoy configurations of each placement (one bootstrap per role, in path order), ztunnel's
+local-mode configuration and network namespace, the Envoy command line, and the backends
+(nginx serving the payloads, and a slow backend that holds each request)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import json
-import os
 import re
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import (  # noqa: E402
-    BODY,
-    LOOPBACK,
-    NGINX_HEAD,
-    NGINX_TEMP_PATHS,
-)
-from mesh_grid import (  # noqa: E402
-    CONFIGS,
-    MAX_ENDPOINTS,
-    PAYLOAD_SIZES,
-    SPIFFE_DOMAIN,
-)
+from bench import BODY, LOOPBACK, NGINX_HEAD, NGINX_TEMP_PATHS
+from mesh_grid import CONFIGS, MAX_ENDPOINTS, PAYLOAD_SIZES
 
 # ------------------------------------------------------------------------ certificates
+
+SPIFFE_DOMAIN = "spiffe://cluster.local/ns/bench/sa/"
 
 
 def identities_for(configs: list[str]) -> list[str]:

@@ -1,7 +1,10 @@
-"""Tests of mesh_bench.py's logic with stand-ins (no Envoy, oha or nginx needed):
+"""Tests of mesh_bench.py and its modules (mesh_grid, mesh_setup, mesh_load, mesh_sampling,
+mesh_output) with stand-ins (no Envoy, oha or nginx needed):
 python3 -m unittest discover -s calibration/bench"""
 
+import contextlib
 import csv
+import io
 import json
 import os
 import shutil
@@ -13,11 +16,12 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mesh_bench  # noqa: E402
 import mesh_grid as grid  # noqa: E402
-import mesh_setup as setup  # noqa: E402
-import mesh_sampling as sampling  # noqa: E402
 import mesh_load as load  # noqa: E402
 import mesh_output as output  # noqa: E402
+import mesh_sampling as sampling  # noqa: E402
+import mesh_setup as setup  # noqa: E402
 
 CERTDIR = Path("/nonexistent/certs")
 
@@ -288,9 +292,9 @@ class ProcReading(unittest.TestCase):
     def test_envoy_stats(self):
         text = ("server.memory_allocated: 5242880\nhttp.outbound.downstream_cx_active: 3\n"
                 "cluster.app.upstream_cx_active: 2\nlistener.x.histo: P0(nan,0)\n")
-        s = load.parse_envoy_stats(text)
+        s = sampling.parse_envoy_stats(text)
         self.assertEqual(s["server.memory_allocated"], 5242880)
-        self.assertEqual(load.sum_stats(s, "cx_active"), 5)
+        self.assertEqual(sampling.sum_stats(s, "cx_active"), 5)
         self.assertNotIn("listener.x.histo", s)
 
 
@@ -472,6 +476,16 @@ class Payloads(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             setup.write_www(Path(d))
             self.assertEqual((Path(d) / "www" / "65536").stat().st_size, 65536)
+
+
+class EntryPoint(unittest.TestCase):
+    def test_dry_run_prints_the_grid(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = mesh_bench.main(["--dry-run", "--grid", "smoke", "--configs", "baseline,sidecar", "--runs", "1"])
+        self.assertEqual(code, 0)
+        self.assertIn("2 points x 1 runs", out.getvalue())
+        self.assertIn("  sidecar smoke h1 pooled 1024B c2 200 rps", out.getvalue())
 
 
 if __name__ == "__main__":

@@ -109,6 +109,9 @@ pub struct ComponentFigures {
     pub mem_bytes: f64,
     /// The terms its model leaves out (not published or not measured), by name.
     pub left_out: Vec<&'static str>,
+    /// The range of connected proxies per replica its per-proxy memory terms were fitted at,
+    /// when this deployment's are outside it (its memory is then an extrapolation).
+    pub extrapolated_from: Option<(u64, u64)>,
     pub source: String,
 }
 
@@ -202,6 +205,12 @@ impl ControlPlane {
                 cpu_millicores,
                 mem_bytes,
                 left_out,
+                // Said only where the extrapolated terms are a tenth or more of its memory.
+                extrapolated_from: m.fitted_proxies.filter(|&(lo, hi)| {
+                    let per_replica = n / r.max(1.0);
+                    let per_proxy_terms = term(m.mem_per_proxy_bytes) * n + term(m.mem_per_proxy_service_bytes) * config_services;
+                    (per_replica < lo as f64 || per_replica > hi as f64) && per_proxy_terms >= 0.1 * mem_bytes
+                }),
                 source: m.provenance.get("source").cloned().unwrap_or_default(),
             });
         }

@@ -36,6 +36,9 @@ pub struct ComponentModel {
     /// Per Service and per endpoint (pod) every replica tracks.
     pub mem_per_service_bytes: Option<u64>,
     pub mem_per_endpoint_bytes: Option<u64>,
+    /// Connected proxies per replica at which the per-proxy memory terms were fitted, if the
+    /// file says: outside this range the figures are an extrapolation, and say so.
+    pub fitted_proxies: Option<(u64, u64)>,
     /// Steady CPU of each replica with nothing connected.
     pub cpu_base_millicores: f64,
     /// Steady CPU per connected proxy (keepalives, its stream's bookkeeping).
@@ -113,8 +116,34 @@ pub fn parse(path: &Path, text: &str) -> Result<ComponentModel, InputErrors> {
     let mem_per_proxy_service_bytes = size(&mut sink, &mut memory, "per_proxy_service");
     let mem_per_service_bytes = size(&mut sink, &mut memory, "per_service");
     let mem_per_endpoint_bytes = size(&mut sink, &mut memory, "per_endpoint");
+    let fitted_min = memory.as_mut().and_then(|m| m.int(&mut sink, "fitted_proxies_min"));
+    let fitted_max = memory.as_mut().and_then(|m| m.int(&mut sink, "fitted_proxies_max"));
+    let fitted_proxies = match (fitted_min, fitted_max) {
+        (None, None) => None,
+        (Some(lo), Some(hi)) if *lo.get_ref() >= 1 && *lo.get_ref() <= *hi.get_ref() && *hi.get_ref() <= limits::MAX_PODS as i64 => {
+            Some((*lo.get_ref() as u64, *hi.get_ref() as u64))
+        }
+        (Some(lo), Some(_)) => {
+            sink.at(
+                lo.span(),
+                format!(
+                    "{}: the fitted range must satisfy 1 <= fitted_proxies_min <= fitted_proxies_max <= {}",
+                    lo.path(),
+                    limits::MAX_PODS
+                ),
+            );
+            None
+        }
+        (Some(x), None) | (None, Some(x)) => {
+            sink.at(x.span(), format!("{}: give both fitted_proxies_min and fitted_proxies_max, or neither", x.path()));
+            None
+        }
+    };
     if let Some(m) = memory.as_mut() {
-        m.finish(&mut sink, &["base", "per_proxy", "per_proxy_service", "per_service", "per_endpoint"]);
+        m.finish(
+            &mut sink,
+            &["base", "per_proxy", "per_proxy_service", "per_service", "per_endpoint", "fitted_proxies_min", "fitted_proxies_max"],
+        );
     }
 
     let cpu_base_millicores = cpu.as_mut().and_then(|c| c.req_text(&mut sink, "base", expect::CPU)).and_then(|s| millicores(&mut sink, &s));
@@ -168,6 +197,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ComponentModel, InputErrors> {
         mem_per_proxy_service_bytes,
         mem_per_service_bytes,
         mem_per_endpoint_bytes,
+        fitted_proxies,
         cpu_base_millicores: cpu_base_millicores.unwrap_or(0.0),
         cpu_per_proxy_millicores,
         cpu_per_certificate_ns,

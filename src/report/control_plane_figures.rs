@@ -8,6 +8,7 @@
 pub fn notes(rows: &[crate::metrics::PlacementSummary]) -> Vec<String> {
     let mut lines = Vec::new();
     let mut left: Vec<String> = Vec::new();
+    let mut outside: Vec<String> = Vec::new();
     for r in rows {
         let parts: Vec<String> = r
             .control_plane
@@ -36,11 +37,25 @@ pub fn notes(rows: &[crate::metrics::PlacementSummary]) -> Vec<String> {
         }
         lines.push(line);
         for c in &r.control_plane {
+            if let Some((lo, hi)) = c.extrapolated_from {
+                outside.push(format!(
+                    "{} in {} connects {} proxies per replica, outside the {lo} to {hi} its per-proxy memory terms were fitted at",
+                    c.name,
+                    r.placement,
+                    (c.proxies as f64 / f64::from(c.replicas.max(1))).round()
+                ));
+            }
             let l = format!("{}: {}", c.name, c.left_out.join(", "));
             if !c.left_out.is_empty() && !left.contains(&l) {
                 left.push(l);
             }
         }
+    }
+    if !outside.is_empty() {
+        lines.push(format!(
+            "warning: control-plane memory extrapolated (its model's `checked` says how it compares with published figures there): {}",
+            outside.join("; ")
+        ));
     }
     if !left.is_empty() {
         lines.push(format!("control-plane terms not modelled (no published or measured figure): {}", left.join("; ")));

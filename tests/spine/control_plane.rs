@@ -164,3 +164,42 @@ fn a_bad_control_plane_model_is_reported_with_its_file_and_line() {
     assert!(e.contains("certificates.renew_at: 2 is out of range"), "{e}");
     assert!(e.contains("cpu.per_certificate: a component with [certificates] needs"), "{e}");
 }
+
+/// Istio's per-proxy terms were fitted at 20,000 to 25,000 connected sidecars: a mesh far
+/// smaller where they are a tenth of istiod's memory is named as an extrapolation, one
+/// where the base dominates is not.
+#[test]
+fn control_plane_memory_outside_its_fitted_range_is_named() {
+    let dir = scratch("cp-fitted");
+    let models = root().join("models");
+    // 200 sidecars: 256 MB of per-proxy terms against a 44 MB base.
+    let big = run(&write(&dir, "big", &mesh("istio-1.24-published", &models, (4, 16, 10, 20), ("100us", "10rps"), "")), Placement::Sidecar);
+    assert_eq!(big.control_plane.components[0].extrapolated_from, Some((20_000, 25_000)));
+    let notes = meshsim::report::control_plane_figures::notes(std::slice::from_ref(&big.summary.summary));
+    assert!(
+        notes
+            .iter()
+            .any(|l| l.starts_with("warning: control-plane memory extrapolated") && l.contains("istiod in sidecar connects 200 proxies")),
+        "{notes:?}"
+    );
+    // 2 sidecars: 2.6 MB against the base, under a tenth.
+    let small =
+        run(&write(&dir, "small", &mesh("istio-1.24-published", &models, (1, 4, 1, 2), ("100us", "10rps"), "")), Placement::Sidecar);
+    assert_eq!(small.control_plane.components[0].extrapolated_from, None);
+    // A range given by half, or upside down, is an input error at its line.
+    for (keys, want) in [
+        ("fitted_proxies_min = 10\n", "give both fitted_proxies_min and fitted_proxies_max"),
+        ("fitted_proxies_min = 10\nfitted_proxies_max = 5\n", "the fitted range must satisfy"),
+    ] {
+        let path = write(
+            &dir,
+            "m",
+            &format!(
+                "version = 1\nname = \"x\"\n[deploy]\nreplicas = 1\ncpu_request = \"1\"\nmemory_request = \"1Gi\"\nsource = \"s\"\n\
+                 [memory]\nbase = \"5MiB\"\n{keys}[cpu]\nbase = \"1m\"\n[provenance]\nsource = \"s\"\n"
+            ),
+        );
+        let e = meshsim::control_plane::model::load(&path).unwrap_err().to_string();
+        assert!(e.contains(&format!("{}:10:", path.display())) && e.contains(want), "{e}");
+    }
+}
