@@ -276,23 +276,7 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
             milli(&mut sink, request, limits::MIN_CPU_LIMIT_MILLICORES).unwrap_or(DEFAULT_PROXY_CPU_REQUEST_MILLICORES);
         tls_per_new_connection = c.boolean(&mut sink, "tls_per_new_connection").map(Spanned::into_inner).unwrap_or(true);
     }
-    let size = |sink: &mut ErrorSink, s: Option<Spanned<String>>| -> Option<u64> {
-        let s = s?;
-        match units::parse_bytes(s.get_ref()) {
-            Ok(b) if b <= limits::MAX_MEMORY_BYTES => Some(b),
-            Ok(_) => {
-                sink.at(
-                    s.span(),
-                    format!("{}: `{}` is more than the limit of {}", s.path(), s.get_ref(), units::format_bytes(limits::MAX_MEMORY_BYTES)),
-                );
-                None
-            }
-            Err(e) => {
-                sink.at(s.span(), format!("{}: {e}", s.path()));
-                None
-            }
-        }
-    };
+    let size = |sink: &mut ErrorSink, s: Option<Spanned<String>>| -> Option<u64> { memory_bytes(sink, &s?) };
     let (mut mem_base_bytes, mut mem_per_endpoint_bytes, mut mem_per_connection_bytes, mut mem_per_inflight_bytes, mut mem_limit_bytes) =
         (0, 0, 0, 0, None);
     if let Some(m) = &mut memory {
@@ -544,6 +528,25 @@ pub fn mesh_field(kind: ProxyKind) -> &'static str {
         ProxyKind::NodeProxy => "node_proxy_model",
         ProxyKind::Ztunnel => "ztunnel_model",
         ProxyKind::Waypoint => "waypoint_model",
+    }
+}
+
+/// A memory size from a model file, within [`limits::MAX_MEMORY_BYTES`]; an error at its span
+/// otherwise. Shared by the proxy and control-plane model readers.
+pub(crate) fn memory_bytes(sink: &mut ErrorSink, s: &Spanned<String>) -> Option<u64> {
+    match units::parse_bytes(s.get_ref()) {
+        Ok(b) if b <= limits::MAX_MEMORY_BYTES => Some(b),
+        Ok(_) => {
+            sink.at(
+                s.span(),
+                format!("{}: `{}` is more than the limit of {}", s.path(), s.get_ref(), units::format_bytes(limits::MAX_MEMORY_BYTES)),
+            );
+            None
+        }
+        Err(e) => {
+            sink.at(s.span(), format!("{}: {e}", s.path()));
+            None
+        }
     }
 }
 

@@ -207,20 +207,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ComponentModel, InputErrors> {
 }
 
 fn bytes(sink: &mut ErrorSink, s: &Spanned<String>) -> Option<u64> {
-    match units::parse_bytes(s.get_ref()) {
-        Ok(b) if b <= limits::MAX_MEMORY_BYTES => Some(b),
-        Ok(_) => {
-            sink.at(
-                s.span(),
-                format!("{}: `{}` is more than the limit of {}", s.path(), s.get_ref(), units::format_bytes(limits::MAX_MEMORY_BYTES)),
-            );
-            None
-        }
-        Err(e) => {
-            sink.at(s.span(), format!("{}: {e}", s.path()));
-            None
-        }
-    }
+    crate::model::memory_bytes(sink, s)
 }
 
 fn millicores(sink: &mut ErrorSink, s: &Spanned<String>) -> Option<f64> {
