@@ -36,15 +36,8 @@ pub fn notes(rows: &[crate::metrics::PlacementSummary]) -> Vec<String> {
             line.push_str(&format!(" (no control-plane model for {} proxies: not counted)", missing.join(", ")));
         }
         lines.push(line);
+        outside.extend(extrapolations(r));
         for c in &r.control_plane {
-            if let Some((lo, hi)) = c.extrapolated_from {
-                outside.push(format!(
-                    "{} in {} connects {} proxies per replica, outside the {lo} to {hi} its per-proxy memory terms were fitted at",
-                    c.name,
-                    r.placement,
-                    (c.proxies as f64 / f64::from(c.replicas.max(1))).round()
-                ));
-            }
             let l = format!("{}: {}", c.name, c.left_out.join(", "));
             if !c.left_out.is_empty() && !left.contains(&l) {
                 left.push(l);
@@ -52,13 +45,36 @@ pub fn notes(rows: &[crate::metrics::PlacementSummary]) -> Vec<String> {
         }
     }
     if !outside.is_empty() {
-        lines.push(format!(
-            "warning: control-plane memory extrapolated (its model's `checked` says how it compares with published figures there): {}",
-            outside.join("; ")
-        ));
+        lines.push(format!("warning: {EXTRAPOLATED}: {}", outside.join("; ")));
     }
     if !left.is_empty() {
         lines.push(format!("control-plane terms not modelled (no published or measured figure): {}", left.join("; ")));
     }
     lines
+}
+
+const EXTRAPOLATED: &str = "control-plane memory extrapolated (its model's `checked` says how it compares with published figures there)";
+
+/// Each component of a placement whose memory rests on per-proxy terms fitted far from the
+/// number of proxies it serves, in a phrase.
+fn extrapolations(r: &crate::metrics::PlacementSummary) -> Vec<String> {
+    r.control_plane
+        .iter()
+        .filter_map(|c| {
+            let (lo, hi) = c.extrapolated_from?;
+            Some(format!(
+                "{} in {} connects {} proxies per replica, outside the {lo} to {hi} its per-proxy memory terms were fitted at",
+                c.name,
+                r.placement,
+                (c.proxies as f64 / f64::from(c.replicas.max(1))).round()
+            ))
+        })
+        .collect()
+}
+
+/// The warning `results.json` and the report carry for a placement whose control-plane
+/// memory is extrapolated, if it is.
+pub fn extrapolation_warning(r: &crate::metrics::PlacementSummary) -> Option<String> {
+    let outside = extrapolations(r);
+    (!outside.is_empty()).then(|| format!("{EXTRAPOLATED}: {}", outside.join("; ")))
 }

@@ -145,6 +145,8 @@ pub enum WarningKind {
     /// A container was OOM-killed at its memory limit or a pod evicted under node memory
     /// pressure: the calls it held failed.
     MemoryRanOut,
+    /// A control-plane component's memory rests on terms fitted far from this mesh's size.
+    ControlPlaneExtrapolated,
     /// A latency target was missed.
     SloMiss,
     /// The seed was picked for this run: pass it to repeat the run.

@@ -60,6 +60,13 @@ pub fn compare(c: &Comparison, command: &str, slo_p99_ns: Option<u64>) -> Result
                 message: note,
             });
         }
+        if let Some(note) = crate::report::control_plane_figures::extrapolation_warning(&run.summary.summary) {
+            r.warnings.push(Warning {
+                kind: WarningKind::ControlPlaneExtrapolated,
+                placement: Some(run.summary.summary.placement.to_string()),
+                message: note,
+            });
+        }
     }
     r
 }
