@@ -73,6 +73,8 @@ pub struct CostModel {
     pub resilience: Option<crate::resilience::Resilience>,
     /// What its mesh sends a proxy of this kind (`[config] scope`; by default Istio's for the kind).
     pub config_scope: DefaultScope,
+    /// The CPU of applying a push (`[config] apply`); `None`: not measured, not charged.
+    pub config_apply: Option<ConfigApply>,
 }
 
 impl CostModel {
@@ -211,7 +213,8 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
     let mut memory = root.req_table(&mut sink, "memory");
     let provenance = root.table(&mut sink, "provenance").map(read_provenance).unwrap_or_default();
     let resilience = crate::resilience::read(&mut root, &mut sink);
-    let config_scope = read_config(&mut root, &mut sink).unwrap_or(DefaultScope::of_kind(kind));
+    let (config_scope, config_apply) = read_config(&mut root, &mut sink);
+    let config_scope = config_scope.unwrap_or(DefaultScope::of_kind(kind));
     root.finish(&mut sink, &["version", "name", "kind", "workers", "cpu", "latency", "memory", "provenance", "resilience", "config"]);
 
     // A duration figure of one pass, at most `limits::MAX_WORK_NS`.
@@ -353,12 +356,23 @@ pub fn parse(path: &Path, text: &str) -> Result<CostModel, InputErrors> {
         provenance,
         resilience,
         config_scope,
+        config_apply,
     })
 }
 
-/// `[config]`: `scope`, the endpoints the mesh sends a proxy of this kind ("mesh" or "called").
-fn read_config(root: &mut Fields, sink: &mut ErrorSink) -> Option<DefaultScope> {
-    let mut c = root.table(sink, "config")?;
+/// What a proxy's configuration costs it to take in: the CPU of applying one push (an xDS
+/// update), and per endpoint the push carries (`[config] apply`, `apply_per_endpoint`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ConfigApply {
+    pub base_ns: f64,
+    pub per_endpoint_ns: f64,
+}
+
+/// `[config]`: `scope`, the endpoints the mesh sends a proxy of this kind ("mesh" or "called"),
+/// and, when measured, the CPU of applying a push (`apply`, `apply_per_endpoint`, with
+/// `apply_source`); without them a push costs the proxy nothing and the churn figures say so.
+fn read_config(root: &mut Fields, sink: &mut ErrorSink) -> (Option<DefaultScope>, Option<ConfigApply>) {
+    let Some(mut c) = root.table(sink, "config") else { return (None, None) };
     let expect = "write \"mesh\" (every endpoint of the mesh) or \"called\" (the services it sends calls to)";
     let scope = c.req_text(sink, "scope", expect).and_then(|s| match DefaultScope::parse(s.get_ref()) {
         Some(x) => Some(x),
@@ -367,8 +381,28 @@ fn read_config(root: &mut Fields, sink: &mut ErrorSink) -> Option<DefaultScope> 
             None
         }
     });
-    c.finish(sink, &["scope"]);
-    scope
+    let base = c.text(sink, "apply", expect::DURATION);
+    let per = c.text(sink, "apply_per_endpoint", expect::DURATION);
+    let source = c.text(sink, "apply_source", expect::TEXT);
+    let apply = match (&base, &per) {
+        (None, None) => None,
+        (Some(b), Some(p)) => {
+            if source.is_none() {
+                sink.at(b.span(), format!("{}: give `apply_source`: where the CPU of applying a push was measured", b.path()));
+            }
+            let ns = |sink: &mut ErrorSink, s: &Spanned<String>| work_duration(sink, s).map(|x| x as f64);
+            match (ns(sink, b), ns(sink, p)) {
+                (Some(base_ns), Some(per_endpoint_ns)) => Some(ConfigApply { base_ns, per_endpoint_ns }),
+                _ => None,
+            }
+        }
+        (Some(x), None) | (None, Some(x)) => {
+            sink.at(x.span(), format!("{}: give both `apply` and `apply_per_endpoint`, or neither", x.path()));
+            None
+        }
+    };
+    c.finish(sink, &["scope", "apply", "apply_per_endpoint", "apply_source"]);
+    (scope, apply)
 }
 
 /// A duration of at most `limits::MAX_WORK_NS`; `None` (with the problem reported) otherwise.

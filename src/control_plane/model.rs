@@ -47,8 +47,21 @@ pub struct ComponentModel {
     pub cpu_per_certificate_ns: Option<u64>,
     /// The workload certificates it signs, if it is the mesh's certificate authority.
     pub certificates: Option<Certificates>,
+    /// How it pushes endpoint changes to proxies, if it is the mesh's discovery server.
+    pub push: Option<Push>,
     /// Where the numbers came from, as the file gives it.
     pub provenance: BTreeMap<String, String>,
+}
+
+/// How a discovery server pushes endpoint changes: it waits for `debounce_after` without a
+/// change (or `debounce_max` after the first), then sends every proxy holding a changed service
+/// its endpoints, at `per_push` plus `per_endpoint` of CPU per proxy (`None`: not measured).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Push {
+    pub debounce_after_ns: u64,
+    pub debounce_max_ns: u64,
+    pub per_push_ns: Option<u64>,
+    pub per_endpoint_ns: Option<u64>,
 }
 
 /// How long the workload certificates a component signs live, and when they are renewed.
@@ -83,6 +96,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ComponentModel, InputErrors> {
     let mut memory = root.req_table(&mut sink, "memory");
     let mut cpu = root.req_table(&mut sink, "cpu");
     let mut certs = root.table(&mut sink, "certificates");
+    let mut push_t = root.table(&mut sink, "push");
     let provenance = match root.table(&mut sink, "provenance") {
         Some(p) => crate::model::read_provenance(p),
         None => {
@@ -90,7 +104,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ComponentModel, InputErrors> {
             BTreeMap::new()
         }
     };
-    root.finish(&mut sink, &["version", "name", "deploy", "memory", "cpu", "certificates", "provenance"]);
+    root.finish(&mut sink, &["version", "name", "deploy", "memory", "cpu", "certificates", "push", "provenance"]);
 
     let replicas = deploy.as_mut().and_then(|d| d.req_int(&mut sink, "replicas")).map(|r| {
         let x = *r.get_ref();
@@ -177,6 +191,22 @@ pub fn parse(path: &Path, text: &str) -> Result<ComponentModel, InputErrors> {
             _ => None,
         }
     });
+    let push = push_t.as_mut().and_then(|p| {
+        let after = p.req_text(&mut sink, "debounce_after", expect::DURATION).and_then(|s| duration(&mut sink, &s));
+        let max = p.req_text(&mut sink, "debounce_max", expect::DURATION).and_then(|s| duration(&mut sink, &s));
+        let per_push_ns = p.text(&mut sink, "per_push", expect::DURATION).and_then(|s| duration(&mut sink, &s));
+        let per_endpoint_ns = p.text(&mut sink, "per_endpoint", expect::DURATION).and_then(|s| duration(&mut sink, &s));
+        let _ = p.req_text(&mut sink, "source", expect::TEXT);
+        p.finish(&mut sink, &["debounce_after", "debounce_max", "per_push", "per_endpoint", "source"]);
+        match (after, max) {
+            (Some(a), Some(m)) if a <= m => Some(Push { debounce_after_ns: a, debounce_max_ns: m, per_push_ns, per_endpoint_ns }),
+            (Some(_), Some(_)) => {
+                sink.at(p.span(), "push.debounce_after: must be at most push.debounce_max");
+                None
+            }
+            _ => None,
+        }
+    });
     if signs && cpu_per_certificate_ns.is_none() {
         if let Some(c) = &cpu {
             sink.at(c.span(), "cpu.per_certificate: a component with [certificates] needs the CPU of one signing (like \"480us\")");
@@ -202,6 +232,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ComponentModel, InputErrors> {
         cpu_per_proxy_millicores,
         cpu_per_certificate_ns,
         certificates,
+        push,
         provenance,
     })
 }
