@@ -566,12 +566,16 @@ fn compare(file: &std::path::Path, common: &RunArgs, mode: RunMode, report: &app
     for note in crate::report::control_plane_figures::notes(&c.rows) {
         println!("{note}");
     }
+    for note in crate::report::churn_out::notes(&c.rows) {
+        println!("{note}");
+    }
     for note in app::compare::saturation_notes(&c) {
         eprintln!("warning: {note}");
     }
     let written = app::compare::write_with(&c, &out, command, common.force, report)?;
+    let churn_file = if c.rows.iter().any(|r| r.churn.is_some()) { ", churn.csv" } else { "" };
     println!(
-        "wrote {}/ (report.html, results.json, summary.csv, summary.md, instances.csv, edges.csv, nodes.csv, containers.csv, run.json)",
+        "wrote {}/ (report.html, results.json, summary.csv, summary.md, instances.csv, edges.csv, nodes.csv, containers.csv{churn_file}, run.json)",
         written.display()
     );
     Ok(())

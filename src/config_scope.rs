@@ -201,4 +201,39 @@ impl<'t> Endpoints<'t> {
         };
         n.min(u64::from(u32::MAX)) as u32
     }
+
+    /// Whether a proxy of `kind` holds the endpoints of service `s`: the same rule its count
+    /// follows. `serves` is what the proxy serves: its pod (a sidecar), its node's pods (a
+    /// node-level proxy), the pods it fronts (a waypoint). Pushes about `s` reach exactly these.
+    pub fn holds(&self, kind: ProxyKind, serves: &[PodId], s: ServiceId) -> bool {
+        if !self.watched_service(s) {
+            return false;
+        }
+        let calls = |p: &PodId| self.callees[self.t.pods[*p].service].binary_search(&s).is_ok();
+        match kind {
+            ProxyKind::Sidecar => {
+                let Some(&pod) = serves.first() else { return false };
+                let own = self.t.pods[pod].service;
+                let called = self.callees[own].binary_search(&s).is_ok();
+                match (self.defaults.get(kind), self.t.mesh.scoping.sidecar) {
+                    (DefaultScope::Called, _) => called,
+                    (DefaultScope::Mesh, SidecarScope::Mesh) => true,
+                    (DefaultScope::Mesh, scope) => {
+                        let ns = self.t.services[s].namespace;
+                        let own_ns = self.t.services[own].namespace;
+                        let own_whole = scope == SidecarScope::Namespace && self.watched[own_ns];
+                        called || self.egress_namespace[ns] || self.egress_service[s] || (own_whole && ns == own_ns)
+                    }
+                }
+            }
+            ProxyKind::NodeProxy | ProxyKind::Ztunnel => match self.defaults.get(kind) {
+                DefaultScope::Mesh => true,
+                DefaultScope::Called => serves.iter().any(calls),
+            },
+            ProxyKind::Waypoint => match self.defaults.get(kind) {
+                DefaultScope::Mesh => true,
+                DefaultScope::Called => serves.iter().any(|&p| self.t.pods[p].service == s),
+            },
+        }
+    }
 }

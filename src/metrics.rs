@@ -108,6 +108,8 @@ pub struct PlacementSummary {
     /// the proxy kinds it runs whose control plane the profile does not model.
     pub control_plane: Vec<crate::control_plane::ComponentFigures>,
     pub cp_unmodelled: Vec<crate::topology::ProxyKind>,
+    /// What the run's `[[churn]]` cost and did (`None`: no churn).
+    pub churn: Option<crate::churn::ChurnSummary>,
     pub app_cpu_millicores: f64,
     pub latency_p50_ms: Option<f64>,
     pub latency_p90_ms: Option<f64>,
@@ -303,6 +305,7 @@ pub fn summarize(t: &Topology, d: &Deployment, models: &CostModels, plan: &Plan,
         cp_mem_mib: None,
         control_plane: Vec::new(),
         cp_unmodelled: Vec::new(),
+        churn: None,
         app_cpu_millicores: app_cpu,
         latency_p50_ms: quantile_ms(h, 0.5),
         latency_p90_ms: quantile_ms(h, 0.9),

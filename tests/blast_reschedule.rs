@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use meshsim::app::blast::{blast_placement, mesh_defaults};
+use meshsim::app::blast::blast_placement;
 use meshsim::app::{load_inputs, Inputs, Overrides};
 use meshsim::blast::scenario::Settings;
 use meshsim::blast::{PlacementResult, ScenarioResult};
+use meshsim::mesh_defaults::mesh_defaults;
 use meshsim::placement::{Deployment, Placement};
 use meshsim::sim::{simulate, Fault, FaultEffect, Plan, RunOutput, SimOptions};
 

@@ -117,14 +117,35 @@ pub fn run_placement(
     faults: Vec<Fault>,
     slo_ns: Option<u64>,
 ) -> Result<PlacementRun, AppError> {
-    let t = &inputs.topology;
-    let deployment = Deployment::for_layout(t, placement.into(), inputs.models.scopes());
+    let deployment = Deployment::for_layout(&inputs.topology, placement.into(), inputs.models.scopes());
     check_models(inputs, &deployment)?;
-    let plan = Plan::new(t, &deployment, &inputs.models);
+    // Under churn a stale endpoint's failure is retried as the mesh ships its retries.
+    let (resolved, connect_timeout_ns, resilience) = if inputs.topology.churn.is_empty() {
+        (None, Vec::new(), String::new())
+    } else {
+        let (r, ct, line) = crate::mesh_defaults::mesh_defaults(&inputs.topology, &deployment, &inputs.models);
+        (Some(r), ct, line)
+    };
+    let t = resolved.as_ref().unwrap_or(&inputs.topology);
+    let mut plan = Plan::new(t, &deployment, &inputs.models);
+    let mut resilience = resilience;
+    if resolved.is_some() {
+        let (budgets, note) = crate::mesh_defaults::retry_budgets(t, &deployment, &inputs.models, t.blast.retry_budget);
+        for (e, b) in plan.edges.iter_mut().zip(&budgets) {
+            e.retry_budget = *b;
+        }
+        resilience = format!("{resilience}; {note}");
+    }
     let control_plane = crate::control_plane::ControlPlane::for_deployment(t, &deployment, &inputs.models, &inputs.control_plane);
     let mut opts = SimOptions::new(seed);
     opts.periodic = control_plane.periodic_work(t);
     opts.faults = faults;
+    opts.connect_timeout_ns = connect_timeout_ns;
+    let churn = crate::churn::compile(t, &deployment, &inputs.models, &inputs.control_plane, &control_plane, plan.containers.len() as u32);
+    if let Some(c) = &churn {
+        opts.faults.extend(c.faults.iter().cloned());
+        opts.churn = Some(c.run.clone());
+    }
     opts.slo_ns = slo_ns;
     // Wall time is measured out here, around the engine, and only reported on the terminal.
     let started = std::time::Instant::now();
@@ -138,6 +159,11 @@ pub fn run_placement(
     }
     summary.summary.control_plane = control_plane.components.clone();
     summary.summary.cp_unmodelled = control_plane.unmodelled_kinds.clone();
+    if let (Some(setup), Some(stats)) = (&churn, &output.churn) {
+        let mut c = crate::churn::ChurnSummary::of(stats, &output, setup, t.simulation.duration_ns);
+        c.resilience = resilience;
+        summary.summary.churn = Some(c);
+    }
     Ok(PlacementRun { summary, output, plan, deployment, control_plane, wall_s })
 }
 

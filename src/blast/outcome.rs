@@ -215,6 +215,7 @@ mod tests {
             edges: Vec::new(),
             timeline,
             bucket_ns: 1_000_000_000,
+            churn: None,
             retries: 0,
             retries_over_budget: 0,
             retries_in_flight_max: 0,

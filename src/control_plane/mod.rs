@@ -78,7 +78,7 @@ impl ControlPlaneModels {
         }
     }
 
-    fn components_of(&self, kind: ProxyKind) -> &[usize] {
+    pub fn components_of(&self, kind: ProxyKind) -> &[usize] {
         self.by_kind.iter().find(|(k, _)| *k == kind).map(|(_, v)| v.as_slice()).unwrap_or(&[])
     }
 }

@@ -361,6 +361,9 @@ pub fn summary_markdown(title: &str, context: &str, rows: &[PlacementSummary]) -
     for note in super::control_plane_figures::notes(rows) {
         out.push_str(&format!("\n{note}\n"));
     }
+    for note in super::churn_out::notes(rows) {
+        out.push_str(&format!("\n{note}\n"));
+    }
     Ok(out)
 }
 
@@ -454,6 +457,7 @@ mod tests {
             cp_mem_mib: Some(40.0),
             control_plane: Vec::new(),
             cp_unmodelled: Vec::new(),
+            churn: None,
             app_cpu_millicores: 5.0,
             latency_p50_ms: Some(1.0),
             latency_p90_ms: Some(2.0),

@@ -2,6 +2,7 @@
 //! knows file formats.
 
 pub mod blast_out;
+pub mod churn_out;
 pub mod control_plane_figures;
 pub mod csv_out;
 pub mod digest;

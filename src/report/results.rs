@@ -205,6 +205,23 @@ pub struct PlacementFigures {
     pub evictions: u64,
     pub events: u64,
     pub seed: u64,
+    /// What the topology's `[[churn]]` cost and did; absent without churn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub churn: Option<crate::churn::ChurnSummary>,
+}
+
+/// A placement's churn figures as `results.json` gives them: to the CSV files' precision.
+fn churn_rounded(c: &crate::churn::ChurnSummary) -> crate::churn::ChurnSummary {
+    crate::churn::ChurnSummary {
+        push_cpu_ms: r4(c.push_cpu_ms),
+        push_busy_share: r6(c.push_busy_share),
+        apply_cpu_ms: r4(c.apply_cpu_ms),
+        convergence_p50_ms: c.convergence_p50_ms.map(r4),
+        convergence_p99_ms: c.convergence_p99_ms.map(r4),
+        convergence_max_ms: c.convergence_max_ms.map(r4),
+        recovery_ms: c.recovery_ms.iter().map(|&x| r4(x)).collect(),
+        ..c.clone()
+    }
 }
 
 /// A figure to 4 decimals: the precision of the CSV files, and short of the last bits where
@@ -272,6 +289,7 @@ impl PlacementFigures {
             evictions: r.evictions,
             events: r.events,
             seed: r.seed,
+            churn: r.churn.as_ref().map(churn_rounded),
         }
     }
 }

@@ -21,7 +21,15 @@ impl Engine<'_> {
         let plan = self.plan;
         let ep = &plan.edges[edge as usize];
         let n_dst = ep.dst_pods.len() as u32;
-        let mut dst_j = dst_j.unwrap_or_else(|| if n_dst == 1 { 0 } else { self.pick_replica(edge as usize, src_i, n_dst) });
+        let mut dst_j = dst_j.unwrap_or_else(|| {
+            if self.churn.is_some() {
+                self.churn_pick(edge as usize, src_i, None)
+            } else if n_dst == 1 {
+                0
+            } else {
+                self.pick_replica(edge as usize, src_i, n_dst)
+            }
+        });
         let mut w = if ep.waypoints == 1 { 0 } else { self.rng.gen_range(0..ep.waypoints) };
         if self.drained > 0 {
             (dst_j, w) = self.avoid_drained(edge as usize, src_i, dst_j, w);
@@ -287,7 +295,12 @@ impl Engine<'_> {
                     self.out.edges[call.edge as usize].retried += 1;
                 }
                 self.out.retries += 1;
-                let id = self.start_call(call.edge, call.src_i, call.parent, call.request, call.attempt + 1, Some((call.dst_j + 1) % n));
+                let next = if self.churn.is_some() {
+                    self.churn_pick(call.edge as usize, call.src_i, Some(call.dst_j))
+                } else {
+                    (call.dst_j + 1) % n
+                };
+                let id = self.start_call(call.edge, call.src_i, call.parent, call.request, call.attempt + 1, Some(next));
                 self.calls[id as usize].retrier = retrier;
                 return None;
             }

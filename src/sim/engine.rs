@@ -163,6 +163,8 @@ pub(super) struct Engine<'a> {
     /// Each station's memory as the run goes, and each node's total, bytes.
     pub mem: Vec<MemoryState>,
     pub node_mem: Vec<f64>,
+    /// Endpoint views and pushes, when the run has churn.
+    pub churn: Option<super::churn_run::ChurnState>,
 }
 
 /// Run a plan to the end of its duration, then drain what is in flight (for at most one
@@ -212,6 +214,8 @@ pub fn simulate(plan: &Plan, opts: &SimOptions) -> Result<RunOutput, SimError> {
             return Err(SimError::PendingLimit(plan.max_pending, t));
         }
     }
+    e.finish_churn();
+    e.out.churn = e.churn.take().map(|c| c.stats);
     e.out.end_ns = e.now;
     e.out.in_flight = e.out.sent - e.out.succeeded - e.out.failed;
     Ok(e.out)
@@ -303,6 +307,10 @@ impl<'a> Engine<'a> {
             parked: vec![Vec::new(); plan.stations.len()],
             mem: vec![Default::default(); plan.stations.len()],
             node_mem,
+            churn: opts
+                .churn
+                .as_ref()
+                .map(|r| super::churn_run::ChurnState::new(r, plan.stations.len(), (opts.hogs.len() + opts.periodic.len()) as u32)),
             out: RunOutput {
                 seed: opts.seed,
                 events: 0,
@@ -339,6 +347,7 @@ impl<'a> Engine<'a> {
                     })
                     .collect(),
                 bucket_ns,
+                churn: None,
             },
         }
     }
@@ -379,6 +388,7 @@ impl<'a> Engine<'a> {
         for i in 0..self.opts.periodic.len() {
             self.schedule(0, Event::Periodic { work: i as u32 });
         }
+        self.start_churn();
         for (i, b) in self.opts.background.iter().enumerate() {
             if b.jobs_per_s > 0.0 && b.start_ns < self.background_end(i) {
                 self.schedule(b.start_ns, Event::BackgroundArrival { load: i as u32 });
@@ -422,6 +432,7 @@ impl<'a> Engine<'a> {
             EventKind::WindowMark => self.on_window_mark(id),
             EventKind::Restart => self.on_restart(id as usize),
             EventKind::Periodic => self.on_periodic(id as usize),
+            EventKind::Churn => self.on_churn(id),
         }
     }
 

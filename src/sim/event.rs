@@ -73,6 +73,11 @@ pub enum Event {
     Periodic {
         work: u32,
     },
+    /// Churn (`sim::churn`): an endpoint change, a control plane's debounce timer, or a
+    /// control-plane outage starting or ending, told apart by the id's top bits.
+    Churn {
+        what: u32,
+    },
 }
 
 /// The kind of an [`Event`], as its packed form carries it.
@@ -95,6 +100,7 @@ pub enum EventKind {
     WindowMark = 13,
     Restart = 14,
     Periodic = 15,
+    Churn = 16,
 }
 
 /// An event as the queue holds it: kind (8 bits) | generation (24 bits) | id (32 bits).
@@ -122,7 +128,8 @@ impl PackedEvent {
             12 => EventKind::BackgroundArrival,
             13 => EventKind::WindowMark,
             14 => EventKind::Restart,
-            _ => EventKind::Periodic,
+            15 => EventKind::Periodic,
+            _ => EventKind::Churn,
         }
     }
 
@@ -158,6 +165,7 @@ impl PackedEvent {
             EventKind::WindowMark => Event::WindowMark { mark: id },
             EventKind::Restart => Event::Restart { station: id },
             EventKind::Periodic => Event::Periodic { work: id },
+            EventKind::Churn => Event::Churn { what: id },
         }
     }
 }
@@ -183,6 +191,7 @@ impl Event {
             Event::WindowMark { .. } => EventKind::WindowMark,
             Event::Restart { .. } => EventKind::Restart,
             Event::Periodic { .. } => EventKind::Periodic,
+            Event::Churn { .. } => EventKind::Churn,
         }
     }
 
@@ -203,7 +212,8 @@ impl Event {
             | Event::BackgroundArrival { load: id }
             | Event::WindowMark { mark: id }
             | Event::Restart { station: id }
-            | Event::Periodic { work: id } => (id, 0),
+            | Event::Periodic { work: id }
+            | Event::Churn { what: id } => (id, 0),
             Event::TaskDone { task: id, gen } | Event::Timeout { call: id, gen } => (id, gen),
         };
         ((self.kind() as u64) << 56) | (u64::from(gen & GEN_MASK) << 32) | u64::from(id)

@@ -8,6 +8,8 @@
 //! ```
 
 mod calls;
+pub mod churn;
+mod churn_run;
 pub mod cpu;
 pub mod engine;
 pub mod event;

@@ -99,6 +99,8 @@ pub struct SimOptions {
     /// attempt to an [`FaultEffect::Unreachable`] station waits before it fails. Missing
     /// edges fail at once.
     pub connect_timeout_ns: Vec<u64>,
+    /// Endpoint changes and the control plane's pushes (`[[churn]]`).
+    pub churn: Option<super::churn_run::ChurnRun>,
 }
 
 impl SimOptions {
@@ -112,6 +114,7 @@ impl SimOptions {
             bucket_ns: 1_000_000_000,
             slo_ns: None,
             connect_timeout_ns: Vec::new(),
+            churn: None,
         }
     }
 }
@@ -296,6 +299,8 @@ pub struct RunOutput {
     pub edges: Vec<EdgeStats>,
     pub timeline: Vec<Bucket>,
     pub bucket_ns: u64,
+    /// What churn cost and did (`None` without churn).
+    pub churn: Option<super::churn_run::ChurnStats>,
     /// Retries sent over the whole run, and retries not sent because their retrier's retry
     /// budget was spent (the attempt's failure stood).
     pub retries: u64,

@@ -134,6 +134,9 @@ impl Engine<'_> {
             return;
         }
         if token & super::engine::HOG != 0 {
+            if self.is_config_token(token) {
+                self.on_config_done(token);
+            }
             return;
         }
         if token & REFUSAL != 0 {

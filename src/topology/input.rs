@@ -23,6 +23,7 @@ pub struct TopologyFile {
     pub loads: Vec<LoadInput>,
     pub blast: Option<BlastInput>,
     pub control_plane: Option<ControlPlaneInput>,
+    pub churn: Vec<ChurnInput>,
 }
 
 pub struct SimulationInput {
@@ -189,6 +190,53 @@ pub struct BlastInput {
     pub retry_budget: Option<S<i64>>,
 }
 
+/// One `[[churn]]` entry: a change over time (see `topology::churn` for units and defaults).
+pub struct ChurnInput {
+    pub path: String,
+    pub span: std::ops::Range<usize>,
+    pub kind: Option<S<String>>,
+    pub service: Option<S<String>>,
+    pub node: Option<S<String>>,
+    pub at: Option<S<String>>,
+    pub max_surge: Option<S<i64>>,
+    pub max_unavailable: Option<S<i64>>,
+    pub to: Option<S<i64>>,
+    pub every: Option<S<String>>,
+    pub until: Option<S<String>>,
+    pub down: Option<S<String>>,
+    pub startup: Option<S<String>>,
+    pub terminate_after: Option<S<String>>,
+    pub outage: Option<S<String>>,
+}
+
+impl ChurnInput {
+    /// The kind-specific keys given, with their spans.
+    pub fn given(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
+        let mut v = Vec::new();
+        let texts = [
+            ("service", &self.service),
+            ("node", &self.node),
+            ("every", &self.every),
+            ("until", &self.until),
+            ("down", &self.down),
+            ("startup", &self.startup),
+            ("terminate_after", &self.terminate_after),
+            ("outage", &self.outage),
+        ];
+        for (k, x) in texts {
+            if let Some(x) = x {
+                v.push((k, x.span()));
+            }
+        }
+        for (k, x) in [("max_surge", &self.max_surge), ("max_unavailable", &self.max_unavailable), ("to", &self.to)] {
+            if let Some(x) = x {
+                v.push((k, x.span()));
+            }
+        }
+        v
+    }
+}
+
 /// `[control_plane]`: replicas, nodes and requests of the mesh's control-plane pods (see
 /// `topology::control_plane` for units and defaults).
 #[derive(Default)]
@@ -218,6 +266,7 @@ pub const ACCEPTED_KEYS: &[(&str, &[&str])] = &[
     ("load", LOAD_KEYS),
     ("blast", BLAST_KEYS),
     ("control_plane", CONTROL_PLANE_KEYS),
+    ("churn", CHURN_KEYS),
     ("", ROOT_KEYS),
     ("service.call", CALL_KEYS),
     ("service", SERVICE_KEYS),
@@ -261,8 +310,38 @@ const BLAST_KEYS: &[&str] = &[
     "retry_budget",
 ];
 const CONTROL_PLANE_KEYS: &[&str] = &["replicas", "nodes", "cpu_request", "memory_request"];
-const ROOT_KEYS: &[&str] =
-    &["version", "name", "description", "simulation", "mesh", "network", "node", "namespace", "service", "load", "blast", "control_plane"];
+/// The kinds of `[[churn]]` entry, in `topology::churn::ChurnKind` order.
+pub const CHURN_KINDS: [&str; 5] = ["rollout", "scale", "restart", "drain", "control-plane-outage"];
+const CHURN_KEYS: &[&str] = &[
+    "kind",
+    "service",
+    "node",
+    "at",
+    "max_surge",
+    "max_unavailable",
+    "to",
+    "every",
+    "until",
+    "down",
+    "startup",
+    "terminate_after",
+    "outage",
+];
+const ROOT_KEYS: &[&str] = &[
+    "version",
+    "name",
+    "description",
+    "simulation",
+    "mesh",
+    "network",
+    "node",
+    "namespace",
+    "service",
+    "load",
+    "blast",
+    "control_plane",
+    "churn",
+];
 const CALL_KEYS: &[&str] = &["to", "count", "probability", "mode", "connection", "timeout", "retries"];
 const SERVICE_KEYS: &[&str] = &[
     "name",
@@ -444,8 +523,33 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
         f.finish(sink, CONTROL_PLANE_KEYS);
         c
     });
+    let churn = root
+        .tables(sink, "churn")
+        .into_iter()
+        .map(|mut f| {
+            let c = ChurnInput {
+                path: f.path().to_string(),
+                span: f.span(),
+                kind: f.req_text(sink, "kind", &choice(&CHURN_KINDS)),
+                service: f.text(sink, "service", expect::NAME),
+                node: f.text(sink, "node", expect::NAME),
+                at: f.req_text(sink, "at", expect::DURATION),
+                max_surge: f.int(sink, "max_surge"),
+                max_unavailable: f.int(sink, "max_unavailable"),
+                to: f.int(sink, "to"),
+                every: f.text(sink, "every", expect::DURATION),
+                until: f.text(sink, "until", expect::DURATION),
+                down: f.text(sink, "down", expect::DURATION),
+                startup: f.text(sink, "startup", expect::DURATION),
+                terminate_after: f.text(sink, "terminate_after", expect::DURATION),
+                outage: f.text(sink, "outage", expect::DURATION),
+            };
+            f.finish(sink, CHURN_KEYS);
+            c
+        })
+        .collect();
     root.finish(sink, ROOT_KEYS);
-    TopologyFile { name, description, simulation, mesh, network, nodes, namespaces, services, loads, blast, control_plane }
+    TopologyFile { name, description, simulation, mesh, network, nodes, namespaces, services, loads, blast, control_plane, churn }
 }
 
 fn read_service(mut f: Fields, sink: &mut ErrorSink) -> ServiceInput {

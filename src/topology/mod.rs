@@ -4,6 +4,7 @@
 //! every problem in the file at once.
 
 pub mod blast;
+pub mod churn;
 pub mod control_plane;
 mod input;
 mod placement;
@@ -20,6 +21,7 @@ use petgraph::graph::DiGraph;
 use crate::input_error::InputErrors;
 
 pub use blast::BlastConfig;
+pub use churn::{Churn, ChurnEvent, ChurnKind, PodLife};
 pub use control_plane::ControlPlaneConfig;
 pub use input::ACCEPTED_KEYS;
 pub use placement::Placement;
@@ -56,6 +58,9 @@ pub struct Topology {
     /// Replicas, nodes and requests of the mesh's control plane (`[control_plane]`; the
     /// mesh's defaults when absent).
     pub control_plane: ControlPlaneConfig,
+    /// Changes over time (`[[churn]]`): the pods they add are in `pods` already, with what
+    /// every changed pod does when.
+    pub churn: Churn,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -416,6 +416,13 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
     }
 
     let control_plane = super::control_plane::validate(sink, f.control_plane.as_ref(), &nodes);
+    let blast = super::blast::validate(sink, f.blast.as_ref(), simulation.duration_ns);
+    let mut pods = pods;
+    let churn = if pods.is_empty() {
+        Default::default()
+    } else {
+        super::churn::validate(sink, &f.churn, &nodes, &mut services, &mut pods, simulation.duration_ns, blast.pod_startup_ns)
+    };
     Topology {
         name,
         description: f.description.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default(),
@@ -430,8 +437,9 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
         loads,
         pods,
         call_graph,
-        blast: super::blast::validate(sink, f.blast.as_ref(), simulation.duration_ns),
+        blast,
         control_plane,
+        churn,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The simulator's spine, end to end: queueing cases with known answers, placement counts,
 //! determinism, bad input, golden outputs, invariants and the run report.
 
+mod churn;
 mod cli;
 mod common;
 mod control_plane;

@@ -103,6 +103,9 @@ pub fn write_with(c: &Comparison, out: &Path, command: &str, force: bool, o: &Re
     let containers: Vec<(String, _)> =
         c.runs.iter().map(|r| (r.summary.summary.placement.to_string(), r.summary.containers.clone())).collect();
     csv_out::write_containers(&staged.file("containers.csv"), &containers).map_err(AppError::Output)?;
+    if c.rows.iter().any(|r| r.churn.is_some()) {
+        crate::report::churn_out::write_churn(&staged.file("churn.csv"), &c.rows).map_err(AppError::Output)?;
+    }
     let t = &c.inputs.topology;
     let context = format!(
         "Simulated by meshsim {}: `{}` ({} services, {} pods on {} nodes), {:.0} rps for {} after a {} warm-up, seed {}. \

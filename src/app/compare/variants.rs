@@ -244,6 +244,7 @@ mod tests {
             cp_mem_mib: None,
             control_plane: Vec::new(),
             cp_unmodelled: Vec::new(),
+            churn: None,
             app_cpu_millicores: 1.0,
             latency_p50_ms: Some(1.0),
             latency_p90_ms: Some(2.0),

@@ -138,5 +138,6 @@ fn figures_from_row(header: &csv::StringRecord, row: &csv::StringRecord) -> Resu
         evictions: int("evictions")?,
         events: int("events")?,
         seed: int("seed")?,
+        churn: None,
     })
 }
