@@ -11,7 +11,7 @@ use rand::Rng;
 use super::engine::{CallState, Engine, NONE};
 use super::event::{gen24, Event};
 use super::output::record;
-use super::plan::{ContainerKind, MAX_PATH_STEPS};
+use super::plan::{ContainerKind, MAX_PATH_STEPS, NO_PATHS};
 use crate::topology::{CallMode, ProxyKind};
 
 impl Engine<'_> {
@@ -27,17 +27,25 @@ impl Engine<'_> {
             (dst_j, w) = self.avoid_drained(edge as usize, src_i, dst_j, w);
         }
         let id = self.alloc_call();
-        let first = id * MAX_PATH_STEPS as u32;
-        let slot: &mut [_; MAX_PATH_STEPS] =
-            (&mut self.path_steps[first as usize..][..MAX_PATH_STEPS]).try_into().expect("a slot per call");
-        let (len, back_ns) = plan.write_path(edge as usize, src_i as usize, dst_j as usize, w as usize, slot);
-        let callee = slot[len as usize - 1].station;
-        self.paths[id as usize] = (first, len, back_ns);
+        let path = if ep.path_offset != NO_PATHS {
+            ep.path_offset + (src_i * n_dst + dst_j) * ep.waypoints + w
+        } else {
+            // The call's own slot, after the plan's whole paths.
+            let path = plan.paths.len() as u32 + id;
+            let first = (plan.steps.len() + id as usize * MAX_PATH_STEPS) as u32;
+            let slot: &mut [_; MAX_PATH_STEPS] =
+                (&mut self.path_steps[first as usize..][..MAX_PATH_STEPS]).try_into().expect("a slot per call");
+            let (len, back_ns) = plan.write_path(edge as usize, src_i as usize, dst_j as usize, w as usize, slot);
+            self.paths[path as usize] = (first, len, back_ns);
+            path
+        };
+        let (first, len, _) = self.paths[path as usize];
+        let callee = self.path_steps[(first + len - 1) as usize].station;
         let gen = self.calls[id as usize].gen.wrapping_add(1);
         self.calls[id as usize] = CallState {
             gen,
             edge,
-            path: id,
+            path,
             at: first,
             src_i,
             dst_j,

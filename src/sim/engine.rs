@@ -54,7 +54,7 @@ pub(super) enum Refusal {
 pub(super) struct CallState {
     pub gen: u32,
     pub edge: u32,
-    /// Its path's slot in [`Engine::paths`].
+    /// Its path in [`Engine::paths`].
     pub path: u32,
     /// Index in [`Engine::path_steps`] of its current step (from its path's first step to its last).
     pub at: u32,
@@ -135,10 +135,11 @@ pub(super) struct Engine<'a> {
     pub cpu: Cpu,
     pub calls: Vec<CallState>,
     pub free_calls: Vec<u32>,
-    /// The steps of each call's path, `MAX_PATH_STEPS` per call slot, written when the call
-    /// starts from its source and destination sides.
+    /// The plan's whole paths' steps, then `MAX_PATH_STEPS` per call slot for a call whose
+    /// edge joins its path's sides when it starts (see `plan::WHOLE_PATHS_PER_EDGE`).
     pub path_steps: Vec<PlanStep>,
-    /// (first step in `path_steps`, number of steps, return delay) of each call slot's path.
+    /// (first step in `path_steps`, number of steps, return delay): the plan's whole paths,
+    /// then one per call slot.
     pub paths: Vec<(u32, u32, u64)>,
     pub requests: Vec<RequestState>,
     pub free_requests: Vec<u32>,
@@ -291,8 +292,8 @@ impl<'a> Engine<'a> {
             cpu: Cpu::new(&nodes, &containers),
             calls: Vec::with_capacity(1024),
             free_calls: Vec::new(),
-            path_steps: Vec::with_capacity(1024 * MAX_PATH_STEPS),
-            paths: Vec::with_capacity(1024),
+            path_steps: plan.steps.clone(),
+            paths: plan.paths.clone(),
             requests: Vec::with_capacity(1024),
             free_requests: Vec::new(),
             rr_source: vec![0; plan.load_count],

@@ -108,6 +108,14 @@ pub const MAX_PATH_STEPS: usize = 4;
 /// No node: a call from outside the cluster.
 pub const NO_NODE: u32 = u32::MAX;
 
+/// An edge with at most this many paths (source replicas × destination replicas × waypoints)
+/// holds them whole, so its calls copy no steps when they start; a larger one's calls join
+/// their path's two sides each.
+pub const WHOLE_PATHS_PER_EDGE: usize = 64;
+
+/// An edge's `path_offset` when its paths are joined per call.
+pub const NO_PATHS: u32 = u32::MAX;
+
 /// The caller's side of an edge's paths from one source replica.
 #[derive(Clone, Copy, Debug)]
 pub struct SourcePlan {
@@ -146,6 +154,8 @@ pub struct EdgePlan {
     pub source_offset: u32,
     /// Its first destination side in [`Plan::destinations`] (per destination replica, one per waypoint).
     pub destination_offset: u32,
+    /// Its first path in [`Plan::paths`], when it holds them whole (else `NO_PATHS`).
+    pub path_offset: u32,
     pub count: u32,
     pub probability: f64,
     pub mode: CallMode,
@@ -161,6 +171,10 @@ pub struct EdgePlan {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub stations: Vec<StationSpec>,
+    /// Steps of the whole paths of edges that hold them.
+    pub steps: Vec<PlanStep>,
+    /// (first step, number of steps, return delay) of each whole path.
+    pub paths: Vec<(u32, u32, u64)>,
     pub sources: Vec<SourcePlan>,
     pub destinations: Vec<DestinationPlan>,
     /// Latency between nodes, for the crossing from a source side into a destination side.
@@ -331,6 +345,7 @@ impl Plan {
                 waypoints,
                 source_offset,
                 destination_offset,
+                path_offset: NO_PATHS,
                 count,
                 probability,
                 mode,
@@ -373,6 +388,8 @@ impl Plan {
             .collect();
         let mut plan = Plan {
             stations,
+            steps: Vec::new(),
+            paths: Vec::new(),
             sources,
             destinations,
             latency,
@@ -397,6 +414,7 @@ impl Plan {
             pooled_connections: Vec::new(),
             node_memory_bytes: t.nodes.iter().map(|n| n.memory_bytes as f64).collect(),
         };
+        plan.hold_whole_paths();
         plan.pooled_connections = plan.count_pooled_connections();
         plan.memory = plan.station_memory(t, d, models);
         plan
@@ -489,6 +507,28 @@ impl Plan {
                 p.len()
             })
             .collect()
+    }
+
+    /// Join the sides of the paths of edges that have few, once.
+    fn hold_whole_paths(&mut self) {
+        for e in 0..self.edges.len() {
+            let edge = &self.edges[e];
+            let (n_src, n_dst, n_w) = (edge.src_pods.len(), edge.dst_pods.len(), edge.waypoints as usize);
+            if n_src * n_dst * n_w > WHOLE_PATHS_PER_EDGE {
+                continue;
+            }
+            self.edges[e].path_offset = self.paths.len() as u32;
+            for i in 0..n_src {
+                for j in 0..n_dst {
+                    for w in 0..n_w {
+                        let mut out = [PlanStep::default(); MAX_PATH_STEPS];
+                        let (len, back_ns) = self.write_path(e, i, j, w, &mut out);
+                        self.paths.push((self.steps.len() as u32, len, back_ns));
+                        self.steps.extend_from_slice(&out[..len as usize]);
+                    }
+                }
+            }
+        }
     }
 
     /// The source and destination sides of the path of edge `e` from source replica `i` to

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use super::plan::{Plan, MAX_PATH_STEPS};
+use super::plan::{Plan, MAX_PATH_STEPS, NO_PATHS};
 use crate::model::CostModels;
 use crate::placement::{Deployment, Placement, Stop};
 use crate::topology::Topology;
@@ -45,6 +45,13 @@ fn joined_sides_are_the_deployments_paths_and_pool_the_same_connections() {
                             assert_eq!((g.station, g.delay_ns), (station(s.stop), s.delay_ns), "{at}");
                         }
                         assert_eq!(back_ns, want.return_delay_ns(), "{at}");
+                        if edge.path_offset != NO_PATHS {
+                            let k = edge.path_offset as usize + (i * edge.dst_pods.len() + j) * edge.waypoints as usize + w;
+                            let (first, n, back) = plan.paths[k];
+                            let whole = &plan.steps[first as usize..(first + n) as usize];
+                            let same = whole.len() == got.len() && whole.iter().zip(got).all(|(a, b)| format!("{a:?}") == format!("{b:?}"));
+                            assert!(same && back == back_ns, "{at}: the whole path");
+                        }
                         assert!(plan.path_stations(e, i, j, w).eq(got.iter().map(|s| s.station)), "{at}");
                         if edge.per_request_connection {
                             continue;
@@ -103,5 +110,22 @@ fn pass_counts_are_the_sums_over_every_path_to_the_last_bit() {
         let c = d.pass_counts(t);
         let bits = |v: [f64; 4]| v.map(f64::to_bits);
         assert_eq!(bits([c.total, c.l7, c.l4, c.new_connection]), bits([total, l7, l4, new]), "{name}, {placement}");
+    });
+}
+
+#[test]
+fn a_run_is_the_same_with_paths_joined_per_call_as_with_whole_paths() {
+    each_deployment(|name, t, placement, d| {
+        let mut t = t.clone();
+        t.simulation.duration_ns = 2_000_000_000;
+        t.simulation.warmup_ns = 200_000_000;
+        let whole = Plan::new(&t, d, &CostModels::default());
+        assert!(whole.edges.iter().all(|e| e.path_offset != NO_PATHS), "{name}: every edge holds its paths whole");
+        let mut joined = whole.clone();
+        joined.steps.clear();
+        joined.paths.clear();
+        joined.edges.iter_mut().for_each(|e| e.path_offset = NO_PATHS);
+        let run = |plan: &Plan| format!("{:?}", super::simulate(plan, &super::SimOptions::new(1)).unwrap_or_else(|e| panic!("{e}")));
+        assert!(run(&whole) == run(&joined), "{name}, {placement}");
     });
 }

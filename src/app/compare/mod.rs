@@ -77,6 +77,8 @@ fn keep_summary(mut r: PlacementRun) -> PlacementRun {
     o.stations = Vec::new();
     o.containers = Vec::new();
     let p = &mut r.plan;
+    p.steps = Vec::new();
+    p.paths = Vec::new();
     p.sources = Vec::new();
     p.destinations = Vec::new();
     p.edges = Vec::new();
