@@ -154,6 +154,47 @@ impl Path {
     }
 }
 
+/// The caller's side of a call: a path is a source side and a destination side, so paths
+/// can be held per replica rather than per pair of replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceSide {
+    /// The node the call leaves from (None: from outside the cluster).
+    pub node: Option<NodeId>,
+    /// The proxy on that node that takes the call first, reached at no network cost.
+    pub hop: Option<Stop>,
+}
+
+impl SourceSide {
+    /// One-way delay of the first step of a destination side that starts on node `to`
+    /// (`to_pod`: with the callee pod itself), given the latency between two nodes.
+    pub fn crossing_ns(&self, to: NodeId, to_pod: bool, latency_ns: impl Fn(NodeId, NodeId) -> u64) -> u64 {
+        crossing_ns(self.node, self.hop.is_some(), to, to_pod, latency_ns)
+    }
+}
+
+/// One-way delay from a source side leaving node `from` (None: from outside, at no cost;
+/// `via_proxy`: through a proxy there) into a destination side starting on node `to`
+/// (`to_pod`: with the callee pod itself).
+#[inline]
+pub fn crossing_ns(from: Option<NodeId>, via_proxy: bool, to: NodeId, to_pod: bool, latency_ns: impl Fn(NodeId, NodeId) -> u64) -> u64 {
+    match from {
+        // A pod on the caller's proxy's node is reached locally, as after any proxy on it.
+        Some(h) if !(to_pod && via_proxy && h == to) => latency_ns(h, to),
+        _ => 0,
+    }
+}
+
+/// The callee's side of a call: its steps, the callee pod last; the first step's delay is
+/// left at 0, as it depends on the source side ([`SourceSide::crossing_ns`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DestinationSide {
+    /// The node of its first step.
+    pub node: NodeId,
+    /// Whether its first step is the callee pod (no proxy on the destination side).
+    pub to_pod: bool,
+    pub steps: Vec<Step>,
+}
+
 /// A cluster's nodes per zone, each zone's ordered by (load, index).
 type NodesByZone<'a> = BTreeMap<&'a str, BTreeSet<(usize, usize)>>;
 
@@ -378,10 +419,33 @@ impl Deployment {
         &self.waypoints_of_service[service]
     }
 
-    /// The steps of a call from `src` (None: from outside the cluster, arriving at the
-    /// callee's node) to pod `dst`, through waypoint replica `waypoint` (taken modulo the count).
-    pub fn path(&self, t: &Topology, src: Option<PodId>, dst: PodId, waypoint: usize) -> Path {
-        let mut steps = Vec::with_capacity(5);
+    /// The caller's side of a call from `src` (None: from outside the cluster) to a pod of
+    /// service `to`: the node it leaves from and the proxy there that takes it first, if any
+    /// (reached at no network cost: it is in the pod or intercepts on its node).
+    pub fn source_side(&self, t: &Topology, src: Option<PodId>, to: usize) -> SourceSide {
+        let Some(s) = src else { return SourceSide { node: None, hop: None } };
+        let src_node = t.pods[s].node;
+        let l7 = t.services[to].protocol.is_l7();
+        let hop = match self.namespace_placement[t.services[t.pods[s].service].namespace] {
+            Placement::None => None,
+            Placement::Sidecar => {
+                Some(Stop::Proxy { proxy: self.sidecar_of_pod[s].expect("sidecar placed"), layer: if l7 { Layer::L7 } else { Layer::L4 } })
+            }
+            Placement::PerNode => {
+                let want = matches!(t.mesh.per_node_l7, PerNodeL7::Source | PerNodeL7::Both);
+                let layer = if want && l7 { Layer::L7 } else { Layer::L4 };
+                Some(Stop::Proxy { proxy: self.node_proxy_of_node[src_node].expect("node proxy placed"), layer })
+            }
+            Placement::Ambient => Some(Stop::Proxy { proxy: self.ztunnel_of_node[src_node].expect("ztunnel placed"), layer: Layer::L4 }),
+        };
+        SourceSide { node: Some(src_node), hop }
+    }
+
+    /// The callee's side of a call to pod `dst` through waypoint replica `waypoint` (taken
+    /// modulo the count): its steps to the pod, the first one's delay left at 0 (it depends
+    /// on where the call comes from: [`SourceSide::crossing_ns`]).
+    pub fn destination_side(&self, t: &Topology, dst: PodId, waypoint: usize) -> DestinationSide {
+        let mut steps = Vec::with_capacity(3);
         let dst_node = t.pods[dst].node;
         let l7_ok = t.services[t.pods[dst].service].protocol.is_l7();
         let layer = |want_l7: bool| {
@@ -391,8 +455,9 @@ impl Deployment {
                 Layer::L4
             }
         };
-        // `here` is the node we are at; the first hop from outside costs nothing (ingress is out of scope).
-        let mut here: Option<NodeId> = src.map(|s| t.pods[s].node);
+        // `here` is the node we are at; the first step's delay is the crossing's.
+        let mut here: Option<NodeId> = None;
+        let mut first: Option<NodeId> = None;
         let mut go = |steps: &mut Vec<Step>, node: NodeId, local: bool, stop: Stop| {
             // A hop to a proxy in the same pod or on the same node that intercepts it is folded
             // into that proxy's fixed latency; other hops pay the network.
@@ -401,35 +466,9 @@ impl Deployment {
                 _ => 0,
             };
             here = Some(node);
+            first.get_or_insert(node);
             steps.push(Step { delay_ns, stop });
         };
-        if let Some(s) = src {
-            let src_node = t.pods[s].node;
-            match self.namespace_placement[t.services[t.pods[s].service].namespace] {
-                Placement::None => {}
-                Placement::Sidecar => go(
-                    &mut steps,
-                    src_node,
-                    true,
-                    Stop::Proxy { proxy: self.sidecar_of_pod[s].expect("sidecar placed"), layer: layer(true) },
-                ),
-                Placement::PerNode => {
-                    let l7 = matches!(t.mesh.per_node_l7, PerNodeL7::Source | PerNodeL7::Both);
-                    go(
-                        &mut steps,
-                        src_node,
-                        true,
-                        Stop::Proxy { proxy: self.node_proxy_of_node[src_node].expect("node proxy placed"), layer: layer(l7) },
-                    )
-                }
-                Placement::Ambient => go(
-                    &mut steps,
-                    src_node,
-                    true,
-                    Stop::Proxy { proxy: self.ztunnel_of_node[src_node].expect("ztunnel placed"), layer: Layer::L4 },
-                ),
-            }
-        }
         match self.namespace_placement[t.services[t.pods[dst].service].namespace] {
             Placement::None => {}
             Placement::Sidecar => {
@@ -452,14 +491,9 @@ impl Deployment {
             }
             Placement::Ambient => {
                 let cluster = &t.nodes[dst_node].cluster;
-                let wps: Vec<ProxyId> = self
-                    .waypoints(t.pods[dst].service)
-                    .iter()
-                    .copied()
-                    .filter(|&w| t.nodes[self.proxies[w].node].cluster == *cluster)
-                    .collect();
-                if !wps.is_empty() {
-                    let w = wps[waypoint % wps.len()];
+                let mut wps = self.waypoints(t.pods[dst].service).iter().filter(|&&w| t.nodes[self.proxies[w].node].cluster == *cluster);
+                let count = wps.clone().count();
+                if let Some(&w) = wps.nth(waypoint % count.max(1)) {
                     go(&mut steps, self.proxies[w].node, false, Stop::Proxy { proxy: w, layer: layer(true) });
                 }
                 go(
@@ -470,9 +504,21 @@ impl Deployment {
                 );
             }
         }
-        let last_is_local_proxy = matches!(steps.last(), Some(Step { stop: Stop::Proxy { .. }, .. }));
-        go(&mut steps, dst_node, last_is_local_proxy, Stop::Pod(dst));
-        Path { steps }
+        let to_pod = steps.is_empty();
+        // After a proxy on its node the pod is local; reached first, it is local to a caller's
+        // proxy on that node (the crossing decides).
+        go(&mut steps, dst_node, true, Stop::Pod(dst));
+        DestinationSide { node: first.unwrap_or(dst_node), to_pod, steps }
+    }
+
+    /// The steps of a call from `src` (None: from outside the cluster, arriving at the
+    /// callee's node) to pod `dst`, through waypoint replica `waypoint` (taken modulo the count):
+    /// the source side's proxy, then the destination side.
+    pub fn path(&self, t: &Topology, src: Option<PodId>, dst: PodId, waypoint: usize) -> Path {
+        let s = self.source_side(t, src, t.pods[dst].service);
+        let mut d = self.destination_side(t, dst, waypoint);
+        d.steps[0].delay_ns = s.crossing_ns(d.node, d.to_pod, |a, b| t.network.latency_ns(&t.nodes, a, b));
+        Path { steps: s.hop.map(|stop| Step { delay_ns: 0, stop }).into_iter().chain(d.steps).collect() }
     }
 
     /// Mean number of calls per end-user request over each call edge and each load, from the
@@ -512,28 +558,44 @@ impl Deployment {
             let dst_pods = &t.services[to].pods;
             let nw = self.waypoints(to).len().max(1);
             let n = (from_pods.len() * dst_pods.len() * nw) as f64;
+            let x = weight / n;
+            // Passes over every (source, destination, waypoint) path, by layer and kind: a
+            // source side's pass is on every path from it, a destination side's on every path to it.
+            let mut layers = [0u64; 2];
+            let mut kinds = [0u64; ProxyKind::ALL.len()];
+            let mut tally = |proxy: ProxyId, layer: Layer, paths: usize| {
+                layers[(layer == Layer::L7) as usize] += paths as u64;
+                let k = ProxyKind::ALL.iter().position(|&k| k == self.proxies[proxy].kind).expect("every kind is listed");
+                kinds[k] += paths as u64;
+            };
             for &s in from_pods {
-                for &d in dst_pods {
-                    for w in 0..nw {
-                        for (p, layer) in self.path(t, s, d, w).passes() {
-                            let x = weight / n;
-                            counts.total += x;
-                            match layer {
-                                Layer::L7 => counts.l7 += x,
-                                Layer::L4 => counts.l4 += x,
-                            }
-                            if per_request {
-                                counts.new_connection += x;
-                                if let Some(e) = by_kind_new.iter_mut().find(|(k, _)| *k == self.proxies[p].kind) {
-                                    e.1 += x;
-                                }
-                            }
-                            if let Some(e) = by_kind.iter_mut().find(|(k, _)| *k == self.proxies[p].kind) {
-                                e.1 += x;
-                            }
+                if let Some(Stop::Proxy { proxy, layer }) = self.source_side(t, s, to).hop {
+                    tally(proxy, layer, dst_pods.len() * nw);
+                }
+            }
+            for &d in dst_pods {
+                for w in 0..nw {
+                    for st in self.destination_side(t, d, w).steps {
+                        if let Stop::Proxy { proxy, layer } = st.stop {
+                            tally(proxy, layer, from_pods.len());
                         }
                     }
                 }
+            }
+            // One addition per pass, as a pass-by-pass sum makes, so the figures are the same
+            // to the last bit.
+            let add_times = |sum: &mut f64, times: u64| (0..times).for_each(|_| *sum += x);
+            add_times(&mut counts.total, layers[0] + layers[1]);
+            add_times(&mut counts.l4, layers[0]);
+            add_times(&mut counts.l7, layers[1]);
+            for (k, &times) in kinds.iter().enumerate() {
+                if per_request {
+                    add_times(&mut by_kind_new[k].1, times);
+                }
+                add_times(&mut by_kind[k].1, times);
+            }
+            if per_request {
+                add_times(&mut counts.new_connection, layers[0] + layers[1]);
             }
         };
         for (l, load) in t.loads.iter().enumerate() {

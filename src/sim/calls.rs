@@ -11,7 +11,7 @@ use rand::Rng;
 use super::engine::{CallState, Engine, NONE};
 use super::event::{gen24, Event};
 use super::output::record;
-use super::plan::ContainerKind;
+use super::plan::{ContainerKind, MAX_PATH_STEPS, NO_PATHS};
 use crate::topology::{CallMode, ProxyKind};
 
 impl Engine<'_> {
@@ -34,10 +34,21 @@ impl Engine<'_> {
         if self.drained > 0 {
             (dst_j, w) = self.avoid_drained(edge as usize, src_i, dst_j, w);
         }
-        let path = plan.path_index(edge as usize, src_i as usize, dst_j as usize, w as usize) as u32;
-        let (first, len, _) = plan.paths[path as usize];
-        let callee = plan.steps[(first + len - 1) as usize].station;
         let id = self.alloc_call();
+        let path = if ep.path_offset != NO_PATHS {
+            ep.path_offset + (src_i * n_dst + dst_j) * ep.waypoints + w
+        } else {
+            // The call's own slot, after the plan's whole paths.
+            let path = plan.paths.len() as u32 + id;
+            let first = (plan.steps.len() + id as usize * MAX_PATH_STEPS) as u32;
+            let slot: &mut [_; MAX_PATH_STEPS] =
+                (&mut self.path_steps[first as usize..][..MAX_PATH_STEPS]).try_into().expect("a slot per call");
+            let (len, back_ns) = plan.write_path(edge as usize, src_i as usize, dst_j as usize, w as usize, slot);
+            self.paths[path as usize] = (first, len, back_ns);
+            path
+        };
+        let (first, len, _) = self.paths[path as usize];
+        let callee = self.path_steps[(first + len - 1) as usize].station;
         let gen = self.calls[id as usize].gen.wrapping_add(1);
         self.calls[id as usize] = CallState {
             gen,
@@ -76,7 +87,7 @@ impl Engine<'_> {
             let at = self.after(t);
             self.schedule(at, Event::Timeout { call: id, gen: gen24(gen) });
         }
-        let at = self.after(plan.steps[first as usize].delay_ns);
+        let at = self.after(self.path_steps[first as usize].delay_ns);
         self.schedule(at, Event::Reach { call: id });
         id
     }
@@ -126,7 +137,7 @@ impl Engine<'_> {
             }
         }
         self.calls[c as usize].cursor = cursor as u32;
-        Some(self.after(plan.paths[call.path as usize].2))
+        Some(self.after(self.paths[call.path as usize].2))
     }
 
     /// The call failed where it is now: the error travels back over the links crossed so far.
@@ -137,11 +148,10 @@ impl Engine<'_> {
     /// The call fails where it is now after waiting `wait_ns` (a connect timeout), then the
     /// error travels back over the links crossed so far.
     pub(super) fn fail_call_after(&mut self, c: u32, wait_ns: u64) {
-        let plan = self.plan;
         let call = &mut self.calls[c as usize];
         call.failed = true;
-        let (first, _, _) = plan.paths[call.path as usize];
-        let back = (first..=call.at).fold(wait_ns, |a, i| a.saturating_add(plan.steps[i as usize].delay_ns));
+        let (first, _, _) = self.paths[call.path as usize];
+        let back = (first..=call.at).fold(wait_ns, |a, i| a.saturating_add(self.path_steps[i as usize].delay_ns));
         let at = self.after(back);
         self.schedule(at, Event::Response { call: c });
     }
@@ -163,9 +173,9 @@ impl Engine<'_> {
         let ep = &plan.edges[call.edge as usize];
         // Proxies it passed release it; where it stopped, it was never held (refused) or
         // was dropped (the proxy died).
-        let first = plan.paths[call.path as usize].0;
+        let first = self.paths[call.path as usize].0;
         for i in first..call.at {
-            let s = plan.steps[i as usize].station as usize;
+            let s = self.path_steps[i as usize].station as usize;
             if s >= plan.proxy_station_offset {
                 self.release_call(s, ep.per_request_connection, call.start_ns);
             }
@@ -211,8 +221,7 @@ impl Engine<'_> {
     /// library), else `NONE` for requests from outside.
     fn outlier_client(&self, edge: usize, src_i: u32) -> u32 {
         let plan = self.plan;
-        let (first, _, _) = plan.paths[plan.path_index(edge, src_i as usize, 0, 0)];
-        let station = plan.steps[first as usize].station as usize;
+        let station = plan.path_stations(edge, src_i as usize, 0, 0).next().expect("a path ends at its pod") as usize;
         if station >= plan.proxy_station_offset {
             station as u32
         } else {
@@ -321,7 +330,7 @@ impl Engine<'_> {
             self.calls[p].failed = true;
         }
         let at =
-            if self.calls[p].failed { self.after(plan.paths[self.calls[p].path as usize].2) } else { self.issue_next_group(p as u32)? };
+            if self.calls[p].failed { self.after(self.paths[self.calls[p].path as usize].2) } else { self.issue_next_group(p as u32)? };
         if at == self.now && self.queue.nothing_due_now() {
             return Some(p as u32);
         }
@@ -337,8 +346,7 @@ impl Engine<'_> {
         let ep = &plan.edges[edge];
         let (n, nw) = (ep.dst_pods.len() as u32, ep.waypoints.max(1));
         let clear = |e: &Self, jj: u32, ww: u32| {
-            let (first, len, _) = plan.paths[plan.path_index(edge, src_i as usize, jj as usize, ww as usize)];
-            (first..first + len).all(|i| !e.stations[plan.steps[i as usize].station as usize].drained)
+            plan.path_stations(edge, src_i as usize, jj as usize, ww as usize).all(|s| !e.stations[s as usize].drained)
         };
         if clear(self, j, w) {
             return (j, w);
@@ -372,9 +380,9 @@ impl Engine<'_> {
         if timed_out {
             return true;
         }
-        let (first, len, _) = plan.paths[call.path as usize];
+        let (first, len, _) = self.paths[call.path as usize];
         let retrier = (first..first + len).find(|&i| {
-            let s = plan.steps[i as usize].station as usize;
+            let s = self.path_steps[i as usize].station as usize;
             matches!(
                 plan.containers[plan.stations[s].container as usize].kind,
                 ContainerKind::Proxy(_, k) if k != ProxyKind::Ztunnel
@@ -393,12 +401,12 @@ impl Engine<'_> {
     /// station (requests from outside).
     fn retrier_of(&self, call: &CallState) -> u32 {
         let plan = self.plan;
-        let (first, len, _) = plan.paths[call.path as usize];
-        let proxy = (first..first + len).map(|i| plan.steps[i as usize].station as usize).find(
+        let (first, len, _) = self.paths[call.path as usize];
+        let proxy = (first..first + len).map(|i| self.path_steps[i as usize].station as usize).find(
             |&s| matches!(plan.containers[plan.stations[s].container as usize].kind, ContainerKind::Proxy(_, k) if k != ProxyKind::Ztunnel),
         );
         let pod = plan.edges[call.edge as usize].src_pods[call.src_i as usize];
-        proxy.or(pod).unwrap_or(plan.steps[first as usize].station as usize) as u32
+        proxy.or(pod).unwrap_or(self.path_steps[first as usize].station as usize) as u32
     }
 
     fn free_call(&mut self, c: u32) {

@@ -19,7 +19,7 @@ use super::event::{Event, EventKind, EventQueue, PackedEvent};
 use super::output::{
     histogram, small_histogram, Bucket, ContainerStats, EdgeStats, RunOutput, SimError, SimOptions, StationStats, MAX_TIMELINE_BUCKETS,
 };
-use super::plan::{Plan, StationKind};
+use super::plan::{Plan, PlanStep, StationKind, MAX_PATH_STEPS};
 use super::sampler::Sampler;
 
 pub(super) const NONE: u32 = u32::MAX;
@@ -54,8 +54,9 @@ pub(super) enum Refusal {
 pub(super) struct CallState {
     pub gen: u32,
     pub edge: u32,
+    /// Its path in [`Engine::paths`].
     pub path: u32,
-    /// Index in [`Plan::steps`] of its current step (from its path's first step to its last).
+    /// Index in [`Engine::path_steps`] of its current step (from its path's first step to its last).
     pub at: u32,
     pub src_i: u32,
     pub dst_j: u32,
@@ -134,6 +135,12 @@ pub(super) struct Engine<'a> {
     pub cpu: Cpu,
     pub calls: Vec<CallState>,
     pub free_calls: Vec<u32>,
+    /// The plan's whole paths' steps, then `MAX_PATH_STEPS` per call slot for a call whose
+    /// edge joins its path's sides when it starts (see `plan::WHOLE_PATHS_PER_EDGE`).
+    pub path_steps: Vec<PlanStep>,
+    /// (first step in `path_steps`, number of steps, return delay): the plan's whole paths,
+    /// then one per call slot.
+    pub paths: Vec<(u32, u32, u64)>,
     pub requests: Vec<RequestState>,
     pub free_requests: Vec<u32>,
     pub rr_source: Vec<u32>,
@@ -289,6 +296,8 @@ impl<'a> Engine<'a> {
             cpu: Cpu::new(&nodes, &containers),
             calls: Vec::with_capacity(1024),
             free_calls: Vec::new(),
+            path_steps: plan.steps.clone(),
+            paths: plan.paths.clone(),
             requests: Vec::with_capacity(1024),
             free_requests: Vec::new(),
             rr_source: vec![0; plan.load_count],
@@ -436,7 +445,8 @@ impl<'a> Engine<'a> {
         }
     }
 
-    #[inline]
+    // Always inlined: a call's start outgrew the compiler's inlining of it.
+    #[inline(always)]
     pub(super) fn schedule(&mut self, at: u64, e: Event) {
         self.queue.push(at, e);
     }
@@ -505,6 +515,8 @@ impl<'a> Engine<'a> {
                     self.overflow = true;
                 }
                 self.calls.push(CallState::default());
+                self.path_steps.extend([PlanStep::default(); MAX_PATH_STEPS]);
+                self.paths.push((0, 0, 0));
                 (self.calls.len() - 1) as u32
             }
         }

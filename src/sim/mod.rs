@@ -14,6 +14,7 @@ pub mod cpu;
 pub mod engine;
 pub mod event;
 mod faults;
+pub mod latency;
 mod load;
 mod memory;
 pub mod output;
@@ -28,6 +29,8 @@ pub use plan::Plan;
 
 #[cfg(test)]
 mod memory_tests;
+#[cfg(test)]
+mod plan_tests;
 #[cfg(test)]
 mod refusal_tests;
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! The engine's compiled input: stations (pods and proxies), the CPU containers and nodes
-//! they run on, and every path a call can take, flattened into vectors indexed by integers so
-//! the event loop does no lookups by name and no allocation per call. Built from a topology,
-//! a deployment and the cost models.
+//! they run on, and the two sides of every path a call can take (one per source replica, one
+//! per destination replica and waypoint, so a large edge holds no path per pair of replicas),
+//! flattened into vectors indexed by integers so the event loop does no lookups by name and no
+//! allocation per call. Built from a topology, a deployment and the cost models.
 
 use super::cpu::{shares_of_request, CpuContainerSpec, CpuNodeSpec};
+use super::latency::NodeLatency;
 use crate::model::CostModels;
-use crate::placement::{Deployment, Stop};
+use crate::placement::{Deployment, Step, Stop};
 use crate::topology::{CallMode, ClosedLoop, ConnectionReuse, PodId, ProxyKind, ServiceTime, Topology};
 
 /// What a station is.
@@ -90,7 +92,7 @@ pub struct NodeCpuPlan {
 }
 
 /// One step of a flattened path.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct PlanStep {
     pub delay_ns: u64,
     pub station: u32,
@@ -100,6 +102,47 @@ pub struct PlanStep {
     pub fixed_ns: u64,
 }
 
+/// Steps a path can have: a source side's proxy, then a waypoint, a ztunnel and the pod.
+pub const MAX_PATH_STEPS: usize = 4;
+
+/// No node: a call from outside the cluster.
+pub const NO_NODE: u32 = u32::MAX;
+
+/// An edge with at most this many paths (source replicas × destination replicas × waypoints)
+/// holds them whole, so its calls copy no steps when they start; a larger one's calls join
+/// their path's two sides each.
+pub const WHOLE_PATHS_PER_EDGE: usize = 64;
+
+/// An edge's `path_offset` when its paths are joined per call.
+pub const NO_PATHS: u32 = u32::MAX;
+
+/// The caller's side of an edge's paths from one source replica.
+#[derive(Clone, Copy, Debug)]
+pub struct SourcePlan {
+    /// The node the call leaves from (`NO_NODE`: from outside the cluster).
+    pub node: u32,
+    /// Its class in [`Plan::latency`].
+    pub class: u32,
+    /// The proxy on that node that takes the call first, at no delay.
+    pub hop: Option<PlanStep>,
+}
+
+/// The callee's side of an edge's paths to one destination replica through one waypoint.
+#[derive(Clone, Copy, Debug)]
+pub struct DestinationPlan {
+    /// Its first `len` steps, the callee pod last; the first one's delay is the crossing's
+    /// ([`Plan::crossing_ns`]), 0 here. Held inline: a call copies them whole.
+    pub steps: [PlanStep; MAX_PATH_STEPS - 1],
+    pub len: u32,
+    /// The node of its first step, and its class in [`Plan::latency`].
+    pub node: u32,
+    pub class: u32,
+    /// Whether its first step is the callee pod.
+    pub to_pod: bool,
+    /// Delays of its steps after the first, summed.
+    pub rest_delay_ns: u64,
+}
+
 /// One edge: a load (end-user requests) or a call between services.
 #[derive(Clone, Debug)]
 pub struct EdgePlan {
@@ -107,6 +150,11 @@ pub struct EdgePlan {
     pub src_pods: Vec<Option<PodId>>,
     pub dst_pods: Vec<PodId>,
     pub waypoints: u32,
+    /// Its first source side in [`Plan::sources`] (one per source replica).
+    pub source_offset: u32,
+    /// Its first destination side in [`Plan::destinations`] (per destination replica, one per waypoint).
+    pub destination_offset: u32,
+    /// Its first path in [`Plan::paths`], when it holds them whole (else `NO_PATHS`).
     pub path_offset: u32,
     pub count: u32,
     pub probability: f64,
@@ -123,9 +171,14 @@ pub struct EdgePlan {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub stations: Vec<StationSpec>,
+    /// Steps of the whole paths of edges that hold them.
     pub steps: Vec<PlanStep>,
-    /// (first step, number of steps, return delay) of each path.
+    /// (first step, number of steps, return delay) of each whole path.
     pub paths: Vec<(u32, u32, u64)>,
+    pub sources: Vec<SourcePlan>,
+    pub destinations: Vec<DestinationPlan>,
+    /// Latency between nodes, for the crossing from a source side into a destination side.
+    pub latency: NodeLatency,
     /// Loads first (index = load id), then calls (index = loads + call id).
     pub edges: Vec<EdgePlan>,
     pub load_count: usize,
@@ -228,8 +281,9 @@ impl Plan {
             })
             .collect();
 
-        let mut steps = Vec::new();
-        let mut paths = Vec::new();
+        let latency = NodeLatency::new(t);
+        let mut sources = Vec::new();
+        let mut destinations = Vec::new();
         let mut edges = Vec::new();
         let mut add_edge = |name: String,
                             src_pods: Vec<Option<PodId>>,
@@ -242,30 +296,46 @@ impl Plan {
                             retries| {
             let dst_pods = t.services[to].pods.clone();
             let waypoints = d.waypoints(to).len().max(1) as u32;
-            let path_offset = paths.len() as u32;
             let payload = t.services[to].request_bytes + t.services[to].response_bytes;
             let per_request = reuse == ConnectionReuse::PerRequest;
-            for &s in &src_pods {
-                for &dp in &dst_pods {
-                    for w in 0..waypoints {
-                        let path = d.path(t, s, dp, w as usize);
-                        let first = steps.len() as u32;
-                        for st in &path.steps {
-                            let (station, work_ns, fixed_ns) = match st.stop {
-                                Stop::Pod(p) => (p, 0, 0),
-                                Stop::Proxy { proxy, layer } => {
-                                    let m = models.get(d.proxies[proxy].kind);
-                                    (
-                                        proxy_station_offset + proxy,
-                                        m.map(|m| m.pass_cpu_ns(layer, payload, per_request)).unwrap_or(0),
-                                        m.map(|m| m.latency_fixed_ns).unwrap_or(0),
-                                    )
-                                }
-                            };
-                            steps.push(PlanStep { delay_ns: st.delay_ns, station: station as u32, work_ns, fixed_ns });
-                        }
-                        paths.push((first, path.steps.len() as u32, path.return_delay_ns()));
+            let plan_step = |st: &Step| {
+                let (station, work_ns, fixed_ns) = match st.stop {
+                    Stop::Pod(p) => (p, 0, 0),
+                    Stop::Proxy { proxy, layer } => {
+                        let m = models.get(d.proxies[proxy].kind);
+                        (
+                            proxy_station_offset + proxy,
+                            m.map(|m| m.pass_cpu_ns(layer, payload, per_request)).unwrap_or(0),
+                            m.map(|m| m.latency_fixed_ns).unwrap_or(0),
+                        )
                     }
+                };
+                PlanStep { delay_ns: st.delay_ns, station: station as u32, work_ns, fixed_ns }
+            };
+            let source_offset = sources.len() as u32;
+            for &s in &src_pods {
+                let side = d.source_side(t, s, to);
+                let hop = side.hop.map(|stop| plan_step(&Step { delay_ns: 0, stop }));
+                let node = side.node.map_or(NO_NODE, |n| n as u32);
+                sources.push(SourcePlan { node, class: side.node.map_or(0, |n| latency.class(n)), hop });
+            }
+            let destination_offset = destinations.len() as u32;
+            for &dp in &dst_pods {
+                for w in 0..waypoints {
+                    let side = d.destination_side(t, dp, w as usize);
+                    assert!(side.steps.len() < MAX_PATH_STEPS, "a destination side of at most {} steps", MAX_PATH_STEPS - 1);
+                    let mut steps = [PlanStep::default(); MAX_PATH_STEPS - 1];
+                    for (to, st) in steps.iter_mut().zip(&side.steps) {
+                        *to = plan_step(st);
+                    }
+                    destinations.push(DestinationPlan {
+                        steps,
+                        len: side.steps.len() as u32,
+                        node: side.node as u32,
+                        class: latency.class(side.node),
+                        to_pod: side.to_pod,
+                        rest_delay_ns: side.steps[1..].iter().map(|s| s.delay_ns).sum(),
+                    });
                 }
             }
             edges.push(EdgePlan {
@@ -273,7 +343,9 @@ impl Plan {
                 src_pods,
                 dst_pods,
                 waypoints,
-                path_offset,
+                source_offset,
+                destination_offset,
+                path_offset: NO_PATHS,
                 count,
                 probability,
                 mode,
@@ -316,8 +388,11 @@ impl Plan {
             .collect();
         let mut plan = Plan {
             stations,
-            steps,
-            paths,
+            steps: Vec::new(),
+            paths: Vec::new(),
+            sources,
+            destinations,
+            latency,
             edges,
             load_count,
             load_rates_rps: t.loads.iter().map(|l| l.rate_rps).collect(),
@@ -339,6 +414,7 @@ impl Plan {
             pooled_connections: Vec::new(),
             node_memory_bytes: t.nodes.iter().map(|n| n.memory_bytes as f64).collect(),
         };
+        plan.hold_whole_paths();
         plan.pooled_connections = plan.count_pooled_connections();
         plan.memory = plan.station_memory(t, d, models);
         plan
@@ -385,35 +461,121 @@ impl Plan {
     /// receives from on edges that reuse connections.
     pub fn count_pooled_connections(&self) -> Vec<usize> {
         let offset = self.proxy_station_offset;
-        let proxies = self.stations.len() - offset;
-        let mut peers: Vec<std::collections::BTreeSet<u32>> = vec![std::collections::BTreeSet::new(); proxies];
+        let mut peers: Vec<Vec<u32>> = vec![Vec::new(); self.stations.len() - offset];
+        let mut link = |a: u32, b: u32| {
+            for (a, b) in [(a, b), (b, a)] {
+                if a as usize >= offset && a != b {
+                    peers[a as usize - offset].push(b);
+                }
+            }
+        };
         for e in &self.edges {
             if e.per_request_connection {
                 continue;
             }
-            let paths = e.src_pods.len() * e.dst_pods.len() * e.waypoints as usize;
-            for (k, path) in self.paths[e.path_offset as usize..e.path_offset as usize + paths].iter().enumerate() {
-                let src = e.src_pods[k / (e.dst_pods.len() * e.waypoints as usize)];
-                let (first, len, _) = *path;
-                let stations: Vec<u32> =
-                    src.map(|p| p as u32).into_iter().chain((first..first + len).map(|i| self.steps[i as usize].station)).collect();
-                for w in stations.windows(2) {
-                    for (a, b) in [(w[0], w[1]), (w[1], w[0])] {
-                        if a as usize >= offset && a != b {
-                            peers[a as usize - offset].insert(b);
-                        }
+            // The links within each side, then from each distinct last station of a source
+            // side (its proxy, else its pod) to each distinct first station of a destination side.
+            let mut lasts = std::collections::BTreeSet::new();
+            for (s, pod) in self.sources[e.source_offset as usize..].iter().zip(&e.src_pods) {
+                let pod = pod.map(|p| p as u32);
+                let hop = s.hop.map(|h| h.station);
+                if let (Some(p), Some(h)) = (pod, hop) {
+                    link(p, h);
+                }
+                lasts.extend(hop.or(pod));
+            }
+            let mut firsts = std::collections::BTreeSet::new();
+            let sides = e.dst_pods.len() * e.waypoints as usize;
+            for d in &self.destinations[e.destination_offset as usize..][..sides] {
+                let steps = &d.steps[..d.len as usize];
+                for w in steps.windows(2) {
+                    link(w[0].station, w[1].station);
+                }
+                firsts.insert(steps[0].station);
+            }
+            for &a in &lasts {
+                for &b in &firsts {
+                    link(a, b);
+                }
+            }
+        }
+        peers
+            .iter_mut()
+            .map(|p| {
+                p.sort_unstable();
+                p.dedup();
+                p.len()
+            })
+            .collect()
+    }
+
+    /// Join the sides of the paths of edges that have few, once.
+    fn hold_whole_paths(&mut self) {
+        for e in 0..self.edges.len() {
+            let edge = &self.edges[e];
+            let (n_src, n_dst, n_w) = (edge.src_pods.len(), edge.dst_pods.len(), edge.waypoints as usize);
+            if n_src * n_dst * n_w > WHOLE_PATHS_PER_EDGE {
+                continue;
+            }
+            self.edges[e].path_offset = self.paths.len() as u32;
+            for i in 0..n_src {
+                for j in 0..n_dst {
+                    for w in 0..n_w {
+                        let mut out = [PlanStep::default(); MAX_PATH_STEPS];
+                        let (len, back_ns) = self.write_path(e, i, j, w, &mut out);
+                        self.paths.push((self.steps.len() as u32, len, back_ns));
+                        self.steps.extend_from_slice(&out[..len as usize]);
                     }
                 }
             }
         }
-        peers.iter().map(|p| p.len()).collect()
     }
 
-    /// Index of the path for edge `e`, source replica `i`, destination replica `j`, waypoint `w`.
+    /// The source and destination sides of the path of edge `e` from source replica `i` to
+    /// destination replica `j` through waypoint `w`.
     #[inline]
-    pub fn path_index(&self, e: usize, i: usize, j: usize, w: usize) -> usize {
+    pub fn sides(&self, e: usize, i: usize, j: usize, w: usize) -> (&SourcePlan, &DestinationPlan) {
         let edge = &self.edges[e];
-        edge.path_offset as usize + (i * edge.dst_pods.len() + j) * edge.waypoints as usize + w
+        (
+            &self.sources[edge.source_offset as usize + i],
+            &self.destinations[edge.destination_offset as usize + j * edge.waypoints as usize + w],
+        )
+    }
+
+    /// One-way delay of the first step of destination side `d` after source side `s`.
+    #[inline]
+    pub fn crossing_ns(&self, s: &SourcePlan, d: &DestinationPlan) -> u64 {
+        let from = (s.node != NO_NODE).then_some(s.node as usize);
+        let latency = |a: usize, b: usize| self.latency.between(s.class, d.class, a == b);
+        crate::placement::crossing_ns(from, s.hop.is_some(), d.node as usize, d.to_pod, latency)
+    }
+
+    /// Write the steps of the path of edge `e` (`i`, `j`, `w` as for [`Plan::sides`]) into
+    /// `out`; returns how many, and the delay of the response back over them.
+    #[inline]
+    pub fn write_path(&self, e: usize, i: usize, j: usize, w: usize, out: &mut [PlanStep; MAX_PATH_STEPS]) -> (u32, u64) {
+        let (s, d) = self.sides(e, i, j, w);
+        let crossing = self.crossing_ns(s, d);
+        // Every step slot is copied, used or not: fixed ranges, no bounds to check.
+        let k = match s.hop {
+            Some(h) => {
+                out[0] = h;
+                out[1..].copy_from_slice(&d.steps);
+                1
+            }
+            None => {
+                out[..MAX_PATH_STEPS - 1].copy_from_slice(&d.steps);
+                0
+            }
+        };
+        out[k].delay_ns = crossing;
+        (k as u32 + d.len, crossing + d.rest_delay_ns)
+    }
+
+    /// The stations of that path, in order.
+    pub fn path_stations(&self, e: usize, i: usize, j: usize, w: usize) -> impl Iterator<Item = u32> + '_ {
+        let (s, d) = self.sides(e, i, j, w);
+        s.hop.map(|h| h.station).into_iter().chain(d.steps[..d.len as usize].iter().map(|st| st.station))
     }
 }
 

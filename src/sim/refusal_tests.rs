@@ -76,7 +76,9 @@ fn a_proxy_at_its_queue_limit_refuses_with_its_kernels_reset() {
     let (plan, out) = simulate_with(&t, Placement::Sidecar, &models, Vec::new()).expect("the run ends");
     let proxy = plan.proxy_station_offset;
     let st = &out.stations[proxy];
-    let work = plan.steps.iter().find(|s| s.station as usize == proxy).expect("the sidecar is on the path").work_ns as f64;
+    let mut steps =
+        plan.destinations.iter().flat_map(|d| &d.steps[..d.len as usize]).chain(plan.sources.iter().filter_map(|s| s.hop.as_ref()));
+    let work = steps.find(|s| s.station as usize == proxy).expect("the sidecar is on the path").work_ns as f64;
     assert!(work >= 100_000.0);
     assert!(st.rejected > 1_000, "{} refusals", st.rejected);
     let container = plan.stations[proxy].container as usize;

@@ -23,7 +23,7 @@ impl Engine<'_> {
     /// A call reaches the station of its current step: served now, queued, or refused.
     pub(super) fn on_reach(&mut self, c: u32) {
         let call = self.calls[c as usize];
-        let step = self.plan.steps[call.at as usize];
+        let step = self.path_steps[call.at as usize];
         let s = step.station as usize;
         if !self.stations[s].up {
             if self.stations[s].silent {
@@ -94,7 +94,7 @@ impl Engine<'_> {
         let mut work_ref = match &self.cpu_samplers[s] {
             Some(sampler) => sampler.sample(&mut self.rng),
             None => {
-                let step = self.plan.steps[call.at as usize];
+                let step = self.path_steps[call.at as usize];
                 step.work_ns as f64
             }
         };
@@ -145,7 +145,7 @@ impl Engine<'_> {
         }
 
         let call = self.calls[token as usize];
-        let s = self.plan.steps[call.at as usize].station as usize;
+        let s = self.path_steps[call.at as usize].station as usize;
         self.after_cpu(token, s);
     }
 
@@ -165,7 +165,7 @@ impl Engine<'_> {
     /// The off-CPU wait of a request is over, unless its pod crashed meanwhile.
     pub(super) fn on_wait_done(&mut self, c: u32) {
         let call = self.calls[c as usize];
-        let s = self.plan.steps[call.at as usize].station as usize;
+        let s = self.path_steps[call.at as usize].station as usize;
         if self.stations[s].epoch != call.epoch {
             // The station crashed while serving this call; its worker is already gone.
             self.fail_call(c);
@@ -181,8 +181,8 @@ impl Engine<'_> {
     #[inline(always)]
     fn end_service(&mut self, c: u32, s: usize) {
         let call = self.calls[c as usize];
-        let (first, len, _) = self.plan.paths[call.path as usize];
-        let step = self.plan.steps[call.at as usize];
+        let (first, len, _) = self.paths[call.path as usize];
+        let step = self.path_steps[call.at as usize];
         self.occupancy(s, -1);
         self.stations[s].last_active_ns = self.now;
         let after_ns = self.plan.stations[s].after_response_ns;
@@ -197,7 +197,7 @@ impl Engine<'_> {
         if call.at + 1 == first + len {
             self.next_group(c);
         } else {
-            let next = self.plan.steps[call.at as usize + 1];
+            let next = self.path_steps[call.at as usize + 1];
             self.calls[c as usize].at += 1;
             let held_ns = match self.plan.stations[s].pass_latency {
                 Some(l) => super::sampler::ns(l.delay_at_score_ns(super::sampler::standard_normal(&mut self.rng))),

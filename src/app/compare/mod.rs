@@ -79,6 +79,8 @@ fn keep_summary(mut r: PlacementRun) -> PlacementRun {
     let p = &mut r.plan;
     p.steps = Vec::new();
     p.paths = Vec::new();
+    p.sources = Vec::new();
+    p.destinations = Vec::new();
     p.edges = Vec::new();
     p.pod_calls = Vec::new();
     r
