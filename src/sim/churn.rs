@@ -283,10 +283,11 @@ impl Engine<'_> {
     fn view_owner(&self, edge: usize, src_i: u32) -> u32 {
         let plan = self.plan;
         let run = self.opts.churn.as_ref().expect("churn run");
-        let (first, len, _) = plan.paths[plan.path_index(edge, src_i as usize, 0, 0)];
         let mut first_proxy = NONE;
-        for i in first..first + len.saturating_sub(1) {
-            let s = plan.steps[i as usize].station as usize;
+        // Every station but the last (the callee pod).
+        let stations: Vec<u32> = plan.path_stations(edge, src_i as usize, 0, 0).collect();
+        for &s in &stations[..stations.len().saturating_sub(1)] {
+            let s = s as usize;
             if s >= plan.proxy_station_offset {
                 if !run.ztunnel[s] {
                     return s as u32;
