@@ -681,7 +681,14 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     crate::validate::istio::write_published_csv(&staged.file("validate-istio-published.csv"), &published).map_err(as_app)?;
     crate::validate::istio::write_bench_csv(&staged.file("validate-istio-benchmark.csv"), &bench).map_err(as_app)?;
     crate::validate::shape::write_shape_csv(&staged.file("validate-shape.csv"), &shape).map_err(as_app)?;
-    let results = app::validate::section::validate(&a.topology, a.seed, &checks, &holdout, &published, &bench, &shape);
+    let results = app::validate::section::validate(
+        &a.topology,
+        a.seed,
+        app::validate::section::GsdChecks { fitted: &checks, holdout: &holdout, latency: &latency },
+        &published,
+        &bench,
+        &shape,
+    );
     let charts = match &results.body {
         crate::report::results::Body::Validate(v) => crate::report::result_charts::validate(v),
         _ => Vec::new(),
