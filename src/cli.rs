@@ -637,13 +637,24 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     };
     let as_app = validate_error;
     let mut checks = Vec::new();
+    let mut latency = Vec::new();
     for set in &sets {
-        checks.extend(app::validate::validate_gsd(set, &a.topology, &a.duration, a.seed)?);
+        let (c, l) = app::validate::validate_gsd_with_latency(set, &a.topology, &a.duration, a.seed)?;
+        checks.extend(c);
+        latency.extend(l);
     }
     println!("gsd-v1 data sets measured vs simulated, per load level, models fitted on all levels:");
     print!("{}", app::validate::table(&checks));
     let missed = checks.iter().filter(|c| !c.within_target()).count();
     println!("{} of {} checks within target\n", checks.len() - missed, checks.len());
+    println!("End-to-end latency of the same runs against the load generator's p50 and p99 (mean over a level's logs); no model is fitted to it:");
+    print!("{}", app::validate::table(&latency));
+    let missed = latency.iter().filter(|c| !c.within_target()).count();
+    println!(
+        "{} of {} latency checks within target (see docs/calibration.md, Faces latency against load)\n",
+        latency.len() - missed,
+        latency.len()
+    );
 
     let mut holdout = Vec::new();
     for set in &sets {
@@ -670,10 +681,18 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     let staged = outdir::StagedDir::create(&a.out, &source, a.force)?;
     app::validate::write_csv(&staged.file("validate-gsd.csv"), &checks)?;
     app::validate::write_csv(&staged.file("validate-gsd-holdout.csv"), &holdout)?;
+    app::validate::write_csv(&staged.file("validate-gsd-latency.csv"), &latency)?;
     crate::validate::istio::write_published_csv(&staged.file("validate-istio-published.csv"), &published).map_err(as_app)?;
     crate::validate::istio::write_bench_csv(&staged.file("validate-istio-benchmark.csv"), &bench).map_err(as_app)?;
     crate::validate::shape::write_shape_csv(&staged.file("validate-shape.csv"), &shape).map_err(as_app)?;
-    let results = app::validate::section::validate(&a.topology, a.seed, &checks, &holdout, &published, &bench, &shape);
+    let results = app::validate::section::validate(
+        &a.topology,
+        a.seed,
+        app::validate::section::GsdChecks { fitted: &checks, holdout: &holdout, latency: &latency },
+        &published,
+        &bench,
+        &shape,
+    );
     let charts = match &results.body {
         crate::report::results::Body::Validate(v) => crate::report::result_charts::validate(v),
         _ => Vec::new(),
@@ -681,7 +700,7 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     crate::report::html::write(staged.path(), &results, &app::keyed(charts)).map_err(AppError::Output)?;
     let written = staged.commit()?;
     println!(
-        "wrote {}/ (report.html, results.json, validate-gsd.csv, validate-gsd-holdout.csv, validate-istio-published.csv, validate-istio-benchmark.csv, validate-shape.csv)",
+        "wrote {}/ (report.html, results.json, validate-gsd.csv, validate-gsd-holdout.csv, validate-gsd-latency.csv, validate-istio-published.csv, validate-istio-benchmark.csv, validate-shape.csv)",
         written.display()
     );
     Ok(())

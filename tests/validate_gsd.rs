@@ -109,3 +109,18 @@ fn haproxy_model_reproduces_its_loopback_bench_within_the_stated_error() {
         assert!(c.error().abs() <= bound, "{}", c.describe());
     }
 }
+
+#[test]
+fn faces_latency_is_set_against_wrk2s_percentiles_at_every_level() {
+    let Some(gsd) = gsd() else { return };
+    let (checks, latency) =
+        meshsim::app::validate::validate_gsd_with_latency(&gsd.join("linkerd"), &root().join("topologies/faces.toml"), "12s", 1).unwrap();
+    assert_eq!(checks.len(), 10);
+    // p50 and p99 at each of the 5 levels; the measured figure is the mean over the level's
+    // 15 wrk2 logs (at 1200 rps: 34.34 ms at p50, 151.61 ms at p99).
+    assert_eq!(latency.len(), 10);
+    let at_1200 = |metric: &str| latency.iter().find(|c| c.target_rps == 1200 && c.metric == metric).unwrap().measured;
+    assert!((at_1200("p50") - 34.34).abs() < 0.01, "{}", at_1200("p50"));
+    assert!((at_1200("p99") - 151.61).abs() < 0.01, "{}", at_1200("p99"));
+    assert!(latency.iter().all(|c| c.unit == "ms" && c.simulated > 0.0 && c.target == 0.25));
+}

@@ -25,6 +25,7 @@ pub mod istio_report;
 pub mod series;
 pub mod sources;
 pub mod steady;
+pub mod wrk2_latency;
 
 use std::path::PathBuf;
 

@@ -600,6 +600,7 @@ fn validate(out: &mut String, v: &ValidateSection) {
     let groups = [
         ("gsd", "Faces measurements (gsd-v1), models fitted on every level"),
         ("gsd-holdout", "Out of sample: each level predicted by models fitted on the other levels"),
+        ("gsd-latency", "Faces end-to-end latency against the load generator's percentiles (no model is fitted to it)"),
         ("istio-published", "Istio's published figures at 1000 rps"),
         ("istio-benchmark", "Istio's benchmark rows"),
     ];

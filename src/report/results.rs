@@ -629,7 +629,8 @@ pub struct ValidateSection {
 #[derive(Clone, Debug, Serialize)]
 pub struct Check {
     /// gsd (models fitted on every level), gsd-holdout (each level predicted by models
-    /// fitted on the others), istio-published or istio-benchmark.
+    /// fitted on the others), gsd-latency (end-to-end p50 and p99 against the load
+    /// generator's), istio-published or istio-benchmark.
     pub group: String,
     /// What was measured: data set and series, or component and telemetry mode.
     pub subject: String,

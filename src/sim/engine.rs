@@ -144,6 +144,8 @@ pub(super) struct Engine<'a> {
     pub requests: Vec<RequestState>,
     pub free_requests: Vec<u32>,
     pub rr_source: Vec<u32>,
+    /// The schedule of each wrk2-paced load (built at the start: its pods' phases are drawn).
+    pub wrk2: Vec<Option<super::wrk2::Wrk2Schedule>>,
     /// Outlier detection per client proxy and edge (see `calls`): consecutive errors and
     /// ejection end of each destination replica, as that client has seen them.
     pub outliers: std::collections::BTreeMap<(u32, u32), (Vec<u32>, Vec<u64>)>,
@@ -301,6 +303,7 @@ impl<'a> Engine<'a> {
             requests: Vec::with_capacity(1024),
             free_requests: Vec::new(),
             rr_source: vec![0; plan.load_count],
+            wrk2: vec![None; plan.load_count],
             outliers: std::collections::BTreeMap::new(),
             retries_in_flight: std::collections::BTreeMap::new(),
             conns,
@@ -368,6 +371,10 @@ impl<'a> Engine<'a> {
         self.schedule(plan.duration_ns, Event::WindowMark { mark: 1 });
         for l in 0..plan.load_count {
             if plan.load_closed[l].is_some() {
+                continue;
+            }
+            if let (Some(threads), true) = (plan.load_wrk2_threads[l], plan.load_rates_rps[l] > 0.0) {
+                self.start_wrk2(l, threads);
                 continue;
             }
             if plan.load_rates_rps[l] > 0.0 {

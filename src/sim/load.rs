@@ -1,7 +1,7 @@
 //! End-user load: open loop (ticks at a rate, Poisson or constant, each sending one request
 //! per aligned connection) or closed loop (connections that each send their next request
 //! when the previous one is answered, after an optional think time and no sooner than a
-//! per-connection rate cap allows).
+//! per-connection rate cap allows), or wrk2's pacing (`wrk2.rs`).
 
 use super::engine::{Engine, RequestState, NONE};
 use super::event::Event;
@@ -20,6 +20,9 @@ impl Engine<'_> {
     /// A tick of load `l`: schedule the next, then send one request on each connection, in
     /// connection order (so the RNG is drawn in a fixed order within the tick).
     pub(super) fn on_arrival(&mut self, l: usize) {
+        if self.wrk2[l].is_some() {
+            return self.on_wrk2_tick(l);
+        }
         let gap = self.interarrival(l);
         let next = self.after(gap);
         if next < self.plan.duration_ns {
@@ -42,6 +45,37 @@ impl Engine<'_> {
                 }
             }
             self.send_request(l, src_i, NONE);
+        }
+    }
+
+    /// Build the schedule of wrk2-paced load `l` and schedule its first tick.
+    pub(super) fn start_wrk2(&mut self, l: usize, threads: u32) {
+        let sources = self.plan.edges[l].src_pods.len() as u32;
+        let rng = &mut self.rng;
+        let s = super::wrk2::Wrk2Schedule::new(self.plan.load_rates_rps[l], sources, threads, self.plan.load_connections[l], || unit(rng));
+        let first = s.at(0);
+        self.wrk2[l] = Some(s);
+        if first < self.plan.duration_ns {
+            self.schedule(first, Event::Arrival { load: l as u32 });
+        }
+    }
+
+    /// A tick of wrk2-paced load `l`: its pod's threads each send one request now.
+    pub(super) fn on_wrk2_tick(&mut self, l: usize) {
+        let Some(s) = self.wrk2[l].as_mut() else { return };
+        let (_, src) = s.slots[(s.next % s.slots.len() as u64) as usize];
+        let threads = s.threads;
+        s.next += 1;
+        let next = s.at(s.next);
+        if next < self.plan.duration_ns {
+            self.schedule(next, Event::Arrival { load: l as u32 });
+        }
+        // A drained load-generator pod sends nothing, as with the other open-loop loads.
+        if self.plan.edges[l].src_pods[src as usize].is_some_and(|p| self.stations[p].drained) {
+            return;
+        }
+        for _ in 0..threads {
+            self.send_request(l, src, NONE);
         }
     }
 

@@ -22,6 +22,7 @@ mod periodic;
 pub mod plan;
 mod sampler;
 mod station;
+mod wrk2;
 
 pub use engine::simulate;
 pub use output::{BackgroundLoad, Fault, FaultEffect, NodeHog, PeriodicWork, RunOutput, SimError, SimOptions};

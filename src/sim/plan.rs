@@ -188,6 +188,8 @@ pub struct Plan {
     pub load_connections: Vec<u32>,
     /// Closed-loop loads (their rate is a cap, or 0).
     pub load_closed: Vec<Option<ClosedLoop>>,
+    /// wrk2-paced loads: threads per load-generator pod (`load_connections` is per pod then).
+    pub load_wrk2_threads: Vec<Option<u32>>,
     pub containers: Vec<ContainerPlan>,
     pub nodes: Vec<NodeCpuPlan>,
     /// Outgoing edges of each pod's service, in file order.
@@ -399,6 +401,14 @@ impl Plan {
             load_poisson: t.loads.iter().map(|l| l.arrival == crate::topology::Arrival::Poisson).collect(),
             load_connections: t.loads.iter().map(|l| l.connections.max(1)).collect(),
             load_closed: t.loads.iter().map(|l| l.closed).collect(),
+            load_wrk2_threads: t
+                .loads
+                .iter()
+                .map(|l| match l.arrival {
+                    crate::topology::Arrival::Wrk2 { threads } => Some(threads),
+                    _ => None,
+                })
+                .collect(),
             containers,
             nodes,
             pod_calls,

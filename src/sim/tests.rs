@@ -322,6 +322,33 @@ fn one_connection_keeps_constant_arrivals_spread() {
     assert!(h.equivalent(h.max(), 1_000_000), "max {}", h.max());
 }
 
+// ------------------------------------------------------------------- wrk2 pacing
+
+#[test]
+fn wrk2_pacing_sends_each_threads_requests_together_5ms_apart() {
+    // One pod, 2 threads of 2 connections at 50 rps: every 80 ms, 2 requests at once and 2
+    // more 5 ms later. The pod serves one at a time for 3 ms: the first pair takes 3 and
+    // 6 ms; the second, arriving at 5 ms, waits 1 ms and 4 ms, so takes 4 and 7 ms.
+    let mut t = topology(
+        "2s",
+        4.0,
+        "concurrency = 1\nservice_time = { dist = \"constant\", mean = \"3ms\" }",
+        "rate = \"50rps\"\narrival = \"wrk2\"\nthreads = 2\nconnections = 4",
+    );
+    t.simulation.duration_ns = 2_000_000_000;
+    t.simulation.warmup_ns = 400_000_000;
+    let out = run(&t, 7);
+    let h = &out.latency_ns;
+    // 1.6 s measured at 50 rps, in groups of 4 (a period's ticks may straddle the window).
+    assert!((78..=82).contains(&h.len()), "{}", h.len());
+    assert!(h.equivalent(h.min(), 3_000_000), "min {}", h.min());
+    assert!(h.equivalent(h.max(), 7_000_000), "max {}", h.max());
+    assert!((h.mean() - 5_000_000.0).abs() < 150_000.0, "mean {}", h.mean());
+    for ms in [3, 4, 6, 7] {
+        assert!(h.count_between(ms * 1_000_000 - 10_000, ms * 1_000_000 + 10_000) >= 19, "{ms} ms");
+    }
+}
+
 // ------------------------------------------------------------- background work
 
 fn faces_plan(placement: Placement) -> (Plan, Deployment) {

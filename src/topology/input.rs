@@ -161,12 +161,14 @@ pub struct LoadInput {
     pub rate_given: bool,
     /// A service acting as the load generator (its pods send the requests, through its proxy).
     pub from: Option<S<String>>,
-    /// "poisson" (default), "constant" or "closed".
+    /// "poisson" (default), "constant", "closed" or "wrk2".
     pub arrival: Option<S<String>>,
     /// Closed loop: pause between an answer and the next request of a connection.
     pub think_time: Option<ServiceTimeInput>,
     /// Connections the load generator sends over, with aligned phases (default 1).
     pub connections: Option<S<i64>>,
+    /// wrk2 pacing: event-loop threads per load-generator pod (`wrk -t`).
+    pub threads: Option<S<i64>>,
     pub connection: Option<S<String>>,
     pub timeout: Option<S<String>>,
     pub retries: Option<S<i64>>,
@@ -293,7 +295,7 @@ const NETWORK_KEYS: &[&str] = &["same_node", "same_zone", "cross_zone", "cross_c
 const NODE_KEYS: &[&str] = &["name", "count", "cluster", "zone", "vcpu", "memory", "speed", "max_pods", "cpu_period"];
 const WAYPOINT_KEYS: &[&str] = &["scope", "replicas"];
 const NAMESPACE_KEYS: &[&str] = &["name", "placement", "waypoint"];
-const LOAD_KEYS: &[&str] = &["to", "rate", "from", "arrival", "think_time", "connections", "connection", "timeout", "retries"];
+const LOAD_KEYS: &[&str] = &["to", "rate", "from", "arrival", "think_time", "connections", "threads", "connection", "timeout", "retries"];
 const BLAST_KEYS: &[&str] = &[
     "slo_p99",
     "fail_at",
@@ -483,9 +485,10 @@ pub fn read(root: &mut Fields, sink: &mut ErrorSink) -> TopologyFile {
                 rate_given: f.entry("rate").is_some(),
                 rate: f.text(sink, "rate", expect::RATE),
                 from: f.text(sink, "from", expect::NAME),
-                arrival: f.text(sink, "arrival", &choice(&["poisson", "constant", "closed"])),
+                arrival: f.text(sink, "arrival", &choice(&["poisson", "constant", "closed", "wrk2"])),
                 think_time: distribution(&mut f, sink, "think_time"),
                 connections: f.int(sink, "connections"),
+                threads: f.int(sink, "threads"),
                 connection: f.text(sink, "connection", &choice(&["pooled", "per-request"])),
                 timeout: f.text(sink, "timeout", expect::DURATION),
                 retries: f.int(sink, "retries"),

@@ -367,6 +367,14 @@ pub struct Call {
 pub enum Arrival {
     Poisson,
     Constant,
+    /// wrk2's pacing (giltene/wrk2 src/wrk.c): each load-generator pod runs `threads` event
+    /// loops of `connections / threads` connections; a thread opens its connections 5 ms
+    /// apart and each connection sends on a fixed schedule from its own start, so all
+    /// threads' connection `i` send together once per period of a pod's connections over
+    /// its rate.
+    Wrk2 {
+        threads: u32,
+    },
 }
 
 /// Closed-loop load: `connections` each send a request, wait for its answer (or failure),
@@ -405,6 +413,10 @@ pub struct Load {
     /// 0 when uncapped).
     pub closed: Option<ClosedLoop>,
 }
+
+/// Connection stagger within a wrk2 thread: `aeCreateTimeEvent(loop, i * 5, ...)` in
+/// giltene/wrk2 src/wrk.c, "Stagger connects 5 msec apart within thread".
+pub const WRK2_STAGGER_NS: u64 = 5_000_000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pod {

@@ -371,16 +371,23 @@ fn build(path: &Path, f: &TopologyFile, sink: &mut ErrorSink) -> Topology {
             think: l.think_time.as_ref().map(|t| service_time_of(sink, t, None)),
             min_gap_ns: (rate_rps > 0.0).then(|| (connections as f64 / rate_rps * 1e9).round().min(limits::MAX_DURATION_NS as f64) as u64),
         });
+        let arrival = choice(
+            sink,
+            &l.arrival,
+            Arrival::Poisson,
+            &[
+                ("poisson", Arrival::Poisson),
+                ("constant", Arrival::Constant),
+                ("closed", Arrival::Poisson),
+                ("wrk2", Arrival::Wrk2 { threads: 0 }),
+            ],
+        );
+        let wrk2_threads = wrk2_threads(sink, l, arrival, connections);
         let load = Load {
             to: to.unwrap_or(0),
             rate_rps,
             from,
-            arrival: choice(
-                sink,
-                &l.arrival,
-                Arrival::Poisson,
-                &[("poisson", Arrival::Poisson), ("constant", Arrival::Constant), ("closed", Arrival::Poisson)],
-            ),
+            arrival: wrk2_threads.map_or(arrival, |threads| Arrival::Wrk2 { threads }),
             connections,
             connection: choice(
                 sink,
@@ -762,4 +769,28 @@ fn service_time_of(sink: &mut ErrorSink, st: &ServiceTimeInput, slowest: Option<
 
 fn reaches(g: &DiGraph<ServiceId, CallId>, from: petgraph::graph::NodeIndex, to: petgraph::graph::NodeIndex) -> bool {
     petgraph::algo::has_path_connecting(g, from, to, None)
+}
+
+/// Threads of a wrk2-paced load (`wrk -t`, default 2 as wrk2's own), at most its connections
+/// per pod as wrk2 requires ("number of connections must be >= threads"); `threads` on any
+/// other load is an error.
+fn wrk2_threads(sink: &mut ErrorSink, l: &LoadInput, arrival: Arrival, connections: u32) -> Option<u32> {
+    let span = l.to.as_ref().map(|t| t.span()).unwrap_or(0..0);
+    if !matches!(arrival, Arrival::Wrk2 { .. }) {
+        if let Some(t) = &l.threads {
+            sink.at(t.span(), format!("{}: threads applies to wrk2-paced load (arrival = \"wrk2\") only", t.path()));
+        }
+        return None;
+    }
+    let threads = int_in(sink, &l.threads, 2, 1, limits::MAX_LOAD_CONNECTIONS) as u32;
+    if threads > connections {
+        sink.at(
+            span,
+            format!(
+                "{}.connections: {connections} is fewer than its {threads} threads; wrk2 needs at least one connection per thread",
+                l.path
+            ),
+        );
+    }
+    Some(threads.min(connections))
 }

@@ -290,3 +290,13 @@ fn devices_folders_pipes_and_huge_files_are_refused_before_reading() {
     f.set_len(65 * 1024 * 1024).unwrap();
     check(big.to_str().unwrap(), "input files are limited to 64 MiB");
 }
+
+#[test]
+fn wrk2_threads_are_refused_on_other_loads_and_beyond_the_connections() {
+    let (_, stderr) =
+        faces_refused("wrk2-threads-poisson", |t| t.replacen("arrival = \"poisson\"", "arrival = \"poisson\"\nthreads = 8", 1));
+    has_all(&stderr, &["load[0].threads: threads applies to wrk2-paced load (arrival = \"wrk2\") only"]);
+    let (_, stderr) =
+        faces_refused("wrk2-threads-over", |t| t.replacen("arrival = \"poisson\"", "arrival = \"wrk2\"\nthreads = 8\nconnections = 4", 1));
+    has_all(&stderr, &["load[0].connections: 4 is fewer than its 8 threads; wrk2 needs at least one connection per thread"]);
+}

@@ -3,7 +3,7 @@
 //! scope, zones and affinities, node speeds and CFS periods, CPU limits, off-CPU waits,
 //! every service-time distribution, parallel and sequential calls with probabilities,
 //! counts, per-request connections, timeouts and retries, open (Poisson or constant, over
-//! aligned connections) and closed loops (with think time or a rate cap), meshed load
+//! aligned connections, or wrk2's pacing) and closed loops (with think time or a rate cap), meshed load
 //! generators, queue limits, outlier detection, every sidecar scope, and faults of every
 //! effect on any station. Each case is written as TOML and read by the real parser, then
 //! run under every uniform placement and as written, and every run must hold:
@@ -95,7 +95,7 @@ struct ServiceSpec {
 #[derive(Clone, Debug)]
 struct LoadSpec {
     to: usize,
-    /// 0 poisson, 1 constant, 2 closed.
+    /// 0 poisson, 1 constant, 2 closed, 3 wrk2.
     arrival: u8,
     rate: u32,
     connections: Option<u32>,
@@ -209,7 +209,7 @@ fn service() -> impl Strategy<Value = ServiceSpec> {
 fn load() -> impl Strategy<Value = LoadSpec> {
     (
         0usize..5,
-        0u8..3,
+        0u8..4,
         20u32..250,
         prop::option::of(1u32..=4),
         prop::option::of(1u32..20),
@@ -391,6 +391,11 @@ impl Spec {
             match l.arrival {
                 0 | 1 => {
                     let _ = write!(t, "arrival = \"{}\"\nrate = \"{}rps\"\n", if l.arrival == 0 { "poisson" } else { "constant" }, l.rate);
+                }
+                // wrk2 needs a connection per thread: two threads only over two connections or more.
+                3 => {
+                    let threads = if l.connections.unwrap_or(1) >= 2 { 2 } else { 1 };
+                    let _ = write!(t, "arrival = \"wrk2\"\nrate = \"{}rps\"\nthreads = {threads}\n", l.rate);
                 }
                 // A closed loop with neither think time nor a rate cap sends as fast as it is
                 // answered: a valid shape, left out to keep runs tiny.

@@ -62,14 +62,16 @@ impl Check {
 pub use crate::calibration::{shared_dir, shared_path};
 
 fn read_gsd(data: &Path) -> Result<calibration::GsdCalibration, AppError> {
-    calibration::calibrate_gsd(data, calibration::DEFAULT_DEGREE).map_err(|e| {
-        AppError::Input(crate::input_error::InputErrors(vec![crate::input_error::InputError {
-            path: data.to_path_buf(),
-            line: 0,
-            col: 0,
-            message: e.to_string(),
-        }]))
-    })
+    calibration::calibrate_gsd(data, calibration::DEFAULT_DEGREE).map_err(|e| gsd_error(data, e))
+}
+
+fn gsd_error(data: &Path, e: impl std::fmt::Display) -> AppError {
+    AppError::Input(crate::input_error::InputErrors(vec![crate::input_error::InputError {
+        path: data.to_path_buf(),
+        line: 0,
+        col: 0,
+        message: e.to_string(),
+    }]))
 }
 
 /// The placement a gsd-v1 data set measured (`ambient` in its name → ambient, else sidecar).
@@ -81,9 +83,19 @@ fn measured_placement(cal: &calibration::GsdCalibration) -> Placement {
     }
 }
 
+/// Largest relative error of a simulated end-to-end latency percentile counted as a match.
+pub const LATENCY_TARGET: f64 = 0.25;
+
 /// Validate a gsd-v1 data set (`linkerd` → sidecar placement, `ambient` → ambient) on
 /// `topology` with the cost models it names, at every measured level.
 pub fn validate_gsd(data: &Path, topology: &Path, duration: &str, seed: u64) -> Result<Vec<Check>, AppError> {
+    validate_gsd_with_latency(data, topology, duration, seed).map(|(checks, _)| checks)
+}
+
+/// `validate_gsd`, and from the same runs the end-to-end p50 and p99 against the load
+/// generator's (wrk2's, the mean over a level's logs). Kept apart from the CPU and memory
+/// checks: no model is fitted to latency, so these say how far the simulation is from it.
+pub fn validate_gsd_with_latency(data: &Path, topology: &Path, duration: &str, seed: u64) -> Result<(Vec<Check>, Vec<Check>), AppError> {
     let cal = read_gsd(data)?;
     let inputs = load_inputs(topology, &Overrides { duration: Some(duration.into()), warmup: Some("2s".into()), ..Default::default() })?;
     let levels: Vec<(u32, f64)> = cal.levels.iter().map(|l| (l.target_rps, l.achieved_rps_mean)).collect();
@@ -91,7 +103,33 @@ pub fn validate_gsd(data: &Path, topology: &Path, duration: &str, seed: u64) -> 
         .par_iter()
         .map(|&(target, rate)| simulate_level(&inputs, measured_placement(&cal), target, rate, seed))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(compare_levels(&cal, &runs))
+    let measured = calibration::wrk2_latency::read_levels(data).map_err(|e| gsd_error(data, e))?;
+    Ok((compare_levels(&cal, &runs), compare_latency(&cal.dataset, &measured, &runs)))
+}
+
+/// Measured vs simulated end-to-end p50 and p99 at every level that has both.
+fn compare_latency(dataset: &str, measured: &[calibration::wrk2_latency::Wrk2Level], runs: &[LevelRun]) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for (target_rps, rate, placement, summary) in runs {
+        let Some(level) = measured.iter().find(|l| l.target_rps == *target_rps) else { continue };
+        let s = &summary.summary;
+        for (metric, m, sim) in [("p50", level.p50_ms, s.latency_p50_ms), ("p99", level.p99_ms, s.latency_p99_ms)] {
+            let Some(simulated) = sim else { continue };
+            checks.push(Check {
+                dataset: dataset.to_string(),
+                placement: *placement,
+                series: "end to end".to_string(),
+                metric,
+                unit: "ms",
+                target_rps: *target_rps,
+                rate_rps: *rate,
+                measured: m,
+                simulated,
+                target: LATENCY_TARGET,
+            });
+        }
+    }
+    checks
 }
 
 /// Out-of-sample check: for each measured level, fit the models on the other levels only

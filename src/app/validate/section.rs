@@ -27,18 +27,26 @@ fn gsd_check(group: &str, c: &GsdCheck) -> Check {
     }
 }
 
+/// The checks against the gsd-v1 measurements: fitted on every level, held out, latency.
+pub struct GsdChecks<'a> {
+    pub fitted: &'a [GsdCheck],
+    pub holdout: &'a [GsdCheck],
+    pub latency: &'a [GsdCheck],
+}
+
 /// `validate`. `topology` is the topology reproducing the measured system.
 pub fn validate(
     topology: &Path,
     seed: u64,
-    gsd: &[GsdCheck],
-    holdout: &[GsdCheck],
+    gsd_checks: GsdChecks<'_>,
     published: &[PublishedCheck],
     bench: &[IstioBenchRow],
     shape: &[ShapeCheck],
 ) -> Results {
+    let GsdChecks { fitted: gsd, holdout, latency } = gsd_checks;
     let mut checks: Vec<Check> = gsd.iter().map(|c| gsd_check("gsd", c)).collect();
     checks.extend(holdout.iter().map(|c| gsd_check("gsd-holdout", c)));
+    checks.extend(latency.iter().map(|c| gsd_check("gsd-latency", c)));
     checks.extend(published.iter().map(|p| Check {
         group: "istio-published".into(),
         subject: p.component.clone(),
