@@ -189,6 +189,17 @@ pub fn compile(
         setup.left_out.push("pushes: no control-plane model of this profile pushes endpoints ([push])".to_string());
     }
     setup.run.control_plane_down = if has_cp { down.clone() } else { Vec::new() };
+    // A new pod's sidecar connects when the pod comes up and gets its whole configuration.
+    for (p, life) in &t.churn.pods {
+        let (Some(x), Some(&(from, _))) = (sidecar_of(*p), life.ready.first()) else { continue };
+        if !life.added {
+            continue;
+        }
+        let station = (offset + x) as u32;
+        if let Some(h) = setup.run.served.iter().flatten().find(|h| h.station == station) {
+            setup.run.first_pushes.push((defer(from), *h));
+        }
+    }
 
     // Certificates: a new pod's sidecar needs one; a node-level proxy one per identity new on its node.
     let mut on_node: std::collections::BTreeSet<(usize, usize)> = std::collections::BTreeSet::new();

@@ -13,6 +13,8 @@ pub struct ChurnSummary {
     /// Push rounds (one per debounce) and the pushes to single proxies they made.
     pub push_rounds: u64,
     pub proxy_pushes: u64,
+    /// Of them, whole configurations pushed to new proxies (a new pod's sidecar).
+    pub first_pushes: u64,
     /// CPU the control plane spent pushing, and its share of the pushing replicas' time over
     /// the run (one core each).
     pub push_cpu_ms: f64,
@@ -63,6 +65,7 @@ impl ChurnSummary {
             changes: stats.changes,
             push_rounds: stats.push_rounds,
             proxy_pushes: stats.proxy_pushes,
+            first_pushes: stats.first_pushes,
             push_cpu_ms: stats.push_cpu_ns / 1e6,
             push_busy_share: if replicas > 0 && duration_ns > 0 { stats.push_cpu_ns / (replicas as f64 * duration_ns as f64) } else { 0.0 },
             apply_cpu_ms: stats.apply_cpu_ns / 1e6,

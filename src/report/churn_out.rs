@@ -18,11 +18,12 @@ pub fn notes(rows: &[PlacementSummary]) -> Vec<String> {
     for r in rows {
         let Some(c) = &r.churn else { continue };
         let mut line = format!(
-            "churn, {}: {} endpoint changes; {} push rounds, {} proxy pushes; control plane {:.1} CPU-ms pushing ({:.3}% of its replicas), proxies {:.1} CPU-ms applying; converged p50 {}, p99 {}, max {}",
+            "churn, {}: {} endpoint changes; {} push rounds, {} proxy pushes ({} whole configurations to new proxies); control plane {:.1} CPU-ms pushing ({:.3}% of its replicas), proxies {:.1} CPU-ms applying; converged p50 {}, p99 {}, max {}",
             r.placement,
             c.changes,
             c.push_rounds,
             c.proxy_pushes,
+            c.first_pushes,
             c.push_cpu_ms,
             c.push_busy_share * 100.0,
             c.apply_cpu_ms,
@@ -57,11 +58,12 @@ pub fn notes(rows: &[PlacementSummary]) -> Vec<String> {
     lines
 }
 
-pub const CHURN_HEADER: [&str; 17] = [
+pub const CHURN_HEADER: [&str; 18] = [
     "placement",
     "changes",
     "push_rounds",
     "proxy_pushes",
+    "first_pushes",
     "push_cpu_ms",
     "push_busy_share",
     "apply_cpu_ms",
@@ -77,35 +79,43 @@ pub const CHURN_HEADER: [&str; 17] = [
     "left_out",
 ];
 
+/// The cells of one placement's churn figures, in [`CHURN_HEADER`] order after `placement`
+/// (empty cells when the run had none).
+pub fn churn_cells(c: Option<&crate::churn::ChurnSummary>) -> Result<Vec<String>, String> {
+    let Some(c) = c else { return Ok(vec![String::new(); CHURN_HEADER.len() - 1]) };
+    let f = |field: &str, x: f64| number::fixed(field, x, 4).map_err(|e| format!("{field}: {e}"));
+    let opt = |field: &str, x: Option<f64>| number::fixed_or_empty(field, x, 4).map_err(|e| format!("{field}: {e}"));
+    let recovery: Result<Vec<String>, String> = c.recovery_ms.iter().map(|&x| f("recovery_ms", x)).collect();
+    Ok(vec![
+        c.changes.to_string(),
+        c.push_rounds.to_string(),
+        c.proxy_pushes.to_string(),
+        c.first_pushes.to_string(),
+        f("push_cpu_ms", c.push_cpu_ms)?,
+        number::fixed("push_busy_share", c.push_busy_share, 6).map_err(|e| e.to_string())?,
+        f("apply_cpu_ms", c.apply_cpu_ms)?,
+        opt("convergence_p50_ms", c.convergence_p50_ms)?,
+        opt("convergence_p99_ms", c.convergence_p99_ms)?,
+        opt("convergence_max_ms", c.convergence_max_ms)?,
+        c.unconverged.to_string(),
+        c.stale_calls.to_string(),
+        c.requests_failed_during.to_string(),
+        c.retries.to_string(),
+        c.new_certificates.to_string(),
+        recovery?.join(";"),
+        c.left_out.join("; "),
+    ])
+}
+
 /// `churn.csv`: a row per placement with churn.
 pub fn write_churn(path: &Path, rows: &[PlacementSummary]) -> Result<(), String> {
     let mut w = csv::Writer::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
     w.write_record(CHURN_HEADER).map_err(|e| e.to_string())?;
-    let f = |field: &str, x: f64| number::fixed(field, x, 4).map_err(|e| format!("{}: {}: {e}", path.display(), field));
-    let opt = |field: &str, x: Option<f64>| number::fixed_or_empty(field, x, 4).map_err(|e| format!("{}: {}: {e}", path.display(), field));
     for r in rows {
         let Some(c) = &r.churn else { continue };
-        let recovery: Result<Vec<String>, String> = c.recovery_ms.iter().map(|&x| f("recovery_ms", x)).collect();
-        w.write_record([
-            r.placement.to_string(),
-            c.changes.to_string(),
-            c.push_rounds.to_string(),
-            c.proxy_pushes.to_string(),
-            f("push_cpu_ms", c.push_cpu_ms)?,
-            number::fixed("push_busy_share", c.push_busy_share, 6).map_err(|e| e.to_string())?,
-            f("apply_cpu_ms", c.apply_cpu_ms)?,
-            opt("convergence_p50_ms", c.convergence_p50_ms)?,
-            opt("convergence_p99_ms", c.convergence_p99_ms)?,
-            opt("convergence_max_ms", c.convergence_max_ms)?,
-            c.unconverged.to_string(),
-            c.stale_calls.to_string(),
-            c.requests_failed_during.to_string(),
-            c.retries.to_string(),
-            c.new_certificates.to_string(),
-            recovery?.join(";"),
-            c.left_out.join("; "),
-        ])
-        .map_err(|e| e.to_string())?;
+        let mut row = vec![r.placement.to_string()];
+        row.extend(churn_cells(Some(c)).map_err(|e| format!("{}: {e}", path.display()))?);
+        w.write_record(row).map_err(|e| e.to_string())?;
     }
     w.flush().map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -23,10 +23,11 @@ use super::engine::{Engine, HOG, NONE};
 use super::event::Event;
 
 const WHAT_CHANGE: u32 = 0;
-const WHAT_DEBOUNCE: u32 = 1 << 30;
-const WHAT_DOWN: u32 = 2 << 30;
-const WHAT_UP: u32 = 3 << 30;
-const WHAT_MASK: u32 = 3 << 30;
+const WHAT_DEBOUNCE: u32 = 1 << 29;
+const WHAT_DOWN: u32 = 2 << 29;
+const WHAT_UP: u32 = 3 << 29;
+const WHAT_FIRST: u32 = 4 << 29;
+const WHAT_MASK: u32 = 7 << 29;
 
 impl Engine<'_> {
     /// The first churn events: every change, and every outage's start and end.
@@ -39,6 +40,9 @@ impl Engine<'_> {
             self.schedule(from, Event::Churn { what: WHAT_DOWN | i as u32 });
             self.schedule(until, Event::Churn { what: WHAT_UP | i as u32 });
         }
+        for (i, &(at, _)) in run.first_pushes.iter().enumerate() {
+            self.schedule(at, Event::Churn { what: WHAT_FIRST | i as u32 });
+        }
     }
 
     pub(super) fn on_churn(&mut self, what: u32) {
@@ -46,12 +50,14 @@ impl Engine<'_> {
         match what & WHAT_MASK {
             WHAT_CHANGE => self.on_endpoint_change(i as usize),
             WHAT_DEBOUNCE => self.on_debounce(i as usize),
+            WHAT_FIRST => self.on_first_push(i as usize),
             WHAT_DOWN => {
                 if let Some(c) = self.churn.as_mut() {
                     c.down = true;
                 }
             }
-            _ => self.on_control_plane_back(i),
+            WHAT_UP => self.on_control_plane_back(i),
+            _ => unreachable!("churn events are one of five kinds"),
         }
     }
 
@@ -104,8 +110,11 @@ impl Engine<'_> {
             return;
         }
         let dirty = std::mem::take(&mut c.pushers[p].dirty);
-        c.pushers[p].pending = false;
-        self.push_round(p, &dirty, NONE);
+        let pending = std::mem::replace(&mut c.pushers[p].pending, false);
+        // A control plane back from an outage pushed everything already.
+        if pending && !dirty.is_empty() {
+            self.push_round(p, &dirty, NONE);
+        }
     }
 
     /// One push round of pusher `p`: the changed services' holders it serves, or (a reconnect
@@ -127,13 +136,28 @@ impl Engine<'_> {
         } else {
             targets.extend(run.served[p].iter().map(|h| (*h, f64::from(h.endpoints))));
         }
+        self.push_to(p, targets, outage, true);
+    }
+
+    /// Push to `targets` (each with the endpoints it carries) from pusher `p`: a round of its
+    /// own, which carries the changes since the last one when `carries` (a first push to a
+    /// new proxy carries none).
+    fn push_to(&mut self, p: usize, targets: Vec<(Holder, f64)>, outage: u32, carries: bool) {
+        let run = self.opts.churn.as_ref().expect("churn run");
+        let version = self.churn.as_ref().map_or(0, |c| c.kube_version);
         let pusher = &run.pushers[p];
         let c = self.churn.as_mut().expect("churn state");
-        let from = c.pushers[p].pushed;
-        c.pushers[p].pushed = version;
+        let from = if carries { c.pushers[p].pushed } else { version };
+        if carries {
+            c.pushers[p].pushed = version;
+        } else {
+            c.stats.first_pushes += 1;
+        }
         let round = c.rounds.len() as u32;
         c.rounds.push(Round { version, from, outstanding: targets.len() as u32, outage, started_ns: self.now });
-        c.stats.push_rounds += 1;
+        if carries {
+            c.stats.push_rounds += 1;
+        }
         c.stats.proxy_pushes += targets.len() as u64;
         if targets.is_empty() {
             self.round_done(round as usize);
@@ -220,6 +244,13 @@ impl Engine<'_> {
                 *conv = now.saturating_sub(change.at_ns);
             }
         }
+    }
+
+    /// A new proxy connects and gets its whole configuration: one push to it alone.
+    fn on_first_push(&mut self, i: usize) {
+        let run = self.opts.churn.as_ref().expect("churn run");
+        let holder = run.first_pushes[i].1;
+        self.push_to(holder.pusher as usize, vec![(holder, f64::from(holder.endpoints))], NONE, false);
     }
 
     /// Every control plane is back: each reconnects every proxy it serves.

@@ -52,6 +52,8 @@ pub struct ChurnRun {
     pub follows_pushes: Vec<bool>,
     /// Windows `[from, until)` in which every control plane is down.
     pub control_plane_down: Vec<(u64, u64)>,
+    /// When each new proxy (a new pod's sidecar) connects and gets its whole configuration.
+    pub first_pushes: Vec<(u64, Holder)>,
     /// Per service, its pods' stations.
     pub service_pods: Vec<Vec<u32>>,
     /// Per station, whether it is a ztunnel (which hands L7 balancing to a waypoint when one is on the path).
@@ -75,6 +77,8 @@ pub struct ChurnStats {
     pub stale_calls: u64,
     /// After each outage, from the control plane's return until every proxy had its configuration again.
     pub recovery_ns: Vec<u64>,
+    /// Whole configurations pushed to new proxies (counted in `proxy_pushes` too).
+    pub first_pushes: u64,
     /// Changes whose pushes were still under way when the run ended.
     pub unconverged: u64,
 }

@@ -29,19 +29,23 @@ pub fn has_namespaces(spec: &SweepSpec) -> bool {
     spec.placements.contains(&Layout::AsWritten)
 }
 
-/// The header: case columns, axis columns, then the columns of `summary.csv`.
-pub fn header(spec: &SweepSpec) -> Vec<String> {
+/// The header: case columns, axis columns, the columns of `summary.csv`, then, when the base
+/// topology has `[[churn]]`, those of `churn.csv` prefixed `churn_`.
+pub fn header(spec: &SweepSpec, churn: bool) -> Vec<String> {
     let mut h = vec!["case_index".to_string(), "case_seed".to_string()];
     if !spec.cases.is_empty() {
         h.push("case_name".into());
     }
     h.extend(spec.axes.iter().map(|a| axis_column(&a.path)));
     h.extend(summary_header(has_namespaces(spec)).iter().map(|s| s.to_string()));
+    if churn {
+        h.extend(crate::report::churn_out::CHURN_HEADER[1..].iter().map(|c| format!("churn_{c}")));
+    }
     h
 }
 
 /// The rows of one case, in placement order; a number that is not finite is refused.
-pub fn case_rows(spec: &SweepSpec, case: &Case, rows: &[PlacementSummary]) -> Result<Vec<Vec<String>>, String> {
+pub fn case_rows(spec: &SweepSpec, churn: bool, case: &Case, rows: &[PlacementSummary]) -> Result<Vec<Vec<String>>, String> {
     let namespaces = has_namespaces(spec);
     rows.iter()
         .map(|s| {
@@ -51,6 +55,12 @@ pub fn case_rows(spec: &SweepSpec, case: &Case, rows: &[PlacementSummary]) -> Re
             }
             row.extend(case.axis_values.iter().map(value_cell));
             row.extend(summary_cells(s, namespaces).map_err(|e| format!("case {}, {}: {e}", case.index, s.placement))?);
+            if churn {
+                row.extend(
+                    crate::report::churn_out::churn_cells(s.churn.as_ref())
+                        .map_err(|e| format!("case {}, {}: {e}", case.index, s.placement))?,
+                );
+            }
             Ok(row)
         })
         .collect()

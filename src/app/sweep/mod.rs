@@ -380,7 +380,9 @@ pub fn run(path: &Path, o: &SweepOptions, out: &Path) -> Result<SweepOutcome, Ap
         rows: 0,
         csv_bytes: 0,
     };
-    let header = records::header(&spec);
+    // A base with churn carries its figures in every row (a churn rate is then an axis).
+    let churn = base.doc.contains_key("churn");
+    let header = records::header(&spec, churn);
     let partial = partial_dir(&out_dir, shard);
     let mut state = open_partial(&partial, &fresh, &header, o, path)?;
     let shard_total = cases_in_shard(total_cases, shard.index, shard.count);
@@ -441,7 +443,7 @@ pub fn run(path: &Path, o: &SweepOptions, out: &Path) -> Result<SweepOutcome, Ap
             {
                 let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut bytes);
                 for ((case, _), summaries) in batch.iter().zip(&rows) {
-                    for row in records::case_rows(&spec, case, summaries).map_err(AppError::Output)? {
+                    for row in records::case_rows(&spec, churn, case, summaries).map_err(AppError::Output)? {
                         w.write_record(&row).map_err(|e| AppError::Output(e.to_string()))?;
                     }
                 }
