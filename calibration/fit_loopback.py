@@ -27,6 +27,7 @@ Pass latency ([latency] p50/p90/p99) is the path's added percentiles at 100 rps 
 
 import csv
 import math
+import json
 import os
 import sys
 
@@ -278,6 +279,28 @@ CONFIG = {
 # Envoy in ztunnel's role gets what the mesh sends a ztunnel.
 CONFIG["ztunnel"] = [ZTUNNEL_CONFIG[0], ZTUNNEL_CONFIG[1].replace("this proxy", "a proxy in ztunnel's role"), *ZTUNNEL_CONFIG[2:]]
 
+# Envoy's CPU to apply a push, from the xDS apply bench (calibration/bench/xds_apply.py).
+XDS_APPLY_FIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench", "results", "envoy-xds-apply", "fit.json")
+
+
+def apply_lines():
+    """`[config]` lines of the CPU of applying a push: the full EDS swap, binary protobuf,
+    the fit weighted by 1/N^2 (its base pinned by the small sizes), and the unweighted slope beside it."""
+    with open(XDS_APPLY_FIT, encoding="utf-8") as f:
+        fits = json.load(f)
+    eds = next(x for x in fits if (x["kind"], x["change"], x["format"], x["cpu"]) == ("eds", "full", "pb", "apply_cpu_ms"))
+    base_us = round(eds["fit_relative"]["base"] * 1000)
+    per_ns = round(eds["fit_relative"]["slope"] * 1e6, -1)
+    return [
+        "# Applying a push (an xDS update of one service's endpoints): Envoy 1.40.0 measured on this",
+        "# machine by calibration/bench/xds_apply.py, a full EDS swap of N = 10 to 10,000 endpoints:",
+        f"# {base_us / 1000:.3f} ms + {per_ns / 1000:.2f} us per endpoint of CPU (least squares weighted by 1/N^2; unweighted, {eds['fit_all_runs']['slope'] * 1000:.2f} us",
+        "# per endpoint). Churn charges it to the proxy for every push it applies.",
+        f'apply = "{base_us}us"',
+        f'apply_per_endpoint = "{per_ns:.0f}ns"',
+        "apply_source = \"calibration/bench/results/envoy-xds-apply (Envoy 1.40.0, filesystem EDS; the gRPC stream's TLS and framing are not in it)\"",
+    ]
+
 
 def us(x):
     return f"{x:.1f}us"
@@ -316,6 +339,7 @@ def render(name, k, endpoint):
         f'per_inflight = "{k["inflight"] / 1024:.1f}KiB"   # requests held by a slow (100 ms) backend',
         "",
         *CONFIG[name],
+        *apply_lines(),
         "",
         "[provenance]",
         f'profile = "{PROFILE}"',
