@@ -315,9 +315,8 @@ impl Engine<'_> {
         let plan = self.plan;
         let run = self.opts.churn.as_ref().expect("churn run");
         let mut first_proxy = NONE;
-        // Every station but the last (the callee pod).
-        let stations: Vec<u32> = plan.path_stations(edge, src_i as usize, 0, 0).collect();
-        for &s in &stations[..stations.len().saturating_sub(1)] {
+        // The path's last station is the callee pod, below the proxies' offset, so it never counts.
+        for s in plan.path_stations(edge, src_i as usize, 0, 0) {
             let s = s as usize;
             if s >= plan.proxy_station_offset {
                 if !run.ztunnel[s] {

@@ -166,9 +166,10 @@ pub(super) fn validate(
         };
         let Some(at_ns) = c.at.as_ref().and_then(|v| duration_in(sink, v, 0, max)) else { continue };
         let at_field = c.at.as_ref().map(|a| (a.span(), a.path().to_string())).unwrap_or((0..0, format!("{}.at", c.path)));
-        if at_ns >= duration_ns {
+        // Reported, and the entry's other fields still checked (every problem at once).
+        let late = at_ns >= duration_ns;
+        if late {
             sink.at(at_field.0.clone(), format!("{}: the change starts at or after the end of the run (simulation.duration)", at_field.1));
-            continue;
         }
         let startup_ns = c.startup.as_ref().and_then(|v| duration_in(sink, v, 1, max)).unwrap_or(default_startup_ns.max(1));
         let terminate_ns = c.terminate_after.as_ref().and_then(|v| duration_in(sink, v, 0, max)).unwrap_or(0);
@@ -349,7 +350,7 @@ pub(super) fn validate(
             }
         }
         // A restart's last one starts before `until`, within the run; it may come back after.
-        if ev.end_ns > duration_ns && kind != ChurnKind::Restart {
+        if ev.end_ns > duration_ns && kind != ChurnKind::Restart && !late {
             sink.at(
                 at_field.0.clone(),
                 format!(

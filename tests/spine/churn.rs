@@ -127,6 +127,7 @@ fn bad_churn_is_reported_at_its_line() {
     let churn = "[[churn]]\nkind = \"rollout\"\nservice = \"s1\"\nat = \"2s\"\nmax_unavailable = 3\n\
                  [[churn]]\nkind = \"scale\"\nservice = \"s0\"\nat = \"11s\"\nto = 5\nstartup = \"5s\"\n\
                  [[churn]]\nkind = \"drain\"\nnode = \"elsewhere\"\nat = \"1s\"\n\
+                 [[churn]]\nkind = \"drain\"\nnode = \"gone\"\nat = \"99s\"\n\
                  [[churn]]\nkind = \"reboot\"\nat = \"1s\"\n\
                  [[churn]]\nkind = \"restart\"\nservice = \"s1\"\nat = \"1s\"\nevery = \"1s\"\nto = 3\n";
     let text = mesh("1rps", "", churn);
@@ -138,6 +139,9 @@ fn bad_churn_is_reported_at_its_line() {
         ("at = \"11s\"", "the scale ends at 16s, after the run's end at 12s"),
         ("node = \"elsewhere\"", "].node: node `elsewhere` does not exist"),
         ("kind = \"reboot\"", "`reboot` is not a kind of change"),
+        // A change starting past the end is reported with the entry's other problems.
+        ("node = \"gone\"", "].node: node `gone` does not exist"),
+        ("at = \"99s\"", "the change starts at or after the end of the run"),
         ("to = 3", "].to: does not apply to a restart"),
     ] {
         let at = format!("t.toml:{}:", line(needle));
