@@ -7,6 +7,7 @@
 //! Pure: no I/O, no wall clock; `app::blast` runs the scenarios and `report::blast_out`
 //! writes the files.
 
+pub mod outage;
 pub mod outcome;
 pub mod reschedule;
 pub mod scenario;

@@ -10,6 +10,7 @@
 //! | `upgrade <kind>` | a rolling update of the data plane, one wave of `upgrade_restart` after another (`maxUnavailable: 1`): a sidecar is replaced with its pod, one pod of every service per wave, and a waypoint one replica per deployment per wave, each drained (a new replica surged in first, new calls go elsewhere); a ztunnel or node proxy, a DaemonSet's pod with no stand-in on its node, is down for its wave, node after node |
 //! | `cpu-limit <kind>` | the worst instance runs under `cpu_limit` for `outage`: fewer workers, slower passes |
 //! | `oom <kind>` | if the worst instance's memory at the run's load is over the limit, it is OOM-killed and restarts after `outage` (one kill; crash loops are not modelled) |
+//! | `control-plane outage` | the control plane is down for `outage` (`blast/outage.rs`): proxies keep what they hold, new pods wait for it, certificates that expire in the window refuse connections |
 //! | `noisy-tenant` | a bulk TCP transfer of `noisy_tenant` bit/s crosses the worst shared node-level proxy (ztunnel or node proxy), which runs under `cpu_limit`, for `outage`; under sidecars the tenant's own sidecars carry it, so no shared proxy is touched |
 
 use super::static_analysis::{clusters, zones, Component, StaticAnalysis, PLACE_KINDS};
@@ -32,6 +33,7 @@ pub enum ScenarioKind {
     Oom,
     NoisyTenant,
     Upgrade,
+    ControlPlaneOutage,
 }
 
 /// Resolved settings of a blast run (the topology's `[blast]` with flags applied).

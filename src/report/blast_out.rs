@@ -382,7 +382,8 @@ fn bands<'a>(runs: impl IntoIterator<Item = &'a ScenarioResult>) -> Vec<Band> {
         if b <= a {
             continue;
         }
-        let down = matches!(r.scenario.kind, ScenarioKind::Crash | ScenarioKind::Oom | ScenarioKind::Upgrade);
+        let down =
+            matches!(r.scenario.kind, ScenarioKind::Crash | ScenarioKind::Oom | ScenarioKind::Upgrade | ScenarioKind::ControlPlaneOutage);
         match windows.iter_mut().find(|w| w.0 == (a, b)) {
             Some(w) => {
                 w.1 |= down;

@@ -10,15 +10,19 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::{check_models, load_inputs, resolve_seed, AppError, Inputs, Overrides};
+use crate::blast::outage::control_plane_outage;
 use crate::blast::reschedule::reschedule;
 use crate::blast::scenario::{scenarios, Settings};
 use crate::blast::static_analysis::{clusters, zones};
-use crate::blast::{outcome, BaselineShares, Component, PlacementResult, ScenarioResult, StaticAnalysis};
+use crate::blast::{outcome, BaselineShares, Component, PlacementResult, ScenarioKind, ScenarioResult, StaticAnalysis};
+use crate::churn::{ChurnSetup, ChurnSummary};
+use crate::control_plane::ControlPlane;
 use crate::metrics::summarize;
 use crate::placement::{Deployment, Placement};
 use crate::report::blast_out;
 use crate::report::outdir::{Source, StagedDir};
-use crate::sim::{simulate, Plan, SimOptions};
+use crate::sim::{simulate, Fault, Plan, SimOptions};
+use crate::topology::Topology;
 use crate::{limits, units};
 
 /// Flags of `meshsim blast` that override the topology's `[blast]` table and its calls.
@@ -166,28 +170,45 @@ fn blast_placement_with(
     };
     let plan = compile(t, &d);
     let analysis = StaticAnalysis::new(t, &d);
-    let opts = |faults, background| {
+    // The control plane's steady work shares its nodes' cores in every run, as in `run`; the
+    // topology's churn happens in every run too.
+    let control_plane = ControlPlane::for_deployment(t, &d, &inputs.models, &inputs.control_plane);
+    let periodic = control_plane.periodic_work(t);
+    let churn_of = |t: &Topology, d: &Deployment, plan: &Plan| {
+        crate::churn::compile(t, d, &inputs.models, &inputs.control_plane, &control_plane, plan.containers.len() as u32)
+    };
+    let opts = |faults: Vec<Fault>, background, churn: Option<&ChurnSetup>| {
         let mut o = SimOptions::new(settings.seed);
         o.faults = faults;
+        if let Some(c) = churn {
+            o.faults.extend(c.faults.iter().cloned());
+            o.churn = Some(c.run.clone());
+        }
+        o.periodic = periodic.clone();
         o.background = background;
         o.slo_ns = Some(settings.blast.slo_p99_ns);
         o.connect_timeout_ns = connect_timeout_ns.clone();
         o
     };
-    let base_out = simulate(&plan, &opts(Vec::new(), Vec::new()))?;
+    let base_churn = churn_of(t, &d, &plan);
+    let base_out = simulate(&plan, &opts(Vec::new(), Vec::new(), base_churn.as_ref()))?;
     let memory_bytes: Vec<f64> =
         summarize(t, &d, &inputs.models, &plan, &base_out).proxies.iter().map(|p| p.mem_mib * 1024.0 * 1024.0).collect();
     let warmup = t.simulation.warmup_ns;
     let base = outcome(&base_out, (0, 0), warmup, BaselineShares::default());
     let base_shares = BaselineShares { failed_share: base.failed_share_run, slo_missed_share: base.slo_missed_share_run };
-    let list = scenarios(t, &d, &inputs.models, &analysis, settings, &memory_bytes);
+    let mut list = scenarios(t, &d, &inputs.models, &analysis, settings, &memory_bytes);
+    let outage = control_plane_outage(t, &d, &control_plane, &inputs.control_plane, &settings.blast);
+    if let Some(o) = &outage {
+        list.push(o.scenario.clone());
+    }
     progress.inc_length(list.len() as u64);
     let runs: Vec<ScenarioResult> = list
         .into_par_iter()
         .map(|mut sc| {
             // A node, zone or cluster failure: Kubernetes marks the nodes NotReady, evicts
             // their pods and reschedules them where there is room.
-            let place = sc.kind == crate::blast::ScenarioKind::Crash
+            let place = sc.kind == ScenarioKind::Crash
                 && matches!(sc.target, Some(Component::Node(_) | Component::Zone(_) | Component::Cluster(_)));
             let mut rescheduled = None;
             let mut own_plan = None;
@@ -197,24 +218,45 @@ fn blast_placement_with(
                 let down_ns = sc.window_ns.1.saturating_sub(sc.window_ns.0);
                 let r = reschedule(t, &d, &inputs.models, &memory_bytes, &failed, &settings.blast, down_ns);
                 if r.topology.pods.len() != t.pods.len() || r.deployment.proxies.len() != d.proxies.len() {
-                    own_plan = Some(compile(&r.topology, &r.deployment));
+                    own_plan = Some((compile(&r.topology, &r.deployment), r.topology.clone(), r.deployment.clone()));
                 }
                 sc.faults = r.faults;
                 sc.note = r.note;
                 rescheduled = Some((r.rescheduled, r.unscheduled.len() as u32));
             }
-            let run_plan = own_plan.as_ref().unwrap_or(&plan);
-            let out = if sc.faults.is_empty() && sc.background.is_empty() {
+            let run_plan = own_plan.as_ref().map_or(&plan, |o| &o.0);
+            let is_outage = sc.kind == ScenarioKind::ControlPlaneOutage;
+            let run_churn = match (&outage, own_plan.as_ref()) {
+                (Some(planned), _) if is_outage => churn_of(&planned.topology, &d, &plan),
+                (_, Some((p, rt, rd))) => churn_of(rt, rd, p),
+                _ => base_churn.clone(),
+            };
+            let out = if sc.faults.is_empty() && sc.background.is_empty() && !is_outage {
                 base_out.clone()
             } else {
-                simulate(run_plan, &opts(sc.faults.clone(), sc.background.clone()))?
+                simulate(run_plan, &opts(sc.faults.clone(), sc.background.clone(), run_churn.as_ref()))?
             };
+            if let (true, Some(planned)) = (is_outage, &outage) {
+                let recovery = match (&run_churn, &out.churn) {
+                    (Some(setup), Some(stats)) => {
+                        ChurnSummary::of(stats, &out, setup, t.simulation.duration_ns).recovery_ms.into_iter().reduce(f64::max)
+                    }
+                    _ => None,
+                };
+                let held = crate::blast::outage::pods_held(
+                    &planned.topology,
+                    sc.window_ns.0,
+                    settings.blast.fail_at_ns.saturating_add(settings.blast.outage_ns),
+                );
+                let left_out = run_churn.as_ref().map_or(&[][..], |c| &c.left_out[..]);
+                sc.note = crate::blast::outage::note(&planned.certificates, &inputs.control_plane, recovery, held, left_out);
+            }
             let window_ns = t.simulation.duration_ns.saturating_sub(warmup).max(1) as f64;
             let data_plane_cpu_millicores =
                 (out.stations[run_plan.proxy_station_offset..].iter().map(|x| x.cpu_ns).sum::<f64>() / window_ns * 1000.0).max(0.0);
             progress.inc(1);
             let mut o = outcome(&out, sc.window_ns, warmup, base_shares);
-            if sc.kind == crate::blast::ScenarioKind::Upgrade {
+            if sc.kind == ScenarioKind::Upgrade {
                 // A rollout takes instance after instance down: a healthy second between two
                 // of them is not the mesh routing around a failure.
                 o.time_to_route_around_s = None;
