@@ -32,6 +32,18 @@ pub(super) const REFUSAL: u32 = 1 << 29;
 /// Calls in flight at once beyond this would collide with the token tags above.
 const MAX_CALLS: usize = (REFUSAL - 1) as usize;
 
+/// Call slots whose path steps have room from the start. A large plan holds millions of whole
+/// paths' steps ahead of the slots: growing past the room copies them all, so the room is
+/// made for more calls in flight than most runs reach.
+const CALL_SLOTS_RESERVED: usize = 16_384;
+
+/// `held` copied into a vector with room for `more` after it.
+fn with_room<T: Clone>(held: &[T], more: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(held.len() + more);
+    v.extend_from_slice(held);
+    v
+}
+
 /// Events in a row at one instant that stop a run as stalled, at the least. Every request
 /// makes a bounded number of events per instant (a send, a reach, a start, a response, and as
 /// many again per call it makes at no distance), so a legitimate instant stays far below
@@ -298,8 +310,8 @@ impl<'a> Engine<'a> {
             cpu: Cpu::new(&nodes, &containers),
             calls: Vec::with_capacity(1024),
             free_calls: Vec::new(),
-            path_steps: plan.steps.clone(),
-            paths: plan.paths.clone(),
+            path_steps: with_room(&plan.steps, CALL_SLOTS_RESERVED * MAX_PATH_STEPS),
+            paths: with_room(&plan.paths, CALL_SLOTS_RESERVED),
             requests: Vec::with_capacity(1024),
             free_requests: Vec::new(),
             rr_source: vec![0; plan.load_count],

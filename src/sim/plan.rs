@@ -113,6 +113,12 @@ pub const NO_NODE: u32 = u32::MAX;
 /// their path's two sides each.
 pub const WHOLE_PATHS_PER_EDGE: usize = 64;
 
+/// Whole paths' steps a plan holds at most (32 MiB of steps): past it, an edge's calls join
+/// their path's sides, as a large edge's do. At 100,000 services in ambient (2 replicas, 3
+/// waypoints per namespace) every edge has few paths and holding them all would take
+/// 14 million steps (450 MiB), copied again into every run's engine.
+pub const WHOLE_PATH_STEPS_MAX: usize = 1 << 20;
+
 /// An edge's `path_offset` when its paths are joined per call.
 pub const NO_PATHS: u32 = u32::MAX;
 
@@ -524,7 +530,8 @@ impl Plan {
         for e in 0..self.edges.len() {
             let edge = &self.edges[e];
             let (n_src, n_dst, n_w) = (edge.src_pods.len(), edge.dst_pods.len(), edge.waypoints as usize);
-            if n_src * n_dst * n_w > WHOLE_PATHS_PER_EDGE {
+            let n = n_src * n_dst * n_w;
+            if n > WHOLE_PATHS_PER_EDGE || self.steps.len() + n * MAX_PATH_STEPS > WHOLE_PATH_STEPS_MAX {
                 continue;
             }
             self.edges[e].path_offset = self.paths.len() as u32;

@@ -129,3 +129,19 @@ fn a_run_is_the_same_with_paths_joined_per_call_as_with_whole_paths() {
         assert!(run(&whole) == run(&joined), "{name}, {placement}");
     });
 }
+
+#[test]
+fn whole_paths_stop_at_their_cap_and_the_rest_join_per_call() {
+    // 20,000 services of 2 pods, 3 waypoints per namespace: every edge has at most 12 paths,
+    // about 3 million steps were they all held.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let text = crate::sweep::synth::topology_text(20_000, 1, "models");
+    let path = root.join("synth-20000.toml");
+    let t = crate::topology::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+    let d = Deployment::new(&t, Placement::Ambient, Default::default());
+    let plan = Plan::new(&t, &d, &CostModels::default());
+    assert!(plan.steps.len() <= super::plan::WHOLE_PATH_STEPS_MAX, "{} steps held", plan.steps.len());
+    assert!(plan.steps.len() > super::plan::WHOLE_PATH_STEPS_MAX / 2, "the cap is used, not skipped");
+    let joined = plan.edges.iter().filter(|e| e.path_offset == NO_PATHS).count();
+    assert!(joined > 0 && joined < plan.edges.len(), "{joined} of {} edges join per call", plan.edges.len());
+}
