@@ -136,4 +136,9 @@ fn new_pods_wait_for_the_control_plane() {
     apply_flags(&mut i, &f).expect("flags are valid");
     let r = blast(&i, Placement::Sidecar);
     assert!(!outage(&r).scenario.note.contains("Ready in the window"), "{}", outage(&r).scenario.note);
+    // An outage past the run's end has no recovery to report.
+    let f = BlastFlags { fail_at: Some("25s".into()), outage: Some("60s".into()), ..BlastFlags::default() };
+    apply_flags(&mut i, &f).expect("flags are valid");
+    let r = blast(&i, Placement::Sidecar);
+    assert!(outage(&r).scenario.note.contains("still down at the run's end"), "{}", outage(&r).scenario.note);
 }

@@ -237,17 +237,16 @@ fn blast_placement_with(
                 simulate(run_plan, &opts(sc.faults.clone(), sc.background.clone(), run_churn.as_ref()))?
             };
             if let (true, Some(planned)) = (is_outage, &outage) {
+                let back_ns = settings.blast.fail_at_ns.saturating_add(settings.blast.outage_ns);
+                // Back after the run's end: what the drain did then is no recovery to report.
                 let recovery = match (&run_churn, &out.churn) {
+                    _ if back_ns > t.simulation.duration_ns => None,
                     (Some(setup), Some(stats)) => {
                         ChurnSummary::of(stats, &out, setup, t.simulation.duration_ns).recovery_ms.into_iter().reduce(f64::max)
                     }
                     _ => None,
                 };
-                let held = crate::blast::outage::pods_held(
-                    &planned.topology,
-                    sc.window_ns.0,
-                    settings.blast.fail_at_ns.saturating_add(settings.blast.outage_ns),
-                );
+                let held = crate::blast::outage::pods_held(&planned.topology, sc.window_ns.0, back_ns);
                 let left_out = run_churn.as_ref().map_or(&[][..], |c| &c.left_out[..]);
                 sc.note = crate::blast::outage::note(&planned.certificates, &inputs.control_plane, recovery, held, left_out);
             }
