@@ -58,6 +58,7 @@ pub fn input_set(label: &str, inputs: &Inputs, seed: u64, seed_picked: bool) -> 
         },
         models: model_infos(&inputs.models),
         profile: t.mesh.profile.as_ref().map(|p| p.name.clone()),
+        profile_answers: t.mesh.profile.as_ref().map(|p| p.answers.clone()),
         model_sources: model_sources(&inputs.models).into_iter().map(|(s, _)| s).collect(),
         seed,
         seed_picked,
@@ -106,7 +107,8 @@ pub fn models_line(inputs: &Inputs) -> String {
         None => "no profile".into(),
     };
     let sources: Vec<String> = model_sources(&inputs.models).iter().map(|(s, ms)| format!("{s}: {}", ms.join(", "))).collect();
-    format!("Cost models: {profile}. Sources: {}.", if sources.is_empty() { "none".into() } else { sources.join("; ") })
+    let answers = inputs.topology.mesh.profile.as_ref().map_or(String::new(), |p| format!(" It answers: {}.", p.answers));
+    format!("Cost models: {profile}.{answers} Sources: {}.", if sources.is_empty() { "none".into() } else { sources.join("; ") })
 }
 
 /// The warning of models from more than one source, naming each source and its models.

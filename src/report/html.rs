@@ -677,6 +677,10 @@ fn inputs(out: &mut String, sets: &[InputSet]) {
                 )),
             ],
         ];
+        let mut rows = rows;
+        if let (Some(name), Some(answers)) = (&s.profile, &s.profile_answers) {
+            rows.push(vec![td("cost-model profile"), td(&format!("{name}: answers {answers}"))]);
+        }
         kv_table(out, &rows);
         let rows: Vec<Vec<String>> = s
             .models

@@ -85,6 +85,9 @@ pub struct InputSet {
     pub models: Vec<ModelInfo>,
     /// The model profile the topology names (`mesh.profile`), if any.
     pub profile: Option<String>,
+    /// The question that profile's measurements answer (its `answers`), so a reader knows
+    /// which question to take the figures for.
+    pub profile_answers: Option<String>,
     /// Where the models come from, one entry per source (`profile <name>`, or the hardware
     /// named by models outside any profile); more than one is warned about.
     pub model_sources: Vec<String>,

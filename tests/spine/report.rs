@@ -70,6 +70,14 @@ fn run_reports_one_placement_and_added_p90() {
     meshsim(&root(), &["compare", "topologies/faces.toml", "--duration", "3s", "--warmup", "1s", "--out", dir.join("c").to_str().unwrap()]);
     let md = std::fs::read_to_string(dir.join("c/summary.md")).unwrap();
     assert!(md.contains("| added p50 (ms) | added p90 (ms) | added p99 (ms) |"), "{md}");
+    // The question the profile's measurements answer, in the summary and the report.
+    let answers = "It answers: Linkerd sidecars against Istio ambient (ztunnel + waypoint) on the same cluster and demo";
+    assert!(md.contains(answers), "{md}");
+    let html = std::fs::read_to_string(dir.join("c/report.html")).unwrap();
+    assert!(
+        html.contains("<td>cost-model profile</td><td>gsd-2025-gke: answers Linkerd sidecars against Istio ambient"),
+        "the report names the profile's question"
+    );
 }
 
 #[test]
