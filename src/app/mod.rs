@@ -143,8 +143,7 @@ pub fn run_placement(
     opts.connect_timeout_ns = connect_timeout_ns;
     let churn = crate::churn::compile(t, &deployment, &inputs.models, &inputs.control_plane, &control_plane, plan.containers.len() as u32);
     if let Some(c) = &churn {
-        opts.faults.extend(c.faults.iter().cloned());
-        opts.churn = Some(c.run.clone());
+        c.add_to(&mut opts);
     }
     opts.slo_ns = slo_ns;
     // Wall time is measured out here, around the engine, and only reported on the terminal.

@@ -11,6 +11,8 @@
 //! also expires in the window its workloads refuse connections (mTLS needs it) from its expiry
 //! until the control plane is back.
 
+use std::collections::BTreeMap;
+
 use super::scenario::{Scenario, ScenarioKind};
 use crate::control_plane::{ControlPlane, ControlPlaneModels};
 use crate::placement::Deployment;
@@ -37,6 +39,11 @@ pub struct CertificateExpiry {
 /// on its node.
 fn certificate_holders(t: &Topology, d: &Deployment, kinds: &[ProxyKind]) -> Vec<Vec<u32>> {
     let offset = t.pods.len();
+    // Pods by (node, service), once: a node-level proxy holds one certificate per identity.
+    let mut on_node: BTreeMap<(usize, usize), Vec<u32>> = BTreeMap::new();
+    for (i, pod) in t.pods.iter().enumerate() {
+        on_node.entry((pod.node, pod.service)).or_default().push(i as u32);
+    }
     let mut holders = Vec::new();
     for (x, p) in d.proxies.iter().enumerate().filter(|(_, p)| kinds.contains(&p.kind)) {
         let station = (offset + x) as u32;
@@ -44,16 +51,7 @@ fn certificate_holders(t: &Topology, d: &Deployment, kinds: &[ProxyKind]) -> Vec
             ProxyKind::Sidecar => holders.push(p.pod.map(|pod| vec![pod as u32, station]).unwrap_or_else(|| vec![station])),
             ProxyKind::Waypoint => holders.push(vec![station]),
             ProxyKind::Ztunnel | ProxyKind::NodeProxy => {
-                for &identity in &p.identities {
-                    let pods: Vec<u32> = t
-                        .pods
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, pod)| pod.node == p.node && pod.service == identity)
-                        .map(|(i, _)| i as u32)
-                        .collect();
-                    holders.push(pods);
-                }
+                holders.extend(p.identities.iter().map(|&id| on_node.get(&(p.node, id)).cloned().unwrap_or_default()));
             }
         }
     }

@@ -31,6 +31,15 @@ pub struct ChurnSetup {
     pub left_out: Vec<String>,
 }
 
+impl ChurnSetup {
+    /// Make a run's options carry this churn: its faults beside the run's own, and the
+    /// engine's churn.
+    pub fn add_to(&self, opts: &mut crate::sim::SimOptions) {
+        opts.faults.extend(self.faults.iter().cloned());
+        opts.churn = Some(self.run.clone());
+    }
+}
+
 /// Compile `t.churn` for deployment `d`. `periodic_base` is the container index of the first
 /// control-plane replica's periodic work (component then replica order, as
 /// [`ControlPlane::periodic_work`] lists them).

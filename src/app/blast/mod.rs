@@ -181,8 +181,7 @@ fn blast_placement_with(
         let mut o = SimOptions::new(settings.seed);
         o.faults = faults;
         if let Some(c) = churn {
-            o.faults.extend(c.faults.iter().cloned());
-            o.churn = Some(c.run.clone());
+            c.add_to(&mut o);
         }
         o.periodic = periodic.clone();
         o.background = background;
@@ -226,11 +225,13 @@ fn blast_placement_with(
             }
             let run_plan = own_plan.as_ref().map_or(&plan, |o| &o.0);
             let is_outage = sc.kind == ScenarioKind::ControlPlaneOutage;
-            let run_churn = match (&outage, own_plan.as_ref()) {
-                (Some(planned), _) if is_outage => churn_of(&planned.topology, &d, &plan),
-                (_, Some((p, rt, rd))) => churn_of(rt, rd, p),
-                _ => base_churn.clone(),
+            // The outage's topology and a rescheduled one have churn of their own.
+            let own_churn = match (&outage, own_plan.as_ref()) {
+                (Some(planned), _) if is_outage => Some(churn_of(&planned.topology, &d, &plan)),
+                (_, Some((p, rt, rd))) => Some(churn_of(rt, rd, p)),
+                _ => None,
             };
+            let run_churn = own_churn.as_ref().unwrap_or(&base_churn);
             let out = if sc.faults.is_empty() && sc.background.is_empty() && !is_outage {
                 base_out.clone()
             } else {
@@ -239,7 +240,7 @@ fn blast_placement_with(
             if let (true, Some(planned)) = (is_outage, &outage) {
                 let back_ns = settings.blast.fail_at_ns.saturating_add(settings.blast.outage_ns);
                 // Back after the run's end: what the drain did then is no recovery to report.
-                let recovery = match (&run_churn, &out.churn) {
+                let recovery = match (run_churn, &out.churn) {
                     _ if back_ns > t.simulation.duration_ns => None,
                     (Some(setup), Some(stats)) => {
                         ChurnSummary::of(stats, &out, setup, t.simulation.duration_ns).recovery_ms.into_iter().reduce(f64::max)
