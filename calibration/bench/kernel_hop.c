@@ -68,27 +68,8 @@ static int connect_to(long port) {
     return fd;
 }
 
-/* Reads exactly n bytes; returns 0 if the peer closed before the first byte. */
-static int read_exact(int fd, long n) {
-    long got = 0;
-    while (got < n) {
-        long want = n - got < (long)sizeof buf ? n - got : (long)sizeof buf;
-        ssize_t r = read(fd, buf, (size_t)want);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            die("read");
-        }
-        if (r == 0) {
-            if (got == 0) return 0;
-            errno = EPIPE;
-            die("peer closed mid-message");
-        }
-        got += r;
-    }
-    return 1;
-}
-
-/* Reads exactly n bytes from `from` and writes them to `to` as they come. */
+/* Reads exactly n bytes from `from` and, unless `to` is -1, writes them to `to` as they
+ * come; returns 0 if the peer closed before the first byte. */
 static int relay_exact(int from, int to, long n) {
     long got = 0;
     while (got < n) {
@@ -103,7 +84,7 @@ static int relay_exact(int from, int to, long n) {
             errno = EPIPE;
             die("peer closed mid-message");
         }
-        for (ssize_t off = 0; off < r;) {
+        for (ssize_t off = 0; to >= 0 && off < r;) {
             ssize_t w = write(to, buf + off, (size_t)(r - off));
             if (w < 0) {
                 if (errno == EINTR) continue;
@@ -115,6 +96,8 @@ static int relay_exact(int from, int to, long n) {
     }
     return 1;
 }
+
+static int read_exact(int fd, long n) { return relay_exact(fd, -1, n); }
 
 static void write_all(int fd, long n) {
     long sent = 0;
