@@ -123,6 +123,12 @@ pub enum Command {
         /// Folder of the sidecar models fitted per telemetry mode.
         #[arg(long, default_value = "models/istio-bench-2020")]
         models: PathBuf,
+        /// Topology reproducing LiveWyer's Bookinfo benchmark (closed loop, 2-vCPU nodes).
+        #[arg(long, default_value = "topologies/bookinfo-small-nodes.toml")]
+        bookinfo_topology: PathBuf,
+        /// LiveWyer's measured Bookinfo throughput per mesh and connection count.
+        #[arg(long, default_value = "calibration/livewyer-bookinfo.csv")]
+        bookinfo_measured: PathBuf,
         /// Write into a folder that holds another output, or beside the files of a folder that is not meshsim's.
         #[arg(long)]
         force: bool,
@@ -393,8 +399,21 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             println!("wrote {}/", r.out.display());
             Ok(())
         }
-        Command::Validate { gsd, topology, duration, seed, out, istio_topology, istio_benchmark, models, force } => {
-            validate(ValidateArgs { gsd, topology, duration, seed, out, istio_topology, istio_benchmark, models, force })
+        Command::Validate {
+            gsd,
+            topology,
+            duration,
+            seed,
+            out,
+            istio_topology,
+            istio_benchmark,
+            models,
+            bookinfo_topology,
+            bookinfo_measured,
+            force,
+        } => {
+            let bookinfo = (bookinfo_topology, bookinfo_measured);
+            validate(ValidateArgs { gsd, topology, duration, seed, out, istio_topology, istio_benchmark, models, bookinfo, force })
         }
         Command::Sweep { file, shard, seed, threads, out, resume, force } => {
             sweep_cmds::sweep(&file, sweep_cmds::SweepArgs { shard, seed, threads, out, resume, force }, &report)
@@ -622,6 +641,8 @@ struct ValidateArgs {
     istio_topology: PathBuf,
     istio_benchmark: Option<PathBuf>,
     models: PathBuf,
+    /// Topology and measurements of the Bookinfo throughput checks.
+    bookinfo: (PathBuf, PathBuf),
     force: bool,
 }
 
@@ -678,6 +699,17 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     println!("\nShape on other hardware: ratios measured by Istio vs simulated from the profiles measured here:");
     print!("{}", crate::validate::shape::format_shape_table(&shape));
 
+    let bookinfo = app::validate::bookinfo::validate_bookinfo(&a.bookinfo.1, &a.bookinfo.0, a.seed)?;
+    println!("\nBookinfo throughput on 2-vCPU nodes, closed loop, as a share of no mesh, against LiveWyer's measurements:");
+    print!("{}", app::validate::table(&bookinfo));
+    let missed = bookinfo.iter().filter(|c| !c.within_target()).count();
+    println!(
+        "{} of {} within {} points (see docs/calibration.md, Bookinfo on small nodes)",
+        bookinfo.len() - missed,
+        bookinfo.len(),
+        app::validate::bookinfo::SHARE_TARGET_POINTS
+    );
+
     let staged = outdir::StagedDir::create(&a.out, &source, a.force)?;
     app::validate::write_csv(&staged.file("validate-gsd.csv"), &checks)?;
     app::validate::write_csv(&staged.file("validate-gsd-holdout.csv"), &holdout)?;
@@ -685,10 +717,11 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     crate::validate::istio::write_published_csv(&staged.file("validate-istio-published.csv"), &published).map_err(as_app)?;
     crate::validate::istio::write_bench_csv(&staged.file("validate-istio-benchmark.csv"), &bench).map_err(as_app)?;
     crate::validate::shape::write_shape_csv(&staged.file("validate-shape.csv"), &shape).map_err(as_app)?;
+    app::validate::write_csv(&staged.file("validate-bookinfo.csv"), &bookinfo)?;
     let results = app::validate::section::validate(
         &a.topology,
         a.seed,
-        app::validate::section::GsdChecks { fitted: &checks, holdout: &holdout, latency: &latency },
+        app::validate::section::GsdChecks { fitted: &checks, holdout: &holdout, latency: &latency, bookinfo: &bookinfo },
         &published,
         &bench,
         &shape,
@@ -700,7 +733,7 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     crate::report::html::write(staged.path(), &results, &app::keyed(charts)).map_err(AppError::Output)?;
     let written = staged.commit()?;
     println!(
-        "wrote {}/ (report.html, results.json, validate-gsd.csv, validate-gsd-holdout.csv, validate-gsd-latency.csv, validate-istio-published.csv, validate-istio-benchmark.csv, validate-shape.csv)",
+        "wrote {}/ (report.html, results.json, validate-gsd.csv, validate-gsd-holdout.csv, validate-gsd-latency.csv, validate-istio-published.csv, validate-istio-benchmark.csv, validate-shape.csv, validate-bookinfo.csv)",
         written.display()
     );
     Ok(())

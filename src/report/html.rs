@@ -603,6 +603,7 @@ fn validate(out: &mut String, v: &ValidateSection) {
         ("gsd-latency", "Faces end-to-end latency against the load generator's percentiles (no model is fitted to it)"),
         ("istio-published", "Istio's published figures at 1000 rps"),
         ("istio-benchmark", "Istio's benchmark rows"),
+        ("livewyer-bookinfo", "Bookinfo throughput on 2-vCPU nodes as a share of no mesh, against LiveWyer's measurements"),
     ];
     for (group, title) in groups {
         let checks: Vec<&Check> = v.checks.iter().filter(|c| c.group == group).collect();

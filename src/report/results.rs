@@ -633,7 +633,8 @@ pub struct ValidateSection {
 pub struct Check {
     /// gsd (models fitted on every level), gsd-holdout (each level predicted by models
     /// fitted on the others), gsd-latency (end-to-end p50 and p99 against the load
-    /// generator's), istio-published or istio-benchmark.
+    /// generator's), istio-published, istio-benchmark or livewyer-bookinfo (throughput as a
+    /// share of no mesh).
     pub group: String,
     /// What was measured: data set and series, or component and telemetry mode.
     pub subject: String,

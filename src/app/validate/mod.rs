@@ -3,6 +3,7 @@
 //! and memory per series with the measured steady state, against the targets (CPU within
 //! 10%, memory within 15%).
 
+pub mod bookinfo;
 pub mod section;
 
 use std::path::Path;

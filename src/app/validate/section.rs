@@ -32,6 +32,8 @@ pub struct GsdChecks<'a> {
     pub fitted: &'a [GsdCheck],
     pub holdout: &'a [GsdCheck],
     pub latency: &'a [GsdCheck],
+    /// Bookinfo's throughput share per mesh against LiveWyer's measurements.
+    pub bookinfo: &'a [GsdCheck],
 }
 
 /// `validate`. `topology` is the topology reproducing the measured system.
@@ -43,10 +45,11 @@ pub fn validate(
     bench: &[IstioBenchRow],
     shape: &[ShapeCheck],
 ) -> Results {
-    let GsdChecks { fitted: gsd, holdout, latency } = gsd_checks;
+    let GsdChecks { fitted: gsd, holdout, latency, bookinfo } = gsd_checks;
     let mut checks: Vec<Check> = gsd.iter().map(|c| gsd_check("gsd", c)).collect();
     checks.extend(holdout.iter().map(|c| gsd_check("gsd-holdout", c)));
     checks.extend(latency.iter().map(|c| gsd_check("gsd-latency", c)));
+    checks.extend(bookinfo.iter().map(|c| gsd_check("livewyer-bookinfo", c)));
     checks.extend(published.iter().map(|p| Check {
         group: "istio-published".into(),
         subject: p.component.clone(),
