@@ -411,10 +411,19 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             bookinfo_topology,
             bookinfo_measured,
             force,
-        } => {
-            let bookinfo = (bookinfo_topology, bookinfo_measured);
-            validate(ValidateArgs { gsd, topology, duration, seed, out, istio_topology, istio_benchmark, models, bookinfo, force })
-        }
+        } => validate(ValidateArgs {
+            gsd,
+            topology,
+            duration,
+            seed,
+            out,
+            istio_topology,
+            istio_benchmark,
+            models,
+            bookinfo_topology,
+            bookinfo_measured,
+            force,
+        }),
         Command::Sweep { file, shard, seed, threads, out, resume, force } => {
             sweep_cmds::sweep(&file, sweep_cmds::SweepArgs { shard, seed, threads, out, resume, force }, &report)
         }
@@ -641,8 +650,8 @@ struct ValidateArgs {
     istio_topology: PathBuf,
     istio_benchmark: Option<PathBuf>,
     models: PathBuf,
-    /// Topology and measurements of the Bookinfo throughput checks.
-    bookinfo: (PathBuf, PathBuf),
+    bookinfo_topology: PathBuf,
+    bookinfo_measured: PathBuf,
     force: bool,
 }
 
@@ -657,6 +666,8 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
         a.gsd
     };
     let as_app = validate_error;
+    // Read before the long checks, so that bad measurements are refused at once.
+    let bookinfo_rows = app::validate::bookinfo::read_measured(&a.bookinfo_measured)?;
     let mut checks = Vec::new();
     let mut latency = Vec::new();
     for set in &sets {
@@ -699,7 +710,7 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     println!("\nShape on other hardware: ratios measured by Istio vs simulated from the profiles measured here:");
     print!("{}", crate::validate::shape::format_shape_table(&shape));
 
-    let bookinfo = app::validate::bookinfo::validate_bookinfo(&a.bookinfo.1, &a.bookinfo.0, a.seed)?;
+    let bookinfo = app::validate::bookinfo::validate_bookinfo(&bookinfo_rows, &a.bookinfo_measured, &a.bookinfo_topology, a.seed)?;
     println!("\nBookinfo throughput on 2-vCPU nodes, closed loop, as a share of no mesh, against LiveWyer's measurements:");
     print!("{}", app::validate::table(&bookinfo));
     let missed = bookinfo.iter().filter(|c| !c.within_target()).count();

@@ -15,7 +15,7 @@ fn every_measured_mesh_is_checked_against_its_own_studys_baseline() {
     let measured = root().join("calibration/livewyer-bookinfo.csv");
     let rows = read_measured(&measured).unwrap();
     assert_eq!(rows.len(), 21);
-    let checks = validate_bookinfo(&measured, &root().join("topologies/bookinfo-small-nodes.toml"), 1).unwrap();
+    let checks = validate_bookinfo(&rows, &measured, &root().join("topologies/bookinfo-small-nodes.toml"), 1).unwrap();
     // 3 meshes of the 2024 study and 2 of the Istio 1.22 one, at 32, 64 and 128 connections.
     assert_eq!(checks.len(), 15);
     let linkerd: Vec<_> = checks.iter().filter(|c| c.series.starts_with("linkerd,")).collect();
@@ -44,12 +44,16 @@ fn bad_measurements_are_named_by_file_and_line_all_at_once() {
     std::fs::write(&f, "study,mesh,connections,qps,source\ns,baseline,32,157,x\ns,linkerd,32,-1,x\ns,istio-sidecar,many,120,x\n").unwrap();
     let e = read_measured(&f).unwrap_err().to_string();
     assert!(e.contains("m.csv:3: qps and connections must be positive"), "{e}");
-    assert!(e.contains("m.csv:4:"), "{e}");
+    assert!(e.contains("m.csv:4: connections: "), "{e}");
     std::fs::write(&f, "study,mesh,connections,qps,source\ns,baseline,32,157,x\ns,kuma,32,120,x\n").unwrap();
-    let e = validate_bookinfo(&f, &root().join("topologies/bookinfo-small-nodes.toml"), 1).unwrap_err().to_string();
+    let e = validate_bookinfo(&read_measured(&f).unwrap(), &f, &root().join("topologies/bookinfo-small-nodes.toml"), 1)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("mesh `kuma` is none of"), "{e}");
     std::fs::write(&f, "study,mesh,connections,qps,source\ns,baseline,32,157,x\ns,linkerd,64,120,x\n").unwrap();
-    let e = validate_bookinfo(&f, &root().join("topologies/bookinfo-small-nodes.toml"), 1).unwrap_err().to_string();
+    let e = validate_bookinfo(&read_measured(&f).unwrap(), &f, &root().join("topologies/bookinfo-small-nodes.toml"), 1)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("has no baseline at 64 connections"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -38,16 +38,26 @@ pub struct MeasuredRow {
     pub source: String,
 }
 
-/// Reads the measurements; every bad row is named with its file and line, all at once.
+/// The measurements' columns, in order.
+const COLUMNS: [&str; 5] = ["study", "mesh", "connections", "qps", "source"];
+
+/// Reads the measurements; every bad row is named with its file, line and column, all at once.
 pub fn read_measured(path: &Path) -> Result<Vec<MeasuredRow>, AppError> {
     let bad = |m: String| AppError::arg("validate", m);
     let mut r = csv::Reader::from_path(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
     let (mut rows, mut errors) = (Vec::new(), Vec::new());
     for (i, rec) in r.deserialize::<MeasuredRow>().enumerate() {
+        let at = format!("{}:{}", path.display(), i + 2);
         match rec {
             Ok(row) if row.qps.is_finite() && row.qps > 0.0 && row.connections > 0 => rows.push(row),
-            Ok(_) => errors.push(format!("{}:{}: qps and connections must be positive", path.display(), i + 2)),
-            Err(e) => errors.push(format!("{}:{}: {e}", path.display(), i + 2)),
+            Ok(_) => errors.push(format!("{at}: qps and connections must be positive")),
+            Err(e) => match e.kind() {
+                csv::ErrorKind::Deserialize { err, .. } => {
+                    let column = err.field().and_then(|f| COLUMNS.get(f as usize)).map_or(String::new(), |c| format!("{c}: "));
+                    errors.push(format!("{at}: {column}{}", err.kind()));
+                }
+                _ => errors.push(format!("{at}: {e}")),
+            },
         }
     }
     if !errors.is_empty() {
@@ -81,8 +91,8 @@ fn simulate(path: &Path, text: &str, profile: &str, placement: Placement, connec
 }
 
 /// Every mesh's throughput share against its study's baseline, measured and simulated.
-pub fn validate_bookinfo(measured: &Path, topology: &Path, seed: u64) -> Result<Vec<Check>, AppError> {
-    let rows = read_measured(measured)?;
+/// `rows` as [`read_measured`] read them from `measured` (named in messages).
+pub fn validate_bookinfo(rows: &[MeasuredRow], measured: &Path, topology: &Path, seed: u64) -> Result<Vec<Check>, AppError> {
     let text = crate::input_file::read_text(topology, "topology")?;
     let baseline: BTreeMap<(&str, u32), f64> =
         rows.iter().filter(|r| r.mesh == "baseline").map(|r| ((r.study.as_str(), r.connections), r.qps)).collect();
