@@ -96,43 +96,9 @@ pub enum Command {
         #[arg(long)]
         allow_incomplete: bool,
     },
-    /// Compare simulated CPU, memory and added latency with measurements (Faces GSD, in and out of sample; Istio published figures; Istio benchmark rows).
+    /// Compare simulated CPU, memory, latency and throughput with measurements (Faces GSD, in and out of sample; Istio published figures; Istio benchmark rows; Bookinfo on small nodes).
     #[command(after_help = "How models are fitted and checked: docs/calibration.md and docs/validate-istio.md.")]
-    Validate {
-        /// gsd-v1 data sets to check (default: `<shared>/data/gsd-v1/linkerd` and `.../ambient`,
-        /// where `<shared>` is `$MESHSIM_SHARED` or `../shared`).
-        #[arg(long)]
-        gsd: Vec<PathBuf>,
-        /// Topology reproducing the measured system.
-        #[arg(long, default_value = "topologies/faces.toml")]
-        topology: PathBuf,
-        /// Simulated time per load level.
-        #[arg(long, default_value = "20s")]
-        duration: String,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Output folder.
-        #[arg(long, default_value = "outputs/validate")]
-        out: PathBuf,
-        /// Topology reproducing Istio's benchmark (fortio client -> server).
-        #[arg(long, default_value = "topologies/istio-perf.toml")]
-        istio_topology: PathBuf,
-        /// Istio benchmark results (default: `<shared>/data/istio-benchmark/benchmark.csv`).
-        #[arg(long)]
-        istio_benchmark: Option<PathBuf>,
-        /// Folder of the sidecar models fitted per telemetry mode.
-        #[arg(long, default_value = "models/istio-bench-2020")]
-        models: PathBuf,
-        /// Topology reproducing LiveWyer's Bookinfo benchmark (closed loop, 2-vCPU nodes).
-        #[arg(long, default_value = "topologies/bookinfo-small-nodes.toml")]
-        bookinfo_topology: PathBuf,
-        /// LiveWyer's measured Bookinfo throughput per mesh and connection count.
-        #[arg(long, default_value = "calibration/livewyer-bookinfo.csv")]
-        bookinfo_measured: PathBuf,
-        /// Write into a folder that holds another output, or beside the files of a folder that is not meshsim's.
-        #[arg(long)]
-        force: bool,
-    },
+    Validate(ValidateArgs),
     /// Run a parameter sweep: every case of a sweep file's grid, in parallel.
     #[command(after_help = "The sweep file and its outputs: docs/sweep.md.")]
     Sweep {
@@ -399,31 +365,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             println!("wrote {}/", r.out.display());
             Ok(())
         }
-        Command::Validate {
-            gsd,
-            topology,
-            duration,
-            seed,
-            out,
-            istio_topology,
-            istio_benchmark,
-            models,
-            bookinfo_topology,
-            bookinfo_measured,
-            force,
-        } => validate(ValidateArgs {
-            gsd,
-            topology,
-            duration,
-            seed,
-            out,
-            istio_topology,
-            istio_benchmark,
-            models,
-            bookinfo_topology,
-            bookinfo_measured,
-            force,
-        }),
+        Command::Validate(a) => validate(a),
         Command::Sweep { file, shard, seed, threads, out, resume, force } => {
             sweep_cmds::sweep(&file, sweep_cmds::SweepArgs { shard, seed, threads, out, resume, force }, &report)
         }
@@ -641,18 +583,42 @@ fn variants(
     Ok(())
 }
 
-struct ValidateArgs {
-    gsd: Vec<PathBuf>,
-    topology: PathBuf,
-    duration: String,
-    seed: u64,
-    out: PathBuf,
-    istio_topology: PathBuf,
-    istio_benchmark: Option<PathBuf>,
-    models: PathBuf,
-    bookinfo_topology: PathBuf,
-    bookinfo_measured: PathBuf,
-    force: bool,
+/// `meshsim validate`'s flags.
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// gsd-v1 data sets to check (default: `<shared>/data/gsd-v1/linkerd` and `.../ambient`,
+    /// where `<shared>` is `$MESHSIM_SHARED` or `../shared`).
+    #[arg(long)]
+    pub gsd: Vec<PathBuf>,
+    /// Topology reproducing the measured system.
+    #[arg(long, default_value = "topologies/faces.toml")]
+    pub topology: PathBuf,
+    /// Simulated time per load level.
+    #[arg(long, default_value = "20s")]
+    pub duration: String,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long, default_value = "outputs/validate")]
+    pub out: PathBuf,
+    /// Topology reproducing Istio's benchmark (fortio client -> server).
+    #[arg(long, default_value = "topologies/istio-perf.toml")]
+    pub istio_topology: PathBuf,
+    /// Istio benchmark results (default: `<shared>/data/istio-benchmark/benchmark.csv`).
+    #[arg(long)]
+    pub istio_benchmark: Option<PathBuf>,
+    /// Folder of the sidecar models fitted per telemetry mode.
+    #[arg(long, default_value = "models/istio-bench-2020")]
+    pub models: PathBuf,
+    /// Topology reproducing LiveWyer's Bookinfo benchmark (closed loop, 2-vCPU nodes).
+    #[arg(long, default_value = "topologies/bookinfo-small-nodes.toml")]
+    pub bookinfo_topology: PathBuf,
+    /// LiveWyer's measured Bookinfo throughput per mesh and connection count.
+    #[arg(long, default_value = "calibration/livewyer-bookinfo.csv")]
+    pub bookinfo_measured: PathBuf,
+    /// Write into a folder that holds another output, or beside the files of a folder that is not meshsim's.
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn validate(a: ValidateArgs) -> Result<(), AppError> {
