@@ -306,6 +306,22 @@ def us(x):
     return f"{x:.1f}us"
 
 
+TELEMETRY = "calibration/derived/istio-telemetry/result.json"
+
+
+def istio_telemetry_lines(name):
+    """The sidecar's and waypoint's `after_response`: Istio's stats filter, which the bench's
+    stock Envoy does not run, at Istio's own measured cost (calibration/istio_telemetry.py)."""
+    if name not in ("sidecar", "waypoint"):
+        return []
+    with open(TELEMETRY) as f:
+        t = json.load(f)
+    return [
+        f'after_response = "{t["stats_us_per_pass"]:.1f}us"   # Istio\'s telemetry v2 stats filter, run as the request completes: '
+        f'Istio\'s benchmark, v2-stats-nullvm less none_mtls ({TELEMETRY}); the bench\'s Envoy runs no Istio filter',
+    ]
+
+
 def render(name, k, endpoint):
     wake = k[k.get("wake_from", "l7")]
     l7, l4 = k["l7"], k["l4"]
@@ -327,6 +343,7 @@ def render(name, k, endpoint):
         f'new_connection = "{us(k["new_conn"])}"   # a new downstream connection per request less pooled, 1000 rps',
         f'tls_handshake = "{us(k["tls_us"])}"   # the TLS TCP pair: new connection per request less pooled, 1000 rps',
         f"tls_per_new_connection = {'true' if k['tls'] else 'false'}",
+        *istio_telemetry_lines(name),
         f'wake_up = "{us(wake["wake"])}"',
         f'wake_up_after_idle = "{max(0.0, wake["tau"] * 1e3 - wake["base"]):.0f}us"   # tau {wake["tau"] * 1e3:.0f} us less the pass\'s {wake["base"]:.0f} us',
         f'idle = "{idle:.1f}m"   # measured idle Envoy (no traffic), mean of the roles',
