@@ -57,6 +57,38 @@ pub fn memory_note(s: &PlacementSummary) -> Option<String> {
     ))
 }
 
+/// Nodes of at most this many vCPUs are small: on most cloud instances two of their vCPUs are
+/// the hyperthreads of one physical core (EC2's `ThreadsPerCore` defaults to 2).
+pub const SMALL_NODE_VCPU: f64 = 4.0;
+/// A small node busier than this share, with application and proxies on it, gets the note.
+pub const SHARED_CORE_BUSY_SHARE: f64 = 0.5;
+
+/// A note on a mesh placement whose small nodes run application and proxies busily side by
+/// side, or `None`. meshsim treats every vCPU as a core of its own; where two vCPUs are one
+/// core's hyperthreads, a proxy on one slows the application on the other, which measured
+/// throughput shows and the simulation does not (docs/calibration.md, Bookinfo on small nodes).
+pub fn shared_core_note(placement: &str, nodes: &[NodeSummary]) -> Option<String> {
+    let busy: Vec<&NodeSummary> = nodes
+        .iter()
+        .filter(|n| n.vcpu <= SMALL_NODE_VCPU && n.cpu_utilization > SHARED_CORE_BUSY_SHARE && n.app_millicores > 0.0)
+        .filter(|n| n.sidecar_millicores + n.node_proxy_millicores + n.ztunnel_millicores + n.waypoint_millicores > 0.0)
+        .collect();
+    let first = busy.first()?;
+    Some(format!(
+        "{placement}: {} node{} of at most {} vCPUs ({} {:.0}% busy) run{} the application and proxies side by side; meshsim \
+         simulates each vCPU as a core of its own, and where two are one core's hyperthreads (as on most cloud instances) \
+         measured proxies slow the application more: on 2-vCPU nodes LiveWyer measured Istio's sidecars costing Bookinfo 22-24% \
+         of its throughput where this model gives 13%, so read this row's throughput cost as a lower bound \
+         (docs/calibration.md, Bookinfo on small nodes)",
+        busy.len(),
+        if busy.len() == 1 { "" } else { "s" },
+        SMALL_NODE_VCPU,
+        first.name,
+        first.cpu_utilization * 100.0,
+        if busy.len() == 1 { "s" } else { "" },
+    ))
+}
+
 /// A proxy's workers busier than this share are saturated: their queue grows for the whole run.
 pub const SATURATED_WORKER_SHARE: f64 = 0.95;
 

@@ -150,6 +150,9 @@ pub enum WarningKind {
     MemoryRanOut,
     /// A control-plane component's memory rests on terms fitted far from this mesh's size.
     ControlPlaneExtrapolated,
+    /// Small nodes run application and proxies busily side by side, where hyperthreads sharing
+    /// a core cost more than the simulation charges.
+    SharedCores,
     /// A latency target was missed.
     SloMiss,
     /// The seed was picked for this run: pass it to repeat the run.

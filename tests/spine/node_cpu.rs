@@ -242,3 +242,21 @@ fn slow_loads_send_at_their_rate_within_the_duration() {
     let sent = r.summary.summary.requests_sent;
     assert!((320..=480).contains(&sent), "{sent} requests sent, 400 expected");
 }
+
+#[test]
+fn busy_small_nodes_with_proxies_beside_the_application_are_flagged() {
+    // bookinfo-small-nodes: the 2-vCPU application node is over half busy under every mesh, so
+    // each mesh row gets the note and `none` (no proxies) does not; Faces on 8-vCPU nodes none.
+    let mut i = inputs(&root().join("topologies/bookinfo-small-nodes.toml"));
+    i.topology.simulation.duration_ns = 30_000_000_000; // 20 s after its 10 s warm-up
+    let c = meshsim::app::compare::compare_inputs(i, &[]).unwrap();
+    let notes: Vec<String> = meshsim::app::compare::shared_core_notes(&c).collect();
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    for (note, p) in notes.iter().zip(["sidecar", "per-node", "ambient"]) {
+        assert!(note.starts_with(&format!("{p}: 1 node of at most 4 vCPUs (c5-large-2 ")), "{note}");
+    }
+    let mut f = inputs(&root().join("topologies/faces.toml"));
+    f.topology.simulation.duration_ns = 10_000_000_000;
+    let c = meshsim::app::compare::compare_inputs(f, &[]).unwrap();
+    assert_eq!(meshsim::app::compare::shared_core_notes(&c).count(), 0);
+}

@@ -157,7 +157,17 @@ pub fn write_with(c: &Comparison, out: &Path, command: &str, force: bool, o: &Re
 pub fn saturation_notes(c: &Comparison) -> Vec<String> {
     let saturated =
         c.runs.iter().filter_map(|r| crate::metrics::saturated_proxies_note(r.summary.summary.placement.as_str(), &r.summary.proxies));
-    saturated.chain(c.runs.iter().filter_map(|r| crate::metrics::memory_note(&r.summary.summary))).collect()
+    let memory = c.runs.iter().filter_map(|r| crate::metrics::memory_note(&r.summary.summary));
+    saturated.chain(memory).chain(shared_core_notes(c)).collect()
+}
+
+/// Mesh rows whose small nodes run application and proxies busily side by side, one note each
+/// (see [`crate::metrics::shared_core_note`]).
+pub fn shared_core_notes(c: &Comparison) -> impl Iterator<Item = String> + '_ {
+    c.runs
+        .iter()
+        .filter(|r| r.summary.summary.placement != crate::placement::Layout::Uniform(crate::placement::Placement::None))
+        .filter_map(|r| crate::metrics::shared_core_note(r.summary.summary.placement.as_str(), &r.summary.nodes))
 }
 
 /// The heading of `summary.md`: `run` simulates one placement, `compare` several.

@@ -52,6 +52,9 @@ pub fn compare(c: &Comparison, command: &str, slo_p99_ns: Option<u64>) -> Result
             message: note,
         });
     }
+    for note in super::shared_core_notes(c) {
+        r.warnings.push(Warning { kind: WarningKind::SharedCores, placement: None, message: note });
+    }
     for run in &c.runs {
         if let Some(note) = crate::metrics::memory_note(&run.summary.summary) {
             r.warnings.push(Warning {
