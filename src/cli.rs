@@ -631,7 +631,7 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     } else {
         a.gsd
     };
-    let as_app = validate_error;
+    let as_app = AppError::from;
     // Read before the long checks, so that bad measurements are refused at once.
     let bookinfo_rows = app::validate::bookinfo::read_measured(&a.bookinfo_measured)?;
     let mut checks = Vec::new();
@@ -641,27 +641,22 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
         checks.extend(c);
         latency.extend(l);
     }
-    println!("gsd-v1 data sets measured vs simulated, per load level, models fitted on all levels:");
-    print!("{}", app::validate::table(&checks));
-    let missed = checks.iter().filter(|c| !c.within_target()).count();
-    println!("{} of {} checks within target\n", checks.len() - missed, checks.len());
-    println!("End-to-end latency of the same runs against the load generator's p50 and p99 (mean over a level's logs); no model is fitted to it:");
-    print!("{}", app::validate::table(&latency));
-    let missed = latency.iter().filter(|c| !c.within_target()).count();
-    println!(
-        "{} of {} latency checks within target (see docs/calibration.md, Faces latency against load)\n",
-        latency.len() - missed,
-        latency.len()
+    print_checks("gsd-v1 data sets measured vs simulated, per load level, models fitted on all levels:", &checks, "checks within target\n");
+    print_checks(
+        "End-to-end latency of the same runs against the load generator's p50 and p99 (mean over a level's logs); no model is fitted to it:",
+        &latency,
+        "latency checks within target (see docs/calibration.md, Faces latency against load)\n",
     );
 
     let mut holdout = Vec::new();
     for set in &sets {
         holdout.extend(app::validate::cross_validate_gsd(set, &a.topology, &a.duration, a.seed)?);
     }
-    println!("The same, out of sample: each level simulated with models fitted on the other levels only:");
-    print!("{}", app::validate::table(&holdout));
-    let missed = holdout.iter().filter(|c| !c.within_target()).count();
-    println!("{} of {} checks within target\n", holdout.len() - missed, holdout.len());
+    print_checks(
+        "The same, out of sample: each level simulated with models fitted on the other levels only:",
+        &holdout,
+        "checks within target\n",
+    );
 
     let published = crate::validate::istio::validate_istio_published(&a.istio_topology, a.seed).map_err(as_app)?;
     println!("Istio 1.24 published figures at 1000 rps vs istio-perf simulated:");
@@ -677,14 +672,10 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     print!("{}", crate::validate::shape::format_shape_table(&shape));
 
     let bookinfo = app::validate::bookinfo::validate_bookinfo(&bookinfo_rows, &a.bookinfo_measured, &a.bookinfo_topology, a.seed)?;
-    println!("\nBookinfo throughput on 2-vCPU nodes, closed loop, as a share of no mesh, against LiveWyer's measurements:");
-    print!("{}", app::validate::table(&bookinfo));
-    let missed = bookinfo.iter().filter(|c| !c.within_target()).count();
-    println!(
-        "{} of {} within {} points (see docs/calibration.md, Bookinfo on small nodes)",
-        bookinfo.len() - missed,
-        bookinfo.len(),
-        app::validate::bookinfo::SHARE_TARGET_POINTS
+    print_checks(
+        "\nBookinfo throughput on 2-vCPU nodes, closed loop, as a share of no mesh, against LiveWyer's measurements:",
+        &bookinfo,
+        &format!("within {} points (see docs/calibration.md, Bookinfo on small nodes)", app::validate::bookinfo::SHARE_TARGET_POINTS),
     );
 
     let staged = outdir::StagedDir::create(&a.out, &source, a.force)?;
@@ -716,15 +707,13 @@ fn validate(a: ValidateArgs) -> Result<(), AppError> {
     Ok(())
 }
 
-/// A validation failure as an exit code: bad inputs (topology, models, measurements) are 2.
-fn validate_error(e: crate::validate::istio::ValidateError) -> AppError {
-    use crate::validate::istio::ValidateError as V;
-    match e {
-        V::Model(e) => AppError::Input(e),
-        V::Sim(e) => AppError::Sim(e),
-        e @ (V::Calibration(_) | V::Invalid(_)) => AppError::arg("validate", e.to_string()),
-        e @ V::Output { .. } => AppError::Output(e.to_string()),
-    }
+/// A group of checks on the terminal: its heading, its table, and how many of them are within
+/// target (`{n} of {all} {what}`).
+fn print_checks(heading: &str, checks: &[app::validate::Check], what: &str) {
+    println!("{heading}");
+    print!("{}", app::validate::table(checks));
+    let within = checks.iter().filter(|c| c.within_target()).count();
+    println!("{within} of {} {what}", checks.len());
 }
 
 /// Tell the user a seed that was picked for them, so the run can be repeated.

@@ -39,12 +39,6 @@ pub struct Overrides {
 /// through the same range checks as the file's values.
 pub fn load_inputs(path: &Path, o: &Overrides) -> Result<Inputs, InputErrors> {
     let topology_text = crate::input_file::read_text(path, "topology")?;
-    load_inputs_from_text(path, topology_text, o)
-}
-
-/// [`load_inputs`] of a topology's text as given (read from `path` and then edited, say);
-/// `path` places its relative paths and names it in messages.
-pub fn load_inputs_from_text(path: &Path, topology_text: String, o: &Overrides) -> Result<Inputs, InputErrors> {
     let mut topology = topology::parse(path, &topology_text)?;
     let models = CostModels::load(&topology.mesh.models)?;
     let control_plane = ControlPlaneModels::load(topology.mesh.profile.as_ref())?;

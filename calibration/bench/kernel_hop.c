@@ -112,15 +112,22 @@ static void write_all(int fd, long n) {
     }
 }
 
+/* The next downstream connection, with Nagle off. */
+static int accept_one(int lfd) {
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd >= 0) {
+            nodelay(fd);
+            return fd;
+        }
+        if (errno != EINTR) die("accept");
+    }
+}
+
 static void serve(long port, long req, long resp) {
     int lfd = listen_on(port);
     for (;;) {
-        int fd = accept(lfd, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR) continue;
-            die("accept");
-        }
-        nodelay(fd);
+        int fd = accept_one(lfd);
         while (read_exact(fd, req)) write_all(fd, resp);
         close(fd);
     }
@@ -129,12 +136,7 @@ static void serve(long port, long req, long resp) {
 static void relay(long port, long up, long req, long resp) {
     int lfd = listen_on(port);
     for (;;) {
-        int down = accept(lfd, NULL, NULL);
-        if (down < 0) {
-            if (errno == EINTR) continue;
-            die("accept");
-        }
-        nodelay(down);
+        int down = accept_one(lfd);
         int upfd = connect_to(up);
         while (relay_exact(down, upfd, req)) {
             if (!relay_exact(upfd, down, resp)) {

@@ -71,14 +71,42 @@ class SoftirqTrace:
     """Exact softirq time from the kernel's trace events, or None where tracefs is unusable."""
 
     def __init__(self):
+        self.ok, self.mounted, self.saved = False, False, {}
         try:
             if not os.path.exists(os.path.join(TRACEFS, "events")):
                 subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], check=True, capture_output=True)
+                self.mounted = True
+            # What was set before, put back by restore(): the bench leaves tracing as it found it.
+            size = self._read("buffer_size_kb")  # "1408", or "7 (expanded: 1408)" before first use
+            self.saved["buffer_size_kb"] = size.split("expanded:")[-1].strip(" )\n")
+            clock = self._read("trace_clock")
+            self.saved["trace_clock"] = clock[clock.index("[") + 1 : clock.index("]")]
             self._write("buffer_size_kb", "32768")
             self._write("trace_clock", "mono")
             self.ok = True
-        except (OSError, subprocess.CalledProcessError):
-            self.ok = False
+        except (OSError, ValueError, subprocess.CalledProcessError):
+            self.restore()
+
+    def restore(self):
+        for name, value in self.saved.items():
+            try:
+                self._write(name, value)
+            except OSError:
+                pass
+        self._write_quietly("trace", "")
+        if self.mounted:
+            subprocess.run(["umount", TRACEFS], capture_output=True)
+        self.ok = False
+
+    def _read(self, name):
+        with open(os.path.join(TRACEFS, name)) as f:
+            return f.read()
+
+    def _write_quietly(self, name, value):
+        try:
+            self._write(name, value)
+        except OSError:
+            pass
 
     def _write(self, name, value):
         with open(os.path.join(TRACEFS, name), "w") as f:
@@ -262,22 +290,26 @@ def main():
     hz = os.sysconf("SC_CLK_TCK")
     rows = []
     trace = SoftirqTrace()
-    with tempfile.TemporaryDirectory() as tmp:
-        exe = build(tmp)
-        for run in range(1, a.runs + 1):
-            for mode, resp, requests in POINTS:
-                for hops in HOPS:
-                    r = one_run(exe, hops, mode, resp, requests, hz, trace)
-                    r["run"] = run
-                    rows.append(r)
-                    print(json.dumps(r), flush=True)
+    source = "softirq_entry/softirq_exit trace events" if trace.ok else "ticks in /proc/stat (sampled)"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            exe = build(tmp)
+            for run in range(1, a.runs + 1):
+                for mode, resp, requests in POINTS:
+                    for hops in HOPS:
+                        r = one_run(exe, hops, mode, resp, requests, hz, trace)
+                        r["run"] = run
+                        rows.append(r)
+                        print(json.dumps(r), flush=True)
+    finally:
+        trace.restore()
     result = {
         "what": "kernel_hop.c on 127.0.0.1: client, 0-2 relays, server; one request at a time; "
         f"{REQUEST_BYTES} B up; per-hop slopes of CPU per request, in us",
         "kernel": platform.release(),
         "irq_time_accounting": kernel_config("CONFIG_IRQ_TIME_ACCOUNTING"),
         "clock_ticks_per_s": hz,
-        "softirq_source": "softirq_entry/softirq_exit trace events" if trace.ok else "ticks in /proc/stat (sampled)",
+        "softirq_source": source,
         "cores": os.cpu_count(),
         "runs": a.runs,
         "per_hop": derive(rows),

@@ -39,6 +39,19 @@ impl From<crate::report::outdir::OutputError> for AppError {
     }
 }
 
+/// A validation failure as an exit code: bad inputs (topology, models, measurements) are 2.
+impl From<crate::validate::istio::ValidateError> for AppError {
+    fn from(e: crate::validate::istio::ValidateError) -> AppError {
+        use crate::validate::istio::ValidateError as V;
+        match e {
+            V::Model(e) => AppError::Input(e),
+            V::Sim(e) => AppError::Sim(e),
+            e @ (V::Calibration(_) | V::Invalid(_)) => AppError::arg("validate", e.to_string()),
+            e @ V::Output { .. } => AppError::Output(e.to_string()),
+        }
+    }
+}
+
 impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {

@@ -101,6 +101,7 @@ pub fn inputs_with_profile(topology: &Path, name: &str) -> Result<Inputs, Valida
     inputs.models = CostModels::load(&p.models)?;
     inputs.models.check_work(&inputs.topology)?;
     inputs.topology.mesh.models = p.models.clone();
+    inputs.control_plane = crate::control_plane::ControlPlaneModels::load(Some(&p))?;
     inputs.topology.mesh.profile = Some(p);
     Ok(inputs)
 }

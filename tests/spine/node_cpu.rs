@@ -186,9 +186,7 @@ fn on_small_nodes_the_proxies_take_throughput_from_the_application() {
     assert!((150.0..166.0).contains(&none), "{none:.1} rps without a mesh");
     let sidecar = throughput(&i, Placement::Sidecar).summary.summary.achieved_rps;
     assert!(sidecar < none * 0.95, "Istio sidecars: {sidecar:.1} rps against {none:.1} without a mesh");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let linkerd = meshsim::inputs::load_inputs_from_text(&path, regex_free_profile(&text, "gsd-2025-gke"), &Default::default()).unwrap();
-    let mut linkerd = linkerd;
+    let mut linkerd = meshsim::validate::shape::inputs_with_profile(&path, "gsd-2025-gke").unwrap();
     linkerd.topology.simulation.duration_ns = 30_000_000_000;
     let x = throughput(&linkerd, Placement::Sidecar).summary.summary.achieved_rps;
     assert!(x < none * 0.98 && x > sidecar, "Linkerd sidecars: {x:.1} rps against {none:.1} without a mesh, {sidecar:.1} with Istio's");

@@ -11,8 +11,8 @@ use rayon::prelude::*;
 
 use super::Check;
 use crate::app::{run_placement, AppError};
-use crate::inputs::{load_inputs_from_text, Overrides};
 use crate::placement::Placement;
+use crate::validate::shape::inputs_with_profile;
 
 /// Largest miss of a throughput share counted as a match, in points of the baseline's
 /// throughput (issue target: within 5 points).
@@ -66,21 +66,9 @@ pub fn read_measured(path: &Path) -> Result<Vec<MeasuredRow>, AppError> {
     Ok(rows)
 }
 
-/// The topology's text with its `profile = "…"` line naming `profile`.
-fn with_profile(path: &Path, text: &str, profile: &str) -> Result<String, AppError> {
-    if !text.lines().any(|l| l.trim_start().starts_with("profile = ")) {
-        return Err(AppError::arg("validate", format!("{}: its [mesh] names no profile to set", path.display())));
-    }
-    Ok(text
-        .lines()
-        .map(|l| if l.trim_start().starts_with("profile = ") { format!("profile = \"{profile}\"") } else { l.to_string() })
-        .collect::<Vec<_>>()
-        .join("\n"))
-}
-
 /// Simulated throughput, rps, of `placement` under `profile` at `connections`.
-fn simulate(path: &Path, text: &str, profile: &str, placement: Placement, connections: u32, seed: u64) -> Result<f64, AppError> {
-    let mut inputs = load_inputs_from_text(path, with_profile(path, text, profile)?, &Overrides::default())?;
+fn simulate(path: &Path, profile: &str, placement: Placement, connections: u32, seed: u64) -> Result<f64, AppError> {
+    let mut inputs = inputs_with_profile(path, profile)?;
     for load in &mut inputs.topology.loads {
         load.connections = connections;
         if let Some(closed) = &mut load.closed {
@@ -93,7 +81,6 @@ fn simulate(path: &Path, text: &str, profile: &str, placement: Placement, connec
 /// Every mesh's throughput share against its study's baseline, measured and simulated.
 /// `rows` as [`read_measured`] read them from `measured` (named in messages).
 pub fn validate_bookinfo(rows: &[MeasuredRow], measured: &Path, topology: &Path, seed: u64) -> Result<Vec<Check>, AppError> {
-    let text = crate::input_file::read_text(topology, "topology")?;
     let baseline: BTreeMap<(&str, u32), f64> =
         rows.iter().filter(|r| r.mesh == "baseline").map(|r| ((r.study.as_str(), r.connections), r.qps)).collect();
     let mut cases = Vec::new();
@@ -118,12 +105,16 @@ pub fn validate_bookinfo(rows: &[MeasuredRow], measured: &Path, topology: &Path,
     conns.dedup();
     let none: BTreeMap<u32, f64> = conns
         .par_iter()
-        .map(|&n| Ok((n, simulate(topology, &text, "envoy-1.40-loopback", Placement::None, n, seed)?)))
+        .map(|&n| Ok((n, simulate(topology, "envoy-1.40-loopback", Placement::None, n, seed)?)))
         .collect::<Result<_, AppError>>()?;
+    if let Some((n, _)) = none.iter().find(|(_, &rps)| rps.is_nan() || rps <= 0.0) {
+        // A share of nothing is no figure: refuse rather than print inf.
+        return Err(AppError::arg("validate", format!("{}: no request completed without a mesh at {n} connections", topology.display())));
+    }
     cases
         .par_iter()
         .map(|&(r, placement, profile, note, base)| {
-            let rps = simulate(topology, &text, profile, placement, r.connections, seed)?;
+            let rps = simulate(topology, profile, placement, r.connections, seed)?;
             let measured = 100.0 * r.qps / base;
             Ok(Check {
                 dataset: format!("livewyer-bookinfo {}", r.study),
